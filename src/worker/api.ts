@@ -1,0 +1,90 @@
+// The typed surface of the engine worker (one worker owns the GPUDevice). The studio and the
+// headless CLI page talk to it only through this API (comlink). Everything here is structured-cloneable.
+
+import type { Recipe } from '../recipe/types';
+import type { ErrorRecord } from '../errors';
+
+/** Where a model's files come from, as seen by the worker. */
+export interface ModelFileSpec {
+  /** Path inside the model folder, e.g. "model-00001-of-00002.safetensors" or "config.json". */
+  path: string;
+  size: number;
+  /** Either a URL readable with HTTP Range requests … */
+  url?: string;
+  /** … or a File / Blob (the studio). */
+  blob?: Blob;
+}
+export interface ModelSpec {
+  /** The reference exactly as the recipe writes it. */
+  ref: string;
+  files: ModelFileSpec[];
+}
+
+export type OutputSpec =
+  /** The CLI: files are streamed to a localhost server (see io/http-sink.ts). */
+  | { kind: 'http'; url: string }
+  /** The studio: a directory the user picked (File System Access API). */
+  | { kind: 'directory'; handle: FileSystemDirectoryHandle }
+  /** OPFS subdirectory name (fallback, and tests). */
+  | { kind: 'opfs'; dir: string }
+  /** Keep everything in memory and return it (tests only; small models). */
+  | { kind: 'memory' };
+
+export interface MergeRequest {
+  recipe: Recipe;
+  models: ModelSpec[];
+  output: OutputSpec;
+  /** Override the seed for random methods (CLI --seed). */
+  seed?: number;
+  /** Max output shard size in bytes (default 5e9, like mergekit). */
+  maxShardBytes?: number;
+  /** Force a chunk size in elements (tests: results must not depend on it). */
+  chunkElements?: number;
+}
+
+export interface MergeProgress {
+  stage: 'reading-headers' | 'planning' | 'merging' | 'finalizing' | 'done';
+  tensorsDone: number;
+  tensorsTotal: number;
+  /** Bytes of input tensor data read so far / in total. */
+  bytesRead: number;
+  bytesTotal: number;
+  bytesWritten: number;
+  currentTensor?: string;
+  elapsedMs: number;
+}
+
+export interface OutputFileSummary {
+  path: string;
+  bytes: number;
+}
+
+export interface MergeSummary {
+  files: OutputFileSummary[];
+  tensors: number;
+  bytesRead: number;
+  bytesWritten: number;
+  elapsedMs: number;
+  warnings: string[];
+  /** Only for output kind 'memory'. */
+  memoryFiles?: Record<string, Uint8Array>;
+}
+
+export interface GpuReport {
+  available: boolean;
+  vendor: string;
+  architecture: string;
+  description: string;
+  isFallbackAdapter: boolean;
+  features: string[];
+  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxStorageBuffersPerShaderStage: number; maxComputeWorkgroupsPerDimension: number };
+}
+
+export type MergeResult = { ok: true; summary: MergeSummary } | { ok: false; error: ErrorRecord };
+
+export interface EngineApi {
+  capabilities(): Promise<GpuReport>;
+  /** Runs a merge. Never rejects for user errors: returns { ok: false, error } with a typed record. */
+  merge(req: MergeRequest, onProgress?: (p: MergeProgress) => void): Promise<MergeResult>;
+  cancel(): void;
+}
