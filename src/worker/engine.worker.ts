@@ -1,0 +1,34 @@
+// The engine worker: owns the one GPUDevice and exposes the EngineApi over comlink. Thin on
+// purpose — the logic lives in merge/ and gpu/, importable from tests.
+import * as Comlink from 'comlink';
+import type { EngineApi, MergeProgress, MergeRequest, MergeResult } from './api';
+import { getGpu, gpuReport } from '../gpu/device';
+import { runMerge } from '../merge/run';
+import { toRecord } from '../errors';
+
+let current: AbortController | null = null;
+
+const api: EngineApi = {
+  async capabilities() {
+    return gpuReport(await getGpu().catch(() => null));
+  },
+  async merge(req: MergeRequest, onProgress?: (p: MergeProgress) => void): Promise<MergeResult> {
+    current?.abort();
+    const ctl = new AbortController();
+    current = ctl;
+    try {
+      const gpu = await getGpu();
+      const summary = await runMerge(req, gpu, { signal: ctl.signal, onProgress });
+      return { ok: true, summary: summary.memoryFiles ? Comlink.transfer(summary, Object.values(summary.memoryFiles).map((b) => b.buffer as ArrayBuffer)) : summary };
+    } catch (e) {
+      return { ok: false, error: toRecord(e) };
+    } finally {
+      if (current === ctl) current = null;
+    }
+  },
+  cancel() {
+    current?.abort();
+  },
+};
+
+Comlink.expose(api);
