@@ -1,0 +1,89 @@
+// Generalized task arithmetic (mergekit generalized_task_arithmetic.py): task_arithmetic, ties,
+// breadcrumbs, breadcrumbs_ties. δ in f32 (fround(x − base)); everything after in f64.
+
+import { MethodError } from '../../errors';
+import { breadcrumbs, breadcrumbsTies, taskArithmetic, ties, type GtaVariant } from '../methods/gta';
+import type { MethodSpec } from '../spec';
+import { magnitude, magnitudeOutliers } from './sparsify';
+import { taskVector } from './topk';
+import { boolParam, checkSizes, numParam, specDefault, splitBase, type RefEntry } from './types';
+
+const VARIANTS: Record<string, MethodSpec & { gta: GtaVariant }> = {
+  task_arithmetic: taskArithmetic,
+  ties,
+  breadcrumbs,
+  breadcrumbs_ties: breadcrumbsTies,
+};
+
+export const GTA_METHODS = Object.keys(VARIANTS);
+
+export function gtaMerge(entry: RefEntry): Float32Array {
+  const spec = VARIANTS[entry.method];
+  if (!spec) throw new MethodError(`no CPU reference for GTA method "${entry.method}"`, { tensor: entry.name });
+  const v = spec.gta;
+  const n = checkSizes(entry);
+  const { base, others } = splitBase(entry);
+  if (others.length === 0) return Float32Array.from(base.data);
+
+  const normalize = boolParam(entry, entry.params, 'normalize', v.normalize);
+  const rescale = boolParam(entry, entry.params, 'rescale', v.rescale);
+  const lambda = numParam(entry, entry.params, 'lambda', 1.0);
+  const densityDefault = specDefault<number>(spec.params, 'density') ?? 1.0;
+  const gammaDefault = specDefault<number>(spec.params, 'gamma') ?? 0.01;
+
+  const weights: number[] = [];
+  const deltas: Float64Array[] = [];
+  others.forEach((inp, m) => {
+    const who = `model input ${m}`;
+    weights.push(numParam(entry, inp.params, 'weight', undefined, who));
+    const delta = taskVector(inp.data, base.data);
+    if (v.sparsifier === 'magnitude') {
+      deltas.push(magnitude(delta, numParam(entry, inp.params, 'density', densityDefault, who), rescale, entry.name));
+    } else if (v.sparsifier === 'magnitude_outliers') {
+      const density = numParam(entry, inp.params, 'density', densityDefault, who);
+      const gamma = numParam(entry, inp.params, 'gamma', gammaDefault, who);
+      deltas.push(magnitudeOutliers(delta, density, gamma, rescale));
+    } else if (v.sparsifier === undefined) {
+      deltas.push(Float64Array.from(delta));
+    } else {
+      throw new MethodError(`no CPU reference for sparsifier "${v.sparsifier}"`, { tensor: entry.name });
+    }
+  });
+
+  const M = deltas.length;
+  const out = new Float32Array(n);
+  const b = base.data;
+  if (v.consensus) {
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let m = 0; m < M; m++) s += deltas[m][i] * weights[m];
+      const maj = s >= 0 ? 1 : -1; // a sum of exactly 0 elects +
+      let mixed = 0;
+      let div = 0;
+      for (let m = 0; m < M; m++) {
+        const wd = deltas[m][i] * weights[m];
+        if (Math.sign(wd) === maj) {
+          // sign(0) = 0 never matches: zeros are never counted
+          mixed += wd;
+          div += weights[m];
+        }
+      }
+      if (div === 0) div = 1;
+      if (normalize) mixed /= div;
+      if (lambda !== 1) mixed *= lambda;
+      out[i] = b[i] + mixed;
+    }
+  } else {
+    let div = 0;
+    for (const w of weights) div += w;
+    if (Math.abs(div) < 1e-8) div = 1;
+    for (let i = 0; i < n; i++) {
+      let mixed = 0;
+      for (let m = 0; m < M; m++) mixed += deltas[m][i] * weights[m];
+      if (normalize) mixed /= div;
+      if (lambda !== 1) mixed *= lambda;
+      out[i] = b[i] + mixed;
+    }
+  }
+  return out;
+}

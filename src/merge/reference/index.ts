@@ -1,0 +1,35 @@
+// CPU reference twins: the oracle the WebGPU kernels are tested against. One file per method;
+// referenceMerge dispatches on the method name. f64 arithmetic, Float32Array results, except where
+// rounding decides a selection (task vectors are f32, ranking compares f32 |δ|) — see topk.ts.
+
+import { MethodError } from '../../errors';
+import { gtaMerge, GTA_METHODS } from './gta';
+import { linearMerge } from './linear';
+import { modelStockMerge } from './model-stock';
+import { passthroughMerge } from './passthrough';
+import { slerpMerge } from './slerp';
+import type { RefEntry } from './types';
+
+export type { RefEntry, RefInput, RefParamValue } from './types';
+export { taskVector, descendingOrder, descendingRanks, topkMask, rankRangeMask, orderKey, absF32 } from './topk';
+export { magnitude, magnitudeOutliers, magnitudeK, breadcrumbsRange, applyMask } from './sparsify';
+export { slerpCoefficients } from './slerp';
+
+const TABLE: Record<string, (e: RefEntry) => Float32Array> = {
+  linear: linearMerge,
+  slerp: slerpMerge,
+  model_stock: modelStockMerge,
+  passthrough: passthroughMerge,
+  ...Object.fromEntries(GTA_METHODS.map((m) => [m, gtaMerge])),
+};
+
+export const REFERENCE_METHODS: readonly string[] = Object.keys(TABLE);
+
+export function referenceMerge(entry: RefEntry): Float32Array {
+  const fn = TABLE[entry.method];
+  if (!fn)
+    throw new MethodError(`no CPU reference for merge method "${entry.method}"; have: ${REFERENCE_METHODS.join(', ')}`, {
+      tensor: entry.name,
+    });
+  return fn(entry);
+}
