@@ -1,6 +1,21 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
-import { findChromium, CHROMIUM_ARGS } from './src/browser';
+import { findChromium, CHROMIUM_ARGS } from './src/browser.ts';
+
+// vitest 5's reporter calls Map.groupBy, which Node 20 (this project's minimum) lacks.
+if (!(Map as unknown as { groupBy?: unknown }).groupBy) {
+  (Map as unknown as { groupBy: unknown }).groupBy = <T, K>(items: Iterable<T>, key: (x: T, i: number) => K): Map<K, T[]> => {
+    const m = new Map<K, T[]>();
+    let i = 0;
+    for (const x of items) {
+      const k = key(x, i++);
+      const list = m.get(k);
+      if (list) list.push(x);
+      else m.set(k, [x]);
+    }
+    return m;
+  };
+}
 
 export default defineConfig({
   test: {

@@ -1,5 +1,5 @@
 // Generalized task arithmetic (mergekit generalized_task_arithmetic.py): task_arithmetic, ties,
-// breadcrumbs, breadcrumbs_ties. δ in f32 (fround(x − base)); everything after in f64.
+// breadcrumbs, breadcrumbs_ties. δ in f32 (fround(x − base)); the sign election in f32; the rest in f64.
 
 import { MethodError } from '../../errors';
 import { breadcrumbs, breadcrumbsTies, taskArithmetic, ties, type GtaVariant } from '../methods/gta';
@@ -54,14 +54,18 @@ export function gtaMerge(entry: RefEntry): Float32Array {
   const out = new Float32Array(n);
   const b = base.data;
   if (v.consensus) {
+    // The sign election is a decision: it is computed in f32, model by model, as mergekit does with
+    // dtype float32 (and as the GPU does), so that exact cancellations elect the same sign.
+    const f = Math.fround;
+    const w32 = weights.map(f);
     for (let i = 0; i < n; i++) {
       let s = 0;
-      for (let m = 0; m < M; m++) s += deltas[m][i] * weights[m];
+      for (let m = 0; m < M; m++) s = f(s + f(f(deltas[m][i]) * w32[m]));
       const maj = s >= 0 ? 1 : -1; // a sum of exactly 0 elects +
       let mixed = 0;
       let div = 0;
       for (let m = 0; m < M; m++) {
-        const wd = deltas[m][i] * weights[m];
+        const wd = f(f(deltas[m][i]) * w32[m]);
         if (Math.sign(wd) === maj) {
           // sign(0) = 0 never matches: zeros are never counted
           mixed += wd;

@@ -1,0 +1,77 @@
+// Shared by every kernel family (prepended by src/gpu/kernels.ts).
+// - flat_index: 2-D dispatch (x ≤ 65535 groups) flattened to an element index, 256 threads per group.
+// - f16/bf16 codecs in integer arithmetic: no shader-f16 needed, subnormals exact, round to nearest
+//   even on encode, NaN stays NaN, overflow gives ±inf.
+
+const WG: u32 = 256u;
+
+fn flat_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wg.y * nwg.x + wg.x) * WG + lid;
+}
+
+fn bf16_to_f32(h: u32) -> f32 {
+  return bitcast<f32>((h & 0xffffu) << 16u);
+}
+
+fn f32_to_bf16(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  if ((b & 0x7f800000u) == 0x7f800000u && (b & 0x007fffffu) != 0u) {
+    return ((b >> 16u) | 0x0040u) & 0xffffu; // quiet NaN, sign kept
+  }
+  let rounded = b + 0x7fffu + ((b >> 16u) & 1u);
+  return (rounded >> 16u) & 0xffffu;
+}
+
+fn f16_to_f32(h: u32) -> f32 {
+  let sign = (h & 0x8000u) << 16u;
+  let e = (h >> 10u) & 0x1fu;
+  let m = h & 0x3ffu;
+  if (e == 0u) {
+    // zero or subnormal: m · 2^-24, exact in f32
+    let v = f32(m) * 5.9604644775390625e-8;
+    return bitcast<f32>(bitcast<u32>(v) | sign);
+  }
+  if (e == 31u) {
+    return bitcast<f32>(sign | 0x7f800000u | (m << 13u));
+  }
+  return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));
+}
+
+fn f32_to_f16(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  let sign = (b >> 16u) & 0x8000u;
+  let e = (b >> 23u) & 0xffu;
+  let m = b & 0x7fffffu;
+  if (e == 255u) {
+    if (m != 0u) { return sign | 0x7e00u; } // NaN
+    return sign | 0x7c00u;                  // inf
+  }
+  let ue = i32(e) - 127 + 15;
+  if (ue >= 31) { return sign | 0x7c00u; }  // overflow → inf
+  if (ue <= 0) {
+    // subnormal f16 (or zero): value = mant · 2^(e-150); result = round(value / 2^-24)
+    if (ue < -10) { return sign; }
+    let full = m | 0x800000u;               // 24-bit significand
+    let shift = u32(14 - ue);               // 14..24
+    var r = full >> shift;
+    let rem = full & ((1u << shift) - 1u);
+    let half = 1u << (shift - 1u);
+    if (rem > half || (rem == half && (r & 1u) == 1u)) { r = r + 1u; }
+    return sign | r;
+  }
+  var r = (u32(ue) << 10u) | (m >> 13u);
+  let rem = m & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u) == 1u)) { r = r + 1u; } // may carry into inf: correct
+  return sign | r;
+}
+
+// Counter-based hash (for random methods): lowbias32 by Chris Wellons' constants, mixed with a seed.
+fn hash_u32(x: u32) -> u32 {
+  var h = x;
+  h = h ^ (h >> 16u);
+  h = h * 0x7feb352du;
+  h = h ^ (h >> 15u);
+  h = h * 0x846ca68bu;
+  h = h ^ (h >> 16u);
+  return h;
+}

@@ -1,0 +1,15 @@
+// GPU implementations by method name (kept apart from the specs so the specs stay importable from
+// Node tools without WGSL).
+import type { GpuMethod } from './types';
+import { linearGpu } from './linear';
+import { passthroughGpu } from './passthrough';
+import { slerpGpu } from './slerp';
+import { modelStockGpu } from './model-stock';
+import { gtaGpu } from './gta';
+import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies } from '../methods/gta';
+
+const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies].map((m) => gtaGpu(m.gta))];
+
+export function gpuMethod(name: string): GpuMethod | undefined {
+  return ALL.find((m) => m.name === name);
+}

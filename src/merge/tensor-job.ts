@@ -1,0 +1,145 @@
+// One output tensor on the GPU: splits it into chunks, reads each input's byte range for a chunk,
+// uploads and decodes it to f32. Chunk starts are multiples of 1024 elements (the reduction block),
+// or whole rows for row-wise methods, so results never depend on the chunk size.
+// When the tensor fits in one chunk, decoded inputs stay resident across a method's passes;
+// otherwise each pass re-reads its chunks (memory stays bounded by a few chunks).
+import type { PlanEntry, PlanInput } from '../recipe/plan-types';
+import { isMergeable, itemSize, type Dtype } from '../formats/dtype';
+import { CancelledError, UnsupportedDtypeError } from '../errors';
+import { Batch, storage, uploadBytes } from '../gpu/buffers';
+import { decode, BLOCK } from '../gpu/ops';
+
+export interface Chunk {
+  index: number;
+  /** First element (flat, in the output / cropped layout). */
+  start: number;
+  count: number;
+}
+
+export interface JobOptions {
+  /** Upper bound on elements per chunk (tests force tiny values). */
+  chunkElements: number;
+  /** Chunks must hold whole rows of this length (row-wise methods). */
+  rowLen?: number;
+  signal?: AbortSignal;
+  onRead?: (bytes: number) => void;
+}
+
+export function elementCount(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function splitChunks(n: number, maxElements: number, rowLen?: number): Chunk[] {
+  let size: number;
+  if (rowLen && rowLen > 0) size = Math.max(1, Math.floor(maxElements / rowLen)) * rowLen;
+  else size = Math.max(BLOCK, Math.floor(maxElements / BLOCK) * BLOCK);
+  const out: Chunk[] = [];
+  for (let start = 0, i = 0; start < n || (n === 0 && i === 0); start += size, i++) {
+    out.push({ index: i, start, count: Math.min(size, n - start) });
+    if (n === 0) break;
+  }
+  return out;
+}
+
+export class TensorJob {
+  readonly n: number;
+  readonly chunks: Chunk[];
+  readonly resident: boolean;
+  private cache = new Map<string, GPUBuffer>();
+  private transient: GPUBuffer[] = [];
+  private scratchBufs = new Map<string, GPUBuffer>();
+  readonly maxChunk: number;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly entry: PlanEntry,
+    readonly opts: JobOptions,
+  ) {
+    this.n = elementCount(entry.shape);
+    this.chunks = splitChunks(this.n, opts.chunkElements, opts.rowLen);
+    this.resident = this.chunks.length === 1;
+    this.maxChunk = Math.max(1, ...this.chunks.map((c) => c.count));
+    for (const inp of entry.inputs) {
+      if (!isMergeable(inp.tensor.dtype)) throw new UnsupportedDtypeError(inp.tensor.source.name, inp.tensor.name, inp.tensor.dtype);
+    }
+  }
+
+  batch(): Batch {
+    return new Batch(this.device);
+  }
+
+  /** Decoded f32 buffer of input i for chunk c. */
+  async input(i: number, c: Chunk): Promise<GPUBuffer> {
+    const key = `${i}:${c.index}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    if (this.opts.signal?.aborted) throw new CancelledError();
+    const inp = this.entry.inputs[i];
+    const bytes = await readChunkBytes(inp, c, this.opts.signal);
+    this.opts.onRead?.(bytes.byteLength);
+    const words = uploadBytes(this.device, bytes, `${this.entry.name}#${i}.raw`);
+    const out = storage(this.device, c.count * 4, `${this.entry.name}#${i}.f32`);
+    const b = this.batch();
+    decode(b, inp.tensor.dtype as Dtype, words, out, c.count, this.entry.computeDtype);
+    b.temps.push(words);
+    await b.submit();
+    if (this.resident) this.cache.set(key, out);
+    else this.transient.push(out);
+    return out;
+  }
+
+  /** Frees buffers loaded for the current chunk (no-op for resident tensors). */
+  endChunk(): void {
+    for (const b of this.transient) b.destroy();
+    this.transient = [];
+  }
+
+  /** A named scratch buffer of maxChunk f32 (or `bytes`), reused across chunks. */
+  scratch(name: string, bytes = this.maxChunk * 4): GPUBuffer {
+    let b = this.scratchBufs.get(name);
+    if (!b || b.size < bytes) {
+      b?.destroy();
+      b = storage(this.device, bytes, `${this.entry.name}:${name}`);
+      this.scratchBufs.set(name, b);
+    }
+    return b;
+  }
+
+  /** Tracks a buffer to free when the job ends. */
+  own(name: string, buf: GPUBuffer): GPUBuffer {
+    this.scratchBufs.get(name)?.destroy();
+    this.scratchBufs.set(name, buf);
+    return buf;
+  }
+
+  dispose(): void {
+    this.endChunk();
+    for (const b of this.cache.values()) b.destroy();
+    for (const b of this.scratchBufs.values()) b.destroy();
+    this.cache.clear();
+    this.scratchBufs.clear();
+  }
+}
+
+/** Bytes of elements [start, start+count) of an input in the (possibly cropped) output layout. */
+export async function readChunkBytes(inp: PlanInput, c: Chunk, signal?: AbortSignal): Promise<Uint8Array> {
+  const t = inp.tensor;
+  const size = itemSize(t.dtype as Dtype);
+  if (!inp.crop || inp.crop[1] === t.shape[t.shape.length - 1]) {
+    // contiguous: a crop that only drops rows is a prefix
+    return t.source.read(t.byteOffset + c.start * size, c.count * size, signal);
+  }
+  const [, cols] = inp.crop;
+  const fullCols = t.shape[t.shape.length - 1];
+  const r0 = Math.floor(c.start / cols);
+  const r1 = Math.ceil((c.start + c.count) / cols);
+  const raw = await t.source.read(t.byteOffset + r0 * fullCols * size, (r1 - r0) * fullCols * size, signal);
+  const out = new Uint8Array(c.count * size);
+  for (let e = 0; e < c.count; e++) {
+    const g = c.start + e;
+    const row = Math.floor(g / cols) - r0;
+    const col = g % cols;
+    out.set(raw.subarray((row * fullCols + col) * size, (row * fullCols + col + 1) * size), e * size);
+  }
+  return out;
+}
