@@ -46,7 +46,8 @@ export type TokenSource =
 
 export interface TokenizerConfig {
   source?: 'union' | 'base' | ModelRef;
-  tokens?: Record<string, { source: TokenSource; force?: boolean }>;
+  /** Per-token embedding source; `source` absent = mergekit's default fill rules. */
+  tokens?: Record<string, { source?: TokenSource; force?: boolean }>;
   pad_to_multiple_of?: number;
 }
 
