@@ -1,7 +1,149 @@
-// Placeholder replaced by the executor (lead is writing it).
+// The merge executor: headers → plan → shards, streaming every output tensor through the GPU
+// kernels into the sink, then config.json, tokenizer files, mergekit_config.yml and README.md.
+// The sink only publishes the folder on commit(); any failure aborts it (no partial output).
 import type { Gpu } from '../gpu/device';
-import type { MergeProgress, MergeRequest, MergeSummary } from '../worker/api';
-import { UnsupportedError } from '../errors';
-export async function runMerge(_req: MergeRequest, _gpu: Gpu, _opts: { signal?: AbortSignal; onProgress?: (p: MergeProgress) => void }): Promise<MergeSummary> {
-  throw new UnsupportedError('engine not built yet');
+import type { MergeProgress, MergeRequest, MergeSummary, ModelSpec } from '../worker/api';
+import type { ModelInfo } from '../recipe/model-info';
+import type { PlanEntry } from '../recipe/plan-types';
+import type { ByteSource, FileWriter, OutputSink } from '../io/types';
+import { openModel } from '../formats/model';
+import { planShards, DEFAULT_MAX_SHARD_BYTES, SHARD_INDEX_FILE } from '../formats/safetensors';
+import { recipeToMergekitYaml } from '../formats/mergekit-yaml';
+import { buildPlan, readTokenizerTexts } from '../recipe/plan';
+import { modelCard } from '../recipe/model-card';
+import { BlobSource, HttpSource } from '../io/sources';
+import { sinkFor, MemorySink } from '../io/sinks';
+import { itemSize, type Dtype } from '../formats/dtype';
+import { CancelledError, IoError, MethodError, UnsupportedError } from '../errors';
+import { elementCount } from './tensor-job';
+import { gpuMethod } from './gpu';
+import { mergeTensor } from './execute';
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json'];
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: MergeProgress) => void;
+}
+
+export function sourcesFor(spec: ModelSpec): Map<string, ByteSource> {
+  const files = new Map<string, ByteSource>();
+  for (const f of spec.files) {
+    const label = `${spec.ref}/${f.path}`;
+    if (f.blob) files.set(f.path, new BlobSource(label, f.blob));
+    else if (f.url) files.set(f.path, new HttpSource(label, f.url, f.size));
+    else throw new IoError(`${label}: the file has neither a URL nor a Blob`);
+  }
+  return files;
+}
+
+export async function loadModels(specs: ModelSpec[], signal?: AbortSignal): Promise<Map<string, ModelInfo>> {
+  const models = new Map<string, ModelInfo>();
+  for (const spec of specs) {
+    const name = spec.ref.replace(/\/+$/, '').split('/').pop() || spec.ref;
+    models.set(spec.ref, await openModel(spec.ref, name, sourcesFor(spec), signal));
+  }
+  return models;
+}
+
+export async function runMerge(req: MergeRequest, gpu: Gpu, opts: RunOptions = {}): Promise<MergeSummary> {
+  const t0 = performance.now();
+  const { signal } = opts;
+  const progress: MergeProgress = { stage: 'reading-headers', tensorsDone: 0, tensorsTotal: 0, bytesRead: 0, bytesTotal: 0, bytesWritten: 0, elapsedMs: 0 };
+  const report = (patch: Partial<MergeProgress> = {}) => {
+    Object.assign(progress, patch, { elapsedMs: performance.now() - t0 });
+    opts.onProgress?.({ ...progress });
+  };
+  report();
+  const models = await loadModels(req.models, signal);
+  report({ stage: 'planning' });
+  const needsVocab = req.recipe.tokenizer !== undefined || req.recipe.tokenizer_source !== undefined;
+  const plan = buildPlan(req.recipe, models, { seed: req.seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(models) : undefined });
+  for (const e of plan.entries) if (!gpuMethod(e.method)) throw new UnsupportedError(`merge method "${e.method}" has no GPU implementation`);
+  const chat = req.recipe.chat_template;
+  if (chat && chat !== 'auto' && !chat.includes('{'))
+    throw new UnsupportedError(`chat_template "${chat}": named templates are not bundled yet; pass the Jinja template text or "auto"`, { key: 'chat_template' });
+  const layout = planShards(plan.entries.map((e) => ({ name: e.name, dtype: e.outDtype, shape: e.shape })), req.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
+  const byName = new Map(plan.entries.map((e) => [e.name, e]));
+  const inputBytes = (e: PlanEntry) => e.inputs.reduce((a, i) => a + elementCount(e.shape) * itemSize(i.tensor.dtype as Dtype), 0);
+  report({ stage: 'merging', tensorsTotal: plan.entries.length, bytesTotal: plan.entries.reduce((a, e) => a + inputBytes(e), 0) });
+
+  const sink: OutputSink = sinkFor(req.output);
+  const files: { path: string; bytes: number }[] = [];
+  try {
+    for (const shard of layout.shards) {
+      const w = await sink.create(shard.fileName);
+      let written = 0;
+      const put = async (bytes: Uint8Array) => {
+        await w.write(bytes);
+        written += bytes.byteLength;
+        report({ bytesWritten: progress.bytesWritten + bytes.byteLength });
+      };
+      await put(shard.layout.bytes);
+      for (const t of shard.tensors) {
+        if (signal?.aborted) throw new CancelledError();
+        const entry = byName.get(t.name)!;
+        report({ currentTensor: entry.name });
+        const perElement = entry.inputs.reduce((a, i) => a + itemSize(i.tensor.dtype as Dtype), 0);
+        const before = written;
+        await mergeTensor(gpu, entry, req.chunkElements, signal, async (c, bytes) => {
+          await put(bytes);
+          report({ bytesRead: progress.bytesRead + c.count * perElement });
+        });
+        const expected = elementCount(entry.shape) * itemSize(entry.outDtype);
+        if (written - before !== expected) throw new MethodError(`internal error: tensor "${entry.name}" produced ${written - before} bytes, expected ${expected}`);
+        report({ tensorsDone: progress.tensorsDone + 1 });
+      }
+      await w.close();
+      files.push({ path: shard.fileName, bytes: written });
+    }
+    report({ stage: 'finalizing' });
+    const text = async (path: string, content: string) => {
+      const bytes = new TextEncoder().encode(content);
+      const w = await sink.create(path);
+      await w.write(bytes);
+      await w.close();
+      files.push({ path, bytes: bytes.byteLength });
+    };
+    if (layout.index) await text(SHARD_INDEX_FILE, JSON.stringify(layout.index, null, 2) + '\n');
+    await text('config.json', JSON.stringify(plan.config, null, 2) + '\n');
+    await copyTokenizer(plan.tokenizerFrom ? models.get(plan.tokenizerFrom) : undefined, chat, sink, files, signal);
+    await text('mergekit_config.yml', recipeToMergekitYaml(req.recipe));
+    await text('README.md', modelCard(req.recipe, models));
+    if (signal?.aborted) throw new CancelledError();
+    await sink.commit();
+  } catch (e) {
+    await sink.abort().catch(() => {});
+    throw e;
+  }
+  report({ stage: 'done' });
+  return {
+    files,
+    tensors: plan.entries.length,
+    bytesRead: progress.bytesRead,
+    bytesWritten: progress.bytesWritten,
+    elapsedMs: performance.now() - t0,
+    warnings: plan.warnings,
+    memoryFiles: sink instanceof MemorySink ? sink.files : undefined,
+  };
+}
+
+async function copyTokenizer(model: ModelInfo | undefined, chat: string | undefined, sink: OutputSink, files: { path: string; bytes: number }[], signal?: AbortSignal) {
+  if (!model) return;
+  for (const name of TOKENIZER_FILES) {
+    const src = model.files.get(name);
+    if (!src) continue;
+    let bytes: Uint8Array;
+    if (name === 'tokenizer_config.json' && chat && chat !== 'auto') {
+      const cfg = JSON.parse(await src.text()) as Record<string, unknown>;
+      cfg.chat_template = chat;
+      bytes = new TextEncoder().encode(JSON.stringify(cfg, null, 2) + '\n');
+    } else {
+      bytes = await src.read(0, src.size, signal);
+    }
+    const w: FileWriter = await sink.create(name);
+    await w.write(bytes);
+    await w.close();
+    files.push({ path: name, bytes: bytes.byteLength });
+  }
 }
