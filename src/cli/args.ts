@@ -1,0 +1,129 @@
+// Command-line parsing for `npm run merge` (pure; unit-testable).
+
+export const USAGE = `usage: npm run merge -- <config.yml> --out <dir> [options]
+
+Merges the models a mergekit YAML names, on the GPU through headless Chromium + WebGPU.
+
+arguments:
+  <config.yml>            mergekit configuration (merge_method, models/slices, parameters, …)
+  --out <dir>             output folder; must not exist or be empty. It appears only when the
+                          merge is complete (written to <dir>.partial-<pid>, then renamed).
+
+options:
+  --models-dir <dir>      where model references are looked up (default: the YAML's folder);
+                          "org/name" → <dir>/org/name, absolute paths are used as they are
+  --seed <n>              seed for random methods (DARE, DELLA, …)
+  --shard-size <size>     max output shard size in bytes; K/M/G/B suffixes, decimal like
+                          mergekit (5B = 5e9, the default), KiB/MiB/GiB binary
+  --chunk-elements <n>    process tensors in chunks of at most n elements (testing)
+  --verbose, -v           also print the browser's console messages
+  --help, -h              show this help
+`;
+
+export interface CliOptions {
+  config: string;
+  out: string;
+  modelsDir?: string;
+  seed?: number;
+  shardSize?: number;
+  chunkElements?: number;
+  verbose: boolean;
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const SUFFIX: Record<string, number> = {
+  '': 1,
+  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, b: 1e9, t: 1e12, tb: 1e12,
+  ki: 1024, kib: 1024, mi: 1024 ** 2, mib: 1024 ** 2, gi: 1024 ** 3, gib: 1024 ** 3,
+};
+
+/** "5B" → 5e9, "500M" → 5e8, "1.5G" → 1.5e9, "64MiB" → 67108864, "12345" → 12345. */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)(?:e(\d+))?\s*([a-z]*)\s*$/i.exec(text);
+  const mult = m ? SUFFIX[m[3].toLowerCase()] : undefined;
+  if (!m || mult === undefined)
+    throw new UsageError(`--shard-size: "${text}" is not a size; use bytes with an optional K/M/G/B suffix (e.g. 5B, 500M, 2G, 64MiB)`);
+  const n = Math.round(Number(m[1]) * (m[2] ? 10 ** Number(m[2]) : 1) * mult);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--shard-size: "${text}" must be a positive number of bytes`);
+  return n;
+}
+
+function parseInteger(flag: string, text: string, min: number): number {
+  if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${flag}: "${text}" is not an integer`);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag}: ${text} must be an integer ≥ ${min}`);
+  return n;
+}
+
+/** Parses argv (without node and the script). Returns 'help' for -h/--help. Throws UsageError. */
+export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
+  const positional: string[] = [];
+  const o: Partial<CliOptions> & { verbose: boolean } = { verbose: false };
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let inline: string | undefined;
+    if (a === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('--') && a.includes('=')) {
+      inline = a.slice(a.indexOf('=') + 1);
+      a = a.slice(0, a.indexOf('='));
+    }
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const v = argv[i + 1];
+      if (v === undefined || (v.startsWith('-') && v.length > 1 && !/^-\d/.test(v))) throw new UsageError(`${a} needs a value`);
+      i++;
+      return v;
+    };
+    const once = (flag: string) => {
+      if (seen.has(flag)) throw new UsageError(`${flag} was given twice`);
+      seen.add(flag);
+    };
+    switch (a) {
+      case '-h':
+      case '--help':
+        return 'help';
+      case '-v':
+      case '--verbose':
+        o.verbose = true;
+        break;
+      case '--out':
+      case '-o':
+        once('--out');
+        o.out = value();
+        if (!o.out) throw new UsageError('--out needs a folder');
+        break;
+      case '--models-dir':
+        once(a);
+        o.modelsDir = value();
+        break;
+      case '--seed':
+        once(a);
+        o.seed = parseInteger(a, value(), 0);
+        if (o.seed > 0xffffffff) throw new UsageError(`--seed: ${o.seed} must fit in 32 bits (0 … 4294967295)`);
+        break;
+      case '--shard-size':
+      case '--out-shard-size':
+        once('--shard-size');
+        o.shardSize = parseSize(value());
+        break;
+      case '--chunk-elements':
+        once(a);
+        o.chunkElements = parseInteger(a, value(), 1);
+        break;
+      default:
+        if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
+        positional.push(a);
+    }
+  }
+  if (positional.length === 0) throw new UsageError('missing the configuration file (<config.yml>)');
+  if (positional.length > 1) throw new UsageError(`expected one configuration file, got ${positional.length}: ${positional.join(' ')}`);
+  if (!o.out) throw new UsageError('missing --out <dir>');
+  return { ...o, config: positional[0], out: o.out } as CliOptions;
+}

@@ -1,0 +1,245 @@
+// `npm run merge -- <config.yml> --out <dir> [...]`: the headless merge command.
+//
+// Node reads and validates the YAML and the models' headers (fast errors, no browser needed),
+// then serves the models (HTTP Range) and the headless page (Vite middleware) on 127.0.0.1,
+// drives the same engine worker as the studio in headless Chromium with WebGPU, and receives
+// the output through the HTTP sink into "<out>.partial-<pid>", renamed to <out> when complete.
+// Exit codes: 0 success, 1 merge/config/model error (no output folder is left), 2 bad arguments,
+// 130 interrupted.
+import { readFile, stat } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { basename, dirname, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { findChromium, CHROMIUM_ARGS } from '../browser';
+import { StudioError } from '../errors';
+import { parseMergekitYaml } from '../formats/mergekit-yaml';
+import { openModel } from '../formats/model';
+import { NodeFileSource } from '../io/node-source';
+import type { ByteSource } from '../io/types';
+import type { Recipe } from '../recipe/types';
+import type { GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
+import { parseArgs, UsageError, USAGE, type CliOptions } from './args';
+import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
+import { OutputDir, outputTargetProblem } from './output-dir';
+import { formatBytes, formatDuration, ProgressPrinter } from './progress';
+import { startCliServer, type CliServer } from './server';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** A failure with a message for the user (printed as "error: <message>", exit 1). */
+class CliFailure extends Error {
+  override name = 'CliFailure';
+}
+
+function messageOf(e: unknown): string {
+  if (e instanceof StudioError || e instanceof CliFailure) return e.message;
+  if (e instanceof Error) return e.name && e.name !== 'Error' ? `${e.name}: ${e.message}` : e.message;
+  return String(e);
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
+}
+
+async function loadRecipe(configPath: string): Promise<Recipe> {
+  let text: string;
+  try {
+    text = await readFile(configPath, 'utf8');
+  } catch (e) {
+    throw new CliFailure(`cannot read the configuration ${configPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : messageOf(e)}`);
+  }
+  try {
+    return parseMergekitYaml(text, basename(configPath));
+  } catch (e) {
+    if (e instanceof StudioError) throw new CliFailure(`${basename(configPath)}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Reads every model's headers in Node: a malformed or truncated file fails here, before any browser starts. */
+async function preflight(models: ResolvedModel[]): Promise<void> {
+  for (const m of models) {
+    const files = new Map<string, ByteSource>();
+    for (const f of m.files) files.set(f.path, await NodeFileSource.open(f.path, f.abs));
+    await openModel(m.ref, basename(m.dir), files);
+  }
+}
+
+function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer, o: CliOptions): MergeRequest {
+  return {
+    recipe,
+    models: models.map((m, i) => ({
+      ref: m.ref,
+      files: m.files.map((f) => ({ path: f.path, size: f.size, url: `${server.modelsUrl}/${i}/${encodeURIComponent(f.path)}` })),
+    })),
+    output: { kind: 'http', url: server.sinkUrl },
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}),
+    ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}),
+  };
+}
+
+function adapterLine(r: GpuReport): string {
+  const name = [r.vendor, r.architecture].filter(Boolean).join(' ') || 'unknown adapter';
+  return `GPU: ${name}${r.description ? ` (${r.description})` : ''}${r.isFallbackAdapter ? ' [software fallback]' : ''}`;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CliFailure(what)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export interface CliIo {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+/** Runs the command; resolves to the exit code. Never throws. */
+export async function main(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const err = (s: string) => io.stderr.write(s + '\n');
+  let o: CliOptions;
+  try {
+    const parsed = parseArgs(argv);
+    if (parsed === 'help') {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    o = parsed;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`error: ${e.message}\n`);
+      io.stderr.write(USAGE);
+      return 2;
+    }
+    throw e;
+  }
+
+  const started = Date.now();
+  const configPath = resolve(o.config);
+  let output: OutputDir | undefined;
+  let server: CliServer | undefined;
+  let browser: Browser | undefined;
+  let page: Page | undefined;
+  let interrupted = false;
+  const progress = new ProgressPrinter(io.stderr);
+
+  const cleanup = async () => {
+    await output?.abort();
+    await browser?.close().catch(() => {});
+    browser = undefined;
+    await server?.close().catch(() => {});
+    server = undefined;
+  };
+  let sigints = 0;
+  const onSigint = () => {
+    interrupted = true;
+    if (++sigints > 1) {
+      // Second Ctrl-C: leave now, but never leave a half-written folder behind.
+      if (output && output.state !== 'committed') rmSync(output.temp, { recursive: true, force: true });
+      process.exit(130);
+    }
+    progress.message('interrupted: cancelling the merge and removing partial output (Ctrl-C again to force)…');
+    void (async () => {
+      await page?.evaluate(() => window.cancelMerge()).catch(() => {});
+      await cleanup();
+      process.exit(130);
+    })();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  try {
+    const recipe = await loadRecipe(configPath);
+    const modelsDir = resolve(o.modelsDir ?? dirname(configPath));
+    if (o.modelsDir && !(await isDirectory(modelsDir))) throw new CliFailure(`--models-dir ${modelsDir} is not a folder`);
+    const refs = recipeModelRefs(recipe);
+    if (refs.length === 0) throw new CliFailure(`${basename(configPath)} names no models`);
+    const models: ResolvedModel[] = [];
+    for (const ref of refs) models.push(await resolveModel(ref, modelsDir));
+
+    const outPath = resolve(o.out);
+    const problem = await outputTargetProblem(outPath);
+    if (problem) throw new CliFailure(`refusing to write the output: ${problem}`);
+    for (const m of models)
+      if (outPath === m.dir || !relative(m.dir, outPath).startsWith('..'))
+        throw new CliFailure(`--out ${outPath} is inside the input model folder of "${m.ref}" (${m.dir})`);
+
+    await preflight(models);
+    if (interrupted) return 130;
+
+    output = new OutputDir(outPath);
+    server = await startCliServer({ root: REPO_ROOT, models, output, verbose: o.verbose });
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
+    page = await browser.newPage();
+    if (o.verbose) {
+      page.on('console', (m) => progress.message(`[browser ${m.type()}] ${m.text()}`));
+      page.on('pageerror', (e) => progress.message(`[browser error] ${e.message}`));
+      page.on('worker', (w) => progress.message(`[browser] worker started: ${w.url()}`));
+    }
+    await page.exposeFunction('__progress', (p: MergeProgress) => progress.update(p));
+    await page.goto(`${server.origin}/cli.html`);
+    await page.waitForFunction(() => window.__engineReady === true, null, { timeout: 120_000 });
+
+    const gpu = await withTimeout(page.evaluate(() => window.capabilities()), 120_000, 'the engine worker did not report the GPU within 120 s');
+    if (!gpu.available)
+      throw new CliFailure(
+        'WebGPU unavailable in headless Chromium (no adapter). Check that Chromium supports WebGPU (Debian: the chromium package; libvulkan1 for SwiftShader) or set CHROMIUM_PATH to a Chrome/Chromium that does.',
+      );
+    err(adapterLine(gpu));
+    if (gpu.isFallbackAdapter)
+      err('warning: WebGPU is running on a software adapter (SwiftShader): results are exact but the merge will be slow. On a machine with a GPU, check that Chromium can use it.');
+
+    const request = buildRequest(recipe, models, server, o);
+    const crashed = new Promise<never>((_, reject) => {
+      page!.once('crash', () => reject(new CliFailure('the browser page crashed during the merge (out of memory?)')));
+      page!.once('close', () => reject(new CliFailure('the browser page closed during the merge')));
+    });
+    crashed.catch(() => {});
+    const result: MergeResult = await Promise.race([page.evaluate((req) => window.runMerge(req), request), crashed]);
+    progress.finish();
+    if (interrupted) return 130;
+    if (!result.ok) {
+      await output.abort();
+      err(`error: ${result.error.message}`);
+      return 1;
+    }
+    if (output.state !== 'committed') throw new CliFailure('the engine finished without committing its output; nothing was written');
+
+    const s = result.summary;
+    for (const w of s.warnings) err(`warning: ${w}`);
+    const files = output.closed.length ? output.closed : s.files;
+    const total = files.reduce((n, f) => n + f.bytes, 0);
+    const width = Math.max(...files.map((f) => f.path.length));
+    io.stdout.write(
+      `wrote ${relative(process.cwd(), outPath) || '.'}: ${files.length} files, ${formatBytes(total)} in ${formatDuration(Date.now() - started)} ` +
+        `(${s.tensors} tensors, ${formatBytes(s.bytesRead)} read, merge ${formatDuration(s.elapsedMs)})\n` +
+        files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}\n`).join(''),
+    );
+    return 0;
+  } catch (e) {
+    progress.finish();
+    if (interrupted) return 130;
+    err(`error: ${messageOf(e)}`);
+    if (o.verbose && e instanceof Error && !(e instanceof StudioError) && !(e instanceof CliFailure) && e.stack) err(e.stack);
+    return 1;
+  } finally {
+    await cleanup();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`error: ${messageOf(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,64 @@
+// The headless CLI's page (cli.html): starts the engine worker and exposes window.runMerge /
+// window.capabilities / window.cancelMerge for Playwright. Progress goes to window.__progress,
+// a function the CLI exposes with page.exposeFunction (throttled here to ~10/s; stage changes
+// always go through). If the worker fails to load or dies, pending calls reject instead of
+// hanging forever (comlink alone would wait).
+import { startEngine } from '../worker/client';
+import type { GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
+
+declare global {
+  interface Window {
+    runMerge(req: MergeRequest): Promise<MergeResult>;
+    capabilities(): Promise<GpuReport>;
+    cancelMerge(): Promise<void>;
+    __progress?: (p: MergeProgress) => Promise<void> | void;
+    __engineReady?: boolean;
+  }
+}
+
+let failWorker: (reason: Error) => void = () => {};
+const workerFailed = new Promise<never>((_, reject) => {
+  failWorker = reject;
+});
+workerFailed.catch(() => {});
+
+// Watch the engine's Worker for load/runtime failures without changing worker/client.ts.
+const NativeWorker = window.Worker;
+window.Worker = class WatchedWorker extends NativeWorker {
+  constructor(url: string | URL, options?: WorkerOptions) {
+    super(url, options);
+    this.addEventListener('error', (ev) => {
+      const msg = ev instanceof ErrorEvent && ev.message ? ev.message : 'the script failed to load or threw at startup';
+      failWorker(new Error(`The engine worker failed: ${msg} (run with --verbose to see the browser console)`));
+    });
+    this.addEventListener('messageerror', () => failWorker(new Error('The engine worker sent a message that could not be deserialized')));
+  }
+};
+const engine = startEngine();
+window.Worker = NativeWorker;
+
+const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, workerFailed]);
+
+window.capabilities = () => guarded(engine.api.capabilities());
+window.cancelMerge = () => engine.api.cancel();
+window.runMerge = async (req: MergeRequest) => {
+  let last = 0;
+  let lastStage = '';
+  let pending: MergeProgress | undefined;
+  const flush = (p: MergeProgress) => {
+    last = performance.now();
+    lastStage = p.stage;
+    pending = undefined;
+    void window.__progress?.(p);
+  };
+  const onProgress = (p: MergeProgress) => {
+    if (p.stage !== lastStage || performance.now() - last >= 100) flush(p);
+    else pending = p;
+  };
+  try {
+    return await guarded<MergeResult>(engine.api.merge(req, engine.progress(onProgress)));
+  } finally {
+    if (pending) flush(pending);
+  }
+};
+window.__engineReady = true;
