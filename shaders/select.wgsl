@@ -1,6 +1,7 @@
 // Exact top-k by magnitude (radix select on f32 bit patterns; |x| bits order like the values).
 // Rank order: larger |δ| first, equal magnitudes by lower flat index first (deterministic ties).
-//   hist:       histogram of 11-bit digit (key >> shift) & 2047 over elements whose key matches a prefix
+//   hist:       histogram of 11-bit digit (key >> shift) & 2047 over elements whose key matches a prefix,
+//               into bins[bin_offset .. bin_offset + 2048)
 //   tie_count:  per 1024-block, count of key == T1 and key == T2
 //   make_mask:  bit i of the mask = sel1(i) && !sel2(i), where sel(i) is
 //               mode 0: false;  mode 1: key >= T;  mode 2: key > T || (key == T && tie_rank(i) < r)
@@ -20,7 +21,7 @@ struct SelParams {
   r2: u32,
   mask_word_offset: u32, // chunk start / 32
   block_offset: u32,     // chunk start / 1024
-  _p0: u32,
+  bin_offset: u32,       // hist: first bin of this request's 2048-bin window
   _p1: u32,
   _p2: u32,
 };
@@ -61,7 +62,7 @@ fn hist(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   workgroupBarrier();
   for (var j = lid; j < 2048u; j = j + 256u) {
     let c = atomicLoad(&local_bins[j]);
-    if (c != 0u) { atomicAdd(&bins[j], c); }
+    if (c != 0u) { atomicAdd(&bins[P.bin_offset + j], c); }
   }
 }
 

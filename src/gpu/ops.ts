@@ -51,20 +51,20 @@ export interface Selection {
 }
 export const NONE: Selection = { mode: 0, t: 0xffffffff, r: 0 };
 
-function selUniforms(n: number, useBase: boolean, extra: Partial<{ shift: number; prefixMask: number; prefixValue: number; s1: Selection; s2: Selection; maskWordOffset: number; blockOffset: number }>) {
+function selUniforms(n: number, useBase: boolean, extra: Partial<{ shift: number; prefixMask: number; prefixValue: number; s1: Selection; s2: Selection; maskWordOffset: number; blockOffset: number; binOffset: number }>) {
   const s1 = extra.s1 ?? NONE;
   const s2 = extra.s2 ?? NONE;
   return [
     { u: n }, { u: useBase ? 1 : 0 }, { u: extra.shift ?? 0 }, { u: extra.prefixMask ?? 0 }, { u: extra.prefixValue ?? 0 },
     { u: s1.mode }, { u: s1.t }, { u: s1.r }, { u: s2.mode }, { u: s2.t }, { u: s2.r },
-    { u: extra.maskWordOffset ?? 0 }, { u: extra.blockOffset ?? 0 },
+    { u: extra.maskWordOffset ?? 0 }, { u: extra.blockOffset ?? 0 }, { u: extra.binOffset ?? 0 },
   ];
 }
 
-/** Adds to bins[0..2048) the histogram of digit (key >> shift) & 2047 of keys matching the prefix. */
-export function histogram(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, n: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer): void {
+/** Adds to bins[binOffset..+2048) the histogram of digit (key >> shift) & 2047 of keys matching the prefix. */
+export function histogram(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, n: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset = 0): void {
   const wgs = Math.min(Math.ceil(n / (256 * 16)), 4096);
-  dispatch(b, 'select', 'hist', selUniforms(n, !!base, { shift, prefixMask, prefixValue }), [x, base, bins], wgs);
+  dispatch(b, 'select', 'hist', selUniforms(n, !!base, { shift, prefixMask, prefixValue, binOffset }), [x, base, bins], wgs);
 }
 
 /** Per-block counts of key == s1.t (ties1) and key == s2.t (ties2), at global block blockOffset. */

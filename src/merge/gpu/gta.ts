@@ -3,9 +3,9 @@
 // weighted sum with optional "sum" sign consensus, normalize, lambda — mergekit's order of operations.
 import type { GpuMethod } from './types';
 import { bool, num } from './types';
-import { gtaAgree, gtaFinish, gtaSum, l1Blocks, NONE, type Selection } from '../../gpu/ops';
+import { gtaAgree, gtaFinish, gtaSum, l1Blocks, NONE } from '../../gpu/ops';
 import { storage } from '../../gpu/buffers';
-import { buildMask, selectTopK } from './select';
+import { buildMasks, selectTopKs, type MaskRequest, type TopKRequest } from './select';
 import { collectPartials, sum64 } from './stats';
 import type { GtaVariant } from '../methods/gta';
 import { MethodError } from '../../errors';
@@ -15,7 +15,7 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
   return {
     name: v.name,
     async run(job, emit) {
-      const { inputs, params, name } = job.entry;
+      const { inputs, params } = job.entry;
       const bi = inputs.findIndex((x) => x.isBase);
       const others = inputs.map((_, i) => i).filter((i) => i !== bi);
       if (others.length === 0 || bi < 0) {
@@ -29,20 +29,33 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
       const rescale = bool(params, 'rescale', v.rescale);
       const lambda = num(params, 'lambda', 1);
       const weights = others.map((i) => Math.fround(num(inputs[i].params, 'weight')));
+      // sparsification: every model's selections share the sweeps over the tensor
+      const plans = others.map((i) => sparsifierPlan(job, v, i));
+      const reqs: TopKRequest[] = [];
+      for (const [k, pl] of plans.entries()) if (pl?.kind === 'select') reqs.push(...pl.ks.map((kk) => ({ xi: others[k], k: kk })));
+      const sels = await selectTopKs(job, bi, reqs);
       const masks: (GPUBuffer | undefined)[] = [];
-      const scales: number[] = [];
-      for (const i of others) {
-        const sel = v.sparsifier ? await sparsifierSelection(job, v, i, bi) : undefined;
-        if (!sel) {
+      const maskReqs: MaskRequest[] = [];
+      let r = 0;
+      for (const [k, pl] of plans.entries()) {
+        if (!pl) {
           masks.push(undefined);
-          scales.push(1);
           continue;
         }
-        const mask = job.own(`mask${i}`, storage(job.device, Math.ceil(job.n / 32) * 4, `mask${i}`));
-        await buildMask(job, i, bi, sel[0], sel[1], mask);
+        const mask = job.own(`mask${k}`, storage(job.device, Math.ceil(job.n / 32) * 4, `mask${k}`));
         masks.push(mask);
-        scales.push(rescale ? await l1Scale(job, i, bi, mask) : 1);
+        if (pl.kind === 'empty') {
+          const b = job.batch();
+          b.clear(mask);
+          await b.submit();
+          continue;
+        }
+        const s1 = sels[r++];
+        const s2 = pl.ks.length > 1 ? sels[r++] : NONE;
+        maskReqs.push({ xi: others[k], s1, s2, mask });
       }
+      await buildMasks(job, bi, maskReqs);
+      const scales = rescale ? await l1Scales(job, others, bi, masks) : others.map(() => 1);
       const total = weights.reduce((a, b) => a + b, 0);
       const scalarDiv = Math.abs(total) < 1e-8 ? 1 : total;
       for (const c of job.chunks) {
@@ -66,25 +79,26 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
         await emit(c, out);
         job.endChunk();
       }
-      void name;
     },
   };
 }
 
-/** The two selections (keep = s1 && !s2) for a model's sparsifier, or undefined when it keeps all. */
-async function sparsifierSelection(job: TensorJob, v: GtaVariant, i: number, bi: number): Promise<[Selection, Selection] | undefined> {
+type SparsifyPlan = { kind: 'select'; ks: number[] } | { kind: 'empty' } | undefined;
+
+/** How a model's sparsifier selects: top-k counts (keep = rank < ks[0] and not rank < ks[1]), an empty mask, or keep all. */
+function sparsifierPlan(job: TensorJob, v: GtaVariant, i: number): SparsifyPlan {
   const p = job.entry.inputs[i].params;
   const density = num(p, 'density', 1);
-  if (density >= 1) return undefined;
+  if (!v.sparsifier || density >= 1) return undefined;
   const n = job.n;
   if (v.sparsifier === 'magnitude') {
     const k = Math.floor(density * n);
     if (!(k > 0))
       throw new MethodError(
-        `ties: density ${density} keeps floor(${density}·${n}) = 0 elements of tensor "${job.entry.name}" (model ${job.entry.inputs[i].model}); mergekit refuses this (k must be > 0)`,
+        `${v.name}: density ${density} keeps floor(${density}·${n}) = 0 elements of tensor "${job.entry.name}" (model ${job.entry.inputs[i].model}); mergekit refuses this (k must be > 0)`,
         { tensor: job.entry.name, model: job.entry.inputs[i].model, key: 'density' },
       );
-    return [await selectTopK(job, i, bi, k), NONE];
+    return { kind: 'select', ks: [k] };
   }
   if (v.sparsifier === 'magnitude_outliers') {
     const gamma = num(p, 'gamma', 0.01);
@@ -96,21 +110,22 @@ async function sparsifierSelection(job: TensorJob, v: GtaVariant, i: number, bi:
       nBot = 0;
     }
     // mergekit slices [n_bot : -n_top]; with n_top == 0 that slice is empty: the whole delta is dropped.
-    if (nTop <= 0) return [NONE, NONE];
-    const keepTo = await selectTopK(job, i, bi, n - nBot);
-    const dropTop = await selectTopK(job, i, bi, nTop);
-    return [keepTo, dropTop];
+    if (nTop <= 0) return { kind: 'empty' };
+    return { kind: 'select', ks: [n - nBot, nTop] };
   }
   throw new MethodError(`sparsifier ${v.sparsifier} is not available on the GPU yet`);
 }
 
-/** L1 rescale factor Σ|δ| / Σ|masked δ| (1 when either is below 1e-7), as mergekit's rescaled_masked_tensor. */
-async function l1Scale(job: TensorJob, i: number, bi: number, mask: GPUBuffer): Promise<number> {
-  const [full, kept] = await collectPartials(job, 2, (c) => Math.ceil(c.count / 1024), async (b, c, outs) => {
-    l1Blocks(b, await job.input(i, c), await job.input(bi, c), mask, c.start / 32, c.count, outs[0], outs[1]);
+/** L1 rescale factors Σ|δ| / Σ|masked δ| (1 when either is below 1e-7), as mergekit's rescaled_masked_tensor. */
+async function l1Scales(job: TensorJob, others: number[], bi: number, masks: (GPUBuffer | undefined)[]): Promise<number[]> {
+  const parts = await collectPartials(job, 2 * others.length, (c) => Math.ceil(c.count / 1024), async (b, c, outs) => {
+    const base = await job.input(bi, c);
+    for (const [k, i] of others.entries()) if (masks[k]) l1Blocks(b, await job.input(i, c), base, masks[k], c.start / 32, c.count, outs[2 * k], outs[2 * k + 1]);
   });
-  const bsum = sum64(full);
-  const asum = sum64(kept);
-  if (bsum < 1e-7 || asum < 1e-7) return 1;
-  return bsum / asum;
+  return others.map((_, k) => {
+    if (!masks[k]) return 1;
+    const bsum = sum64(parts[2 * k]);
+    const asum = sum64(parts[2 * k + 1]);
+    return bsum < 1e-7 || asum < 1e-7 ? 1 : bsum / asum;
+  });
 }

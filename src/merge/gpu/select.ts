@@ -1,6 +1,8 @@
 // Exact whole-tensor top-k by |δ| on the GPU: a 3-pass radix select (11/11/10-bit digits) over the
 // f32 bit patterns finds the k-th largest key T; ties at T are kept lowest index first, using
 // per-block tie counts and an exclusive prefix (only when some, not all, tied elements are kept).
+// Every request of a tensor (one per model, two for breadcrumbs) shares each sweep over the chunks,
+// so a tensor too large to stay resident is re-read 3 times for selection, not 3 × models times.
 import type { TensorJob } from '../tensor-job';
 import { histogram, makeMask, tieCount, NONE, type Selection } from '../../gpu/ops';
 import { storage, uploadU32 } from '../../gpu/buffers';
@@ -11,85 +13,100 @@ const PASSES = [
   { shift: 0, bits: 10 },
 ];
 
-/** The selection "rank < k" over the key |x − base| (base index undefined → |x|). */
-export async function selectTopK(job: TensorJob, xi: number, bi: number | undefined, k: number): Promise<Selection> {
-  const n = job.n;
-  if (k <= 0) return NONE;
-  if (k >= n) return { mode: 1, t: 0, r: 0 };
-  let prefixMask = 0;
-  let prefixValue = 0;
-  let remaining = k;
-  let lastCount = 0;
-  const bins = job.scratch('bins', 2048 * 4);
-  for (const p of PASSES) {
-    const first = job.batch();
-    first.clear(bins);
-    await first.submit();
-    for (const c of job.chunks) {
-      const x = await job.input(xi, c);
-      const base = bi === undefined ? undefined : await job.input(bi, c);
-      const b = job.batch();
-      histogram(b, x, base, c.count, p.shift, prefixMask, prefixValue, bins);
-      await b.submit();
-      job.endChunk();
-    }
-    const rb = job.batch();
-    rb.read(bins, 2048 * 4);
-    const [bytes] = await rb.submit();
-    const counts = new Uint32Array(bytes.buffer, bytes.byteOffset, 2048);
-    let cum = 0;
-    let digit = -1;
-    // the kernel bins (key >> shift) & 2047: in the last pass that includes bit 10, already fixed by
-    // the prefix, so scan all 2048 bins every time
-    for (let d = 2047; d >= 0; d--) {
-      if (cum + counts[d] >= remaining) {
-        digit = d;
-        break;
-      }
-      cum += counts[d];
-    }
-    if (digit < 0) throw new Error(`radix select lost track of rank ${k} in "${job.entry.name}"`);
-    remaining -= cum;
-    lastCount = counts[digit];
-    prefixValue = (prefixValue | (digit << p.shift)) >>> 0;
-    prefixMask = (prefixMask | (((1 << p.bits) - 1) << p.shift)) >>> 0;
-  }
-  return { mode: remaining === lastCount ? 1 : 2, t: prefixValue, r: remaining };
+export interface TopKRequest {
+  /** Input index of x; the key is |x − base|. */
+  xi: number;
+  k: number;
 }
 
-/**
- * Builds the whole-tensor bitmask sel(s1) && !sel(s2) for the key |x − base| into `mask`
- * (ceil(n/32) words; chunk starts are multiples of 1024 so each chunk owns its words).
- */
-export async function buildMask(job: TensorJob, xi: number, bi: number | undefined, s1: Selection, s2: Selection, mask: GPUBuffer): Promise<void> {
-  const nBlocks = Math.ceil(job.n / 1024);
-  let ties1: GPUBuffer | undefined;
-  let ties2: GPUBuffer | undefined;
-  if (s1.mode === 2 || s2.mode === 2) {
-    const c1 = storage(job.device, nBlocks * 4, 'ties1');
-    const c2 = storage(job.device, nBlocks * 4, 'ties2');
+/** For each request, the selection "rank < k" (rank by |x − base| descending, then index). */
+export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[]): Promise<Selection[]> {
+  const n = job.n;
+  const out: Selection[] = reqs.map((r) => (r.k <= 0 ? NONE : { mode: 1, t: 0, r: 0 }));
+  const live = reqs.map((r, i) => i).filter((i) => reqs[i].k > 0 && reqs[i].k < n);
+  if (!live.length) return out;
+  const state = live.map((i) => ({ i, prefixMask: 0, prefixValue: 0, remaining: reqs[i].k, lastCount: 0 }));
+  const bins = job.scratch('bins', 2048 * 4 * live.length);
+  for (const p of PASSES) {
+    const clear = job.batch();
+    clear.clear(bins);
+    await clear.submit();
     for (const c of job.chunks) {
-      const x = await job.input(xi, c);
-      const base = bi === undefined ? undefined : await job.input(bi, c);
+      const base = await job.input(bi, c);
+      const xs = new Map<number, GPUBuffer>();
+      for (const s of state) if (!xs.has(reqs[s.i].xi)) xs.set(reqs[s.i].xi, await job.input(reqs[s.i].xi, c));
       const b = job.batch();
-      tieCount(b, x, base, c.count, s1, s2, c.start / 1024, c1, c2);
+      state.forEach((s, j) => histogram(b, xs.get(reqs[s.i].xi)!, base, c.count, p.shift, s.prefixMask, s.prefixValue, bins, j * 2048));
       await b.submit();
       job.endChunk();
     }
     const rb = job.batch();
-    rb.read(c1, nBlocks * 4);
-    rb.read(c2, nBlocks * 4);
-    const [b1, b2] = await rb.submit();
-    c1.destroy();
-    c2.destroy();
-    ties1 = job.own('ties1', uploadU32(job.device, exclusivePrefix(new Uint32Array(b1.buffer, b1.byteOffset, nBlocks))));
-    ties2 = job.own('ties2', uploadU32(job.device, exclusivePrefix(new Uint32Array(b2.buffer, b2.byteOffset, nBlocks))));
+    rb.read(bins, 2048 * 4 * live.length);
+    const [bytes] = await rb.submit();
+    state.forEach((s, j) => {
+      const counts = new Uint32Array(bytes.buffer, bytes.byteOffset + j * 2048 * 4, 2048);
+      // the kernel bins (key >> shift) & 2047: in the last pass that includes bit 10, already fixed
+      // by the prefix, so all 2048 bins are scanned every time
+      let cum = 0;
+      let digit = -1;
+      for (let d = 2047; d >= 0; d--) {
+        if (cum + counts[d] >= s.remaining) {
+          digit = d;
+          break;
+        }
+        cum += counts[d];
+      }
+      if (digit < 0) throw new Error(`radix select lost track of rank ${reqs[s.i].k} in "${job.entry.name}"`);
+      s.remaining -= cum;
+      s.lastCount = counts[digit];
+      s.prefixValue = (s.prefixValue | (digit << p.shift)) >>> 0;
+      s.prefixMask = (s.prefixMask | (((1 << p.bits) - 1) << p.shift)) >>> 0;
+    });
+  }
+  for (const s of state) out[s.i] = { mode: s.remaining === s.lastCount ? 1 : 2, t: s.prefixValue, r: s.remaining };
+  return out;
+}
+
+export interface MaskRequest {
+  xi: number;
+  s1: Selection;
+  s2: Selection;
+  /** ceil(n/32) words; chunk starts are multiples of 1024 so each chunk owns its words. */
+  mask: GPUBuffer;
+}
+
+/** Builds every mask sel(s1) && !sel(s2) of the key |x − base|, sharing sweeps over the chunks. */
+export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]): Promise<void> {
+  if (!reqs.length) return;
+  const nBlocks = Math.ceil(job.n / 1024);
+  const ties: ([GPUBuffer, GPUBuffer] | undefined)[] = reqs.map(() => undefined);
+  const tied = reqs.map((r, i) => i).filter((i) => reqs[i].s1.mode === 2 || reqs[i].s2.mode === 2);
+  if (tied.length) {
+    const counts = tied.map(() => [storage(job.device, nBlocks * 4, 'ties1'), storage(job.device, nBlocks * 4, 'ties2')] as const);
+    for (const c of job.chunks) {
+      const base = await job.input(bi, c);
+      const b = job.batch();
+      for (const [j, i] of tied.entries()) tieCount(b, await job.input(reqs[i].xi, c), base, c.count, reqs[i].s1, reqs[i].s2, c.start / 1024, counts[j][0], counts[j][1]);
+      await b.submit();
+      job.endChunk();
+    }
+    const rb = job.batch();
+    for (const [t1, t2] of counts) {
+      rb.read(t1, nBlocks * 4);
+      rb.read(t2, nBlocks * 4);
+    }
+    const res = await rb.submit();
+    for (const [j, i] of tied.entries()) {
+      counts[j][0].destroy();
+      counts[j][1].destroy();
+      const pre = (k: number) => uploadU32(job.device, exclusivePrefix(new Uint32Array(res[k].buffer, res[k].byteOffset, nBlocks)));
+      ties[i] = [job.own(`ties1.${i}`, pre(2 * j)), job.own(`ties2.${i}`, pre(2 * j + 1))];
+    }
   }
   for (const c of job.chunks) {
-    const x = await job.input(xi, c);
-    const base = bi === undefined ? undefined : await job.input(bi, c);
+    const base = await job.input(bi, c);
     const b = job.batch();
-    makeMask(b, x, base, c.count, s1, s2, c.start, ties1, ties2, mask);
+    for (const [i, r] of reqs.entries()) makeMask(b, await job.input(r.xi, c), base, c.count, r.s1, r.s2, c.start, ties[i]?.[0], ties[i]?.[1], r.mask);
     await b.submit();
     job.endChunk();
   }
