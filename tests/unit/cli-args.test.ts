@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { parseArgs, parseSize, UsageError } from '../../src/cli/args';
+import { recipeModelRefs } from '../../src/cli/models';
+import { parseRange } from '../../src/cli/server';
+import { progressLine } from '../../src/cli/progress';
+
+describe('parseSize (mergekit --out-shard-size style)', () => {
+  it.each([
+    ['5B', 5e9],
+    ['500M', 5e8],
+    ['1.5G', 1.5e9],
+    ['2g', 2e9],
+    ['150K', 150_000],
+    ['12345', 12345],
+    ['64MiB', 64 * 1024 * 1024],
+    ['1GiB', 1024 ** 3],
+    ['10MB', 1e7],
+    ['1e9', 1e9],
+  ])('%s → %d', (text, n) => expect(parseSize(text)).toBe(n));
+  it.each(['', 'lots', '5X', '-1', '0', '0.0000001K', 'M'])('rejects %j', (text) => expect(() => parseSize(text)).toThrow(UsageError));
+});
+
+describe('parseArgs', () => {
+  it('parses every option', () => {
+    expect(parseArgs(['c.yml', '--out', 'o', '--models-dir', 'm', '--seed', '7', '--shard-size', '5B', '--chunk-elements=4096', '-v'])).toEqual({
+      config: 'c.yml',
+      out: 'o',
+      modelsDir: 'm',
+      seed: 7,
+      shardSize: 5e9,
+      chunkElements: 4096,
+      verbose: true,
+    });
+  });
+  it('returns help', () => expect(parseArgs(['x', '--help'])).toBe('help'));
+  it.each([
+    [[], /configuration file/],
+    [['c.yml'], /--out/],
+    [['c.yml', '--out'], /--out needs a value/],
+    [['c.yml', '--out', 'o', '--frob'], /unknown option --frob/],
+    [['a.yml', 'b.yml', '--out', 'o'], /one configuration file/],
+    [['c.yml', '--out', 'o', '--seed', 'x'], /not an integer/],
+    [['c.yml', '--out', 'o', '--seed', '-1'], /≥ 0/],
+    [['c.yml', '--out', 'o', '--chunk-elements', '0'], /≥ 1/],
+    [['c.yml', '--out', 'o', '--out', 'p'], /twice/],
+  ])('%j is a usage error', (argv, msg) => expect(() => parseArgs(argv as string[])).toThrow(msg));
+});
+
+describe('recipeModelRefs', () => {
+  it('collects models, slice sources, bases and tokenizer sources once each, in order', () => {
+    expect(
+      recipeModelRefs({
+        merge_method: 'ties',
+        base_model: 'org/base',
+        slices: [
+          { sources: [{ model: 'a', layer_range: [0, 2] }, { model: 'org/base', layer_range: [0, 2] }], base_model: 'slice-base' },
+          { sources: [{ model: 'b@rev', layer_range: [2, 4] }] },
+        ],
+        tokenizer: { source: 'tok-model', tokens: { '<x>': { source: { kind: 'model_token', model: 'tok2', token: 'y' } }, '<z>': { source: { kind: 'zero' } } } },
+      }),
+    ).toEqual(['a', 'org/base', 'slice-base', 'b@rev', 'tok-model', 'tok2']);
+    expect(recipeModelRefs({ merge_method: 'linear', models: [{ model: 'x' }], tokenizer_source: 'union' })).toEqual(['x']);
+  });
+});
+
+describe('parseRange', () => {
+  it.each([
+    [undefined, 100, undefined],
+    ['bytes=0-9', 100, { start: 0, end: 9 }],
+    ['bytes=90-', 100, { start: 90, end: 99 }],
+    ['bytes=90-200', 100, { start: 90, end: 99 }],
+    ['bytes=-10', 100, { start: 90, end: 99 }],
+    ['bytes=-1000', 100, { start: 0, end: 99 }],
+    ['bytes=100-', 100, null],
+    ['bytes=5-4', 100, null],
+    ['bytes=-0', 100, null],
+    ['bytes=0-1,5-6', 100, null],
+    ['items=0-1', 100, null],
+    ['bytes=0-0', 0, null],
+  ])('%j of %d bytes', (h, size, want) => expect(parseRange(h as string | undefined, size)).toEqual(want));
+});
+
+describe('progressLine', () => {
+  it('formats the merging line', () => {
+    expect(
+      progressLine({ stage: 'merging', tensorsDone: 12, tensorsTotal: 291, bytesRead: 812e6, bytesTotal: 14.5e9, bytesWritten: 0, elapsedMs: 8432, currentTensor: 'model.layers.3.mlp.up_proj.weight' }),
+    ).toBe('[ 12/291 tensors]  812.0 MB / 14.5 GB  96.3 MB/s  model.layers.3.mlp.up_proj.weight');
+  });
+});
