@@ -174,7 +174,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     output = new OutputDir(outPath);
     server = await startCliServer({ root: REPO_ROOT, models, output, verbose: o.verbose });
     const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
+    browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true, handleSIGINT: false, handleSIGTERM: false });
     page = await browser.newPage();
     if (o.verbose) {
       page.on('console', (m) => progress.message(`[browser ${m.type()}] ${m.text()}`));
