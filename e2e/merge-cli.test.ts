@@ -68,6 +68,8 @@ beforeAll(async () => {
   // Sharded F32 inputs.
   await makeModel('shard/base', { seed: 21, dtype: 'F32', shardBytes: 100_000 });
   await makeModel('shard/ft', { seed: 22, dtype: 'F32', shardBytes: 100_000, perturbFrom: { seed: 21, scale: 0.02 } });
+  // Same layout, narrower hidden size.
+  await makeModel('narrow', { seed: 31, dtype: 'F32', hidden: 32 });
   // A copy of the base with its weights truncated by 100 bytes.
   await mkdir(model('broken'), { recursive: true });
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) await copyFile(model(`base/${f}`), model(`broken/${f}`));
@@ -133,6 +135,15 @@ describe('merge CLI: argument and input errors', () => {
     expect(r.code, describeRun(r)).toBe(1);
     expect(r.stderr).toMatch(/^error: .*model\.safetensors/m);
     expect(r.stderr).toMatch(/truncated/i);
+    expect(await leftovers(out)).toEqual([]);
+  });
+
+  it('exits 1 naming the tensor when models disagree on a shape, with no output folder', async () => {
+    const yml = await writeYaml('shape.yml', LINEAR_YAML.replace('org/ft-b', 'narrow'));
+    const out = join(tmp, 'out-shape');
+    const r = await runCli([yml, '--out', out]);
+    expect(r.code, describeRun(r)).toBe(1);
+    expect(r.stderr).toMatch(/^error: .*model\.layers\.\d+\.\S+ .*shape/m);
     expect(await leftovers(out)).toEqual([]);
   });
 

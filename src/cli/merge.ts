@@ -18,6 +18,8 @@ import { openModel } from '../formats/model';
 import { NodeFileSource } from '../io/node-source';
 import type { ByteSource } from '../io/types';
 import type { Recipe } from '../recipe/types';
+import type { ModelInfo } from '../recipe/model-info';
+import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import type { GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
 import { parseArgs, UsageError, USAGE, type CliOptions } from './args';
 import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
@@ -57,13 +59,21 @@ async function loadRecipe(configPath: string): Promise<Recipe> {
   }
 }
 
-/** Reads every model's headers in Node: a malformed or truncated file fails here, before any browser starts. */
-async function preflight(models: ResolvedModel[]): Promise<void> {
+/**
+ * Reads every model's headers and builds the merge plan in Node, exactly as the engine will: a
+ * malformed or truncated file, a missing tensor, a shape mismatch or a bad parameter fails here,
+ * before any browser starts. Returns the number of output tensors.
+ */
+async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<number> {
+  const infos = new Map<string, ModelInfo>();
   for (const m of models) {
     const files = new Map<string, ByteSource>();
     for (const f of m.files) files.set(f.path, await NodeFileSource.open(f.path, f.abs));
-    await openModel(m.ref, basename(m.dir), files);
+    infos.set(m.ref, await openModel(m.ref, basename(m.dir), files));
   }
+  const needsVocab = recipe.tokenizer !== undefined || recipe.tokenizer_source !== undefined;
+  const plan = buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
+  return plan.entries.length;
 }
 
 function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer, o: CliOptions): MergeRequest {
@@ -168,7 +178,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       if (outPath === m.dir || !relative(m.dir, outPath).startsWith('..'))
         throw new CliFailure(`--out ${outPath} is inside the input model folder of "${m.ref}" (${m.dir})`);
 
-    await preflight(models);
+    await preflight(recipe, models, o.seed);
     if (interrupted) return 130;
 
     output = new OutputDir(outPath);
