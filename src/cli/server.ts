@@ -159,6 +159,10 @@ export async function startCliServer(o: ServerOptions): Promise<CliServer> {
       void handleSink(req, res, o.output, p.slice('/sink/'.length), url.searchParams);
       return;
     }
+    if (p === '/favicon.ico') {
+      res.writeHead(204, ISOLATION_HEADERS);
+      return res.end();
+    }
     if (!vite) return send(res, 404, 'not found');
     for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
     if (p === '/' || p === '/cli.html') {
