@@ -2,7 +2,7 @@
 // Rank order: larger |δ| first, equal magnitudes by lower flat index first (deterministic ties).
 //   hist:       histogram of 11-bit digit (key >> shift) & 2047 over elements whose key matches a prefix,
 //               into bins[bin_offset .. bin_offset + 2048)
-//   tie_count:  per 1024-block, count of key == T1 and key == T2
+//   tie_count:  per 4096-block, count of key == T1 and key == T2
 //   make_mask:  bit i of the mask = sel1(i) && !sel2(i), where sel(i) is
 //               mode 0: false;  mode 1: key >= T;  mode 2: key > T || (key == T && tie_rank(i) < r)
 // δ is (x − base) when base is used (flags & 1), else x.
@@ -20,7 +20,7 @@ struct SelParams {
   t2: u32,
   r2: u32,
   mask_word_offset: u32, // chunk start / 32
-  block_offset: u32,     // chunk start / 1024
+  block_offset: u32,     // chunk start / 4096
   bin_offset: u32,       // hist: first bin of this request's 2048-bin window
   _p1: u32,
   _p2: u32,
@@ -37,7 +37,13 @@ struct SelParams {
 var<workgroup> local_bins: array<atomic<u32>, 2048>;
 var<workgroup> scan1: array<u32, 256>;
 var<workgroup> scan2: array<u32, 256>;
-var<workgroup> words: array<atomic<u32>, 32>;
+// Tie blocks: 4096 elements, 16 contiguous ones per thread (chunks start at multiples of 4096).
+const PER_THREAD: u32 = 16u;
+const TIE_BLOCK: u32 = 4096u;
+const WORDS: u32 = 128u;
+var<workgroup> words: array<atomic<u32>, 128>;
+var<workgroup> block_ties: atomic<u32>;
+var<workgroup> has_ties: u32;
 
 fn key(i: u32) -> u32 {
   var v = x[i];
@@ -69,11 +75,11 @@ fn hist(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 @compute @workgroup_size(256)
 fn tie_count(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let blk = wg.y * nwg.x + wg.x;
-  let start = blk * 1024u;
+  let start = blk * TIE_BLOCK;
   var c1 = 0u;
   var c2 = 0u;
-  for (var k = 0u; k < 4u; k = k + 1u) {
-    let i = start + lid * 4u + k;
+  for (var k = 0u; k < PER_THREAD; k = k + 1u) {
+    let i = start + lid * PER_THREAD + k;
     if (i < P.n) {
       let kk = key(i);
       if (kk == P.t1) { c1 = c1 + 1u; }
@@ -108,13 +114,13 @@ fn sel(mode: u32, t: u32, r: u32, k: u32, rank: u32) -> bool {
 @compute @workgroup_size(256)
 fn make_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let blk = wg.y * nwg.x + wg.x;
-  let start = blk * 1024u;
-  if (lid < 32u) { atomicStore(&words[lid], 0u); }
-  var keys: array<u32, 4>;
+  let start = blk * TIE_BLOCK;
+  if (lid < WORDS) { atomicStore(&words[lid], 0u); }
+  var keys: array<u32, 16>;
   var c1 = 0u;
   var c2 = 0u;
-  for (var k = 0u; k < 4u; k = k + 1u) {
-    let i = start + lid * 4u + k;
+  for (var k = 0u; k < PER_THREAD; k = k + 1u) {
+    let i = start + lid * PER_THREAD + k;
     var kk = 0u;
     if (i < P.n) {
       kk = key(i);
@@ -123,40 +129,53 @@ fn make_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     }
     keys[k] = kk;
   }
-  // inclusive Hillis–Steele scan of the per-thread tie counts
-  scan1[lid] = c1;
-  scan2[lid] = c2;
-  var off = 1u;
-  loop {
-    if (off >= 256u) { break; }
+  // Tie ranks are needed only when a selection keeps some but not all elements equal to its
+  // threshold (mode 2, a uniform value), and only in blocks that hold such an element.
+  var rank1 = 0u;
+  var rank2 = 0u;
+  if (P.mode1 == 2u || P.mode2 == 2u) {
+    if (lid == 0u) { atomicStore(&block_ties, 0u); }
     workgroupBarrier();
-    var v1 = scan1[lid];
-    var v2 = scan2[lid];
-    if (lid >= off) { v1 = v1 + scan1[lid - off]; v2 = v2 + scan2[lid - off]; }
+    if (c1 + c2 > 0u) { atomicAdd(&block_ties, 1u); }
     workgroupBarrier();
-    scan1[lid] = v1;
-    scan2[lid] = v2;
-    off = off << 1u;
+    if (lid == 0u) { has_ties = atomicLoad(&block_ties); }
+    if (workgroupUniformLoad(&has_ties) != 0u) {
+      // inclusive Hillis–Steele scan of the per-thread tie counts
+      scan1[lid] = c1;
+      scan2[lid] = c2;
+      var off = 1u;
+      loop {
+        if (off >= 256u) { break; }
+        workgroupBarrier();
+        var v1 = scan1[lid];
+        var v2 = scan2[lid];
+        if (lid >= off) { v1 = v1 + scan1[lid - off]; v2 = v2 + scan2[lid - off]; }
+        workgroupBarrier();
+        scan1[lid] = v1;
+        scan2[lid] = v2;
+        off = off << 1u;
+      }
+      workgroupBarrier();
+      rank1 = scan1[lid] - c1;
+      rank2 = scan2[lid] - c2;
+    }
+    if (P.mode1 == 2u) { rank1 = rank1 + ties1[P.block_offset + blk]; }
+    if (P.mode2 == 2u) { rank2 = rank2 + ties2[P.block_offset + blk]; }
   }
-  workgroupBarrier();
-  var rank1 = scan1[lid] - c1;
-  var rank2 = scan2[lid] - c2;
-  if (P.mode1 == 2u) { rank1 = rank1 + ties1[P.block_offset + blk]; }
-  if (P.mode2 == 2u) { rank2 = rank2 + ties2[P.block_offset + blk]; }
   var bits = 0u;
-  for (var k = 0u; k < 4u; k = k + 1u) {
-    let i = start + lid * 4u + k;
+  for (var k = 0u; k < PER_THREAD; k = k + 1u) {
+    let i = start + lid * PER_THREAD + k;
     if (i < P.n) {
       let kk = keys[k];
       let keep = sel(P.mode1, P.t1, P.r1, kk, rank1) && !sel(P.mode2, P.t2, P.r2, kk, rank2);
-      if (keep) { bits = bits | (1u << ((lid * 4u + k) & 31u)); }
+      if (keep) { bits = bits | (1u << ((lid * PER_THREAD + k) & 31u)); }
       if (kk == P.t1) { rank1 = rank1 + 1u; }
       if (kk == P.t2) { rank2 = rank2 + 1u; }
     }
   }
-  if (bits != 0u) { atomicOr(&words[lid >> 3u], bits); }
+  if (bits != 0u) { atomicOr(&words[(lid * PER_THREAD) >> 5u], bits); }
   workgroupBarrier();
-  if (lid < 32u && start + lid * 32u < P.n) {
-    mask[P.mask_word_offset + blk * 32u + lid] = atomicLoad(&words[lid]);
+  if (lid < WORDS && start + lid * 32u < P.n) {
+    mask[P.mask_word_offset + blk * WORDS + lid] = atomicLoad(&words[lid]);
   }
 }

@@ -6,6 +6,8 @@ import type { Batch } from './buffers';
 const groups = (n: number) => Math.ceil(n / 256);
 const blocks = (n: number) => Math.ceil(n / 1024);
 export const BLOCK = 1024;
+/** Tie-rank blocks of the top-k mask kernels; chunks start at multiples of this. */
+export const TIE_BLOCK = 4096;
 
 /** Decode stored words to f32; roundTo rounds to the compute dtype (mergekit casts inputs to `dtype`). */
 export function decode(b: Batch, dtype: Dtype, words: GPUBuffer, out: GPUBuffer, n: number, roundTo?: Dtype): void {
@@ -63,22 +65,23 @@ function selUniforms(n: number, useBase: boolean, extra: Partial<{ shift: number
 
 /** Adds to bins[binOffset..+2048) the histogram of digit (key >> shift) & 2047 of keys matching the prefix. */
 export function histogram(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, n: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset = 0): void {
-  const wgs = Math.min(Math.ceil(n / (256 * 16)), 4096);
+  // few, long-running workgroups: zeroing and flushing 2048 local bins is the fixed cost per group
+  const wgs = Math.min(Math.ceil(n / (256 * 256)), 1024);
   dispatch(b, 'select', 'hist', selUniforms(n, !!base, { shift, prefixMask, prefixValue, binOffset }), [x, base, bins], wgs);
 }
 
-/** Per-block counts of key == s1.t (ties1) and key == s2.t (ties2), at global block blockOffset. */
+/** Per-4096-block counts of key == s1.t (ties1) and key == s2.t (ties2), at global block blockOffset. */
 export function tieCount(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, n: number, s1: Selection, s2: Selection, blockOffset: number, ties1: GPUBuffer, ties2: GPUBuffer): void {
-  dispatch(b, 'select', 'tie_count', selUniforms(n, !!base, { s1, s2, blockOffset }), [x, base, undefined, ties1, ties2], blocks(n));
+  dispatch(b, 'select', 'tie_count', selUniforms(n, !!base, { s1, s2, blockOffset }), [x, base, undefined, ties1, ties2], Math.ceil(n / TIE_BLOCK));
 }
 
 /** mask bit = sel(s1) && !sel(s2); ties1/ties2 hold exclusive per-block prefix counts (global blocks). */
 export function makeMask(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, n: number, s1: Selection, s2: Selection, chunkStart: number, ties1: GPUBuffer | undefined, ties2: GPUBuffer | undefined, mask: GPUBuffer): void {
   dispatch(
     b, 'select', 'make_mask',
-    selUniforms(n, !!base, { s1, s2, maskWordOffset: chunkStart / 32, blockOffset: chunkStart / BLOCK }),
+    selUniforms(n, !!base, { s1, s2, maskWordOffset: chunkStart / 32, blockOffset: chunkStart / TIE_BLOCK }),
     [x, base, undefined, ties1, ties2, mask],
-    blocks(n),
+    Math.ceil(n / TIE_BLOCK),
   );
 }
 

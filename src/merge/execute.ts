@@ -3,7 +3,8 @@
 import type { Gpu } from '../gpu/device';
 import type { PlanEntry } from '../recipe/plan-types';
 import { UnsupportedError } from '../errors';
-import { TensorJob, type Chunk } from './tensor-job';
+import { TensorJob, readChunkBytes, splitChunks, elementCount, type Chunk } from './tensor-job';
+import { itemSize } from '../formats/dtype';
 import { gpuMethod } from './gpu';
 import { encode16 } from '../gpu/ops';
 import { storage } from '../gpu/buffers';
@@ -47,5 +48,24 @@ export async function mergeTensor(
     });
   } finally {
     job.dispose();
+  }
+}
+
+/**
+ * The I/O floor for benchmarks: reads the same input byte ranges in the same chunks as a merge
+ * and writes an output of the right size (zeros), without touching the GPU.
+ */
+export async function readTensorOnly(
+  gpu: Gpu,
+  entry: PlanEntry,
+  chunkElements: number | undefined,
+  signal: AbortSignal | undefined,
+  write: (c: Chunk, bytes: Uint8Array) => Promise<void>,
+): Promise<void> {
+  const budget = Math.floor(CHUNK_BUDGET_BYTES / (4 * (entry.inputs.length + 5)));
+  const limit = Math.min(chunkElements ?? Infinity, gpu.maxBindingElements, budget);
+  for (const c of splitChunks(elementCount(entry.shape), limit)) {
+    for (const inp of entry.inputs) await readChunkBytes(inp, c, signal);
+    await write(c, new Uint8Array(c.count * itemSize(entry.outDtype)));
   }
 }

@@ -17,7 +17,7 @@ import { itemSize, type Dtype } from '../formats/dtype';
 import { CancelledError, IoError, MethodError, UnsupportedError } from '../errors';
 import { elementCount } from './tensor-job';
 import { gpuMethod } from './gpu';
-import { mergeTensor } from './execute';
+import { mergeTensor, readTensorOnly } from './execute';
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json'];
 
@@ -86,7 +86,7 @@ export async function runMerge(req: MergeRequest, gpu: Gpu, opts: RunOptions = {
         report({ currentTensor: entry.name });
         const perElement = entry.inputs.reduce((a, i) => a + itemSize(i.tensor.dtype as Dtype), 0);
         const before = written;
-        await mergeTensor(gpu, entry, req.chunkElements, signal, async (c, bytes) => {
+        await (req.ioOnly ? readTensorOnly : mergeTensor)(gpu, entry, req.chunkElements, signal, async (c, bytes) => {
           await put(bytes);
           report({ bytesRead: progress.bytesRead + c.count * perElement });
         });

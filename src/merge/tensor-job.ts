@@ -3,11 +3,12 @@
 // or whole rows for row-wise methods, so results never depend on the chunk size.
 // When the tensor fits in one chunk, decoded inputs stay resident across a method's passes;
 // otherwise each pass re-reads its chunks (memory stays bounded by a few chunks).
+// Chunk starts are multiples of 4096 elements (top-k tie blocks; also 1024-element reduction blocks).
 import type { PlanEntry, PlanInput } from '../recipe/plan-types';
 import { isMergeable, itemSize, type Dtype } from '../formats/dtype';
 import { CancelledError, UnsupportedDtypeError } from '../errors';
 import { Batch, storage, uploadBytes } from '../gpu/buffers';
-import { decode, BLOCK } from '../gpu/ops';
+import { decode, TIE_BLOCK } from '../gpu/ops';
 
 export interface Chunk {
   index: number;
@@ -32,7 +33,8 @@ export function elementCount(shape: number[]): number {
 export function splitChunks(n: number, maxElements: number, rowLen?: number): Chunk[] {
   let size: number;
   if (rowLen && rowLen > 0) size = Math.max(1, Math.floor(maxElements / rowLen)) * rowLen;
-  else size = Math.max(BLOCK, Math.floor(maxElements / BLOCK) * BLOCK);
+  // multiples of the top-k tie block (itself a multiple of the 1024-element reduction block)
+  else size = Math.max(TIE_BLOCK, Math.floor(maxElements / TIE_BLOCK) * TIE_BLOCK);
   const out: Chunk[] = [];
   for (let start = 0, i = 0; start < n || (n === 0 && i === 0); start += size, i++) {
     out.push({ index: i, start, count: Math.min(size, n - start) });

@@ -18,7 +18,7 @@ function family(n: number, seed: number, count: number, scale = 0.05) {
   return { base, others: Array.from({ length: count }, (_, i) => perturb(base, seed * 31 + i + 1, scale)) };
 }
 
-const ODD = [37, 101]; // 3737 elements: not a multiple of 1024, odd
+const ODD = [97, 211]; // 20467 elements: odd, not a multiple of the 4096-element chunk alignment
 const N = ODD[0] * ODD[1];
 
 const cases: Case[] = [
@@ -30,10 +30,10 @@ const cases: Case[] = [
     inputs: (d) => { const f = family(N, 3, 2); return [{ data: f.base, dtype: d, isBase: true }, ...f.others.map((x, i) => ({ data: x, dtype: d, params: { weight: [0.6, 0.4][i] } }))]; } },
   { name: 'ties', method: 'ties', shape: ODD, params: { normalize: true, lambda: 1 },
     inputs: (d) => { const f = family(N, 4, 3); return [{ data: f.base, dtype: d, isBase: true }, ...f.others.map((x, i) => ({ data: x, dtype: d, params: { weight: [0.5, 0.3, 0.9][i], density: [0.3, 0.55, 0.7][i] } }))]; } },
-  { name: 'ties with rescale and many exact ties', method: 'ties', shape: [5000], params: { normalize: true, rescale: true },
+  { name: 'ties with rescale and many exact ties', method: 'ties', shape: [9001], params: { normalize: true, rescale: true },
     inputs: (d) => {
       // quantised deltas: huge numbers of equal magnitudes at the cut-off
-      const base = randn(5000, 5);
+      const base = randn(9001, 5);
       const mk = (s: number) => base.map((x, i) => x + (((i * s) % 7) - 3) * 0.125);
       return [{ data: base, dtype: d, isBase: true }, { data: mk(3), dtype: d, params: { weight: 1, density: 0.4 } }, { data: mk(5), dtype: d, params: { weight: 0.5, density: 0.25 } }];
     } },
@@ -61,7 +61,7 @@ describe.each(['F32', 'BF16', 'F16'] as Dtype[])('GPU vs CPU twin, %s inputs', (
       const inputs = c.inputs(dtype);
       const entry = makeEntry(c.method, c.shape, inputs, c.params ?? {}, 'F32');
       const want = referenceValues(entry, inputs);
-      const tiny = await gpuValues(entry, 1024);
+      const tiny = await gpuValues(entry, 4096); // forced tiny chunks: 5 of them
       const r = closeness(tiny, want, c.rtol ?? 2e-5, 1e-6);
       expect(r.detail).toBe('');
       // chunk invariance: the default (single chunk) run gives the same bytes as the tiny-chunk run

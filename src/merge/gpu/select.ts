@@ -4,7 +4,7 @@
 // Every request of a tensor (one per model, two for breadcrumbs) shares each sweep over the chunks,
 // so a tensor too large to stay resident is re-read 3 times for selection, not 3 × models times.
 import type { TensorJob } from '../tensor-job';
-import { histogram, makeMask, tieCount, NONE, type Selection } from '../../gpu/ops';
+import { histogram, makeMask, tieCount, NONE, TIE_BLOCK, type Selection } from '../../gpu/ops';
 import { storage, uploadU32 } from '../../gpu/buffers';
 
 const PASSES = [
@@ -78,7 +78,7 @@ export interface MaskRequest {
 /** Builds every mask sel(s1) && !sel(s2) of the key |x − base|, sharing sweeps over the chunks. */
 export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]): Promise<void> {
   if (!reqs.length) return;
-  const nBlocks = Math.ceil(job.n / 1024);
+  const nBlocks = Math.ceil(job.n / TIE_BLOCK);
   const ties: ([GPUBuffer, GPUBuffer] | undefined)[] = reqs.map(() => undefined);
   const tied = reqs.map((r, i) => i).filter((i) => reqs[i].s1.mode === 2 || reqs[i].s2.mode === 2);
   if (tied.length) {
@@ -86,7 +86,7 @@ export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]
     for (const c of job.chunks) {
       const base = await job.input(bi, c);
       const b = job.batch();
-      for (const [j, i] of tied.entries()) tieCount(b, await job.input(reqs[i].xi, c), base, c.count, reqs[i].s1, reqs[i].s2, c.start / 1024, counts[j][0], counts[j][1]);
+      for (const [j, i] of tied.entries()) tieCount(b, await job.input(reqs[i].xi, c), base, c.count, reqs[i].s1, reqs[i].s2, c.start / TIE_BLOCK, counts[j][0], counts[j][1]);
       await b.submit();
       job.endChunk();
     }
