@@ -15,9 +15,9 @@ import { BlobSource, HttpSource } from '../io/sources';
 import { sinkFor, MemorySink } from '../io/sinks';
 import { itemSize, type Dtype } from '../formats/dtype';
 import { CancelledError, IoError, MethodError, UnsupportedError } from '../errors';
-import { elementCount } from './tensor-job';
+import { elementCount, type Chunk } from './tensor-job';
 import { gpuMethod } from './gpu';
-import { mergeTensor, readTensorOnly } from './execute';
+import { mergeTensor, prefetchTensor, readTensorOnly } from './execute';
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json'];
 
@@ -70,6 +70,9 @@ export async function runMerge(req: MergeRequest, gpu: Gpu, opts: RunOptions = {
 
   const sink: OutputSink = sinkFor(req.output);
   const files: { path: string; bytes: number }[] = [];
+  // tensors in the order they are written, so the next one's inputs can be read ahead
+  const order = layout.shards.flatMap((s) => s.tensors.map((t) => byName.get(t.name)!));
+  let ahead: { entry: PlanEntry; bytes: Promise<Uint8Array>[] | undefined } | undefined;
   try {
     for (const shard of layout.shards) {
       const w = await sink.create(shard.fileName);
@@ -83,13 +86,18 @@ export async function runMerge(req: MergeRequest, gpu: Gpu, opts: RunOptions = {
       for (const t of shard.tensors) {
         if (signal?.aborted) throw new CancelledError();
         const entry = byName.get(t.name)!;
+        const prefetched = ahead?.entry === entry ? ahead.bytes : undefined;
+        const next = order[order.indexOf(entry) + 1];
+        ahead = next ? { entry: next, bytes: prefetchTensor(gpu, next, req.chunkElements, signal) } : undefined;
         report({ currentTensor: entry.name });
         const perElement = entry.inputs.reduce((a, i) => a + itemSize(i.tensor.dtype as Dtype), 0);
         const before = written;
-        await (req.ioOnly ? readTensorOnly : mergeTensor)(gpu, entry, req.chunkElements, signal, async (c, bytes) => {
+        const onChunk = async (c: Chunk, bytes: Uint8Array) => {
           await put(bytes);
           report({ bytesRead: progress.bytesRead + c.count * perElement });
-        });
+        };
+        if (req.ioOnly) await readTensorOnly(gpu, entry, req.chunkElements, signal, onChunk, prefetched);
+        else await mergeTensor(gpu, entry, req.chunkElements, signal, onChunk, prefetched);
         const expected = elementCount(entry.shape) * itemSize(entry.outDtype);
         if (written - before !== expected) throw new MethodError(`internal error: tensor "${entry.name}" produced ${written - before} bytes, expected ${expected}`);
         report({ tensorsDone: progress.tensorsDone + 1 });

@@ -24,6 +24,8 @@ export interface JobOptions {
   rowLen?: number;
   signal?: AbortSignal;
   onRead?: (bytes: number) => void;
+  /** Bytes of chunk 0 of each input, already being read (the executor reads ahead one tensor). */
+  prefetched?: Promise<Uint8Array>[];
 }
 
 export function elementCount(shape: number[]): number {
@@ -50,6 +52,8 @@ export class TensorJob {
   private cache = new Map<string, GPUBuffer>();
   private transient: GPUBuffer[] = [];
   private scratchBufs = new Map<string, GPUBuffer>();
+  /** Reads in flight, by "input:chunk": every input of a chunk is requested at once. */
+  private pending = new Map<string, Promise<Uint8Array>>();
   readonly maxChunk: number;
 
   constructor(
@@ -64,6 +68,22 @@ export class TensorJob {
     for (const inp of entry.inputs) {
       if (!isMergeable(inp.tensor.dtype)) throw new UnsupportedDtypeError(inp.tensor.source.name, inp.tensor.name, inp.tensor.dtype);
     }
+    opts.prefetched?.forEach((p, i) => this.pending.set(`${i}:0`, p));
+  }
+
+  /** The bytes of input i, chunk c; starts the reads of the chunk's other inputs alongside. */
+  private bytes(i: number, c: Chunk): Promise<Uint8Array> {
+    for (let j = 0; j < this.entry.inputs.length; j++) {
+      const key = `${j}:${c.index}`;
+      if (this.pending.has(key) || this.cache.has(key)) continue;
+      const p = readChunkBytes(this.entry.inputs[j], c, this.opts.signal);
+      p.catch(() => {}); // observed by whoever awaits it
+      this.pending.set(key, p);
+    }
+    const key = `${i}:${c.index}`;
+    const p = this.pending.get(key)!;
+    this.pending.delete(key);
+    return p;
   }
 
   batch(): Batch {
@@ -77,7 +97,7 @@ export class TensorJob {
     if (hit) return hit;
     if (this.opts.signal?.aborted) throw new CancelledError();
     const inp = this.entry.inputs[i];
-    const bytes = await readChunkBytes(inp, c, this.opts.signal);
+    const bytes = await this.bytes(i, c);
     this.opts.onRead?.(bytes.byteLength);
     const words = uploadBytes(this.device, bytes, `${this.entry.name}#${i}.raw`);
     const out = storage(this.device, c.count * 4, `${this.entry.name}#${i}.f32`);
@@ -115,6 +135,7 @@ export class TensorJob {
   }
 
   dispose(): void {
+    this.pending.clear();
     this.endChunk();
     for (const b of this.cache.values()) b.destroy();
     for (const b of this.scratchBufs.values()) b.destroy();
