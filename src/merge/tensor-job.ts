@@ -157,12 +157,16 @@ export async function readChunkBytes(inp: PlanInput, c: Chunk, signal?: AbortSig
   const r0 = Math.floor(c.start / cols);
   const r1 = Math.ceil((c.start + c.count) / cols);
   const raw = await t.source.read(t.byteOffset + r0 * fullCols * size, (r1 - r0) * fullCols * size, signal);
+  // copy the kept [0, cols) prefix of each row, as contiguous runs
   const out = new Uint8Array(c.count * size);
-  for (let e = 0; e < c.count; e++) {
+  for (let e = 0; e < c.count; ) {
     const g = c.start + e;
     const row = Math.floor(g / cols) - r0;
     const col = g % cols;
-    out.set(raw.subarray((row * fullCols + col) * size, (row * fullCols + col + 1) * size), e * size);
+    const run = Math.min(cols - col, c.count - e);
+    const from = (row * fullCols + col) * size;
+    out.set(raw.subarray(from, from + run * size), e * size);
+    e += run;
   }
   return out;
 }

@@ -94,3 +94,23 @@ test('ties refuses density that keeps no element (mergekit asserts k > 0)', asyn
   const entry = makeEntry('ties', [100], [{ data: f.base, dtype: 'F32', isBase: true }, { data: f.others[0], dtype: 'F32', params: { weight: 1, density: 0.001 } }], {});
   await expect(gpuBytes(entry)).rejects.toThrow(/density 0.001 keeps floor/);
 });
+
+test('embedding crop: a larger input is read as its leading [rows, cols] block, in any chunking', async () => {
+  const [R, C, r, c] = [1031, 45, 1000, 41];
+  const big = randn(R * C, 30);
+  const small = randn(r * c, 31);
+  const inputs: TestInput[] = [
+    { data: big, dtype: 'BF16', params: { weight: 0.25 } },
+    { data: small, dtype: 'BF16', params: { weight: 0.75 } },
+  ];
+  const entry = makeEntry('linear', [r, c], inputs, { normalize: true }, 'F32');
+  entry.inputs[0].tensor.shape = [R, C];
+  entry.inputs[0].crop = [r, c];
+  const cropped = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) cropped.set(big.subarray(i * C, i * C + c), i * c);
+  const want = referenceValues(entry, [{ ...inputs[0], data: cropped }, inputs[1]]);
+  for (const chunk of [4096, undefined]) {
+    const got = await gpuValues(entry, chunk);
+    expect(closeness(got, want, 2e-6, 1e-7).detail).toBe('');
+  }
+});
