@@ -3,7 +3,8 @@
 // Node reads and validates the YAML and the models' headers (fast errors, no browser needed),
 // then serves the models (HTTP Range) and the headless page (Vite middleware) on 127.0.0.1,
 // drives the same engine worker as the studio in headless Chromium with WebGPU, and receives
-// the output through the HTTP sink into "<out>.partial-<pid>", renamed to <out> when complete.
+// the output through the WebSocket sink (io/ws-sink.ts) into "<out>.partial-<pid>", renamed to
+// <out> when complete.
 // Exit codes: 0 success, 1 merge/config/model error (no output folder is left), 2 bad arguments,
 // 130 interrupted.
 import { readFile, stat } from 'node:fs/promises';
@@ -83,7 +84,7 @@ function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer
       ref: m.ref,
       files: m.files.map((f) => ({ path: f.path, size: f.size, url: `${server.modelsUrl}/${i}/${encodeURIComponent(f.path)}` })),
     })),
-    output: { kind: 'http', url: server.sinkUrl },
+    output: { kind: 'ws', url: server.sinkWsUrl },
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}),
     ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}),

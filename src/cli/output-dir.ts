@@ -1,4 +1,4 @@
-// The CLI's side of the HTTP sink protocol (see io/http-sink.ts): files are written into a
+// The CLI's side of the output sink protocols (io/http-sink.ts, io/ws-sink.ts): files are written into a
 // temporary sibling "<out>.partial-<pid>" and the folder is renamed to <out> on commit, so the
 // output folder appears only when complete. abort()/cleanup() remove the temporary folder.
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
@@ -85,7 +85,7 @@ export class OutputDir {
   }
 
   /** Appends the chunks of one request body at `offset` (must equal the bytes written so far). */
-  async write(id: string | null, offset: number, body: AsyncIterable<Uint8Array>): Promise<number> {
+  async write(id: string | null, offset: number, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> {
     this.assertOpen();
     const f = this.file(id);
     if (f.busy) throw new SinkProtocolError(409, `"${f.path}": a write is already in progress (writes must be sequential)`);
@@ -104,6 +104,11 @@ export class OutputDir {
       f.busy = false;
     }
     return f.written;
+  }
+
+  /** Appends `bytes` at `offset` (the WebSocket sink's write: one message, already in memory). */
+  writeBytes(id: string | null, offset: number, bytes: Uint8Array): Promise<number> {
+    return this.write(id, offset, [bytes]);
   }
 
   async closeFile(id: string | null): Promise<number> {

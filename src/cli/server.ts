@@ -1,12 +1,15 @@
 // The CLI's localhost server: the headless page (cli.html through Vite in middleware mode, no
-// build step), the model files (HTTP Range), and the output sink protocol (io/http-sink.ts).
+// build step), the model files (HTTP Range), and the output sink protocols: HTTP (io/http-sink.ts)
+// under /sink/ and WebSocket (io/ws-sink.ts, what the CLI uses) at /sink-ws.
 // Listens on 127.0.0.1 only, on a random port. Node only.
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { ViteDevServer } from 'vite';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { ResolvedModel } from './models';
 import { OutputDir, SinkProtocolError } from './output-dir';
 
@@ -20,7 +23,10 @@ export interface CliServer {
   origin: string;
   /** Base URL of the model files: `${modelsUrl}/<i>/<path>`. */
   modelsUrl: string;
+  /** HTTP sink protocol base URL (io/http-sink.ts). */
   sinkUrl: string;
+  /** WebSocket sink URL (io/ws-sink.ts). */
+  sinkWsUrl: string;
   close(): Promise<void>;
 }
 
@@ -130,6 +136,109 @@ async function handleSink(req: IncomingMessage, res: ServerResponse, output: Out
   }
 }
 
+/** Largest WebSocket message the sink accepts (the client sends parts of at most 16 MiB). */
+export const SINK_WS_MAX_PAYLOAD = 64 * 1024 * 1024;
+export const SINK_WS_PATH = '/sink-ws';
+
+/**
+ * One WebSocket sink connection (protocol: io/ws-sink.ts). Messages are framed in arrival order
+ * and handled strictly one after another; every request gets exactly one JSON answer, in order.
+ * After the first error every request except abort is refused. If the socket closes before a
+ * commit, the output is aborted (the temporary folder removed).
+ */
+export function serveSinkSocket(ws: WebSocket, output: OutputDir, log?: (msg: string) => void): void {
+  let chain: Promise<void> = Promise.resolve();
+  /** A write request waiting for its binary message. */
+  let header: { id: string | null; offset: number; bytes: number; error?: SinkProtocolError } | null = null;
+  let failed: string | null = null;
+  let used = false;
+  let closed = false;
+
+  const answer = (r: object) => {
+    if (!closed && ws.readyState === ws.OPEN) ws.send(JSON.stringify(r));
+  };
+  const handle = (what: string, f: () => Promise<object>, evenAfterFailure = false) => {
+    chain = chain.then(async () => {
+      if (closed) return; // nobody is listening: don't write any more
+      try {
+        if (failed && !evenAfterFailure) throw new SinkProtocolError(409, `refusing ${what}: an earlier request failed (${failed})`);
+        answer({ ok: true, ...(await f()) });
+      } catch (e) {
+        const status = e instanceof SinkProtocolError ? e.status : 500;
+        const message = e instanceof Error ? e.message : String(e);
+        failed ??= message;
+        log?.(`sink: ${what} failed: ${status} ${message}`);
+        answer({ ok: false, status, message });
+      }
+    });
+  };
+  const refuse = (what: string, status: number, message: string) =>
+    handle(what, async () => {
+      throw new SinkProtocolError(status, message);
+    });
+
+  ws.on('message', (data: RawData, isBinary: boolean) => {
+    used = true;
+    if (isBinary) {
+      const h = header;
+      header = null;
+      if (!h) return refuse('write', 400, 'binary message without a write request before it');
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+      return handle('write', async () => {
+        if (h.error) throw h.error;
+        if (bytes.byteLength !== h.bytes) throw new SinkProtocolError(400, `write announced ${h.bytes} bytes but carried ${bytes.byteLength}`);
+        return { written: await output.writeBytes(h.id, h.offset, bytes) };
+      });
+    }
+    if (header) {
+      header = null;
+      refuse('write', 400, 'a write request was not followed by its binary message');
+    }
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(String(data)) as Record<string, unknown>;
+      if (!msg || typeof msg !== 'object' || Array.isArray(msg)) throw new Error('not a JSON object');
+    } catch (e) {
+      return refuse('request', 400, `bad sink request: ${(e as Error).message}`);
+    }
+    const id = typeof msg.id === 'string' ? msg.id : null;
+    switch (msg.op) {
+      case 'open':
+        return handle('open', async () => ({ id: await output.openFile(typeof msg.path === 'string' ? msg.path : '') }));
+      case 'write': {
+        const { offset, bytes } = msg;
+        header = { id, offset: Number(offset), bytes: Number(bytes) };
+        if (!Number.isSafeInteger(offset) || (offset as number) < 0) header.error = new SinkProtocolError(400, 'write needs a non-negative integer offset');
+        else if (!Number.isSafeInteger(bytes) || (bytes as number) < 0) header.error = new SinkProtocolError(400, 'write needs a non-negative integer byte count');
+        return;
+      }
+      case 'close':
+        return handle('close', async () => ({ bytes: await output.closeFile(id) }));
+      case 'commit':
+        return handle('commit', async () => ({ files: await output.commit() }));
+      case 'abort':
+        return handle('abort', async () => (await output.abort(), {}), true);
+      default:
+        return refuse('request', 400, `unknown sink op ${JSON.stringify(msg.op)}`);
+    }
+  });
+  ws.on('error', (e) => log?.(`sink socket error: ${e.message}`));
+  ws.on('close', () => {
+    closed = true;
+    chain = chain.then(async () => {
+      if (used && output.state === 'open') {
+        log?.('sink socket closed before commit: aborting the output');
+        await output.abort();
+      }
+    });
+  });
+}
+
+function refuseUpgrade(socket: Duplex, status: string) {
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroy();
+}
+
 export async function startCliServer(o: ServerOptions): Promise<CliServer> {
   let vite: ViteDevServer | undefined;
   if (o.vite !== false) {
@@ -174,6 +283,17 @@ export async function startCliServer(o: ServerOptions): Promise<CliServer> {
     }
     vite.middlewares(req, res, () => send(res, 404, `not found: ${p}`));
   });
+  const log = o.verbose ? (m: string) => console.error(m) : undefined;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: SINK_WS_MAX_PAYLOAD, perMessageDeflate: false });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const p = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    if (p !== SINK_WS_PATH) return refuseUpgrade(socket, '404 Not Found');
+    // Only the CLI's own page (or a client that sends no Origin, like Node): WebSockets are not
+    // subject to CORS, so any web page in a browser on this machine could try otherwise.
+    const from = req.headers.origin;
+    if (from !== undefined && from !== origin) return refuseUpgrade(socket, '403 Forbidden');
+    wss.handleUpgrade(req, socket, head, (ws) => serveSinkSocket(ws, o.output, log));
+  });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(0, '127.0.0.1', () => ok());
@@ -185,9 +305,12 @@ export async function startCliServer(o: ServerOptions): Promise<CliServer> {
     origin,
     modelsUrl: `${origin}/models`,
     sinkUrl: `${origin}/sink`,
+    sinkWsUrl: `ws://127.0.0.1:${port}${SINK_WS_PATH}`,
     async close() {
       if (closed) return;
       closed = true;
+      for (const c of wss.clients) c.terminate();
+      wss.close();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
       await vite?.close();

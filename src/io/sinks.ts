@@ -1,7 +1,8 @@
 // Output sinks: where a merge's files go. Every sink writes under a temporary name and makes the
 // output appear only on commit(); abort() removes whatever was written. See io/types.ts.
 //
-//   http       → HttpSink (the headless CLI's localhost server; io/http-sink.ts)
+//   ws         → WsSink (the headless CLI's localhost server, one WebSocket; io/ws-sink.ts)
+//   http       → HttpSink (the same server, HTTP requests; io/http-sink.ts)
 //   memory     → MemorySink (tests, tiny models; files returned in the summary)
 //   opfs       → HandleSink in navigator.storage.getDirectory(): writes ".<dir>.partial-<random>/…",
 //                on commit moves each file into "<dir>/" (replacing an earlier "<dir>")
@@ -14,11 +15,15 @@ import type { OutputSpec } from '../worker/api';
 import { HttpSink } from './http-sink';
 import { outputPathSegments } from './output-path';
 import type { FileWriter, OutputSink } from './types';
+import { WsSink } from './ws-sink';
 
 export { HttpSink } from './http-sink';
+export { WsSink } from './ws-sink';
 
 export function sinkFor(output: OutputSpec): OutputSink {
   switch (output.kind) {
+    case 'ws':
+      return new WsSink(output.url);
     case 'http':
       return new HttpSink(output.url);
     case 'memory':

@@ -21,7 +21,9 @@ export interface ModelSpec {
 }
 
 export type OutputSpec =
-  /** The CLI: files are streamed to a localhost server (see io/http-sink.ts). */
+  /** The CLI: files are streamed to a localhost server over one WebSocket (see io/ws-sink.ts). */
+  | { kind: 'ws'; url: string }
+  /** Files are streamed to a localhost server with HTTP requests (see io/http-sink.ts). */
   | { kind: 'http'; url: string }
   /** The studio: a directory the user picked (File System Access API). */
   | { kind: 'directory'; handle: FileSystemDirectoryHandle }
