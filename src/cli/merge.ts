@@ -27,6 +27,7 @@ import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
 import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
 import { startCliServer, type CliServer } from './server';
+import { validateOutputFolder } from './validate-output';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -183,6 +184,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (interrupted) return 130;
 
     output = new OutputDir(outPath);
+    output.validate = validateOutputFolder;
     server = await startCliServer({ root: REPO_ROOT, models, output, verbose: o.verbose });
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true, handleSIGINT: false, handleSIGTERM: false });

@@ -46,6 +46,9 @@ export class OutputDir {
   private readonly paths = new Set<string>();
   readonly closed: { path: string; bytes: number }[] = [];
 
+  /** Checks the finished temporary folder before it is renamed into place (the CLI re-reads the model). */
+  validate?: (dir: string) => Promise<unknown>;
+
   constructor(out: string, tag: string | number = process.pid) {
     this.out = resolve(out);
     this.temp = `${this.out}.partial-${tag}`;
@@ -129,6 +132,13 @@ export class OutputDir {
     if (!this.created) {
       await mkdir(this.temp, { recursive: true });
       this.created = true;
+    }
+    if (this.validate) {
+      try {
+        await this.validate(this.temp);
+      } catch (e) {
+        throw new SinkProtocolError(500, (e as Error).message);
+      }
     }
     const problem = await outputTargetProblem(this.out);
     if (problem) throw new SinkProtocolError(409, problem);

@@ -42,6 +42,11 @@ export interface MergeRequest {
   maxShardBytes?: number;
   /** Force a chunk size in elements (tests: results must not depend on it). */
   chunkElements?: number;
+  /**
+   * Benchmark only: read every input byte range and write an output of the same layout and size,
+   * with no GPU work (the I/O floor that `npm run bench:merge` compares merges against).
+   */
+  ioOnly?: boolean;
 }
 
 export interface MergeProgress {
