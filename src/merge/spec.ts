@@ -41,6 +41,10 @@ export interface MethodSpec {
   shapeMismatch: 'skip' | 'error';
   /** Uses randomness (seeded per tensor). */
   random?: boolean;
+  /** Inputs besides the base per output slice (checked by the planner before any tensor is read). */
+  nonBaseInputs?: { min?: number; max?: number };
+  /** mergekit writes this method's result in this dtype unless out_dtype is set (arcee_fusion: float32, #604). */
+  outputDtype?: 'F32';
   /** Extra validation of resolved parameters for one tensor; throws MethodError naming the parameter. */
-  validate?(params: Record<string, ParamValue>, perModel: Record<string, ParamValue>[]): void;
+  validate?(params: Record<string, ParamValue>, perModel: Record<string, ParamValue>[], inputs?: { model: string; isBase: boolean }[]): void;
 }

@@ -462,7 +462,7 @@ export function buildPlan(recipe: Recipe, models: Map<string, ModelInfo>, opts: 
     }
 
     try {
-      spec.validate?.(globals, kept.map((c) => c.params));
+      spec.validate?.(globals, kept.map((c) => c.params), kept.map((c) => ({ model: c.model, isBase: c.isBase })));
     } catch (e) {
       if (e instanceof MethodError) throw new MethodError(`Tensor "${outName}": ${e.message}`, { ...e.details, tensor: outName });
       throw e;
@@ -481,7 +481,9 @@ export function buildPlan(recipe: Recipe, models: Map<string, ModelInfo>, opts: 
       inputs: planInputs,
       params: globals,
       ...(computeDtype ? { computeDtype } : {}),
-      outDtype: outDtypeName ? TORCH_TO_DTYPE[outDtypeName] : (first.tensor.dtype as Dtype),
+      outDtype: recipe.out_dtype
+        ? TORCH_TO_DTYPE[recipe.out_dtype]
+        : (spec.outputDtype ?? (outDtypeName ? TORCH_TO_DTYPE[outDtypeName] : (first.tensor.dtype as Dtype))),
       seed: tensorSeed(seed, outName),
     });
   };
@@ -623,6 +625,10 @@ function checkArity(spec: MethodSpec, s: PlanSlice, recipe: Recipe): void {
       if (!baseIn)
         throw new RecipeError(`merge_method ${spec.name} needs the base model ${s.base} among the sources of ${where} (it has ${list})`, { key: s.label });
       break;
+    case 'optional':
+      if (s.base !== undefined && !baseIn)
+        throw new RecipeError(`merge_method ${spec.name} needs the base model ${s.base} among the sources of ${where} (it has ${list})`, { key: s.label });
+      break;
     default:
       break;
   }
@@ -630,4 +636,18 @@ function checkArity(spec: MethodSpec, s: PlanSlice, recipe: Recipe): void {
     throw new RecipeError(`merge_method ${spec.name} needs at least ${spec.minInputs} models (base included); ${where} has ${n}: ${list}`, { key: s.label });
   if (spec.maxInputs !== undefined && n > spec.maxInputs)
     throw new RecipeError(`merge_method ${spec.name} takes at most ${spec.maxInputs} models (base included); ${where} has ${n}: ${list}`, { key: s.label });
+  const nb = spec.nonBaseInputs;
+  if (nb) {
+    const others = n - (baseIn ? 1 : 0);
+    const lo = nb.min ?? 0;
+    const hi = nb.max ?? Infinity;
+    if (others < lo || others > hi) {
+      const want = lo === hi ? `exactly ${lo}` : hi === Infinity ? `at least ${lo}` : `${lo} to ${hi}`;
+      throw new RecipeError(
+        `merge_method ${spec.name} needs ${want} model${hi === 1 ? '' : 's'} besides the ${spec.base === 'optional' ? 'optional ' : ''}base_model; ${where} has ${others}: ${list}` +
+          (spec.base === 'optional' && baseIn ? ` (the base_model ${s.base} must be a further model, not one of them)` : ''),
+        { key: s.label },
+      );
+    }
+  }
 }

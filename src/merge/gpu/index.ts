@@ -8,7 +8,9 @@ import { modelStockGpu } from './model-stock';
 import { gtaGpu } from './gta';
 import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies } from '../methods/gta';
 
-const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies].map((m) => gtaGpu(m.gta))];
+import { nearswapGpu } from './nearswap';
+import { nuslerpGpu } from './nuslerp';
+const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu];
 
 export function gpuMethod(name: string): GpuMethod | undefined {
   return ALL.find((m) => m.name === name);

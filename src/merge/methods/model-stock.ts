@@ -8,6 +8,8 @@ export const modelStock: MethodSpec = {
   reference: 'https://arxiv.org/abs/2403.19522',
   base: 'required',
   minInputs: 3,
+  // mergekit: "model_stock needs at least 2 models besides the base"; checked per slice before any read.
+  nonBaseInputs: { min: 2 },
   params: [
     { name: 'filter_wise', scope: 'global', type: 'boolean', default: false, description: 'Compute the cosine per row instead of over the whole tensor.' },
   ],

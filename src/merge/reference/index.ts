@@ -8,6 +8,8 @@ import { linearMerge } from './linear';
 import { modelStockMerge } from './model-stock';
 import { passthroughMerge } from './passthrough';
 import { slerpMerge } from './slerp';
+import { nearswapMerge } from './nearswap';
+import { nuslerpMerge } from './nuslerp';
 import type { RefEntry } from './types';
 
 export type { RefEntry, RefInput, RefParamValue } from './types';
@@ -20,6 +22,8 @@ const TABLE: Record<string, (e: RefEntry) => Float32Array> = {
   slerp: slerpMerge,
   model_stock: modelStockMerge,
   passthrough: passthroughMerge,
+  nearswap: nearswapMerge,
+  nuslerp: nuslerpMerge,
   ...Object.fromEntries(GTA_METHODS.map((m) => [m, gtaMerge])),
 };
 

@@ -1,0 +1,43 @@
+// Typed wrappers of shaders/combine.wgsl (per-vector combinations of task vectors, column statistics).
+import { dispatch } from './kernels';
+import type { Batch } from './buffers';
+
+const groups = (n: number) => Math.ceil(n / 256);
+/** Rows per column-statistics block (col_dots): chunks of column-wise methods hold whole blocks. */
+export const COL_BLOCK = 256;
+
+/** Which coefficient applies to element i: one for all, one per row of rowLen, or one per column. */
+export type CoefMode = 'scalar' | 'row' | 'col';
+const MODE: Record<CoefMode, number> = { scalar: 0, row: 1, col: 2 };
+
+/**
+ * out = (init ? (initBase ? base : 0) : out) + coef[k]·(a − (subBase ? base : 0)),
+ * k = coefOffset (+ i / rowLen for 'row', + i % rowLen for 'col').
+ */
+export function deltaAxpy(
+  b: Batch,
+  coef: GPUBuffer,
+  a: GPUBuffer,
+  base: GPUBuffer | undefined,
+  out: GPUBuffer,
+  n: number,
+  o: { init: boolean; initBase?: boolean; subBase?: boolean; mode?: CoefMode; rowLen?: number; coefOffset?: number },
+): void {
+  const flags = (o.subBase ? 1 : 0) | (o.init ? 2 : 0) | (o.initBase ? 4 : 0) | (MODE[o.mode ?? 'scalar'] << 8);
+  if ((o.subBase || o.initBase) && !base) throw new Error('deltaAxpy: base buffer required');
+  dispatch(b, 'combine', 'delta_axpy', [{ u: n }, { u: flags }, { u: o.rowLen ?? 1 }, { u: o.coefOffset ?? 0 }], [a, undefined, base, coef, out], groups(n));
+}
+
+/** out = w·x + (1 − w)·base, w = clamp(t / max(|base − x|, 1e-6), 0, 1). */
+export function nearswapKernel(b: Batch, x: GPUBuffer, base: GPUBuffer, out: GPUBuffer, n: number, t: number): void {
+  dispatch(b, 'combine', 'nearswap', [{ u: n }, { u: 0 }, { u: 1 }, { u: 0 }, { f: t }], [x, undefined, base, undefined, out], groups(n));
+}
+
+/**
+ * Column statistics of a chunk of whole rows (rowLen columns): per block of COL_BLOCK rows and column j,
+ * aa/bb/ab[blk·rowLen + j] = Σ a'·a', Σ b'·b', Σ a'·b' (a' = a − base when base is given).
+ */
+export function colDots(b: Batch, a: GPUBuffer, bb: GPUBuffer, base: GPUBuffer | undefined, n: number, rowLen: number, aa: GPUBuffer, bbOut: GPUBuffer, ab: GPUBuffer): void {
+  const blocks = Math.ceil(n / rowLen / COL_BLOCK);
+  dispatch(b, 'combine', 'col_dots', [{ u: n }, { u: base ? 1 : 0 }, { u: rowLen }, { u: 0 }], [a, bb, base, undefined, aa, bbOut, ab], groups(blocks * rowLen));
+}

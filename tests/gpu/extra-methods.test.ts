@@ -1,0 +1,78 @@
+// GPU vs CPU twin for nearswap, nuslerp, multislerp, karcher, sce, ram, ramplus_tl, arcee_fusion:
+// each input dtype, odd sizes, forced 4096-element chunks, and bit-identical output whatever the chunking.
+import { describe, expect, test } from 'vitest';
+import { closeness, gpuBytes, gpuValues, makeEntry, perturb, randn, referenceValues, type TestInput } from './support';
+import type { Dtype } from '../../src/formats/dtype';
+
+interface Case {
+  name: string;
+  method: string;
+  shape: number[];
+  inputs: (dtype: Dtype) => TestInput[];
+  params?: Record<string, number | boolean | string>;
+  rtol?: number;
+  atol?: number;
+  /** Forced chunk size (default 4096 elements). */
+  chunk?: number;
+}
+
+function family(n: number, seed: number, count: number, scale = 0.05) {
+  const base = randn(n, seed);
+  return { base, others: Array.from({ length: count }, (_, i) => perturb(base, seed * 31 + i + 1, scale)) };
+}
+
+const ODD = [97, 211]; // 20467 elements: odd, not a multiple of the 4096-element chunk alignment
+const N = ODD[0] * ODD[1];
+const withBase = (d: Dtype, f: { base: Float32Array; others: Float32Array[] }, params: (i: number) => Record<string, number> = () => ({})): TestInput[] => [
+  { data: f.base, dtype: d, isBase: true },
+  ...f.others.map((x, i) => ({ data: x, dtype: d, params: params(i) })),
+];
+
+const cases: Case[] = [
+  { name: 'nearswap', method: 'nearswap', shape: ODD, params: { t: 0.02 },
+    inputs: (d) => withBase(d, family(N, 101, 1)) },
+  { name: 'nearswap: identical tensors and a large t', method: 'nearswap', shape: [5000], params: { t: 0.5 },
+    inputs: (d) => { const f = family(5000, 102, 1, 0.3); f.others[0].fill(0, 0, 100); f.base.fill(0, 0, 100); return withBase(d, f); } },
+  { name: 'nuslerp flatten', method: 'nuslerp', shape: ODD, params: {}, rtol: 2e-4,
+    inputs: (d) => [{ data: randn(N, 111), dtype: d, params: { weight: 0.3 } }, { data: randn(N, 112), dtype: d, params: { weight: 0.7 } }] },
+  { name: 'nuslerp flatten, task vectors of a third base model', method: 'nuslerp', shape: ODD, params: { nuslerp_flatten: true }, rtol: 2e-4,
+    inputs: (d) => { const f = family(N, 113, 2); return [{ data: f.others[0], dtype: d, params: { weight: 1 } }, { data: f.others[1], dtype: d, params: { weight: 2 } }, { data: f.base, dtype: d, isBase: true }]; } },
+  { name: 'nuslerp rows (flatten off), weights summing to ~0 give t = 0.5', method: 'nuslerp', shape: [211, 97], params: { nuslerp_flatten: false }, rtol: 2e-4,
+    inputs: (d) => [{ data: randn(N, 114), dtype: d, params: { weight: 0.5 } }, { data: randn(N, 115), dtype: d, params: { weight: -0.5 } }] },
+  { name: 'nuslerp rows with some colinear rows (lerp) and a base', method: 'nuslerp', shape: [211, 97], params: { nuslerp_flatten: false, nuslerp_row_wise: false }, rtol: 2e-4,
+    inputs: (d) => {
+      const f = family(N, 116, 2);
+      for (let r = 0; r < 211; r += 3) for (let j = 0; j < 97; j++) f.others[1][r * 97 + j] = f.base[r * 97 + j] + 2 * (f.others[0][r * 97 + j] - f.base[r * 97 + j]);
+      return [{ data: f.base, dtype: d, isBase: true }, { data: f.others[0], dtype: d, params: { weight: 0.6 } }, { data: f.others[1], dtype: d, params: { weight: 0.4 } }];
+    } },
+  { name: 'nuslerp columns (row_wise), several column blocks per tensor', method: 'nuslerp', shape: [600, 37], params: { nuslerp_flatten: false, nuslerp_row_wise: true }, rtol: 2e-4,
+    inputs: (d) => { const f = family(600 * 37, 117, 2, 0.2); return [{ data: f.others[0], dtype: d, params: { weight: 0.25 } }, { data: f.base, dtype: d, isBase: true }, { data: f.others[1], dtype: d, params: { weight: 0.75 } }]; } },
+  { name: 'nuslerp columns of a 3-D tensor (dim 0 against the rest)', method: 'nuslerp', shape: [13, 5, 41], params: { nuslerp_flatten: false, nuslerp_row_wise: true }, rtol: 2e-4,
+    inputs: (d) => [{ data: randn(13 * 5 * 41, 118), dtype: d, params: { weight: 0.5 } }, { data: randn(13 * 5 * 41, 119), dtype: d, params: { weight: 0.2 } }] },
+  { name: 'nuslerp 1-D without flatten is one vector', method: 'nuslerp', shape: [5003], params: { nuslerp_flatten: false }, rtol: 2e-4,
+    inputs: (d) => [{ data: randn(5003, 120), dtype: d, params: { weight: 0.5 } }, { data: randn(5003, 121), dtype: d, params: { weight: 0.2 } }] },
+];
+
+function runCases(list: Case[]): void {
+  describe.each(['F32', 'BF16', 'F16'] as Dtype[])('GPU vs CPU twin, %s inputs', (dtype) => {
+    for (const c of list) {
+      test(c.name, async () => {
+        const inputs = c.inputs(dtype);
+        const entry = makeEntry(c.method, c.shape, inputs, c.params ?? {}, 'F32');
+        const want = referenceValues(entry, inputs);
+        const tiny = await gpuValues(entry, c.chunk ?? 4096);
+        const r = closeness(tiny, want, c.rtol ?? 2e-5, c.atol ?? 1e-6);
+        expect(r.detail).toBe('');
+        // chunk invariance: the default (single chunk) run gives the same bytes as the tiny-chunk run
+        const whole = await gpuBytes(entry);
+        const small = new Uint8Array(tiny.buffer);
+        expect(whole.length).toBe(small.length);
+        let diff = -1;
+        for (let i = 0; i < whole.length; i++) if (whole[i] !== small[i]) { diff = i; break; }
+        expect(diff).toBe(-1);
+      });
+    }
+  });
+}
+
+runCases(cases);

@@ -1,0 +1,181 @@
+// nearswap, nuslerp, multislerp, karcher, sce, ram, ramplus_tl, arcee_fusion: hand-checked CPU twin
+// cases (every expected number is worked out in the comments), planner validation before any tensor
+// is read, and mergekit YAML round trips of each method's parameters.
+import { describe, expect, it } from 'vitest';
+import { referenceMerge, type RefEntry, type RefInput } from '../../src/merge/reference';
+import { buildPlan } from '../../src/recipe/plan';
+import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/formats/mergekit-yaml';
+import { MethodError, RecipeError } from '../../src/errors';
+import type { ModelInfo, TensorInfo } from '../../src/recipe/model-info';
+import type { ByteSource } from '../../src/io/types';
+import type { Recipe } from '../../src/recipe/types';
+
+type P = Record<string, number | boolean | string>;
+const inp = (data: number[], params: P = {}, isBase = false): RefInput => ({ data: Float32Array.from(data), isBase, params, shape: [data.length] });
+const base = (data: number[]) => inp(data, {}, true);
+const entry = (method: string, inputs: RefInput[], params: P = {}, shape?: number[]): RefEntry => ({
+  name: 'model.layers.0.mlp.down_proj.weight',
+  method,
+  shape: shape ?? [inputs[0].data.length],
+  inputs,
+  params,
+});
+const close = (got: Float32Array, want: number[], digits = 5) => {
+  expect(got).toBeInstanceOf(Float32Array);
+  expect(got.length).toBe(want.length);
+  want.forEach((w, i) => expect(got[i], `element ${i}`).toBeCloseTo(w, digits));
+};
+const errorOf = (fn: () => unknown): Error => {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected an error');
+};
+const S = Math.SQRT1_2; // sin(π/4) = 0.70710678
+
+// ---- fake checkpoints whose tensor bytes must never be read ---------------------------------------
+
+const unreadable = (name: string): ByteSource =>
+  ({
+    name,
+    size: 0,
+    read: async () => {
+      throw new Error(`${name}: a tensor was read`);
+    },
+    text: async () => '',
+  }) as unknown as ByteSource;
+
+function fakeModel(ref: string, layers = 2, h = 4): ModelInfo {
+  const shapes: Record<string, number[]> = { 'model.embed_tokens.weight': [10, h], 'model.norm.weight': [h], 'lm_head.weight': [10, h] };
+  for (let i = 0; i < layers; i++) {
+    shapes[`model.layers.${i}.input_layernorm.weight`] = [h];
+    shapes[`model.layers.${i}.mlp.up_proj.weight`] = [8, h];
+  }
+  const src = unreadable(`${ref}/model.safetensors`);
+  const tensors = new Map<string, TensorInfo>();
+  for (const [name, shape] of Object.entries(shapes)) tensors.set(name, { name, dtype: 'BF16', shape, source: src, byteOffset: 0, byteLength: 0 });
+  return {
+    ref,
+    name: ref,
+    config: { architectures: ['LlamaForCausalLM'], num_hidden_layers: layers, hidden_size: h, vocab_size: 10, torch_dtype: 'bfloat16' },
+    tensors,
+    files: new Map(),
+    numLayers: layers,
+  };
+}
+const MODELS = new Map(['A', 'B', 'C', 'D'].map((r) => [r, fakeModel(r)]));
+const plan = (r: Recipe) => buildPlan(r, MODELS);
+const yamlRoundTrip = (text: string) => {
+  const r = parseMergekitYaml(text);
+  expect(parseMergekitYaml(recipeToMergekitYaml(r))).toEqual(r);
+  return r;
+};
+
+// ---- nearswap -------------------------------------------------------------------------------------
+
+describe('nearswap', () => {
+  it('twin: swaps where |base − x| ≤ t, else moves x toward base by t / |base − x|', () => {
+    // i0: d = 0 → t / 1e-6 clamps to 1 → x (0)
+    // i1: d = 0.5 → w = 0.1 / 0.5 = 0.2 → 0.2·1.5 + 0.8·1 = 1.1
+    // i2: d = 0.001 → w = 100 → clamp 1 → x = 2.001 (as f32)
+    // i3: d = 7 → w = 1/70 → 10/70 + 3·69/70 = (10 + 207)/70 = 3.1
+    close(referenceMerge(entry('nearswap', [base([0, 1, 2, 3]), inp([0, 1.5, 2.001, 10])], { t: 0.1 })), [0, 1.1, Math.fround(2.001), 3.1]);
+  });
+
+  it('planner: a base and exactly one other model, t required and ≥ 0, all before any tensor is read', () => {
+    expect(plan({ merge_method: 'nearswap', base_model: 'A', models: [{ model: 'B' }], parameters: { t: 0.001 } }).entries.length).toBeGreaterThan(0);
+    const noBase = errorOf(() => plan({ merge_method: 'nearswap', models: [{ model: 'A' }, { model: 'B' }], parameters: { t: 0.1 } }));
+    expect(noBase).toBeInstanceOf(RecipeError);
+    expect(noBase.message).toBe('merge_method nearswap needs a base_model; the merge has none');
+    const three = errorOf(() => plan({ merge_method: 'nearswap', base_model: 'A', models: [{ model: 'B' }, { model: 'C' }], parameters: { t: 0.1 } }));
+    expect(three.message).toBe('merge_method nearswap takes at most 2 models (base included); the merge has 3: B, C, A (base)');
+    const missing = errorOf(() => plan({ merge_method: 'nearswap', base_model: 'A', models: [{ model: 'B' }] }));
+    expect(missing).toBeInstanceOf(RecipeError);
+    expect(missing.message).toMatch(/Missing required parameter t/);
+    const negative = errorOf(() => plan({ merge_method: 'nearswap', base_model: 'A', models: [{ model: 'B' }], parameters: { t: -0.5 } }));
+    expect(negative).toBeInstanceOf(MethodError);
+    expect(negative.message).toBe('Tensor "model.embed_tokens.weight": nearswap: t must be a number ≥ 0, got -0.5');
+  });
+
+  it('YAML round trip', () => {
+    const r = yamlRoundTrip(`merge_method: nearswap
+base_model: A
+models:
+  - model: B
+parameters:
+  t: [0.0001, 0.001]
+dtype: float32
+`);
+    expect(r.parameters).toEqual({ t: [0.0001, 0.001] });
+  });
+});
+
+// ---- nuslerp --------------------------------------------------------------------------------------
+
+describe('nuslerp', () => {
+  it('twin: whole-tensor slerp with t = w_b / (w_a + w_b)', () => {
+    // a ⟂ b, θ = π/2, sin θ = 1: weights 1, 1 → t = ½ → sin(π/4)·a + sin(π/4)·b
+    close(referenceMerge(entry('nuslerp', [inp([1, 0], { weight: 1 }), inp([0, 1], { weight: 1 })])), [S, S]);
+    // weights 1, 3 → t = ¾ → sin(π/8) = 0.3826834, sin(3π/8) = 0.9238795
+    close(referenceMerge(entry('nuslerp', [inp([1, 0], { weight: 1 }), inp([0, 1], { weight: 3 })])), [0.3826834, 0.9238795]);
+    // weights 1, −1: |sum| < 1e-6 → t = ½
+    close(referenceMerge(entry('nuslerp', [inp([1, 0], { weight: 1 }), inp([0, 1], { weight: -1 })])), [S, S]);
+  });
+
+  it('twin: task vectors of a third base model', () => {
+    // base (1, 1); a − base = (1, 0), b − base = (0, 1) → base + (S, S)
+    close(referenceMerge(entry('nuslerp', [inp([2, 1], { weight: 1 }), base([1, 1]), inp([1, 2], { weight: 1 })])), [1 + S, 1 + S]);
+  });
+
+  it('twin: rows (flatten off) and columns (row_wise), colinear vectors lerp', () => {
+    // rows of [[1,0],[1,0]] and [[0,1],[2,0]]: row 0 ⟂ → (S, S); row 1 colinear (sin θ = 0) → lerp ½ → (1.5, 0)
+    const rows = entry('nuslerp', [inp([1, 0, 1, 0], { weight: 1 }), inp([0, 1, 2, 0], { weight: 1 })], { nuslerp_flatten: false }, [2, 2]);
+    close(referenceMerge(rows), [S, S, 1.5, 0]);
+    // columns of [[1,1],[0,0]] and [[0,2],[1,0]]: column 0 is (1,0) vs (0,1) → (S, S); column 1 (1,0) vs (2,0) → (1.5, 0)
+    const cols = entry('nuslerp', [inp([1, 1, 0, 0], { weight: 1 }), inp([0, 2, 1, 0], { weight: 1 })], { nuslerp_flatten: false, nuslerp_row_wise: true }, [2, 2]);
+    close(referenceMerge(cols), [S, 1.5, S, 0]);
+    // row_wise alone does nothing while flatten is on (mergekit flattens first)
+    const flat = entry('nuslerp', [inp([1, 1, 0, 0], { weight: 1 }), inp([0, 2, 1, 0], { weight: 1 })], { nuslerp_row_wise: true }, [2, 2]);
+    // ‖a‖ = √2, ‖b‖ = √5, a·b = 2 → cos θ = 2/√10, θ = 0.8860771; coefficients sin(θ/2)/sin θ = 0.5590170·… computed:
+    const th = Math.acos(2 / Math.sqrt(10));
+    const k = Math.sin(th / 2) / Math.sin(th);
+    close(referenceMerge(flat), [k * 1, k * 3, k * 1, 0]);
+  });
+
+  it('planner: exactly two models besides an optional, distinct base', () => {
+    expect(plan({ merge_method: 'nuslerp', models: [{ model: 'A', parameters: { weight: 0.5 } }, { model: 'B', parameters: { weight: 0.5 } }] }).entries.length).toBeGreaterThan(0);
+    const withBase = plan({ merge_method: 'nuslerp', base_model: 'C', models: [{ model: 'A', parameters: { weight: 0.5 } }, { model: 'B', parameters: { weight: 0.5 } }] });
+    expect(withBase.entries[0].inputs.map((i) => [i.model, i.isBase])).toEqual([['A', false], ['B', false], ['C', true]]);
+    const baseIsOne = errorOf(() => plan({ merge_method: 'nuslerp', base_model: 'A', models: [{ model: 'A', parameters: { weight: 0.5 } }, { model: 'B', parameters: { weight: 0.5 } }] }));
+    expect(baseIsOne).toBeInstanceOf(RecipeError);
+    expect(baseIsOne.message).toBe(
+      'merge_method nuslerp needs exactly 2 models besides the optional base_model; the merge has 1: A (base), B (the base_model A must be a further model, not one of them)',
+    );
+    const three = errorOf(() =>
+      plan({ merge_method: 'nuslerp', models: [{ model: 'A', parameters: { weight: 1 } }, { model: 'B', parameters: { weight: 1 } }, { model: 'C', parameters: { weight: 1 } }] }),
+    );
+    expect(three.message).toBe('merge_method nuslerp needs exactly 2 models besides the optional base_model; the merge has 3: A, B, C');
+    const noWeight = errorOf(() => plan({ merge_method: 'nuslerp', models: [{ model: 'A', parameters: { weight: 1 } }, { model: 'B' }] }));
+    expect(noWeight.message).toMatch(/Missing required parameter weight for model B/);
+  });
+
+  it('YAML round trip', () => {
+    const r = yamlRoundTrip(`merge_method: nuslerp
+base_model: C
+models:
+  - model: A
+    parameters:
+      weight: [0.2, 0.8]
+  - model: B
+    parameters:
+      weight: 0.5
+parameters:
+  nuslerp_flatten: false
+  nuslerp_row_wise: true
+dtype: bfloat16
+`);
+    expect(r.parameters).toEqual({ nuslerp_flatten: false, nuslerp_row_wise: true });
+  });
+});
