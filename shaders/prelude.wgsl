@@ -75,3 +75,17 @@ fn hash_u32(x: u32) -> u32 {
   h = h ^ (h >> 16u);
   return h;
 }
+
+// Counter-based uniform random numbers: the same value for the same (seed, stream, i) wherever and
+// in whatever chunk it is computed. i: global flat element index; stream: the model input's index;
+// seed: PlanEntry.seed (a per-tensor hash of the recipe seed and the output tensor name).
+// rand_u24 is a 24-bit integer; rand01 = rand_u24 / 2^24 ∈ [0, 1), exact in f32.
+// Twin: src/merge/reference/rng.ts. Comparisons against a probability p are done in integers
+// (u < ceil(p·2^24) ⇔ rand01 < p) so that GPU and CPU decide identically.
+fn rand_u24(seed: u32, stream: u32, i: u32) -> u32 {
+  return hash_u32(hash_u32(i ^ (stream * 0x9e3779b9u)) ^ seed) >> 8u;
+}
+
+fn rand01(seed: u32, stream: u32, i: u32) -> f32 {
+  return f32(rand_u24(seed, stream, i)) * 5.9604644775390625e-8;
+}

@@ -7,12 +7,13 @@ import { passthrough } from './methods/passthrough';
 import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies } from './methods/gta';
 import { nearswap } from './methods/nearswap';
 import { nuslerp } from './methods/nuslerp';
+import { multislerp } from './methods/multislerp';
 import { RecipeError } from '../errors';
 
-export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, slerp, modelStock, passthrough, nearswap, nuslerp];
+export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, slerp, modelStock, passthrough, nearswap, nuslerp, multislerp];
 
 /** mergekit methods that exist but this engine does not run yet (a clear error, not "unknown"). */
-export const MERGEKIT_ONLY = ['dare_ties', 'dare_linear', 'della', 'della_linear', 'multislerp', 'karcher', 'sce', 'arcee_fusion', 'ram', 'ramplus_tl'];
+export const MERGEKIT_ONLY = ['dare_ties', 'dare_linear', 'della', 'della_linear', 'karcher', 'sce', 'arcee_fusion', 'ram', 'ramplus_tl'];
 
 export function getMethod(name: string): MethodSpec {
   const m = METHODS.find((x) => x.name === name);

@@ -644,7 +644,7 @@ function checkArity(spec: MethodSpec, s: PlanSlice, recipe: Recipe): void {
     if (others < lo || others > hi) {
       const want = lo === hi ? `exactly ${lo}` : hi === Infinity ? `at least ${lo}` : `${lo} to ${hi}`;
       throw new RecipeError(
-        `merge_method ${spec.name} needs ${want} model${hi === 1 ? '' : 's'} besides the ${spec.base === 'optional' ? 'optional ' : ''}base_model; ${where} has ${others}: ${list}` +
+        `merge_method ${spec.name} needs ${want} model${(hi === Infinity ? lo : hi) === 1 ? '' : 's'} besides the ${spec.base === 'optional' ? 'optional ' : ''}base_model; ${where} has ${others}: ${list}` +
           (spec.base === 'optional' && baseIn ? ` (the base_model ${s.base} must be a further model, not one of them)` : ''),
         { key: s.label },
       );

@@ -51,6 +51,16 @@ const cases: Case[] = [
     inputs: (d) => [{ data: randn(13 * 5 * 41, 118), dtype: d, params: { weight: 0.5 } }, { data: randn(13 * 5 * 41, 119), dtype: d, params: { weight: 0.2 } }] },
   { name: 'nuslerp 1-D without flatten is one vector', method: 'nuslerp', shape: [5003], params: { nuslerp_flatten: false }, rtol: 2e-4,
     inputs: (d) => [{ data: randn(5003, 120), dtype: d, params: { weight: 0.5 } }, { data: randn(5003, 121), dtype: d, params: { weight: 0.2 } }] },
+  { name: 'multislerp, 3 task vectors of a base', method: 'multislerp', shape: ODD, params: {}, rtol: 2e-4,
+    inputs: (d) => withBase(d, family(N, 131, 3), (i) => ({ weight: [0.2, 0.5, 0.3][i] })) },
+  { name: 'multislerp, 2 models without base, unnormalized weights', method: 'multislerp', shape: ODD, params: { normalize_weights: false }, rtol: 2e-4,
+    inputs: (d) => [{ data: randn(N, 132), dtype: d, params: { weight: 0.7 } }, { data: randn(N, 133), dtype: d, params: { weight: 0.6 } }] },
+  { name: 'multislerp, 4 models, eps 1e-4', method: 'multislerp', shape: [3001], params: { eps: 1e-4 }, rtol: 2e-4,
+    inputs: (d) => Array.from({ length: 4 }, (_, i) => ({ data: randn(3001, 134 + i), dtype: d, params: { weight: [1, 2, 3, 4][i] } })) },
+  { name: 'multislerp, antipodal pair with equal weights falls back to the weighted sum', method: 'multislerp', shape: ODD, params: {},
+    inputs: (d) => { const x = randn(N, 138); return [{ data: x, dtype: d, params: { weight: 1 } }, { data: x.map((v) => -v), dtype: d, params: { weight: 1 } }]; } },
+  { name: 'multislerp, one model is returned as it is', method: 'multislerp', shape: [777], params: {},
+    inputs: (d) => withBase(d, family(777, 139, 1), () => ({ weight: 0.3 })) },
 ];
 
 function runCases(list: Case[]): void {

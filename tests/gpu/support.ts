@@ -86,6 +86,7 @@ export function referenceValues(entry: PlanEntry, inputs: TestInput[]): Float32A
     method: entry.method,
     shape: entry.shape,
     params: entry.params,
+    seed: entry.seed,
     inputs: inputs.map((inp, i) => ({ data: roundTo(inp.data, inp.dtype), isBase: !!inp.isBase, params: entry.inputs[i].params, shape: entry.shape })),
   });
   return roundTo(out, entry.outDtype);

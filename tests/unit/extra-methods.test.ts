@@ -179,3 +179,64 @@ dtype: bfloat16
     expect(r.parameters).toEqual({ nuslerp_flatten: false, nuslerp_row_wise: true });
   });
 });
+
+// ---- multislerp -----------------------------------------------------------------------------------
+
+describe('multislerp', () => {
+  it('twin: normalised weighted mean of the unit vectors, scaled by the weighted mean norm', () => {
+    // a = (2,0), b = (0,4): u = (1,0), (0,1); w = ½, ½ → m̂ = (S, S); T = 0 (each uᵢ − (uᵢ·m̂)m̂ = ±(½, −½)
+    // cancel); L = eps → cos L = 1; scale Σ wᵢnᵢ = ½·2 + ½·4 = 3 → (3S, 3S) = (2.1213203, 2.1213203)
+    close(referenceMerge(entry('multislerp', [inp([2, 0], { weight: 1 }), inp([0, 4], { weight: 1 })])), [3 * S, 3 * S]);
+    // w = ¼, ¾: m = (¼, ¾), ‖m‖ = √(10)/4 = 0.7905694 → m̂ = (0.3162278, 0.9486833); scale ¼·2 + ¾·4 = 3.5
+    close(referenceMerge(entry('multislerp', [inp([2, 0], { weight: 1 }), inp([0, 4], { weight: 3 })])), [3.5 * 0.3162278, 3.5 * 0.9486833]);
+    // with a base (1, 1): task vectors (2, 0), (0, 4) → base + (3S, 3S)
+    close(referenceMerge(entry('multislerp', [base([1, 1]), inp([3, 1], { weight: 1 }), inp([1, 5], { weight: 1 })])), [1 + 3 * S, 1 + 3 * S]);
+    // normalize_weights off: w = 1, 1 → m = (1, 1), m̂ = (S, S); scale 1·2 + 1·4 = 6
+    close(referenceMerge(entry('multislerp', [inp([2, 0], { weight: 1 }), inp([0, 4], { weight: 1 })], { normalize_weights: false })), [6 * S, 6 * S]);
+  });
+
+  it('twin: one model is returned as it is; an antipodal pair falls back to the weighted sum; more models are an error', () => {
+    close(referenceMerge(entry('multislerp', [base([1, 1]), inp([5, 7], { weight: 0.2 })])), [5, 7]);
+    // (1,2) and (−1,−2) with w = ½, ½: m = 0 → ½a + ½b = 0, plus base (1, 1)
+    close(referenceMerge(entry('multislerp', [base([1, 1]), inp([2, 3], { weight: 1 }), inp([0, -1], { weight: 1 })])), [1, 1]);
+    const e = errorOf(() => referenceMerge(entry('multislerp', [inp([1, 2], { weight: 1 }), inp([-1, -2], { weight: 1 }), inp([0, 0], { weight: 0 })])));
+    expect(e).toBeInstanceOf(MethodError);
+  });
+
+  it('planner: weights required of the interpolated models only; a zero weight sum is refused when normalising', () => {
+    const ok = plan({ merge_method: 'multislerp', base_model: 'C', models: [{ model: 'A', parameters: { weight: 1 } }, { model: 'B', parameters: { weight: 2 } }] });
+    expect(ok.entries[0].inputs.map((i) => i.isBase)).toEqual([false, false, true]);
+    const zero = errorOf(() =>
+      plan({ merge_method: 'multislerp', base_model: 'C', models: [{ model: 'A', parameters: { weight: 0.5 } }, { model: 'B', parameters: { weight: -0.5 } }], parameters: { weight: 3 } }),
+    );
+    expect(zero).toBeInstanceOf(MethodError);
+    expect(zero.message).toMatch(/^Tensor "model\.embed_tokens\.weight": multislerp: the weights sum to 0, and normalize_weights divides by their sum/);
+    expect(
+      plan({ merge_method: 'multislerp', models: [{ model: 'A', parameters: { weight: 0.5 } }, { model: 'B', parameters: { weight: -0.5 } }], parameters: { normalize_weights: false } }).entries.length,
+    ).toBeGreaterThan(0);
+    const eps = errorOf(() => plan({ merge_method: 'multislerp', models: [{ model: 'A', parameters: { weight: 1 } }, { model: 'B', parameters: { weight: 1 } }], parameters: { eps: -1 } }));
+    expect(eps.message).toBe('Tensor "model.embed_tokens.weight": multislerp: eps must be a number ≥ 0, got -1');
+    const baseOnly = errorOf(() => plan({ merge_method: 'multislerp', base_model: 'A', models: [{ model: 'A' }] }));
+    expect(baseOnly.message).toBe('merge_method multislerp needs at least 1 model besides the optional base_model; the merge has 0: A (base) (the base_model A must be a further model, not one of them)');
+  });
+
+  it('YAML round trip', () => {
+    const r = yamlRoundTrip(`merge_method: multislerp
+base_model: C
+models:
+  - model: A
+    parameters:
+      weight: 1
+  - model: B
+    parameters:
+      weight:
+        - filter: mlp
+          value: 0.5
+        - value: 2
+parameters:
+  normalize_weights: false
+  eps: 1.0e-06
+`);
+    expect(r.parameters).toEqual({ normalize_weights: false, eps: 1e-6 });
+  });
+});

@@ -266,5 +266,5 @@ describe('passthrough', () => {
 });
 
 it('unknown method is a MethodError', () => {
-  expect(() => referenceMerge(entry('dare_ties', [inp([1])]))).toThrow(/no CPU reference/);
+  expect(() => referenceMerge(entry('no_such_method', [inp([1])]))).toThrow(/no CPU reference/);
 });

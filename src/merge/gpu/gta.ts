@@ -1,19 +1,24 @@
 // The generalized task arithmetic family on the GPU (task_arithmetic, ties, breadcrumbs,
-// breadcrumbs_ties): per-model sparsification masks from exact top-k, optional L1 rescale,
-// weighted sum with optional "sum" sign consensus, normalize, lambda — mergekit's order of operations.
+// breadcrumbs_ties, dare_*, della*): per-model sparsification masks (exact top-k, or the random
+// masks of random-prune.ts), optional L1 rescale, weighted sum with optional "sum" sign consensus,
+// normalize, lambda — mergekit's order of operations.
+// della ranks magnitudes per row, so its chunks hold whole rows (rowLen) and need not start at a
+// multiple of 32: every mask is laid out per chunk (maskWordOffsets), and its L1 sums are per row.
 import type { GpuMethod } from './types';
 import { bool, num } from './types';
 import { gtaAgree, gtaFinish, gtaSum, l1Blocks, NONE } from '../../gpu/ops';
 import { storage } from '../../gpu/buffers';
 import { buildMasks, selectTopKs, type MaskRequest, type TopKRequest } from './select';
 import { collectPartials, sum64 } from './stats';
-import type { GtaVariant } from '../methods/gta';
+import { magnitudeRankPruneMasks, maskWordOffsets, maskWords, randomPruneMask, type MagPruneRequest } from './random-prune';
+import { checkDella, type GtaVariant } from '../methods/gta';
 import { MethodError } from '../../errors';
 import type { TensorJob } from '../tensor-job';
 
 export function gtaGpu(v: GtaVariant): GpuMethod {
   return {
     name: v.name,
+    rowLen: v.sparsifier === 'della_magprune' ? ({ entry }) => entry.shape[entry.shape.length - 1] ?? 1 : undefined,
     async run(job, emit) {
       const { inputs, params } = job.entry;
       const bi = inputs.findIndex((x) => x.isBase);
@@ -36,14 +41,26 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
       const sels = await selectTopKs(job, bi, reqs);
       const masks: (GPUBuffer | undefined)[] = [];
       const maskReqs: MaskRequest[] = [];
+      const wordOffsets = maskWordOffsets(job.chunks);
+      const scales: number[] = others.map(() => 1);
+      const magReqs: (MagPruneRequest & { k: number })[] = [];
       let r = 0;
       for (const [k, pl] of plans.entries()) {
         if (!pl) {
           masks.push(undefined);
           continue;
         }
-        const mask = job.own(`mask${k}`, storage(job.device, Math.ceil(job.n / 32) * 4, `mask${k}`));
+        const mask = job.own(`mask${k}`, storage(job.device, Math.max(4, maskWords(job.chunks) * 4), `mask${k}`));
         masks.push(mask);
+        if (pl.kind === 'random') {
+          await randomPruneMask(job, pl.density, others[k], { mask });
+          if (pl.inverse) scales[k] = pl.density > 0 ? 1 / Math.fround(pl.density) : 1;
+          continue;
+        }
+        if (pl.kind === 'magprune') {
+          magReqs.push({ k, xi: others[k], density: pl.density, epsilon: pl.epsilon, stream: others[k], mask });
+          continue;
+        }
         if (pl.kind === 'empty') {
           const b = job.batch();
           b.clear(mask);
@@ -55,14 +72,26 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
         maskReqs.push({ xi: others[k], s1, s2, mask });
       }
       await buildMasks(job, bi, maskReqs);
-      const scales = rescale ? await l1Scales(job, others, bi, masks) : others.map(() => 1);
+      // della: masks and their L1 sums (per row) in one sweep over the chunks
+      const magSums = await magnitudeRankPruneMasks(job, bi, magReqs, { l1: rescale });
+      if (rescale) magReqs.forEach((q, j) => (scales[q.k] = l1Scale(magSums[j].all, magSums[j].kept)));
+      // L1 rescale of the other masks, except those rescaled by 1/density (rescale_inverse_density)
+      // (an empty mask keeps its factor 1: Σ|masked δ| = 0)
+      const l1Masks = masks.map((m, k) => {
+        const pl = plans[k];
+        return pl?.kind === 'magprune' || pl?.kind === 'empty' || (pl?.kind === 'random' && pl.inverse) ? undefined : m;
+      });
+      if (rescale && l1Masks.some((m) => m)) {
+        const l1 = await l1Scales(job, others, bi, l1Masks, wordOffsets);
+        l1Masks.forEach((m, k) => m && (scales[k] = l1[k]));
+      }
       const total = weights.reduce((a, b) => a + b, 0);
       const scalarDiv = Math.abs(total) < 1e-8 ? 1 : total;
       for (const c of job.chunks) {
         const base = await job.input(bi, c);
         const xs: GPUBuffer[] = [];
         for (const i of others) xs.push(await job.input(i, c));
-        const step = (k: number, init: boolean) => ({ x: xs[k], base, mask: masks[k], maskWordOffset: c.start / 32, w: weights[k], s: scales[k], init });
+        const step = (k: number, init: boolean) => ({ x: xs[k], base, mask: masks[k], maskWordOffset: wordOffsets[c.index], w: weights[k], s: scales[k], init });
         const sum = job.scratch('sum');
         const mixed = job.scratch('mixed');
         const div = v.consensus ? job.scratch('div') : undefined;
@@ -83,7 +112,12 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
   };
 }
 
-type SparsifyPlan = { kind: 'select'; ks: number[] } | { kind: 'empty' } | undefined;
+type SparsifyPlan =
+  | { kind: 'select'; ks: number[] }
+  | { kind: 'empty' }
+  | { kind: 'random'; density: number; inverse: boolean }
+  | { kind: 'magprune'; density: number; epsilon: number }
+  | undefined;
 
 /** How a model's sparsifier selects: top-k counts (keep = rank < ks[0] and not rank < ks[1]), an empty mask, or keep all. */
 function sparsifierPlan(job: TensorJob, v: GtaVariant, i: number): SparsifyPlan {
@@ -113,14 +147,29 @@ function sparsifierPlan(job: TensorJob, v: GtaVariant, i: number): SparsifyPlan 
     if (nTop <= 0) return { kind: 'empty' };
     return { kind: 'select', ks: [n - nBot, nTop] };
   }
+  if (v.sparsifier === 'random') {
+    // keep ⇔ rand01 < density (rounded to f32); density ≤ 0 keeps nothing
+    return { kind: 'random', density, inverse: bool(job.entry.params, 'rescale_inverse_density', false) };
+  }
+  if (v.sparsifier === 'della_magprune') {
+    if (density <= 0) return { kind: 'empty' };
+    const epsilon = num(p, 'epsilon', 0.15);
+    checkDella(v.name, density, epsilon, job.entry.inputs[i].model);
+    return { kind: 'magprune', density, epsilon };
+  }
   throw new MethodError(`sparsifier ${v.sparsifier} is not available on the GPU yet`);
 }
 
-/** L1 rescale factors Σ|δ| / Σ|masked δ| (1 when either is below 1e-7), as mergekit's rescaled_masked_tensor. */
-async function l1Scales(job: TensorJob, others: number[], bi: number, masks: (GPUBuffer | undefined)[]): Promise<number[]> {
+/** mergekit's rescaled_masked_tensor factor: Σ|δ| / Σ|masked δ|, 1 when either is below 1e-7. */
+function l1Scale(all: number, kept: number): number {
+  return all < 1e-7 || kept < 1e-7 ? 1 : all / kept;
+}
+
+/** L1 rescale factors from per-1024-block partials (chunks 4096-aligned: mask word = start / 32). */
+async function l1Scales(job: TensorJob, others: number[], bi: number, masks: (GPUBuffer | undefined)[], wordOffsets: number[]): Promise<number[]> {
   const parts = await collectPartials(job, 2 * others.length, (c) => Math.ceil(c.count / 1024), async (b, c, outs) => {
     const base = await job.input(bi, c);
-    for (const [k, i] of others.entries()) if (masks[k]) l1Blocks(b, await job.input(i, c), base, masks[k], c.start / 32, c.count, outs[2 * k], outs[2 * k + 1]);
+    for (const [k, i] of others.entries()) if (masks[k]) l1Blocks(b, await job.input(i, c), base, masks[k], wordOffsets[c.index], c.count, outs[2 * k], outs[2 * k + 1]);
   });
   return others.map((_, k) => {
     if (!masks[k]) return 1;

@@ -10,7 +10,8 @@ import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies } from '../methods/g
 
 import { nearswapGpu } from './nearswap';
 import { nuslerpGpu } from './nuslerp';
-const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu];
+import { multislerpGpu } from './multislerp';
+const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, multislerpGpu];
 
 export function gpuMethod(name: string): GpuMethod | undefined {
   return ALL.find((m) => m.name === name);

@@ -20,13 +20,22 @@ export interface GtaVariant {
 const weight: ParamSpec = { name: 'weight', scope: 'model', type: 'number', required: true, min: 0, max: 1, description: 'Weight of this task vector.' };
 const density: ParamSpec = { name: 'density', scope: 'model', type: 'number', default: 1.0, min: 0, max: 1, description: 'Fraction of the task vector kept.' };
 const gamma: ParamSpec = { name: 'gamma', scope: 'model', type: 'number', default: 0.01, min: 0, max: 1, description: 'Fraction of largest-magnitude outliers removed (breadcrumbs).' };
-const epsilon: ParamSpec = { name: 'epsilon', scope: 'model', type: 'number', default: 0.15, min: 0, max: 1, description: 'Keep-probability spread around density (DELLA).' };
+const epsilon: ParamSpec = { name: 'epsilon', scope: 'model', type: 'number', default: 0.15, min: 0, max: 1, description: 'Keep-probability spread around density (DELLA): the smallest magnitude of a row is kept with probability density − epsilon, the largest with density + epsilon, linearly in between by rank. Needs 0 < density − epsilon and density + epsilon < 1.' };
+const rescaleInverseDensity: ParamSpec = {
+  name: 'rescale_inverse_density',
+  scope: 'global',
+  type: 'boolean',
+  default: false,
+  description:
+    'Extension (mergekit does not have it): divide the kept elements by density — the DARE paper\'s rescale, and mergekit\'s before 2025 — instead of the L1 rule. When true it replaces the L1 rescale and `rescale` is ignored.',
+};
 
 export function defineGta(v: GtaVariant): MethodSpec & { gta: GtaVariant } {
   const params: ParamSpec[] = [weight];
   if (v.sparsifier) params.push(density);
   if (v.sparsifier === 'magnitude_outliers') params.push(gamma);
   if (v.sparsifier === 'della_magprune') params.push(epsilon);
+  if (v.sparsifier === 'random') params.push(rescaleInverseDensity);
   params.push(
     { name: 'normalize', scope: 'global', type: 'boolean', default: v.normalize, description: 'Divide the merged delta by the sum of (sign-agreeing) weights.' },
     { name: 'rescale', scope: 'global', type: 'boolean', default: v.rescale, description: 'Rescale each pruned task vector so its L1 norm equals the original.' },
@@ -45,13 +54,35 @@ export function defineGta(v: GtaVariant): MethodSpec & { gta: GtaVariant } {
     shapeMismatch: 'skip',
     random: v.sparsifier === 'random' || v.sparsifier === 'della_magprune',
     gta: v,
-    validate(_global, perModel) {
-      for (const p of perModel) {
+    validate(_global, perModel, inputs) {
+      for (const [i, p] of perModel.entries()) {
         const d = p.density;
         if (typeof d === 'number' && !(d >= 0)) throw new MethodError(`density must be ≥ 0, got ${d}`, { key: 'density' });
+        // the base is never sparsified (mergekit checks only the task vectors)
+        if (v.sparsifier === 'della_magprune' && !inputs?.[i]?.isBase) checkDella(v.name, d, p.epsilon, inputs?.[i]?.model);
       }
     },
   };
+}
+
+/**
+ * DELLA's keep probabilities must lie in (0, 1): mergekit raises for d − ε ≤ 0 or d + ε ≥ 1 when
+ * 0 < d < 1 (d ≥ 1 keeps everything, d ≤ 0 nothing, unchecked). A negative ε mirrors the ramp, so
+ * the rule is applied to |ε| (for ε ≥ 0 it is exactly mergekit's).
+ */
+export function checkDella(method: string, d: unknown, eps: unknown, model?: string): void {
+  if (typeof d !== 'number' || !(d > 0 && d < 1)) return;
+  const e = typeof eps === 'number' ? eps : 0.15;
+  const who = model ? ` (model ${model})` : '';
+  const details = { key: 'epsilon', ...(model ? { model } : {}) };
+  if (!Number.isFinite(e)) throw new MethodError(`${method}: epsilon${who} must be a finite number, got ${e}`, details);
+  const a = Math.abs(e);
+  if (!(d - a > 0 && d + a < 1))
+    throw new MethodError(
+      `${method}: density ${d} and epsilon ${e}${who} give keep probabilities from ${+(d - a).toPrecision(6)} to ${+(d + a).toPrecision(6)}; ` +
+        `both must lie inside (0, 1): 0 < density − epsilon and density + epsilon < 1, i.e. |epsilon| < ${+Math.min(d, 1 - d).toPrecision(6)} for density ${d}`,
+      details,
+    );
 }
 
 export const taskArithmetic = defineGta({
@@ -72,4 +103,27 @@ export const breadcrumbsTies = defineGta({
   name: 'breadcrumbs_ties', label: 'Model Breadcrumbs + TIES sign election', reference: 'https://arxiv.org/abs/2312.06795',
   description: 'Breadcrumbs pruning followed by TIES sign consensus.',
   consensus: true, sparsifier: 'magnitude_outliers', normalize: false, rescale: false,
+});
+export const dareTies = defineGta({
+  name: 'dare_ties', label: 'DARE + TIES sign election', reference: 'https://arxiv.org/abs/2311.03099',
+  description:
+    'Drop each task-vector element at random (keep probability = density), rescale the survivors so the L1 norm is unchanged, then TIES sign consensus.',
+  consensus: true, sparsifier: 'random', normalize: false, rescale: true,
+});
+export const dareLinear = defineGta({
+  name: 'dare_linear', label: 'DARE', reference: 'https://arxiv.org/abs/2311.03099',
+  description: 'Drop each task-vector element at random (keep probability = density), rescale the survivors so the L1 norm is unchanged, weighted sum.',
+  consensus: false, sparsifier: 'random', normalize: false, rescale: true,
+});
+export const della = defineGta({
+  name: 'della', label: 'DELLA (MagPrune + TIES sign election)', reference: 'https://arxiv.org/abs/2406.11617',
+  description:
+    'Drop task-vector elements at random with a keep probability that grows with the magnitude rank inside each row (density ± epsilon; equal magnitudes ranked by lower index first), L1 rescale, TIES sign consensus.',
+  consensus: true, sparsifier: 'della_magprune', normalize: true, rescale: true,
+});
+export const dellaLinear = defineGta({
+  name: 'della_linear', label: 'DELLA (MagPrune), linear', reference: 'https://arxiv.org/abs/2406.11617',
+  description:
+    'Drop task-vector elements at random with a keep probability that grows with the magnitude rank inside each row (density ± epsilon), L1 rescale, weighted sum.',
+  consensus: false, sparsifier: 'della_magprune', normalize: false, rescale: true,
 });

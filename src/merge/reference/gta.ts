@@ -1,10 +1,11 @@
 // Generalized task arithmetic (mergekit generalized_task_arithmetic.py): task_arithmetic, ties,
-// breadcrumbs, breadcrumbs_ties. δ in f32 (fround(x − base)); the sign election in f32; the rest in f64.
+// breadcrumbs, breadcrumbs_ties, dare_ties, dare_linear, della, della_linear. δ in f32 (fround(x − base)); the sign election in f32; the rest in f64.
 
 import { MethodError } from '../../errors';
-import { breadcrumbs, breadcrumbsTies, taskArithmetic, ties, type GtaVariant } from '../methods/gta';
+import { breadcrumbs, breadcrumbsTies, checkDella, dareLinear, dareTies, della, dellaLinear, taskArithmetic, ties, type GtaVariant } from '../methods/gta';
 import type { MethodSpec } from '../spec';
 import { magnitude, magnitudeOutliers } from './sparsify';
+import { dareSparsify, dellaSparsify } from './random-sparsify';
 import { taskVector } from './topk';
 import { boolParam, checkSizes, numParam, specDefault, splitBase, type RefEntry } from './types';
 
@@ -13,6 +14,10 @@ const VARIANTS: Record<string, MethodSpec & { gta: GtaVariant }> = {
   ties,
   breadcrumbs,
   breadcrumbs_ties: breadcrumbsTies,
+  dare_ties: dareTies,
+  dare_linear: dareLinear,
+  della,
+  della_linear: dellaLinear,
 };
 
 export const GTA_METHODS = Object.keys(VARIANTS);
@@ -43,6 +48,21 @@ export function gtaMerge(entry: RefEntry): Float32Array {
       const density = numParam(entry, inp.params, 'density', densityDefault, who);
       const gamma = numParam(entry, inp.params, 'gamma', gammaDefault, who);
       deltas.push(magnitudeOutliers(delta, density, gamma, rescale));
+    } else if (v.sparsifier === 'random' || v.sparsifier === 'della_magprune') {
+      // random masks: element e of the tensor draws rand(seed, stream = the input's index, e)
+      const seed = entry.seed;
+      if (seed === undefined) throw new MethodError(`Tensor "${entry.name}": ${entry.method} is random and needs the entry's seed`, { tensor: entry.name });
+      const stream = entry.inputs.indexOf(inp);
+      const density = numParam(entry, inp.params, 'density', densityDefault, who);
+      if (v.sparsifier === 'random') {
+        const inverse = boolParam(entry, entry.params, 'rescale_inverse_density', false);
+        deltas.push(dareSparsify(delta, density, rescale, inverse, seed, stream));
+      } else {
+        const epsilon = numParam(entry, inp.params, 'epsilon', specDefault<number>(spec.params, 'epsilon') ?? 0.15, who);
+        checkDella(entry.method, density, epsilon);
+        const rowLen = entry.shape.length ? entry.shape[entry.shape.length - 1] : 1;
+        deltas.push(dellaSparsify(delta, rowLen, density, epsilon, rescale, seed, stream));
+      }
     } else if (v.sparsifier === undefined) {
       deltas.push(Float64Array.from(delta));
     } else {

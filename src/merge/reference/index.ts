@@ -10,6 +10,7 @@ import { passthroughMerge } from './passthrough';
 import { slerpMerge } from './slerp';
 import { nearswapMerge } from './nearswap';
 import { nuslerpMerge } from './nuslerp';
+import { multislerpMerge } from './multislerp';
 import type { RefEntry } from './types';
 
 export type { RefEntry, RefInput, RefParamValue } from './types';
@@ -24,6 +25,7 @@ const TABLE: Record<string, (e: RefEntry) => Float32Array> = {
   passthrough: passthroughMerge,
   nearswap: nearswapMerge,
   nuslerp: nuslerpMerge,
+  multislerp: multislerpMerge,
   ...Object.fromEntries(GTA_METHODS.map((m) => [m, gtaMerge])),
 };
 

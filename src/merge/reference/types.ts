@@ -23,6 +23,8 @@ export interface RefEntry {
   inputs: RefInput[];
   /** Resolved global parameters. */
   params: Record<string, RefParamValue>;
+  /** Per-tensor seed of random methods (PlanEntry.seed). */
+  seed?: number;
 }
 
 export function numel(shape: readonly number[]): number {

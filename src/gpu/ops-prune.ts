@@ -1,0 +1,86 @@
+// Typed wrappers of shaders/prune.wgsl (random pruning masks, per-row bitonic rank sort, per-row L1).
+import { dispatch, type UniformField } from './kernels';
+import type { Batch } from './buffers';
+
+/** Slots sorted together in workgroup memory by mag_sort_local (must match TILE in prune.wgsl). */
+export const SORT_TILE = 1024;
+
+const groups = (n: number) => Math.ceil(n / 256);
+
+interface PruneUniforms {
+  n?: number;
+  seed?: number;
+  stream?: number;
+  chunkStart?: number;
+  wordOffset?: number;
+  thr?: number;
+  rowLen?: number;
+  pad?: number;
+  rows?: number;
+  row0?: number;
+  kLo?: number;
+  kHi?: number;
+  j?: number;
+  lo?: number;
+  span?: number;
+  flags?: number;
+}
+
+function uniforms(o: PruneUniforms): UniformField[] {
+  return [o.n, o.seed, o.stream, o.chunkStart, o.wordOffset, o.thr, o.rowLen, o.pad, o.rows, o.row0, o.kLo, o.kHi, o.j, o.lo, o.span, o.flags].map((v) => ({ u: v ?? 0 }));
+}
+
+/** Mask words [wordOffset, wordOffset + ceil(n/32)): bit i = rand_u24(seed, stream, chunkStart + i) < thr. */
+export function randMask(b: Batch, n: number, chunkStart: number, wordOffset: number, seed: number, stream: number, thr: number, mask: GPUBuffer): void {
+  const words = Math.ceil(n / 32);
+  dispatch(b, 'prune', 'rand_mask', uniforms({ n, seed, stream, chunkStart, wordOffset, thr }), [undefined, undefined, mask], groups(words));
+}
+
+export interface RowGroup {
+  /** Row length C and its power-of-two slot count P ≥ C. */
+  rowLen: number;
+  pad: number;
+  /** Rows in the group, and the group's first row within the chunk. */
+  rows: number;
+  row0: number;
+}
+
+/** (key, index) pairs of the group's rows into keys/idx (rows·pad slots); key = bits of |x − base|. */
+export function magLoad(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, g: RowGroup, keys: GPUBuffer, idx: GPUBuffer): void {
+  dispatch(b, 'prune', 'mag_load', uniforms({ rowLen: g.rowLen, pad: g.pad, rows: g.rows, row0: g.row0, flags: base ? 1 : 0 }), [x, base, undefined, keys, idx], groups(g.rows * g.pad));
+}
+
+/** Bitonic stages k = kLo..kHi (doubling), strides below SORT_TILE, in workgroup memory. */
+export function magSortLocal(b: Batch, g: RowGroup, kLo: number, kHi: number, keys: GPUBuffer, idx: GPUBuffer): void {
+  dispatch(b, 'prune', 'mag_sort_local', uniforms({ rowLen: g.rowLen, pad: g.pad, rows: g.rows, kLo, kHi }), [undefined, undefined, undefined, keys, idx], Math.ceil((g.rows * g.pad) / SORT_TILE));
+}
+
+/** One bitonic compare-exchange stage (k, j), j ≥ SORT_TILE, in global memory. */
+export function magSortGlobal(b: Batch, g: RowGroup, k: number, j: number, keys: GPUBuffer, idx: GPUBuffer): void {
+  dispatch(b, 'prune', 'mag_sort_global', uniforms({ rowLen: g.rowLen, pad: g.pad, rows: g.rows, kLo: k, j }), [undefined, undefined, undefined, keys, idx], groups((g.rows * g.pad) / 2));
+}
+
+export interface MagKeep {
+  seed: number;
+  stream: number;
+  /** keep ⇔ u < lo or (u − lo)·den < span·num, u = rand_u24 (see prune.wgsl). */
+  lo: number;
+  span: number;
+  /** Probability falls with rank (negative epsilon). */
+  descending: boolean;
+}
+
+/** ORs into the mask the kept bits of the group's rows, from the sorted slot order. */
+export function magMask(b: Batch, g: RowGroup, chunkStart: number, wordOffset: number, k: MagKeep, idx: GPUBuffer, mask: GPUBuffer): void {
+  dispatch(
+    b, 'prune', 'mag_mask',
+    uniforms({ seed: k.seed, stream: k.stream, chunkStart, wordOffset, rowLen: g.rowLen, pad: g.pad, rows: g.rows, row0: g.row0, lo: k.lo, span: k.span, flags: k.descending ? 2 : 0 }),
+    [undefined, undefined, mask, undefined, idx],
+    groups(g.rows * g.pad),
+  );
+}
+
+/** Per-row Σ|x − base| (out0) and Σ|(x − base)·mask| (out1) over n/rowLen rows of the chunk. */
+export function l1Rows(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, mask: GPUBuffer, wordOffset: number, n: number, rowLen: number, out0: GPUBuffer, out1: GPUBuffer): void {
+  dispatch(b, 'prune', 'l1_rows', uniforms({ n, wordOffset, rowLen, flags: base ? 1 : 0 }), [x, base, mask, undefined, undefined, out0, out1], n / rowLen);
+}
