@@ -8,6 +8,7 @@ import elementwise from '../../shaders/elementwise.wgsl?raw';
 import reduce from '../../shaders/reduce.wgsl?raw';
 import select from '../../shaders/select.wgsl?raw';
 import gta from '../../shaders/gta.wgsl?raw';
+import prune from '../../shaders/prune.wgsl?raw';
 import combine from '../../shaders/combine.wgsl?raw';
 import { GpuError } from '../errors';
 
@@ -28,6 +29,7 @@ export const FAMILIES = {
   reduce: { source: reduce, slots: ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 16 },
   select: { source: select, slots: ['uniform', 'read', 'read', 'storage', 'storage', 'storage', 'storage'], uniformBytes: 64 },
   gta: { source: gta, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
+  prune: { source: prune, slots: ['uniform', 'read', 'read', 'storage', 'storage', 'storage', 'storage', 'storage'], uniformBytes: 64 },
   combine: { source: combine, slots: ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
 } satisfies Record<string, Family>;
 
