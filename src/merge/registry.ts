@@ -4,16 +4,16 @@ import { linear } from './methods/linear';
 import { slerp } from './methods/slerp';
 import { modelStock } from './methods/model-stock';
 import { passthrough } from './methods/passthrough';
-import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies } from './methods/gta';
+import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear } from './methods/gta';
 import { nearswap } from './methods/nearswap';
 import { nuslerp } from './methods/nuslerp';
 import { multislerp } from './methods/multislerp';
 import { RecipeError } from '../errors';
 
-export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, slerp, modelStock, passthrough, nearswap, nuslerp, multislerp];
+export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear, slerp, modelStock, passthrough, nearswap, nuslerp, multislerp];
 
 /** mergekit methods that exist but this engine does not run yet (a clear error, not "unknown"). */
-export const MERGEKIT_ONLY = ['dare_ties', 'dare_linear', 'della', 'della_linear', 'karcher', 'sce', 'arcee_fusion', 'ram', 'ramplus_tl'];
+export const MERGEKIT_ONLY = ['karcher', 'sce', 'arcee_fusion', 'ram', 'ramplus_tl'];
 
 export function getMethod(name: string): MethodSpec {
   const m = METHODS.find((x) => x.name === name);

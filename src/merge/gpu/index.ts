@@ -6,12 +6,12 @@ import { passthroughGpu } from './passthrough';
 import { slerpGpu } from './slerp';
 import { modelStockGpu } from './model-stock';
 import { gtaGpu } from './gta';
-import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies } from '../methods/gta';
+import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear } from '../methods/gta';
 
 import { nearswapGpu } from './nearswap';
 import { nuslerpGpu } from './nuslerp';
 import { multislerpGpu } from './multislerp';
-const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, multislerpGpu];
+const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, multislerpGpu];
 
 export function gpuMethod(name: string): GpuMethod | undefined {
   return ALL.find((m) => m.name === name);
