@@ -10,6 +10,8 @@ import select from '../../shaders/select.wgsl?raw';
 import gta from '../../shaders/gta.wgsl?raw';
 import prune from '../../shaders/prune.wgsl?raw';
 import combine from '../../shaders/combine.wgsl?raw';
+import magnitude from '../../shaders/magnitude.wgsl?raw';
+import cabs from '../../shaders/cabs.wgsl?raw';
 import { GpuError } from '../errors';
 
 type Slot = 'uniform' | 'read' | 'storage';
@@ -31,6 +33,8 @@ export const FAMILIES = {
   gta: { source: gta, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
   prune: { source: prune, slots: ['uniform', 'read', 'read', 'storage', 'storage', 'storage', 'storage', 'storage'], uniformBytes: 64 },
   combine: { source: combine, slots: ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
+  magnitude: { source: magnitude, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 32 },
+  cabs: { source: cabs, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 32 },
 } satisfies Record<string, Family>;
 
 export type FamilyName = keyof typeof FAMILIES;

@@ -5,12 +5,13 @@ import { slerp } from './methods/slerp';
 import { modelStock } from './methods/model-stock';
 import { passthrough } from './methods/passthrough';
 import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear } from './methods/gta';
+import { cabs } from './methods/cabs';
 import { nearswap } from './methods/nearswap';
 import { nuslerp } from './methods/nuslerp';
 import { multislerp } from './methods/multislerp';
 import { RecipeError } from '../errors';
 
-export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear, slerp, modelStock, passthrough, nearswap, nuslerp, multislerp];
+export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear, slerp, modelStock, passthrough, cabs, nearswap, nuslerp, multislerp];
 
 /** mergekit methods that exist but this engine does not run yet (a clear error, not "unknown"). */
 export const MERGEKIT_ONLY = ['karcher', 'sce', 'arcee_fusion', 'ram', 'ramplus_tl'];

@@ -3,7 +3,7 @@
 // per-block tie counts and an exclusive prefix (only when some, not all, tied elements are kept).
 // Every request of a tensor (one per model, two for breadcrumbs) shares each sweep over the chunks,
 // so a tensor too large to stay resident is re-read 3 times for selection, not 3 × models times.
-import type { TensorJob } from '../tensor-job';
+import type { TensorJob, Chunk } from '../tensor-job';
 import { histogram, makeMask, tieCount, NONE, TIE_BLOCK, type Selection } from '../../gpu/ops';
 import { storage, uploadU32 } from '../../gpu/buffers';
 
@@ -17,6 +17,28 @@ export interface TopKRequest {
   /** Input index of x; the key is |x − base|. */
   xi: number;
   k: number;
+  /** Instead of input xi: a chunk's ready-made keys (f32 bit patterns ≤ 0x7fffffff, base not subtracted). */
+  keys?: KeyBuffer;
+}
+
+/** A chunk's key buffer (e.g. magnitude.wgsl free_keys: taken positions as key 0). */
+export type KeyBuffer = (c: Chunk) => Promise<GPUBuffer>;
+
+/** Per request, the buffers its key is read from in chunk c: its keys buffer, or input xi and the base. */
+async function keyInputs(job: TensorJob, bi: number, reqs: { xi: number; keys?: KeyBuffer }[], c: Chunk): Promise<{ x: GPUBuffer; base?: GPUBuffer }[]> {
+  const xs = new Map<number, GPUBuffer>();
+  const out: { x: GPUBuffer; base?: GPUBuffer }[] = [];
+  let base: GPUBuffer | undefined;
+  for (const r of reqs) {
+    if (r.keys) {
+      out.push({ x: await r.keys(c) });
+      continue;
+    }
+    base ??= await job.input(bi, c);
+    if (!xs.has(r.xi)) xs.set(r.xi, await job.input(r.xi, c));
+    out.push({ x: xs.get(r.xi)!, base });
+  }
+  return out;
 }
 
 /** For each request, the selection "rank < k" (rank by |x − base| descending, then index). */
@@ -32,11 +54,9 @@ export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[
     clear.clear(bins);
     await clear.submit();
     for (const c of job.chunks) {
-      const base = await job.input(bi, c);
-      const xs = new Map<number, GPUBuffer>();
-      for (const s of state) if (!xs.has(reqs[s.i].xi)) xs.set(reqs[s.i].xi, await job.input(reqs[s.i].xi, c));
+      const src = await keyInputs(job, bi, state.map((s) => reqs[s.i]), c);
       const b = job.batch();
-      state.forEach((s, j) => histogram(b, xs.get(reqs[s.i].xi)!, base, c.count, p.shift, s.prefixMask, s.prefixValue, bins, j * 2048));
+      state.forEach((s, j) => histogram(b, src[j].x, src[j].base, c.count, p.shift, s.prefixMask, s.prefixValue, bins, j * 2048));
       await b.submit();
       job.endChunk();
     }
@@ -69,6 +89,8 @@ export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[
 
 export interface MaskRequest {
   xi: number;
+  /** As TopKRequest.keys. */
+  keys?: KeyBuffer;
   s1: Selection;
   s2: Selection;
   /** ceil(n/32) words; chunk starts are multiples of 1024 so each chunk owns its words. */
@@ -84,9 +106,9 @@ export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]
   if (tied.length) {
     const counts = tied.map(() => [storage(job.device, nBlocks * 4, 'ties1'), storage(job.device, nBlocks * 4, 'ties2')] as const);
     for (const c of job.chunks) {
-      const base = await job.input(bi, c);
+      const src = await keyInputs(job, bi, tied.map((i) => reqs[i]), c);
       const b = job.batch();
-      for (const [j, i] of tied.entries()) tieCount(b, await job.input(reqs[i].xi, c), base, c.count, reqs[i].s1, reqs[i].s2, c.start / TIE_BLOCK, counts[j][0], counts[j][1]);
+      for (const [j, i] of tied.entries()) tieCount(b, src[j].x, src[j].base, c.count, reqs[i].s1, reqs[i].s2, c.start / TIE_BLOCK, counts[j][0], counts[j][1]);
       await b.submit();
       job.endChunk();
     }
@@ -104,9 +126,9 @@ export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]
     }
   }
   for (const c of job.chunks) {
-    const base = await job.input(bi, c);
+    const src = await keyInputs(job, bi, reqs, c);
     const b = job.batch();
-    for (const [i, r] of reqs.entries()) makeMask(b, await job.input(r.xi, c), base, c.count, r.s1, r.s2, c.start, ties[i]?.[0], ties[i]?.[1], r.mask);
+    for (const [i, r] of reqs.entries()) makeMask(b, src[i].x, src[i].base, c.count, r.s1, r.s2, c.start, ties[i]?.[0], ties[i]?.[1], r.mask);
     await b.submit();
     job.endChunk();
   }

@@ -9,6 +9,25 @@ export interface GpuMethod {
   /** Row length when the method's statistics are per row (chunks then hold whole rows). */
   rowLen?(job: { entry: TensorJob['entry'] }): number | undefined;
   run(job: TensorJob, emit: Emit): Promise<void>;
+  /**
+   * The method's sparsified task vectors of one tensor, without merging (merge/diagnostics.ts).
+   * Methods that do not sparsify leave it out (every task vector is then dense).
+   */
+  sparsify?(job: TensorJob): Promise<Sparsified | undefined>;
+}
+
+/** A method's pruned task vectors for one tensor: masks over τₖ = xₖ − base and their merge factors. */
+export interface Sparsified {
+  /** Input index of the base. */
+  base: number;
+  /** Input indices of the task vectors, in recipe order. */
+  models: number[];
+  /** Per task vector: its keep bitmask (owned by the job), or undefined when every position is kept. */
+  masks: (GPUBuffer | undefined)[];
+  /** Bit of chunk c's element 0 in the masks (c.start for whole-tensor bitmasks). */
+  bitBase(c: Chunk): number;
+  /** Per task vector: the factor its kept elements enter the merge with (weight × any rescale). */
+  coefs: number[];
 }
 
 export function num(p: Record<string, unknown>, name: string, fallback?: number): number {

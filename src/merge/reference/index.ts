@@ -4,6 +4,7 @@
 
 import { MethodError } from '../../errors';
 import { gtaMerge, GTA_METHODS } from './gta';
+import { cabsMerge } from './cabs';
 import { linearMerge } from './linear';
 import { modelStockMerge } from './model-stock';
 import { passthroughMerge } from './passthrough';
@@ -17,12 +18,15 @@ export type { RefEntry, RefInput, RefParamValue } from './types';
 export { taskVector, descendingOrder, descendingRanks, topkMask, rankRangeMask, orderKey, absF32 } from './topk';
 export { magnitude, magnitudeOutliers, magnitudeK, breadcrumbsRange, applyMask } from './sparsify';
 export { slerpCoefficients } from './slerp';
+export { cabsSelect, type CabsSelection } from './cabs';
+export { magnitudeKeys, tensorTopkMask, rowTopkMask, nmMask, nmQuota, keepCount, rowLength } from './prune';
 
 const TABLE: Record<string, (e: RefEntry) => Float32Array> = {
   linear: linearMerge,
   slerp: slerpMerge,
   model_stock: modelStockMerge,
   passthrough: passthroughMerge,
+  cabs: cabsMerge,
   nearswap: nearswapMerge,
   nuslerp: nuslerpMerge,
   multislerp: multislerpMerge,
