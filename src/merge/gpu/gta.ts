@@ -4,7 +4,7 @@
 // normalize, lambda — mergekit's order of operations.
 // della ranks magnitudes per row, so its chunks hold whole rows (rowLen) and need not start at a
 // multiple of 32: every mask is laid out per chunk (maskWordOffsets), and its L1 sums are per row.
-import type { GpuMethod } from './types';
+import type { GpuMethod, Sparsified } from './types';
 import { bool, num } from './types';
 import { gtaAgree, gtaFinish, gtaSum, l1Blocks, NONE } from '../../gpu/ops';
 import { storage } from '../../gpu/buffers';
@@ -19,6 +19,13 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
   return {
     name: v.name,
     rowLen: v.sparsifier === 'della_magprune' ? ({ entry }) => entry.shape[entry.shape.length - 1] ?? 1 : undefined,
+    async sparsify(job): Promise<Sparsified | undefined> {
+      const bi = job.entry.inputs.findIndex((x) => x.isBase);
+      const others = job.entry.inputs.map((_, i) => i).filter((i) => i !== bi);
+      if (others.length === 0 || bi < 0) return undefined;
+      const s = await gtaSparsify(job, v, bi, others, bool(job.entry.params, 'rescale', v.rescale));
+      return { base: bi, models: others, masks: s.masks, bitBase: (c) => s.wordOffsets[c.index] * 32, coefs: s.weights.map((w, k) => w * s.scales[k]) };
+    },
     async run(job, emit) {
       const { inputs, params } = job.entry;
       const bi = inputs.findIndex((x) => x.isBase);
@@ -33,58 +40,7 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
       const normalize = bool(params, 'normalize', v.normalize);
       const rescale = bool(params, 'rescale', v.rescale);
       const lambda = num(params, 'lambda', 1);
-      const weights = others.map((i) => Math.fround(num(inputs[i].params, 'weight')));
-      // sparsification: every model's selections share the sweeps over the tensor
-      const plans = others.map((i) => sparsifierPlan(job, v, i));
-      const reqs: TopKRequest[] = [];
-      for (const [k, pl] of plans.entries()) if (pl?.kind === 'select') reqs.push(...pl.ks.map((kk) => ({ xi: others[k], k: kk })));
-      const sels = await selectTopKs(job, bi, reqs);
-      const masks: (GPUBuffer | undefined)[] = [];
-      const maskReqs: MaskRequest[] = [];
-      const wordOffsets = maskWordOffsets(job.chunks);
-      const scales: number[] = others.map(() => 1);
-      const magReqs: (MagPruneRequest & { k: number })[] = [];
-      let r = 0;
-      for (const [k, pl] of plans.entries()) {
-        if (!pl) {
-          masks.push(undefined);
-          continue;
-        }
-        const mask = job.own(`mask${k}`, storage(job.device, Math.max(4, maskWords(job.chunks) * 4), `mask${k}`));
-        masks.push(mask);
-        if (pl.kind === 'random') {
-          await randomPruneMask(job, pl.density, others[k], { mask });
-          if (pl.inverse) scales[k] = pl.density > 0 ? 1 / Math.fround(pl.density) : 1;
-          continue;
-        }
-        if (pl.kind === 'magprune') {
-          magReqs.push({ k, xi: others[k], density: pl.density, epsilon: pl.epsilon, stream: others[k], mask });
-          continue;
-        }
-        if (pl.kind === 'empty') {
-          const b = job.batch();
-          b.clear(mask);
-          await b.submit();
-          continue;
-        }
-        const s1 = sels[r++];
-        const s2 = pl.ks.length > 1 ? sels[r++] : NONE;
-        maskReqs.push({ xi: others[k], s1, s2, mask });
-      }
-      await buildMasks(job, bi, maskReqs);
-      // della: masks and their L1 sums (per row) in one sweep over the chunks
-      const magSums = await magnitudeRankPruneMasks(job, bi, magReqs, { l1: rescale });
-      if (rescale) magReqs.forEach((q, j) => (scales[q.k] = l1Scale(magSums[j].all, magSums[j].kept)));
-      // L1 rescale of the other masks, except those rescaled by 1/density (rescale_inverse_density)
-      // (an empty mask keeps its factor 1: Σ|masked δ| = 0)
-      const l1Masks = masks.map((m, k) => {
-        const pl = plans[k];
-        return pl?.kind === 'magprune' || pl?.kind === 'empty' || (pl?.kind === 'random' && pl.inverse) ? undefined : m;
-      });
-      if (rescale && l1Masks.some((m) => m)) {
-        const l1 = await l1Scales(job, others, bi, l1Masks, wordOffsets);
-        l1Masks.forEach((m, k) => m && (scales[k] = l1[k]));
-      }
+      const { weights, masks, scales, wordOffsets } = await gtaSparsify(job, v, bi, others, rescale);
       const total = weights.reduce((a, b) => a + b, 0);
       const scalarDiv = Math.abs(total) < 1e-8 ? 1 : total;
       for (const c of job.chunks) {
@@ -110,6 +66,64 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
       }
     },
   };
+}
+
+/** Every task vector's weight, sparsification mask (per-chunk word layout) and rescale factor. */
+async function gtaSparsify(job: TensorJob, v: GtaVariant, bi: number, others: number[], rescale: boolean) {
+  const { inputs } = job.entry;
+  const weights = others.map((i) => Math.fround(num(inputs[i].params, 'weight')));
+  // sparsification: every model's selections share the sweeps over the tensor
+  const plans = others.map((i) => sparsifierPlan(job, v, i));
+  const reqs: TopKRequest[] = [];
+  for (const [k, pl] of plans.entries()) if (pl?.kind === 'select') reqs.push(...pl.ks.map((kk) => ({ xi: others[k], k: kk })));
+  const sels = await selectTopKs(job, bi, reqs);
+  const masks: (GPUBuffer | undefined)[] = [];
+  const maskReqs: MaskRequest[] = [];
+  const wordOffsets = maskWordOffsets(job.chunks);
+  const scales: number[] = others.map(() => 1);
+  const magReqs: (MagPruneRequest & { k: number })[] = [];
+  let r = 0;
+  for (const [k, pl] of plans.entries()) {
+    if (!pl) {
+      masks.push(undefined);
+      continue;
+    }
+    const mask = job.own(`mask${k}`, storage(job.device, Math.max(4, maskWords(job.chunks) * 4), `mask${k}`));
+    masks.push(mask);
+    if (pl.kind === 'random') {
+      await randomPruneMask(job, pl.density, others[k], { mask });
+      if (pl.inverse) scales[k] = pl.density > 0 ? 1 / Math.fround(pl.density) : 1;
+      continue;
+    }
+    if (pl.kind === 'magprune') {
+      magReqs.push({ k, xi: others[k], density: pl.density, epsilon: pl.epsilon, stream: others[k], mask });
+      continue;
+    }
+    if (pl.kind === 'empty') {
+      const b = job.batch();
+      b.clear(mask);
+      await b.submit();
+      continue;
+    }
+    const s1 = sels[r++];
+    const s2 = pl.ks.length > 1 ? sels[r++] : NONE;
+    maskReqs.push({ xi: others[k], s1, s2, mask });
+  }
+  await buildMasks(job, bi, maskReqs);
+  // della: masks and their L1 sums (per row) in one sweep over the chunks
+  const magSums = await magnitudeRankPruneMasks(job, bi, magReqs, { l1: rescale });
+  if (rescale) magReqs.forEach((q, j) => (scales[q.k] = l1Scale(magSums[j].all, magSums[j].kept)));
+  // L1 rescale of the other masks, except those rescaled by 1/density (rescale_inverse_density)
+  // (an empty mask keeps its factor 1: Σ|masked δ| = 0)
+  const l1Masks = masks.map((m, k) => {
+    const pl = plans[k];
+    return pl?.kind === 'magprune' || pl?.kind === 'empty' || (pl?.kind === 'random' && pl.inverse) ? undefined : m;
+  });
+  if (rescale && l1Masks.some((m) => m)) {
+    const l1 = await l1Scales(job, others, bi, l1Masks, wordOffsets);
+    l1Masks.forEach((m, k) => m && (scales[k] = l1[k]));
+  }
+  return { weights, masks, scales, wordOffsets };
 }
 
 type SparsifyPlan =
