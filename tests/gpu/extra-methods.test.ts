@@ -61,6 +61,18 @@ const cases: Case[] = [
     inputs: (d) => { const x = randn(N, 138); return [{ data: x, dtype: d, params: { weight: 1 } }, { data: x.map((v) => -v), dtype: d, params: { weight: 1 } }]; } },
   { name: 'multislerp, one model is returned as it is', method: 'multislerp', shape: [777], params: {},
     inputs: (d) => withBase(d, family(777, 139, 1), () => ({ weight: 0.3 })) },
+  { name: 'karcher, 3 unrelated tensors', method: 'karcher', shape: ODD, params: {}, rtol: 2e-4,
+    inputs: (d) => [0, 1, 2].map((i) => ({ data: randn(N, 141 + i, 1 + i), dtype: d })) },
+  { name: 'karcher, a base and 3 fine-tunes (nearly colinear), tol 1e-7, 20 iterations', method: 'karcher', shape: ODD, params: { tol: 1e-7, max_iter: 20 }, rtol: 2e-4,
+    inputs: (d) => withBase(d, family(N, 145, 3, 0.1)) },
+  { name: 'karcher, max_iter 0: the normalised mean direction', method: 'karcher', shape: [4099], params: { max_iter: 0 }, rtol: 2e-4,
+    inputs: (d) => [0, 1].map((i) => ({ data: randn(4099, 146 + i), dtype: d })) },
+  { name: 'karcher, a zero tensor takes no part but counts in the scale', method: 'karcher', shape: [6000], params: {}, rtol: 2e-4,
+    inputs: (d) => [{ data: randn(6000, 148), dtype: d }, { data: new Float32Array(6000), dtype: d }, { data: randn(6000, 149, 2), dtype: d }] },
+  { name: 'karcher, all zero → zeros; identical inputs → unchanged direction', method: 'karcher', shape: [5000], params: {},
+    inputs: (d) => [{ data: new Float32Array(5000), dtype: d }, { data: new Float32Array(5000), dtype: d }] },
+  { name: 'karcher, identical inputs', method: 'karcher', shape: [5000], params: {}, rtol: 2e-5,
+    inputs: (d) => { const x = randn(5000, 150); return [{ data: x, dtype: d }, { data: x, dtype: d }]; } },
 ];
 
 function runCases(list: Case[]): void {

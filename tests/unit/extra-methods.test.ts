@@ -240,3 +240,47 @@ parameters:
     expect(r.parameters).toEqual({ normalize_weights: false, eps: 1e-6 });
   });
 });
+
+// ---- karcher --------------------------------------------------------------------------------------
+
+describe('karcher', () => {
+  it('twin: Karcher mean of the directions, scaled by the mean norm', () => {
+    // (2,0), (0,4): units e₁, e₂; mean direction (S, S); T = Σ ½(θ/sin θ)(uᵢ − cᵢu) = 0 by symmetry;
+    // scale ½·2 + ½·4 = 3 → (3S, 3S)
+    close(referenceMerge(entry('karcher', [inp([2, 0]), inp([0, 4])])), [3 * S, 3 * S]);
+    // angles 0, 90°, 0 on the unit circle: the intrinsic mean is at 30° (the extrinsic start, atan ½ =
+    // 26.57°, moves by the mean signed angle (−26.57·2 + 63.43)/3 = 3.43° in one step) → (cos 30°, sin 30°)
+    close(referenceMerge(entry('karcher', [inp([1, 0]), inp([0, 1]), inp([1, 0])])), [Math.sqrt(3) / 2, 0.5]);
+  });
+
+  it('twin: zero tensors take no part but count in the scale; all zero → zeros; one input unchanged', () => {
+    // valid: (2,0), (0,4) with α' = ½ each → direction (S, S); scale (0 + 2 + 4)/3 = 2
+    close(referenceMerge(entry('karcher', [inp([0, 0]), inp([2, 0]), inp([0, 4])])), [2 * S, 2 * S]);
+    close(referenceMerge(entry('karcher', [inp([0, 0]), inp([0, 0])])), [0, 0]);
+    close(referenceMerge(entry('karcher', [inp([3, -1])])), [3, -1]);
+  });
+
+  it('planner: max_iter a non-negative integer, tol ≥ 0; the base is an ordinary input', () => {
+    const p = plan({ merge_method: 'karcher', base_model: 'C', models: [{ model: 'A' }, { model: 'B' }], parameters: { max_iter: 5 } });
+    expect(p.entries[0].inputs.length).toBe(3);
+    const frac = errorOf(() => plan({ merge_method: 'karcher', models: [{ model: 'A' }, { model: 'B' }], parameters: { max_iter: 2.5 } }));
+    expect(frac).toBeInstanceOf(MethodError);
+    expect(frac.message).toBe('Tensor "model.embed_tokens.weight": karcher: max_iter must be an integer ≥ 0, got 2.5');
+    const tol = errorOf(() => plan({ merge_method: 'karcher', models: [{ model: 'A' }, { model: 'B' }], parameters: { tol: -1e-5 } }));
+    expect(tol.message).toBe('Tensor "model.embed_tokens.weight": karcher: tol must be a number ≥ 0, got -0.00001');
+  });
+
+  it('YAML round trip', () => {
+    const r = yamlRoundTrip(`merge_method: karcher
+models:
+  - model: A
+  - model: B
+  - model: C
+parameters:
+  max_iter: 25
+  tol: 1.0e-07
+dtype: float32
+`);
+    expect(r.parameters).toEqual({ max_iter: 25, tol: 1e-7 });
+  });
+});

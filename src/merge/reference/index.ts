@@ -12,6 +12,7 @@ import { slerpMerge } from './slerp';
 import { nearswapMerge } from './nearswap';
 import { nuslerpMerge } from './nuslerp';
 import { multislerpMerge } from './multislerp';
+import { karcherMerge } from './karcher';
 import type { RefEntry } from './types';
 
 export type { RefEntry, RefInput, RefParamValue } from './types';
@@ -30,6 +31,7 @@ const TABLE: Record<string, (e: RefEntry) => Float32Array> = {
   nearswap: nearswapMerge,
   nuslerp: nuslerpMerge,
   multislerp: multislerpMerge,
+  karcher: karcherMerge,
   ...Object.fromEntries(GTA_METHODS.map((m) => [m, gtaMerge])),
 };
 
