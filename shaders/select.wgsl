@@ -5,6 +5,7 @@
 //   tie_count:  per 4096-block, count of key == T1 and key == T2
 //   make_mask:  bit i of the mask = sel1(i) && !sel2(i), where sel(i) is
 //               mode 0: false;  mode 1: key >= T;  mode 2: key > T || (key == T && tie_rank(i) < r)
+//               (per block, mode 2 becomes 1 or 3 (key > T) unless the block straddles the r-th tie)
 // δ is (x − base) when base is used (flags & 1), else x.
 
 struct SelParams {
@@ -42,7 +43,6 @@ const PER_THREAD: u32 = 16u;
 const TIE_BLOCK: u32 = 4096u;
 const WORDS: u32 = 128u;
 var<workgroup> words: array<atomic<u32>, 128>;
-var<workgroup> block_ties: atomic<u32>;
 var<workgroup> has_ties: u32;
 
 fn key(i: u32) -> u32 {
@@ -108,6 +108,7 @@ fn tie_count(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 fn sel(mode: u32, t: u32, r: u32, k: u32, rank: u32) -> bool {
   if (mode == 0u) { return false; }
   if (mode == 1u) { return k >= t; }
+  if (mode == 3u) { return k > t; }
   return k > t || (k == t && rank < r);
 }
 
@@ -129,16 +130,26 @@ fn make_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     }
     keys[k] = kk;
   }
-  // Tie ranks are needed only when a selection keeps some but not all elements equal to its
-  // threshold (mode 2, a uniform value), and only in blocks that hold such an element.
+  // Ties at a threshold: with the per-block exclusive prefix of tie counts, a block keeps all of
+  // its tied elements, none of them, or — only in the one block where the r-th tie falls — some.
+  // Only that boundary block needs per-element ranks (a workgroup scan).
+  var m1 = P.mode1;
+  var m2 = P.mode2;
   var rank1 = 0u;
   var rank2 = 0u;
   if (P.mode1 == 2u || P.mode2 == 2u) {
-    if (lid == 0u) { atomicStore(&block_ties, 0u); }
-    workgroupBarrier();
-    if (c1 + c2 > 0u) { atomicAdd(&block_ties, 1u); }
-    workgroupBarrier();
-    if (lid == 0u) { has_ties = atomicLoad(&block_ties); }
+    let bo = P.block_offset + blk;
+    if (m1 == 2u) {
+      let pre = ties1[bo];
+      let cnt = ties1[bo + 1u] - pre;
+      if (pre + cnt <= P.r1) { m1 = 1u; } else if (pre >= P.r1) { m1 = 3u; } else { rank1 = pre; }
+    }
+    if (m2 == 2u) {
+      let pre = ties2[bo];
+      let cnt = ties2[bo + 1u] - pre;
+      if (pre + cnt <= P.r2) { m2 = 1u; } else if (pre >= P.r2) { m2 = 3u; } else { rank2 = pre; }
+    }
+    if (lid == 0u) { has_ties = select(0u, 1u, m1 == 2u || m2 == 2u); }
     if (workgroupUniformLoad(&has_ties) != 0u) {
       // inclusive Hillis–Steele scan of the per-thread tie counts
       scan1[lid] = c1;
@@ -156,18 +167,16 @@ fn make_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
         off = off << 1u;
       }
       workgroupBarrier();
-      rank1 = scan1[lid] - c1;
-      rank2 = scan2[lid] - c2;
+      rank1 = rank1 + scan1[lid] - c1;
+      rank2 = rank2 + scan2[lid] - c2;
     }
-    if (P.mode1 == 2u) { rank1 = rank1 + ties1[P.block_offset + blk]; }
-    if (P.mode2 == 2u) { rank2 = rank2 + ties2[P.block_offset + blk]; }
   }
   var bits = 0u;
   for (var k = 0u; k < PER_THREAD; k = k + 1u) {
     let i = start + lid * PER_THREAD + k;
     if (i < P.n) {
       let kk = keys[k];
-      let keep = sel(P.mode1, P.t1, P.r1, kk, rank1) && !sel(P.mode2, P.t2, P.r2, kk, rank2);
+      let keep = sel(m1, P.t1, P.r1, kk, rank1) && !sel(m2, P.t2, P.r2, kk, rank2);
       if (keep) { bits = bits | (1u << ((lid * PER_THREAD + k) & 31u)); }
       if (kk == P.t1) { rank1 = rank1 + 1u; }
       if (kk == P.t2) { rank2 = rank2 + 1u; }

@@ -134,12 +134,14 @@ export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]
   }
 }
 
+/** Exclusive prefix with the total appended (length n + 1): block b holds ties [out[b], out[b+1]). */
 function exclusivePrefix(counts: Uint32Array): Uint32Array {
-  const out = new Uint32Array(counts.length);
+  const out = new Uint32Array(counts.length + 1);
   let s = 0;
   for (let i = 0; i < counts.length; i++) {
     out[i] = s;
     s += counts[i];
   }
+  out[counts.length] = s;
   return out;
 }
