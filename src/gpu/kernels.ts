@@ -12,6 +12,7 @@ import prune from '../../shaders/prune.wgsl?raw';
 import combine from '../../shaders/combine.wgsl?raw';
 import magnitude from '../../shaders/magnitude.wgsl?raw';
 import cabs from '../../shaders/cabs.wgsl?raw';
+import stack from '../../shaders/stack.wgsl?raw';
 import { GpuError } from '../errors';
 
 type Slot = 'uniform' | 'read' | 'storage';
@@ -35,6 +36,7 @@ export const FAMILIES = {
   combine: { source: combine, slots: ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
   magnitude: { source: magnitude, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 32 },
   cabs: { source: cabs, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 32 },
+  stack: { source: stack, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
 } satisfies Record<string, Family>;
 
 export type FamilyName = keyof typeof FAMILIES;

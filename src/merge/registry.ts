@@ -10,12 +10,13 @@ import { nearswap } from './methods/nearswap';
 import { nuslerp } from './methods/nuslerp';
 import { multislerp } from './methods/multislerp';
 import { karcher } from './methods/karcher';
+import { sce } from './methods/sce';
 import { RecipeError } from '../errors';
 
-export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear, slerp, modelStock, passthrough, cabs, nearswap, nuslerp, multislerp, karcher];
+export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear, slerp, modelStock, passthrough, cabs, nearswap, nuslerp, multislerp, karcher, sce];
 
 /** mergekit methods that exist but this engine does not run yet (a clear error, not "unknown"). */
-export const MERGEKIT_ONLY = ['sce', 'arcee_fusion', 'ram', 'ramplus_tl'];
+export const MERGEKIT_ONLY = ['arcee_fusion', 'ram', 'ramplus_tl'];
 
 export function getMethod(name: string): MethodSpec {
   const m = METHODS.find((x) => x.name === name);

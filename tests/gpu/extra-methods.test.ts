@@ -73,6 +73,21 @@ const cases: Case[] = [
     inputs: (d) => [{ data: new Float32Array(5000), dtype: d }, { data: new Float32Array(5000), dtype: d }] },
   { name: 'karcher, identical inputs', method: 'karcher', shape: [5000], params: {}, rtol: 2e-5,
     inputs: (d) => { const x = randn(5000, 150); return [{ data: x, dtype: d }, { data: x, dtype: d }]; } },
+  { name: 'sce, select_topk 1 (no selection), 3 models', method: 'sce', shape: ODD, params: {},
+    inputs: (d) => withBase(d, family(N, 161, 3)) },
+  { name: 'sce, select_topk 0.3', method: 'sce', shape: ODD, params: { select_topk: 0.3 },
+    inputs: (d) => withBase(d, family(N, 162, 3)) },
+  { name: 'sce, select_topk 0.5 with many equal variances and zero-variance positions', method: 'sce', shape: [9001], params: { select_topk: 0.5 },
+    inputs: (d) => {
+      // quantised deltas: repeated variances (ties at the cut-off) and positions where both models agree (variance 0)
+      const b = randn(9001, 163);
+      const mk = (s: number) => b.map((x, i) => x + (((i * s) % 5) - 2) * 0.25);
+      return [{ data: b, dtype: d, isBase: true }, { data: mk(3), dtype: d }, { data: mk(7), dtype: d }];
+    } },
+  { name: 'sce, select_topk 0: nothing kept → base', method: 'sce', shape: [3000], params: { select_topk: 0 },
+    inputs: (d) => withBase(d, family(3000, 164, 2)) },
+  { name: 'sce, tiny task vectors (uniform weights below 1e-6 energy)', method: 'sce', shape: ODD, params: { select_topk: 0.8 },
+    inputs: (d) => withBase(d, family(N, 165, 2, 1e-4)) },
 ];
 
 function runCases(list: Case[]): void {

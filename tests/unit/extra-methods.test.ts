@@ -284,3 +284,44 @@ dtype: float32
     expect(r.parameters).toEqual({ max_iter: 25, tol: 1e-7 });
   });
 });
+
+// ---- sce ------------------------------------------------------------------------------------------
+
+describe('sce', () => {
+  it('twin: energy weights, unweighted sign election, average of the agreeing task vectors', () => {
+    // τA = (1, 2, −1, 0), τB = (3, −2, −1, 0); mean squares 6/4 = 1.5 and 14/4 = 3.5 → w = (0.3, 0.7)
+    // election sums (4, 0, −2, 0) → signs +, + (0 elects +), −, +
+    // i0: both agree: 0.3 + 2.1 = 2.4 over 1; i1: only A: 0.6 / 0.3 = 2; i2: both: −1; i3: none: 0 / max(0, 1e-6) = 0
+    close(referenceMerge(entry('sce', [base([0, 0, 0, 0]), inp([1, 2, -1, 0]), inp([3, -2, -1, 0])])), [2.4, 2, -1, 0]);
+  });
+
+  it('twin: select_topk keeps the k largest variances, k = int(count_nonzero(var)·select_topk)', () => {
+    // base 1: τA = (1, 2, −1, 0), τB = (3, −2, −1, 0); variances (1, 4, 0, 0); 2 non-zero → k = 1 → only i1
+    // masked: τA = (0, 2, 0, 0), τB = (0, −2, 0, 0); w = (½, ½); i1 elects + (sum 0): A alone → 2
+    close(referenceMerge(entry('sce', [base([1, 1, 1, 1]), inp([2, 3, 0, 1]), inp([4, -1, 0, 1])], { select_topk: 0.5 })), [1, 3, 1, 1]);
+    // select_topk ≤ 0 keeps nothing: the base
+    close(referenceMerge(entry('sce', [base([1, 1, 1, 1]), inp([2, 3, 0, 1]), inp([4, -1, 0, 1])], { select_topk: 0 })), [1, 1, 1, 1]);
+  });
+
+  it('twin: uniform weights when Σ mean(τ²) < 1e-6', () => {
+    // τ = 1e-4 and 3e-4: mean squares 1e-8 + 9e-8 < 1e-6 → w = (½, ½) → 2e-4 (energy weights would give 2.8e-4)
+    close(referenceMerge(entry('sce', [base([0]), inp([1e-4]), inp([3e-4])])), [2e-4], 9);
+  });
+
+  it('planner: a base is required; select_topk any number; YAML round trip', () => {
+    const noBase = errorOf(() => plan({ merge_method: 'sce', models: [{ model: 'A' }, { model: 'B' }] }));
+    expect(noBase.message).toBe('merge_method sce needs a base_model; the merge has none');
+    const p = plan({ merge_method: 'sce', base_model: 'C', models: [{ model: 'A' }, { model: 'B' }], parameters: { select_topk: 0.7 } });
+    expect(p.entries[0].params).toEqual({ select_topk: 0.7, int8_mask: false });
+    const r = yamlRoundTrip(`merge_method: sce
+base_model: C
+models:
+  - model: A
+  - model: B
+parameters:
+  select_topk: [0.5, 1]
+  int8_mask: true
+`);
+    expect(r.parameters).toEqual({ select_topk: [0.5, 1], int8_mask: true });
+  });
+});

@@ -12,7 +12,8 @@ import { nearswapGpu } from './nearswap';
 import { nuslerpGpu } from './nuslerp';
 import { multislerpGpu } from './multislerp';
 import { karcherGpu } from './karcher';
-const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, multislerpGpu, karcherGpu];
+import { sceGpu } from './sce';
+const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, multislerpGpu, karcherGpu, sceGpu];
 
 export function gpuMethod(name: string): GpuMethod | undefined {
   return ALL.find((m) => m.name === name);

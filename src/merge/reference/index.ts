@@ -13,6 +13,7 @@ import { nearswapMerge } from './nearswap';
 import { nuslerpMerge } from './nuslerp';
 import { multislerpMerge } from './multislerp';
 import { karcherMerge } from './karcher';
+import { sceMerge } from './sce';
 import type { RefEntry } from './types';
 
 export type { RefEntry, RefInput, RefParamValue } from './types';
@@ -32,6 +33,7 @@ const TABLE: Record<string, (e: RefEntry) => Float32Array> = {
   nuslerp: nuslerpMerge,
   multislerp: multislerpMerge,
   karcher: karcherMerge,
+  sce: sceMerge,
   ...Object.fromEntries(GTA_METHODS.map((m) => [m, gtaMerge])),
 };
 
