@@ -12,6 +12,7 @@ import prune from '../../shaders/prune.wgsl?raw';
 import combine from '../../shaders/combine.wgsl?raw';
 import magnitude from '../../shaders/magnitude.wgsl?raw';
 import cabs from '../../shaders/cabs.wgsl?raw';
+import diagnostics from '../../shaders/diagnostics.wgsl?raw';
 import stack from '../../shaders/stack.wgsl?raw';
 import { GpuError } from '../errors';
 
@@ -36,6 +37,7 @@ export const FAMILIES = {
   combine: { source: combine, slots: ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
   magnitude: { source: magnitude, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 32 },
   cabs: { source: cabs, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 32 },
+  diagnostics: { source: diagnostics, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 48 },
   stack: { source: stack, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
 } satisfies Record<string, Family>;
 

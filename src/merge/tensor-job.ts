@@ -9,6 +9,7 @@ import { isMergeable, itemSize, type Dtype } from '../formats/dtype';
 import { CancelledError, UnsupportedDtypeError } from '../errors';
 import { Batch, storage, uploadBytes } from '../gpu/buffers';
 import { decode, TIE_BLOCK } from '../gpu/ops';
+import { inputCacheKey, type InputCacheLike } from './input-cache';
 
 export interface Chunk {
   index: number;
@@ -26,6 +27,8 @@ export interface JobOptions {
   onRead?: (bytes: number) => void;
   /** Bytes of chunk 0 of each input, already being read (the executor reads ahead one tensor). */
   prefetched?: Promise<Uint8Array>[];
+  /** Decoded chunks kept across jobs (merge diagnostics); buffers it adopts are not freed by the job. */
+  inputCache?: InputCacheLike;
 }
 
 export function elementCount(shape: number[]): number {
@@ -76,6 +79,7 @@ export class TensorJob {
     for (let j = 0; j < this.entry.inputs.length; j++) {
       const key = `${j}:${c.index}`;
       if (this.pending.has(key) || this.cache.has(key)) continue;
+      if (this.opts.inputCache?.get(inputCacheKey(this.entry.inputs[j], c, this.entry.computeDtype))) continue;
       const p = readChunkBytes(this.entry.inputs[j], c, this.opts.signal);
       p.catch(() => {}); // observed by whoever awaits it
       this.pending.set(key, p);
@@ -95,6 +99,9 @@ export class TensorJob {
     const key = `${i}:${c.index}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
+    const ck = this.opts.inputCache ? inputCacheKey(this.entry.inputs[i], c, this.entry.computeDtype) : undefined;
+    const shared = ck !== undefined ? this.opts.inputCache!.get(ck) : undefined;
+    if (shared) return shared;
     if (this.opts.signal?.aborted) throw new CancelledError();
     const inp = this.entry.inputs[i];
     const bytes = await this.bytes(i, c);
@@ -105,6 +112,7 @@ export class TensorJob {
     decode(b, inp.tensor.dtype as Dtype, words, out, c.count, this.entry.computeDtype);
     b.temps.push(words);
     await b.submit();
+    if (ck !== undefined && this.opts.inputCache!.offer(ck, out, c.count * 4)) return out;
     if (this.resident) this.cache.set(key, out);
     else this.transient.push(out);
     return out;

@@ -21,6 +21,7 @@ export { taskVector, descendingOrder, descendingRanks, topkMask, rankRangeMask, 
 export { magnitude, magnitudeOutliers, magnitudeK, breadcrumbsRange, applyMask } from './sparsify';
 export { slerpCoefficients } from './slerp';
 export { cabsSelect, type CabsSelection } from './cabs';
+export { referenceDiagnostics, type RefDiagnostics } from './diagnostics';
 export { magnitudeKeys, tensorTopkMask, rowTopkMask, nmMask, nmQuota, keepCount, rowLength } from './prune';
 
 const TABLE: Record<string, (e: RefEntry) => Float32Array> = {

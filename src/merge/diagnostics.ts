@@ -1,0 +1,291 @@
+// Merge diagnostics: what the studio draws while sparsity is tuned, computed on the GPU from the
+// method's own sparsification masks (GpuMethod.sparsify: the GTA family incl. ties, breadcrumbs,
+// dare_*, della*, and cabs; other methods count as dense) without merging or writing anything.
+//
+// For one tensor with task vectors τ_k = x_k − base (k over the non-base inputs), mask_k the
+// method's kept positions and c_k the factor kept elements enter the merge with (weight × any
+// rescale; CABS: weight), the kept, weighted task vector is v_k = c_k·τ_k·mask_k, and
+//   kept_k        = |mask_k|                       density_k = kept_k / numel
+//   nonzero_k     = |{v_k ≠ 0}|                    (nz_k below)
+//   merged support = |∪ nz_k|                      mergedSparsity = 1 − support / numel
+//     (the merged delta's support — exact for the TIES-style methods; a plain sum could cancel to an
+//     exact 0 at a position, which is not subtracted)
+//   multi          = positions where ≥ 2 task vectors are nonzero
+//   conflicts      = those of them where the nonzero v_k do not all have the same sign
+//   conflictRate   = conflicts / multi (0 when multi = 0)
+//   overlap_ab     = |nz_a ∧ nz_b| / |nz_a ∨ nz_b| per pair (CABS's overlap metric; 0 when the union is empty)
+//   norm_k = ‖τ_k‖₂, keptNorm_k = ‖τ_k·mask_k‖₂, l1_k = Σ|v_k|, share_k = l1_k / Σ_j l1_j (λ, a
+//   global factor, cancels out of the share and is left out of l1).
+// Counts are exact (integer atomics); float sums are per 1024-element block (or per row for
+// row-chunked methods) in a fixed tree and added on the CPU in f64 in order, so no result depends on
+// the chunking. Per-layer figures aggregate the tensors of each transformer layer (embeddings, final
+// norm and lm_head form the `null` group).
+import type { Gpu } from '../gpu/device';
+import type { Plan, PlanEntry } from '../recipe/plan-types';
+import { TensorJob } from './tensor-job';
+import { gpuMethod } from './gpu';
+import { chunkLimit } from './execute';
+import { num } from './gpu/types';
+import type { Sparsified } from './gpu/types';
+import { diagFinal, diagModel } from '../gpu/ops-diagnostics';
+import type { InputCacheLike } from './input-cache';
+import { CancelledError, UnsupportedError } from '../errors';
+
+/** At most this many task vectors per tensor (one bit each in the per-element state). */
+export const DIAG_MAX_MODELS = 32;
+
+/** Counts and sums shared by tensors and layers; per-model arrays are indexed like DiagnosticsResult.models. */
+export interface DiagnosticsFigures {
+  numel: number;
+  kept: number[];
+  nonzero: number[];
+  density: number[];
+  norm: number[];
+  keptNorm: number[];
+  l1: number[];
+  share: number[];
+  mergedNonzero: number;
+  mergedSparsity: number;
+  multi: number;
+  conflicts: number;
+  conflictRate: number;
+  /** Per model pair (a < b, row-major over DiagnosticsResult.models): |nz_a ∧ nz_b| and the overlap ratio. */
+  intersections: number[];
+  overlap: number[];
+}
+
+export interface TensorDiagnostics extends DiagnosticsFigures {
+  name: string;
+  method: string;
+  /** Transformer layer index, or null (embeddings, final norm, lm_head, …). */
+  layer: number | null;
+  /** Which models (indices into DiagnosticsResult.models) are task vectors of this tensor. */
+  present: number[];
+}
+
+export interface LayerDiagnostics extends DiagnosticsFigures {
+  layer: number | null;
+  tensors: number;
+}
+
+export interface DiagnosticsResult {
+  /** The task vectors' model refs (non-base inputs), in order of first appearance in the plan. */
+  models: string[];
+  tensors: TensorDiagnostics[];
+  layers: LayerDiagnostics[];
+  /** Tensors left out, with the reason (no base model, …). */
+  skipped: { name: string; reason: string }[];
+  elapsedMs: number;
+}
+
+export interface DiagnoseOptions {
+  /** Force a chunk size in elements (tests: results must not depend on it). */
+  chunkElements?: number;
+  signal?: AbortSignal;
+  /** Decoded inputs kept across calls. */
+  inputCache?: InputCacheLike;
+  /** Only these output tensors (default: every entry). */
+  tensors?: string[];
+}
+
+/** Index of a pair a < b among `m` models, row-major. */
+export function pairIndex(a: number, b: number, m: number): number {
+  return a * m - (a * (a + 1)) / 2 + (b - a - 1);
+}
+
+export function layerOf(name: string): number | null {
+  const m = /(?:^|\.)layers\.(\d+)\./.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+interface Raw {
+  numel: number;
+  kept: number[];
+  nonzero: number[];
+  sq: number[];
+  keptSq: number[];
+  l1: number[];
+  union: number;
+  multi: number;
+  conflicts: number;
+  intersections: number[];
+}
+
+function emptyRaw(m: number, numel = 0): Raw {
+  const z = () => new Array<number>(m).fill(0);
+  return { numel, kept: z(), nonzero: z(), sq: z(), keptSq: z(), l1: z(), union: 0, multi: 0, conflicts: 0, intersections: new Array<number>((m * (m - 1)) / 2).fill(0) };
+}
+
+function figures(r: Raw, m: number): DiagnosticsFigures {
+  const totalL1 = r.l1.reduce((a, b) => a + b, 0);
+  const overlap: number[] = [];
+  for (let a = 0; a < m; a++)
+    for (let b = a + 1; b < m; b++) {
+      const inter = r.intersections[pairIndex(a, b, m)];
+      const union = r.nonzero[a] + r.nonzero[b] - inter;
+      overlap.push(union > 0 ? inter / union : 0);
+    }
+  return {
+    numel: r.numel,
+    kept: r.kept,
+    nonzero: r.nonzero,
+    density: r.kept.map((k) => (r.numel ? k / r.numel : 0)),
+    norm: r.sq.map(Math.sqrt),
+    keptNorm: r.keptSq.map(Math.sqrt),
+    l1: r.l1,
+    share: r.l1.map((v) => (totalL1 > 0 ? v / totalL1 : 0)),
+    mergedNonzero: r.union,
+    mergedSparsity: r.numel ? 1 - r.union / r.numel : 0,
+    multi: r.multi,
+    conflicts: r.conflicts,
+    conflictRate: r.multi ? r.conflicts / r.multi : 0,
+    intersections: r.intersections,
+    overlap,
+  };
+}
+
+/** The sparsification of an entry: the method's own masks, or dense task vectors. */
+async function sparsified(job: TensorJob): Promise<Sparsified | undefined> {
+  const method = gpuMethod(job.entry.method);
+  if (method?.sparsify) return method.sparsify(job);
+  const inputs = job.entry.inputs;
+  const bi = inputs.findIndex((x) => x.isBase);
+  const models = inputs.map((_, i) => i).filter((i) => i !== bi);
+  if (bi < 0 || !models.length) return undefined;
+  return { base: bi, models, masks: models.map(() => undefined), bitBase: (c) => c.start, coefs: models.map((i) => Math.fround(num(inputs[i].params, 'weight', 1))) };
+}
+
+/** Raw figures of one tensor over its own task vectors (local model order). */
+async function tensorRaw(gpu: Gpu, entry: PlanEntry, opts: DiagnoseOptions): Promise<{ raw: Raw; models: string[] } | string> {
+  const method = gpuMethod(entry.method);
+  if (!method) return `merge method "${entry.method}" has no GPU implementation`;
+  if (!entry.inputs.some((x) => x.isBase)) return 'no base model: no task vectors';
+  const job = new TensorJob(gpu.device, entry, {
+    chunkElements: chunkLimit(gpu, entry, opts.chunkElements),
+    rowLen: method.rowLen?.({ entry }),
+    signal: opts.signal,
+    inputCache: opts.inputCache,
+  });
+  try {
+    const s = await sparsified(job);
+    if (!s) return 'no task vectors';
+    const K = s.models.length;
+    if (K > DIAG_MAX_MODELS) throw new UnsupportedError(`diagnostics handle at most ${DIAG_MAX_MODELS} task vectors per tensor; "${entry.name}" has ${K}`);
+    const raw = emptyRaw(K, job.n);
+    if (job.n === 0) return { raw, models: s.models.map((i) => entry.inputs[i].model) };
+    const seg = job.opts.rowLen ?? 1024;
+    const pairs = (K * (K - 1)) / 2;
+    const nCounters = 2 * K + 3 + pairs;
+    const counters = job.scratch('diag.counters', nCounters * 4);
+    const state = job.scratch('diag.state', job.maxChunk * 8);
+    const maxSegs = Math.max(...job.chunks.map((c) => Math.ceil(c.count / seg)));
+    const partials = job.scratch('diag.partials', 3 * K * maxSegs * 4);
+    const clear = job.batch();
+    clear.clear(counters);
+    await clear.submit();
+    let countBytes: Uint8Array | undefined;
+    for (const c of job.chunks) {
+      if (opts.signal?.aborted) throw new CancelledError();
+      const segCount = Math.ceil(c.count / seg);
+      const base = await job.input(s.base, c);
+      const xs: GPUBuffer[] = [];
+      for (const i of s.models) xs.push(await job.input(i, c));
+      const b = job.batch();
+      xs.forEach((x, k) =>
+        diagModel(b, { x, base, mask: s.masks[k], bitBase: s.bitBase(c), model: k, coef: s.coefs[k], init: k === 0, seg, segCount, partOffset: 3 * k * segCount, ctrOffset: 2 * k }, c.count, state, counters, partials),
+      );
+      diagFinal(b, c.count, K, 2 * K, state, counters);
+      b.read(partials, 3 * K * segCount * 4);
+      const last = c.index === job.chunks.length - 1;
+      if (last) b.read(counters, nCounters * 4);
+      const res = await b.submit();
+      const p = new Float32Array(res[0].buffer, res[0].byteOffset, 3 * K * segCount);
+      for (let k = 0; k < K; k++) {
+        const o = 3 * k * segCount;
+        for (let j = 0; j < segCount; j++) {
+          raw.sq[k] += p[o + j];
+          raw.keptSq[k] += p[o + segCount + j];
+          raw.l1[k] += p[o + 2 * segCount + j];
+        }
+      }
+      if (last) countBytes = res[1];
+      job.endChunk();
+    }
+    const cnt = new Uint32Array(countBytes!.buffer, countBytes!.byteOffset, nCounters);
+    for (let k = 0; k < K; k++) {
+      raw.kept[k] = cnt[2 * k];
+      raw.nonzero[k] = cnt[2 * k + 1];
+    }
+    raw.union = cnt[2 * K];
+    raw.multi = cnt[2 * K + 1];
+    raw.conflicts = cnt[2 * K + 2];
+    for (let p = 0; p < pairs; p++) raw.intersections[p] = cnt[2 * K + 3 + p];
+    return { raw, models: s.models.map((i) => entry.inputs[i].model) };
+  } finally {
+    job.dispose();
+  }
+}
+
+/** Adds a tensor's raw figures (local model order `local`) into an accumulator over `m` global models. */
+function accumulate(acc: Raw, r: Raw, local: number[], m: number): void {
+  acc.numel += r.numel;
+  local.forEach((g, k) => {
+    acc.kept[g] += r.kept[k];
+    acc.nonzero[g] += r.nonzero[k];
+    acc.sq[g] += r.sq[k];
+    acc.keptSq[g] += r.keptSq[k];
+    acc.l1[g] += r.l1[k];
+  });
+  acc.union += r.union;
+  acc.multi += r.multi;
+  acc.conflicts += r.conflicts;
+  const K = local.length;
+  for (let a = 0; a < K; a++)
+    for (let b = a + 1; b < K; b++) {
+      const [ga, gb] = local[a] < local[b] ? [local[a], local[b]] : [local[b], local[a]];
+      if (ga === gb) continue; // the same model twice in one tensor
+      acc.intersections[pairIndex(ga, gb, m)] += r.intersections[pairIndex(a, b, K)];
+    }
+}
+
+/**
+ * Diagnostics of a plan (or of some of its entries) on the GPU. Tensors are processed one after
+ * another; with an input cache, a second call over the same models reads nothing from the sources.
+ */
+export async function diagnose(gpu: Gpu, plan: Plan | PlanEntry[], opts: DiagnoseOptions = {}): Promise<DiagnosticsResult> {
+  const t0 = performance.now();
+  let entries = Array.isArray(plan) ? plan : plan.entries;
+  if (opts.tensors) {
+    const want = new Set(opts.tensors);
+    entries = entries.filter((e) => want.has(e.name));
+  }
+  const models: string[] = [];
+  for (const e of entries) for (const i of e.inputs) if (!i.isBase && e.inputs.some((x) => x.isBase) && !models.includes(i.model)) models.push(i.model);
+  const M = models.length;
+  const perTensor: { entry: PlanEntry; raw: Raw; local: number[] }[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  for (const entry of entries) {
+    if (opts.signal?.aborted) throw new CancelledError();
+    const r = await tensorRaw(gpu, entry, opts);
+    if (typeof r === 'string') {
+      skipped.push({ name: entry.name, reason: r });
+      continue;
+    }
+    perTensor.push({ entry, raw: r.raw, local: r.models.map((ref) => models.indexOf(ref)) });
+  }
+  const tensors: TensorDiagnostics[] = [];
+  const byLayer = new Map<number | null, { raw: Raw; tensors: number }>();
+  for (const t of perTensor) {
+    const g = emptyRaw(M);
+    accumulate(g, t.raw, t.local, M);
+    const layer = layerOf(t.entry.name);
+    tensors.push({ name: t.entry.name, method: t.entry.method, layer, present: [...t.local], ...figures(g, M) });
+    let L = byLayer.get(layer);
+    if (!L) byLayer.set(layer, (L = { raw: emptyRaw(M), tensors: 0 }));
+    accumulate(L.raw, t.raw, t.local, M);
+    L.tensors++;
+  }
+  const keys = [...byLayer.keys()].sort((a, b) => (a === null ? 1 : b === null ? -1 : a - b));
+  const layers = keys.map((layer) => ({ layer, tensors: byLayer.get(layer)!.tensors, ...figures(byLayer.get(layer)!.raw, M) }));
+  return { models, tensors, layers, skipped, elapsedMs: performance.now() - t0 };
+}

@@ -1,0 +1,144 @@
+// Merge diagnostics on the GPU against a CPU computation from the CPU twins' masks: exact counts,
+// f64-close sums, identical results for any chunking, layer aggregation.
+import { describe, expect, test } from 'vitest';
+import { makeEntry, perturb, randn, type TestInput } from './support';
+import type { PlanEntry } from '../../src/recipe/plan-types';
+import { getGpu } from '../../src/gpu/device';
+import { diagnose, pairIndex, type DiagnosticsResult, type TensorDiagnostics } from '../../src/merge/diagnostics';
+import { InputCache } from '../../src/merge/input-cache';
+import { absF32, cabsSelect, referenceDiagnostics, taskVector, topkMask, type RefDiagnostics } from '../../src/merge/reference';
+import { magpruneMask } from '../../src/merge/reference/random-sparsify';
+import { roundTo } from '../fixtures/dtype-codec';
+import type { Dtype } from '../../src/formats/dtype';
+
+function family(n: number, seed: number, count: number, scale = 0.05) {
+  const base = randn(n, seed);
+  return { base, others: Array.from({ length: count }, (_, i) => perturb(base, seed * 31 + i + 1, scale)) };
+}
+
+function entryOf(method: string, shape: number[], f: { base: Float32Array; others: Float32Array[] }, params: Record<string, number>[], global: Record<string, number | boolean> = {}, dtype: Dtype = 'BF16', name?: string): { entry: PlanEntry; inputs: TestInput[] } {
+  const inputs: TestInput[] = [{ data: f.base, dtype, isBase: true }, ...f.others.map((x, i) => ({ data: x, dtype, params: params[i] }))];
+  const entry = makeEntry(method, shape, inputs, global);
+  if (name) entry.name = name;
+  return { entry, inputs };
+}
+
+const decoded = (inputs: TestInput[]) => inputs.map((i) => roundTo(i.data, i.dtype));
+
+function expectMatches(t: TensorDiagnostics, r: RefDiagnostics) {
+  expect(t.numel).toBe(r.numel);
+  expect(t.kept).toEqual(r.kept);
+  expect(t.nonzero).toEqual(r.nonzero);
+  expect(t.mergedNonzero).toBe(r.union);
+  expect(t.multi).toBe(r.multi);
+  expect(t.conflicts).toBe(r.conflicts);
+  expect(t.intersections).toEqual(r.intersections);
+  const close = (a: number[], b: number[]) => a.forEach((v, k) => expect(Math.abs(v - b[k])).toBeLessThanOrEqual(1e-5 * Math.abs(b[k]) + 1e-9));
+  close(t.norm, r.sq.map(Math.sqrt));
+  close(t.keptNorm, r.keptSq.map(Math.sqrt));
+  close(t.l1, r.l1);
+  const K = r.kept.length;
+  for (let a = 0; a < K; a++)
+    for (let b = a + 1; b < K; b++) {
+      const inter = r.intersections[pairIndex(a, b, K)];
+      const uni = r.nonzero[a] + r.nonzero[b] - inter;
+      expect(t.overlap[pairIndex(a, b, K)]).toBeCloseTo(uni ? inter / uni : 0, 12);
+    }
+  expect(t.conflictRate).toBeCloseTo(r.multi ? r.conflicts / r.multi : 0, 12);
+}
+
+const strip = (d: DiagnosticsResult) => ({ ...d, elapsedMs: 0 });
+
+async function both(entries: PlanEntry[]): Promise<DiagnosticsResult> {
+  const gpu = await getGpu();
+  const small = await diagnose(gpu, entries, { chunkElements: 4096 });
+  const whole = await diagnose(gpu, entries);
+  expect(strip(small)).toEqual(strip(whole)); // any chunking: the same figures, bit for bit
+  return whole;
+}
+
+describe('diagnostics vs a CPU computation', () => {
+  test('cabs n:m with overlaps (Σn > m): counts exact, sums close, chunk-invariant', async () => {
+    const shape = [61, 67];
+    const { entry, inputs } = entryOf('cabs', shape, family(61 * 67, 1, 3, 0.1), [
+      { weight: 1, block_keep: 4 },
+      { weight: 0.5, block_keep: 6 },
+      { weight: 1.5, block_keep: 9 },
+    ], { block_size: 16 });
+    const d = await both([entry]);
+    const x = decoded(inputs);
+    const sel = cabsSelect({ name: entry.name, method: 'cabs', shape, params: entry.params, inputs: inputs.map((inp, i) => ({ data: x[i], isBase: !!inp.isBase, params: entry.inputs[i].params, shape })) });
+    const ref = referenceDiagnostics(sel.deltas, sel.masks, [1, 0.5, 1.5]);
+    expect(d.models).toEqual(['m1', 'm2', 'm3']);
+    expectMatches(d.tensors[0], ref);
+    expect(ref.multi).toBeGreaterThan(0);
+    expect(ref.conflicts).toBeGreaterThan(0);
+  });
+
+  test('cabs with Σn ≤ m: no position is shared, overlap 0, conflict rate 0', async () => {
+    const { entry } = entryOf('cabs', [40, 64], family(40 * 64, 2, 2), [{ weight: 1, block_keep: 8 }, { weight: 1, block_keep: 8 }], { block_size: 16 });
+    const d = await both([entry]);
+    const t = d.tensors[0];
+    expect(t.multi).toBe(0);
+    expect(t.overlap).toEqual([0]);
+    expect(t.density).toEqual([0.5, 0.5]);
+    expect(t.conflictRate).toBe(0);
+  });
+
+  test('ties (top-k masks): counts exact, shares sum to 1', async () => {
+    const n = 97 * 211;
+    const dens = [0.3, 0.5, 0.2];
+    const w = [0.7, 0.4, 1];
+    const { entry, inputs } = entryOf('ties', [97, 211], family(n, 3, 3), dens.map((d, i) => ({ weight: w[i], density: d })), { normalize: true });
+    const d = await both([entry]);
+    const x = decoded(inputs);
+    const deltas = x.slice(1).map((v) => taskVector(v, x[0]));
+    const masks = deltas.map((t, k) => topkMask(absF32(t), Math.floor(dens[k] * n)));
+    expectMatches(d.tensors[0], referenceDiagnostics(deltas, masks, w));
+    expect(d.tensors[0].share.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+  });
+
+  test('task_arithmetic (dense task vectors)', async () => {
+    const { entry, inputs } = entryOf('task_arithmetic', [9001], family(9001, 4, 2), [{ weight: 0.6 }, { weight: 0.4 }], {}, 'F16');
+    const d = await both([entry]);
+    const x = decoded(inputs);
+    const deltas = x.slice(1).map((v) => taskVector(v, x[0]));
+    expectMatches(d.tensors[0], referenceDiagnostics(deltas, [undefined, undefined], [0.6, 0.4]));
+  });
+
+  test('della (row-chunked random masks, per-chunk mask layout)', async () => {
+    const shape = [50, 300];
+    const { entry, inputs } = entryOf('della', shape, family(50 * 300, 5, 2), [{ weight: 1, density: 0.5, epsilon: 0.1 }, { weight: 0.5, density: 0.4, epsilon: 0.2 }], { rescale: false, normalize: false });
+    const d = await both([entry]);
+    const x = decoded(inputs);
+    const deltas = x.slice(1).map((v) => taskVector(v, x[0]));
+    const masks = deltas.map((t, k) => magpruneMask(t, 300, [0.5, 0.4][k], [0.1, 0.2][k], entry.seed, k + 1));
+    expectMatches(d.tensors[0], referenceDiagnostics(deltas, masks, [1, 0.5]));
+  });
+
+  test('layers aggregate their tensors; tensors without a base are skipped; the input cache is reused', async () => {
+    const a = entryOf('ties', [64, 64], family(4096, 6, 2), [{ weight: 1, density: 0.3 }, { weight: 1, density: 0.3 }], {}, 'BF16', 'model.layers.0.self_attn.q_proj.weight');
+    const b = entryOf('ties', [64, 96], family(64 * 96, 7, 2), [{ weight: 1, density: 0.6 }, { weight: 1, density: 0.2 }], {}, 'BF16', 'model.layers.0.mlp.up_proj.weight');
+    const c = entryOf('ties', [10, 64], family(640, 8, 2), [{ weight: 1, density: 0.5 }, { weight: 1, density: 0.5 }], {}, 'BF16', 'model.embed_tokens.weight');
+    const lin = makeEntry('linear', [8], [{ data: randn(8, 9), dtype: 'F32', params: { weight: 1 } }], {});
+    const gpu = await getGpu();
+    const cache = new InputCache(64 << 20);
+    const d = await diagnose(gpu, [a.entry, b.entry, c.entry, lin], { inputCache: cache });
+    expect(d.skipped.map((s) => s.name)).toEqual([lin.name]);
+    expect(d.layers.map((l) => l.layer)).toEqual([0, null]);
+    const l0 = d.layers[0];
+    const [ta, tb] = d.tensors;
+    expect(l0.tensors).toBe(2);
+    expect(l0.numel).toBe(ta.numel + tb.numel);
+    expect(l0.kept).toEqual([ta.kept[0] + tb.kept[0], ta.kept[1] + tb.kept[1]]);
+    expect(l0.intersections).toEqual([ta.intersections[0] + tb.intersections[0]]);
+    expect(l0.norm[0]).toBeCloseTo(Math.hypot(ta.norm[0], tb.norm[0]), 10);
+    expect(l0.density[0]).toBeCloseTo((0.3 * 4096 + 0.6 * 64 * 96) / (4096 + 64 * 96), 3);
+    // a second call reads nothing: every decoded input comes from the cache
+    const misses = cache.misses;
+    const again = await diagnose(gpu, [a.entry, b.entry, c.entry, lin], { inputCache: cache });
+    expect(cache.misses).toBe(misses);
+    expect(strip(again)).toEqual(strip(d));
+    cache.clear();
+  });
+});
