@@ -11,12 +11,13 @@ import { nuslerp } from './methods/nuslerp';
 import { multislerp } from './methods/multislerp';
 import { karcher } from './methods/karcher';
 import { sce } from './methods/sce';
+import { ram, ramplusTl } from './methods/ram';
 import { RecipeError } from '../errors';
 
-export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear, slerp, modelStock, passthrough, cabs, nearswap, nuslerp, multislerp, karcher, sce];
+export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear, slerp, modelStock, passthrough, cabs, nearswap, nuslerp, multislerp, karcher, sce, ram, ramplusTl];
 
 /** mergekit methods that exist but this engine does not run yet (a clear error, not "unknown"). */
-export const MERGEKIT_ONLY = ['arcee_fusion', 'ram', 'ramplus_tl'];
+export const MERGEKIT_ONLY = ['arcee_fusion'];
 
 export function getMethod(name: string): MethodSpec {
   const m = METHODS.find((x) => x.name === name);

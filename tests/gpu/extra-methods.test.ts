@@ -21,6 +21,32 @@ function family(n: number, seed: number, count: number, scale = 0.05) {
   return { base, others: Array.from({ length: count }, (_, i) => perturb(base, seed * 31 + i + 1, scale)) };
 }
 
+/** Task vectors changing a given fraction of the entries each (else exactly the base's value). */
+function sparseFamily(n: number, seed: number, count: number, fractions: number[]) {
+  const f = family(n, seed, count);
+  f.others.forEach((x, k) => {
+    const u = randn(n, seed * 7 + k);
+    for (let i = 0; i < n; i++) if (Math.abs(u[i]) > quantile(fractions[k])) x[i] = f.base[i];
+  });
+  return f;
+}
+/** |z| of a standard normal exceeded with probability 1 − p (p = fraction kept). */
+function quantile(p: number): number {
+  let lo = 0;
+  let hi = 10;
+  for (let it = 0; it < 60; it++) {
+    const mid = (lo + hi) / 2;
+    // P(|z| < mid) = erf(mid/√2)
+    if (erf(mid / Math.SQRT2) < p) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+function erf(x: number): number {
+  const t = 1 / (1 + 0.3275911 * x);
+  return 1 - (((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t) * Math.exp(-x * x);
+}
+
 const ODD = [97, 211]; // 20467 elements: odd, not a multiple of the 4096-element chunk alignment
 const N = ODD[0] * ODD[1];
 const withBase = (d: Dtype, f: { base: Float32Array; others: Float32Array[] }, params: (i: number) => Record<string, number> = () => ({})): TestInput[] => [
@@ -88,6 +114,14 @@ const cases: Case[] = [
     inputs: (d) => withBase(d, family(3000, 164, 2)) },
   { name: 'sce, tiny task vectors (uniform weights below 1e-6 energy)', method: 'sce', shape: ODD, params: { select_topk: 0.8 },
     inputs: (d) => withBase(d, family(N, 165, 2, 1e-4)) },
+  { name: 'ram, 3 sparse task vectors (unique and shared changes)', method: 'ram', shape: ODD, params: {},
+    inputs: (d) => withBase(d, sparseFamily(N, 171, 3, [0.3, 0.5, 0.2])) },
+  { name: 'ram, epsilon 0.02 on dense task vectors', method: 'ram', shape: ODD, params: { epsilon: 0.02 },
+    inputs: (d) => withBase(d, family(N, 172, 2)) },
+  { name: 'ramplus_tl, 3 sparse task vectors', method: 'ramplus_tl', shape: ODD, params: {},
+    inputs: (d) => withBase(d, sparseFamily(N, 173, 3, [0.3, 0.5, 0.05])) },
+  { name: 'ramplus_tl, r 0.5, alpha 1, a model with no unique change', method: 'ramplus_tl', shape: [9001], params: { r: 0.5, alpha: 1 },
+    inputs: (d) => { const f = sparseFamily(9001, 174, 2, [0.6, 0.4]); const both = f.others[0].map((x, i) => (x !== f.base[i] && f.others[1][i] !== f.base[i] ? x + 0.01 : f.base[i])); return withBase(d, { base: f.base, others: [...f.others, both] }); } },
 ];
 
 function runCases(list: Case[]): void {

@@ -325,3 +325,55 @@ parameters:
     expect(r.parameters).toEqual({ select_topk: [0.5, 1], int8_mask: true });
   });
 });
+
+// ---- ram, ramplus_tl ------------------------------------------------------------------------------
+
+describe('ram and ramplus_tl', () => {
+  it('twin ram: unique changes kept, shared ones averaged, |τ| ≤ epsilon ignored', () => {
+    // τA = (1, 2, 0, 1e-6, −3), τB = (0, 4, 0, 0, 3); changed: A at 0,1,4 (1e-6 ≤ 1e-5), B at 1,4
+    // → 1 (A only), (2 + 4)/2 = 3, 0, 0, (−3 + 3)/2 = 0
+    close(referenceMerge(entry('ram', [base([0, 0, 0, 0, 0]), inp([1, 2, 0, 1e-6, -3]), inp([0, 4, 0, 0, 3])])), [1, 3, 0, 0, 0]);
+    // epsilon 1.5 drops A's 1 at i0 (and nothing else changes): (2+4)/2, (−3+3)/2
+    close(referenceMerge(entry('ram', [base([0, 0, 0, 0, 0]), inp([1, 2, 0, 1e-6, -3]), inp([0, 4, 0, 0, 3])], { epsilon: 1.5 })), [0, 3, 0, 0, 0]);
+  });
+
+  it('twin ramplus_tl: unique changes scaled by 1 + r·clamp(shared/unique, 0, alpha)', () => {
+    // A changes all 11 entries (1 … 1, 2), B only the last (4): A has 10 unique, 1 shared → ρ = 0.1;
+    // r = 0.5 → λA = 1.05 → ten entries 1.05, the shared one (2 + 4)/2 = 3
+    const a = [...new Array(10).fill(1), 2];
+    const b = [...new Array(10).fill(0), 4];
+    close(referenceMerge(entry('ramplus_tl', [base(new Array(11).fill(0)), inp(a), inp(b)], { r: 0.5, alpha: 0.2 })), [...new Array(10).fill(1.05), 3]);
+    // alpha caps ρ: A with 1 unique and 2 shared (ρ = 2) → λ = 1 + 0.1·0.2 = 1.02
+    close(referenceMerge(entry('ramplus_tl', [base([0, 0, 0]), inp([1, 2, -3]), inp([0, 4, 3])])), [1.02, 3, 0]);
+  });
+
+  it('planner: a base is required; epsilon ≥ 0; YAML round trip', () => {
+    expect(errorOf(() => plan({ merge_method: 'ram', models: [{ model: 'A' }, { model: 'B' }] })).message).toBe('merge_method ram needs a base_model; the merge has none');
+    const eps = errorOf(() => plan({ merge_method: 'ramplus_tl', base_model: 'C', models: [{ model: 'A' }], parameters: { epsilon: -1 } }));
+    expect(eps).toBeInstanceOf(MethodError);
+    expect(eps.message).toBe('Tensor "model.embed_tokens.weight": ramplus_tl: epsilon must be a number ≥ 0, got -1');
+    expect(plan({ merge_method: 'ramplus_tl', base_model: 'C', models: [{ model: 'A' }, { model: 'B' }] }).entries[0].params).toEqual({ r: 0.1, alpha: 0.2, epsilon: 1e-5 });
+    const r = yamlRoundTrip(`merge_method: ramplus_tl
+base_model: C
+models:
+  - model: A
+  - model: B
+parameters:
+  r: 0.3
+  alpha:
+    - filter: mlp
+      value: 0.5
+    - value: 0.2
+  epsilon: 1.0e-06
+`);
+    expect(r.parameters?.r).toBe(0.3);
+    yamlRoundTrip(`merge_method: ram
+base_model: C
+models:
+  - model: A
+  - model: B
+parameters:
+  epsilon: 0.0001
+`);
+  });
+});

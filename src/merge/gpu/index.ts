@@ -13,7 +13,8 @@ import { nuslerpGpu } from './nuslerp';
 import { multislerpGpu } from './multislerp';
 import { karcherGpu } from './karcher';
 import { sceGpu } from './sce';
-const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, multislerpGpu, karcherGpu, sceGpu];
+import { ramGpu, ramplusTlGpu } from './ram';
+const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, multislerpGpu, karcherGpu, sceGpu, ramGpu, ramplusTlGpu];
 
 export function gpuMethod(name: string): GpuMethod | undefined {
   return ALL.find((m) => m.name === name);

@@ -14,6 +14,7 @@ import { nuslerpMerge } from './nuslerp';
 import { multislerpMerge } from './multislerp';
 import { karcherMerge } from './karcher';
 import { sceMerge } from './sce';
+import { ramMerge } from './ram';
 import type { RefEntry } from './types';
 
 export type { RefEntry, RefInput, RefParamValue } from './types';
@@ -35,6 +36,8 @@ const TABLE: Record<string, (e: RefEntry) => Float32Array> = {
   multislerp: multislerpMerge,
   karcher: karcherMerge,
   sce: sceMerge,
+  ram: ramMerge,
+  ramplus_tl: ramMerge,
   ...Object.fromEntries(GTA_METHODS.map((m) => [m, gtaMerge])),
 };
 
