@@ -1,100 +1,118 @@
-// The studio shell. For now: a header, the capability line (the engine worker's view of the GPU)
-// and a note that the full studio is on its way. Panels (shelf, recipe editor, curves, export)
-// arrive in later issues and plug in under <main>.
-import { useEffect, useState } from 'react';
-import { startEngine } from '../worker/client';
-import type { GpuReport } from '../worker/api';
+// The studio: model shelf | recipe editor (+ diagnostics) | YAML, merge and GPU panels.
+// Boot order: the engine reports its GPU; a "#share=" link wins over the saved recipe; the demo
+// models load unless the user removed them (with the demo recipe on a first visit).
+import { useEffect } from 'react';
+import { startAnalysis } from '../store/analysis';
+import { copyShareLink, openShareFromLocation } from '../store/share';
+import { loadDemo } from '../store/shelf';
+import { useStudio } from '../store/store';
+import { getEngine } from '../store/workers';
+import { CapabilityPanel } from './CapabilityPanel';
+import { Diagnostics } from './Diagnostics';
+import { MergePanel } from './MergePanel';
+import { ModelSheet } from './ModelSheet';
+import { RecipeEditor } from './RecipeEditor';
+import { Shelf } from './Shelf';
+import { YamlPane } from './YamlPane';
 
-type Capability = { state: 'probing' } | { state: 'ready'; report: GpuReport } | { state: 'failed'; message: string };
+let booted = false;
+
+async function boot(): Promise<void> {
+  if (booted) return;
+  booted = true;
+  startAnalysis();
+  getEngine()
+    .api.capabilities()
+    .then((report) => useStudio.getState().set({ capability: { state: 'ready', report } }))
+    .catch((e: unknown) => useStudio.getState().set({ capability: { state: 'failed', message: e instanceof Error ? e.message : String(e) } }));
+  openShareFromLocation();
+  window.addEventListener('hashchange', () => openShareFromLocation());
+  const st = useStudio.getState();
+  if (!st.demoDismissed) {
+    await loadDemo(!st.hasRecipe).catch((e: unknown) =>
+      useStudio.getState().set({ notice: { kind: 'error', text: `The demo models could not be loaded: ${e instanceof Error ? e.message : String(e)}` } }),
+    );
+  }
+  document.documentElement.dataset.ready = 'true';
+}
 
 export function App() {
-  return (
-    <div className="app">
-      <header className="app-header">
-        <h1>Merge Studio</h1>
-        <p className="tagline">Merge language models in this tab: safetensors streamed through WebGPU, mergekit-exact.</p>
-      </header>
-      <main className="app-main">
-        <CapabilityLine />
-        <section className="card coming-soon" aria-label="Status">
-          <h2>The full studio is coming</h2>
-          <p>
-            The model shelf, recipe editor, layer curves and export panel land in the next steps. Today the engine can already be
-            driven headless from a terminal:
-          </p>
-          <pre>
-            <code>npm run merge -- config.yml --out ./merged</code>
-          </pre>
-        </section>
-      </main>
-    </div>
-  );
-}
-
-function CapabilityLine() {
-  const [cap, setCap] = useState<Capability>({ state: 'probing' });
-
   useEffect(() => {
-    let live = true;
-    let engine: ReturnType<typeof startEngine> | null = null;
-    try {
-      engine = startEngine();
-      engine.api
-        .capabilities()
-        .then((report) => live && setCap({ state: 'ready', report }))
-        .catch((e: unknown) => live && setCap({ state: 'failed', message: e instanceof Error ? e.message : String(e) }));
-    } catch (e) {
-      setCap({ state: 'failed', message: e instanceof Error ? e.message : String(e) });
-    }
-    return () => {
-      live = false;
-      engine?.terminate();
-    };
+    void boot();
   }, []);
-
-  if (cap.state === 'probing')
-    return (
-      <p className="capability probing" role="status" aria-live="polite">
-        <span className="dot" aria-hidden="true" /> Checking WebGPU…
-      </p>
-    );
-
-  if (cap.state === 'failed' || !cap.report.available)
-    return (
-      <div className="capability unavailable" role="alert">
-        <span className="dot" aria-hidden="true" />
-        <div>
-          <strong>WebGPU unavailable.</strong>{' '}
-          {cap.state === 'failed' ? cap.message + ' ' : ''}
-          Merging needs WebGPU: use a recent Chrome, Edge or Chromium (on Linux, start it with <code>--enable-unsafe-webgpu</code>),
-          Safari 26, or Firefox on Windows / Apple Silicon macOS.
-        </div>
-      </div>
-    );
-
-  const r = cap.report;
-  const name = [r.vendor, r.architecture].filter(Boolean).join(' · ') || 'unknown adapter';
-  const maxBinding = formatBytes(r.limits.maxStorageBufferBindingSize);
   return (
-    <div className={`capability ${r.isFallbackAdapter ? 'fallback' : 'ok'}`} role="status" aria-live="polite">
-      <span className="dot" aria-hidden="true" />
-      <div>
-        <strong>WebGPU ready</strong> — {name}
-        {r.description ? <span className="muted"> ({r.description})</span> : null}
-        <span className="muted"> · max binding {maxBinding}{r.features.includes('shader-f16') ? ' · shader-f16' : ''}</span>
-        {r.isFallbackAdapter ? (
-          <p className="warning">
-            This is a software (fallback) adapter: merges will be correct but much slower than on a real GPU. Check that hardware
-            acceleration is enabled in your browser.
-          </p>
-        ) : null}
-      </div>
+    <div className="studio">
+      <Header />
+      <Notices />
+      <main className="cols">
+        <Shelf />
+        <div className="col center">
+          <RecipeEditor />
+          <Diagnostics />
+        </div>
+        <div className="col right">
+          <YamlPane />
+          <MergePanel />
+          <CapabilityPanel />
+        </div>
+      </main>
+      <ModelSheet />
     </div>
   );
 }
 
-function formatBytes(n: number): string {
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(n % 1024 ** 3 ? 1 : 0)} GiB`;
-  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(0)} MiB`;
-  return `${n} B`;
+function Header() {
+  const cap = useStudio((s) => s.capability);
+  const link = useStudio((s) => s.shareLink);
+  const chip =
+    cap.state === 'probing' ? { cls: 'probing', text: 'Checking WebGPU…' } : cap.state === 'ready' && cap.report.available ? (cap.report.isFallbackAdapter ? { cls: 'fallback', text: `${cap.report.architecture || cap.report.vendor} · software` } : { cls: 'ok', text: [cap.report.vendor, cap.report.architecture].filter(Boolean).join(' · ') || 'WebGPU' }) : { cls: 'bad', text: 'no WebGPU' };
+  return (
+    <header className="topbar">
+      <div className="brand">
+        <svg width="18" height="18" viewBox="0 0 24 24" aria-hidden="true">
+          <path d="M4 5h6v6H4zM14 13h6v6h-6z" fill="currentColor" opacity=".5" />
+          <path d="M7 11v3a3 3 0 0 0 3 3h4M17 13V10a3 3 0 0 0-3-3h-4" stroke="currentColor" strokeWidth="2" fill="none" />
+        </svg>
+        <h1>Merge Studio</h1>
+        <span className="muted small tagline">merge language models in this tab · WebGPU · mergekit-exact</span>
+      </div>
+      <div className="row gap">
+        <span className={`chip ${chip.cls}`} title="GPU adapter (details in the GPU panel)">
+          <span className="dot" aria-hidden="true" />
+          {chip.text}
+        </span>
+        {link ? <input className="share-field" readOnly aria-label="Share link" value={link} onFocus={(e) => e.currentTarget.select()} /> : null}
+        <button type="button" onClick={() => void copyShareLink()}>
+          Copy share link
+        </button>
+      </div>
+    </header>
+  );
+}
+
+function Notices() {
+  const shareError = useStudio((s) => s.shareError);
+  const notice = useStudio((s) => s.notice);
+  const set = useStudio((s) => s.set);
+  if (!shareError && !notice) return null;
+  return (
+    <div className="notices">
+      {shareError ? (
+        <div className="callout bad row space" role="alert">
+          <span>{shareError}</span>
+          <button type="button" className="link" onClick={() => set({ shareError: null })}>
+            Dismiss
+          </button>
+        </div>
+      ) : null}
+      {notice ? (
+        <div className={`callout ${notice.kind === 'error' ? 'bad' : 'info'} row space`} role={notice.kind === 'error' ? 'alert' : 'status'}>
+          <span>{notice.text}</span>
+          <button type="button" className="link" onClick={() => set({ notice: null })}>
+            Dismiss
+          </button>
+        </div>
+      ) : null}
+    </div>
+  );
 }

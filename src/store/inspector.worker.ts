@@ -1,0 +1,86 @@
+// The inspector worker: header reading, compatibility checks, recipe planning and output hashing,
+// so that none of it runs on the main thread. Logic lives in inspect-core.ts (Node-testable).
+import * as Comlink from 'comlink';
+import { toRecord } from '../errors';
+import { openModel } from '../formats/model';
+import { BlobSource } from '../io/sources';
+import { outputPathSegments } from '../io/output-path';
+import type { ModelInfo } from '../recipe/model-info';
+import type { Recipe } from '../recipe/types';
+import type { HashTarget, InspectorApi, OpenResult } from './inspector-api';
+import { compareToBase, planReport, summarize, tensorRows } from './inspect-core';
+import { Sha256, sha256Blob } from './sha256';
+import type { Analysis, CompatReport } from './types';
+
+const open = new Map<string, ModelInfo>();
+
+/** SHA-256 over every .safetensors header (8-byte length + JSON), files in path order. */
+async function headerHash(files: { path: string; file: Blob }[]): Promise<string> {
+  const h = new Sha256();
+  for (const f of [...files].filter((x) => x.path.toLowerCase().endsWith('.safetensors')).sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    if (f.file.size < 8) continue;
+    const head = new Uint8Array(await f.file.slice(0, 8).arrayBuffer());
+    const n = Number(new DataView(head.buffer).getBigUint64(0, true));
+    h.update(head);
+    if (n > 0 && 8 + n <= f.file.size) h.update(new Uint8Array(await f.file.slice(8, 8 + n).arrayBuffer()));
+  }
+  return h.hex();
+}
+
+const api: InspectorApi = {
+  async open(id, ref, name, files): Promise<OpenResult> {
+    try {
+      const sources = new Map(files.map((f) => [f.path, new BlobSource(f.path, f.file)]));
+      const info = await openModel(ref, name, sources);
+      open.set(id, info);
+      const summary = summarize(
+        info,
+        files.map((f) => ({ path: f.path, size: f.file.size })),
+        await headerHash(files),
+      );
+      return { ok: true, summary, tensors: tensorRows(info) };
+    } catch (e) {
+      open.delete(id);
+      return { ok: false, error: toRecord(e) };
+    }
+  },
+
+  async forget(id) {
+    open.delete(id);
+  },
+
+  async analyze(recipe: Recipe, refs: Record<string, string>): Promise<Analysis> {
+    const models = new Map<string, ModelInfo>();
+    for (const [ref, id] of Object.entries(refs)) {
+      const info = open.get(id);
+      if (info) models.set(ref, { ...info, ref });
+    }
+    const plan = await planReport(recipe, models);
+    const baseRef = recipe.base_model ?? recipe.models?.[0]?.model ?? recipe.slices?.[0]?.sources[0]?.model ?? [...models.keys()][0];
+    const base = baseRef !== undefined ? models.get(baseRef) : undefined;
+    const compat: CompatReport[] = [];
+    if (base) for (const [ref, info] of models) if (ref !== baseRef) compat.push(compareToBase(base, info, recipe.merge_method));
+    return { plan, compat };
+  },
+
+  async hashOutput(target: HashTarget, paths: string[], onHash) {
+    let dir: FileSystemDirectoryHandle;
+    if (target.kind === 'directory') dir = target.handle;
+    else {
+      dir = await navigator.storage.getDirectory();
+      for (const s of outputPathSegments(target.dir)) dir = await dir.getDirectoryHandle(s);
+    }
+    const out: Record<string, string> = {};
+    for (const p of paths) {
+      let d = dir;
+      const segs = outputPathSegments(p);
+      for (const s of segs.slice(0, -1)) d = await d.getDirectoryHandle(s);
+      const file = await (await d.getFileHandle(segs[segs.length - 1])).getFile();
+      out[p] = await sha256Blob(file);
+      onHash?.(p, out[p]);
+    }
+    return out;
+  },
+};
+
+Comlink.expose(api);

@@ -1,0 +1,161 @@
+// Model shelf actions: add dropped/picked files (grouped into models, headers read in the inspector
+// worker), remove and rename models, load the demo, match checkpoints against a share link.
+import { parseMergekitYaml } from '../formats/mergekit-yaml';
+import type { ModelIdentity } from '../formats/share-url';
+import { defaultRecipe, renameModel } from '../recipe/edit';
+import { recipeModels } from '../recipe/model-card';
+import { groupFiles, uniqueName, type FileGroup, type PickedFile } from './grouping';
+import { useStudio } from './store';
+import type { ShelfModel } from './types';
+import { getInspector } from './workers';
+
+let nextId = 1;
+
+export function identityOf(m: ShelfModel): ModelIdentity | undefined {
+  if (!m.summary) return undefined;
+  return { ref: m.ref, name: m.name, tensors: m.summary.tensors, bytes: m.summary.weightBytes, header: m.summary.headerHash };
+}
+
+const sameIdentity = (a: ModelIdentity, b: ModelIdentity) => a.header === b.header && a.tensors === b.tensors && a.bytes === b.bytes;
+
+export type SharedStatus = { identity: ModelIdentity; status: 'matched' | 'differs' | 'missing' | 'reading'; model?: ShelfModel };
+
+/** For each checkpoint a share link expects: whether the shelf has it, under the recipe's name. */
+export function sharedStatus(shared: ModelIdentity[], models: ShelfModel[]): SharedStatus[] {
+  return shared.map((identity) => {
+    const model = models.find((m) => m.ref === identity.ref);
+    if (!model) return { identity, status: 'missing' };
+    if (model.status === 'reading') return { identity, status: 'reading', model };
+    const id = identityOf(model);
+    return { identity, status: id && sameIdentity(id, identity) ? 'matched' : 'differs', model };
+  });
+}
+
+/** Files from a drop or a picker → models on the shelf. Returns the paths that belong to no model. */
+export async function addPicked(picked: PickedFile[], origin: ShelfModel['origin'] = 'local'): Promise<string[]> {
+  const { groups, ignored } = groupFiles(picked);
+  if (groups.length === 0) {
+    useStudio.getState().set({
+      notice: { kind: 'error', text: picked.length ? `No model found in ${picked.length} file(s): drop a folder with .safetensors files (and config.json), or the files themselves.` : 'Nothing was dropped.' },
+    });
+    return ignored;
+  }
+  await addGroups(groups, origin);
+  return ignored;
+}
+
+export async function addGroups(groups: FileGroup[], origin: ShelfModel['origin']): Promise<void> {
+  const st = useStudio.getState();
+  const taken = st.models.map((m) => m.ref);
+  const added: ShelfModel[] = groups.map((g) => {
+    const ref = uniqueName(g.name, taken);
+    taken.push(ref);
+    return {
+      id: `m${nextId++}`,
+      ref,
+      name: g.name,
+      origin,
+      files: g.files.map((f) => ({ path: f.path, size: f.file.size, file: f.file })),
+      status: 'reading',
+    };
+  });
+  useStudio.setState({ models: [...st.models, ...added], notice: null });
+  const inspector = getInspector();
+  await Promise.all(
+    added.map(async (m) => {
+      const res = await inspector.open(
+        m.id,
+        m.ref,
+        m.name,
+        m.files.map((f) => ({ path: f.path, file: f.file })),
+      );
+      if (res.ok) useStudio.getState().patchModel(m.id, { status: 'ready', summary: res.summary, tensors: res.tensors, error: undefined });
+      else useStudio.getState().patchModel(m.id, { status: 'error', error: res.error.message });
+    }),
+  );
+  adoptSharedNames(added.map((m) => m.id));
+  ensureRecipe();
+}
+
+/** A dropped model whose identity a share link expects takes the recipe's name for it. */
+function adoptSharedNames(ids: string[]): void {
+  const st = useStudio.getState();
+  if (!st.shared) return;
+  for (const id of ids) {
+    const m = useStudio.getState().models.find((x) => x.id === id);
+    const mine = m && identityOf(m);
+    if (!m || !mine) continue;
+    const want = st.shared.find((s) => sameIdentity(s, mine));
+    if (!want || want.ref === m.ref) continue;
+    const holder = useStudio.getState().models.find((x) => x.ref === want.ref);
+    const holderId = holder && identityOf(holder);
+    if (holder && holderId && sameIdentity(holderId, want)) continue; // already matched by another copy
+    if (holder) renameRef(holder.id, uniqueName(`${holder.ref}-other`, useStudio.getState().models.map((x) => x.ref)), false);
+    renameRef(m.id, want.ref, false);
+  }
+}
+
+/** No recipe yet (first visit without the demo recipe): base = first model, the others inputs. */
+function ensureRecipe(): void {
+  const st = useStudio.getState();
+  const ready = st.models.filter((m) => m.status === 'ready').map((m) => m.ref);
+  if (st.hasRecipe && recipeModels(st.recipe).length > 0) return;
+  if (st.models.some((m) => m.status === 'reading')) return;
+  if (ready.length === 0) return;
+  st.setRecipe(defaultRecipe(ready, ready.length >= 2 ? 'ties' : 'linear'));
+}
+
+export async function removeModel(id: string): Promise<void> {
+  const st = useStudio.getState();
+  const models = st.models.filter((m) => m.id !== id);
+  useStudio.setState({ models, selectedModel: st.selectedModel === id ? null : st.selectedModel });
+  if (models.every((m) => m.origin !== 'demo') && st.models.some((m) => m.origin === 'demo')) useStudio.setState({ demoDismissed: true });
+  await getInspector().forget(id);
+}
+
+/**
+ * Renames a model's reference; the recipe follows unless the new name is already used by the
+ * recipe for something else (`carryRecipe` false: the recipe keeps its names, e.g. adopting a
+ * share link's name).
+ */
+export function renameRef(id: string, ref: string, carryRecipe = true): boolean {
+  const st = useStudio.getState();
+  const m = st.models.find((x) => x.id === id);
+  const name = ref.trim();
+  if (!m || !name || name === m.ref) return false;
+  if (st.models.some((x) => x.id !== id && x.ref === name)) return false;
+  const old = m.ref;
+  st.patchModel(id, { ref: name });
+  if (carryRecipe && recipeModels(st.recipe).includes(old) && !recipeModels(st.recipe).includes(name)) st.edit((r) => renameModel(r, old, name));
+  return true;
+}
+
+interface DemoManifest {
+  version: 1;
+  recipe: string;
+  models: { name: string; description: string; files: { path: string; size: number }[] }[];
+}
+
+/** Loads public/demo (tiny checkpoints made by `npm run demo:tiny`); with `withRecipe`, its recipe too. */
+export async function loadDemo(withRecipe: boolean): Promise<void> {
+  const base = new URL('demo/', document.baseURI);
+  const manifest = (await (await fetch(new URL('manifest.json', base))).json()) as DemoManifest;
+  const groups: FileGroup[] = await Promise.all(
+    manifest.models.map(async (m) => ({
+      name: m.name,
+      files: await Promise.all(
+        m.files.map(async (f) => {
+          const res = await fetch(new URL(`${m.name}/${f.path}`, base));
+          if (!res.ok) throw new Error(`demo file ${m.name}/${f.path}: HTTP ${res.status}`);
+          return { path: f.path, file: new File([await res.blob()], f.path) };
+        }),
+      ),
+    })),
+  );
+  if (withRecipe) {
+    const text = await (await fetch(new URL(manifest.recipe, base))).text();
+    useStudio.getState().setRecipe(parseMergekitYaml(text, 'demo/recipe.yml'));
+  }
+  useStudio.setState({ demoDismissed: false });
+  await addGroups(groups, 'demo');
+}

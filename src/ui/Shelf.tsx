@@ -1,0 +1,272 @@
+// The model shelf: a drop zone (files and whole folders), the two pickers, one card per model with
+// its role in the recipe, and — after a share link — which checkpoints the recipe expects.
+import { useRef, useState, type DragEvent } from 'react';
+import { roleOf, setRole, type Role } from '../recipe/edit';
+import { addPicked, loadDemo, removeModel, sharedStatus } from '../store/shelf';
+import { useStudio } from '../store/store';
+import type { CompatReport, ShelfModel } from '../store/types';
+import { filesFromDrop, filesFromInput } from './drop';
+import { formatBytes, formatCount } from './format';
+
+const NONE: string[] = [];
+
+export function Shelf() {
+  const models = useStudio((s) => s.models);
+  const shared = useStudio((s) => s.shared);
+  const demoDismissed = useStudio((s) => s.demoDismissed);
+  const missingRefs = useStudio((s) => s.analysis?.plan.missingRefs) ?? NONE;
+  const hasDemo = models.some((m) => m.origin === 'demo');
+  const sharedRefs = new Set((shared ?? []).map((s) => s.ref));
+  const unexplained = missingRefs.filter((r) => !sharedRefs.has(r));
+  return (
+    <section className="panel shelf" aria-labelledby="shelf-title">
+      <header className="panel-head">
+        <h2 id="shelf-title">Models</h2>
+        <span className="muted small">{models.length ? `${models.length} on the shelf` : 'none yet'}</span>
+        {!hasDemo ? (
+          <button type="button" className="link" onClick={() => void loadDemo(false)}>
+            Load demo models
+          </button>
+        ) : null}
+      </header>
+      <DropZone />
+      {shared && shared.length ? <SharedList /> : null}
+      {unexplained.length ? (
+        <div className="callout warn" role="status">
+          The recipe uses {unexplained.map((r, i) => (
+            <span key={r}>
+              {i ? ', ' : ''}
+              <code>{r}</code>
+            </span>
+          ))}
+          , not on the shelf. Drop {unexplained.length === 1 ? 'its folder' : 'their folders'}, or rename a model to match.
+        </div>
+      ) : null}
+      <ul className="cards" aria-label="Loaded models">
+        {models.map((m) => (
+          <ModelCard key={m.id} model={m} />
+        ))}
+      </ul>
+      {models.length === 0 && demoDismissed ? <p className="muted small pad">Drop checkpoint folders above, or load the demo models.</p> : null}
+    </section>
+  );
+}
+
+function DropZone() {
+  const [over, setOver] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const files = useRef<HTMLInputElement>(null);
+  const folder = useRef<HTMLInputElement>(null);
+  const take = async (p: Promise<{ path: string; file: Blob }[]> | { path: string; file: Blob }[]) => {
+    setBusy(true);
+    try {
+      await addPicked(await p);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const onDrop = (e: DragEvent<HTMLDivElement>) => {
+    e.preventDefault();
+    setOver(false);
+    void take(filesFromDrop(e.dataTransfer));
+  };
+  return (
+    <div
+      className={`dropzone${over ? ' over' : ''}${busy ? ' busy' : ''}`}
+      data-testid="dropzone"
+      onDragOver={(e) => {
+        e.preventDefault();
+        e.dataTransfer.dropEffect = 'copy';
+        setOver(true);
+      }}
+      onDragLeave={() => setOver(false)}
+      onDrop={onDrop}
+    >
+      <p className="drop-title">{busy ? 'Reading headers…' : 'Drop checkpoint folders or .safetensors files'}</p>
+      <p className="muted small">Only headers are read; weights stay on your disk until you merge.</p>
+      <div className="row gap">
+        <button type="button" onClick={() => files.current?.click()}>
+          Add model files
+        </button>
+        <button type="button" onClick={() => folder.current?.click()}>
+          Add model folder
+        </button>
+      </div>
+      <input
+        ref={files}
+        type="file"
+        multiple
+        hidden
+        accept=".safetensors,.json,.model,.txt"
+        data-testid="input-files"
+        onChange={(e) => {
+          void take(filesFromInput(e.currentTarget));
+          e.currentTarget.value = '';
+        }}
+      />
+      <input
+        ref={(el) => {
+          folder.current = el;
+          el?.setAttribute('webkitdirectory', '');
+        }}
+        type="file"
+        multiple
+        hidden
+        data-testid="input-folder"
+        onChange={(e) => {
+          void take(filesFromInput(e.currentTarget));
+          e.currentTarget.value = '';
+        }}
+      />
+    </div>
+  );
+}
+
+function SharedList() {
+  const shared = useStudio((s) => s.shared)!;
+  const models = useStudio((s) => s.models);
+  const rows = sharedStatus(shared, models);
+  const done = rows.every((r) => r.status === 'matched');
+  return (
+    <div className={`callout ${done ? 'ok' : 'info'}`} aria-label="Checkpoints the shared recipe expects">
+      <div className="row space">
+        <strong>{done ? 'All shared checkpoints are here' : 'The shared recipe expects these checkpoints'}</strong>
+        <button type="button" className="link" onClick={() => useStudio.getState().set({ shared: null })}>
+          Dismiss
+        </button>
+      </div>
+      <ul className="expect">
+        {rows.map((r) => (
+          <li key={r.identity.ref} className={`expect-${r.status}`}>
+            <span className="badge">{r.status === 'matched' ? '✓ matches' : r.status === 'differs' ? '≠ differs' : r.status === 'reading' ? '… reading' : 'drop it'}</span>
+            <code>{r.identity.ref}</code>
+            <span className="muted small">
+              {r.identity.tensors ? `${r.identity.tensors} tensors · ${formatBytes(r.identity.bytes)}` : 'identity unknown'}
+              {r.identity.header ? ` · header ${r.identity.header.slice(0, 8)}` : ''}
+            </span>
+            {r.status === 'differs' && r.model?.summary ? (
+              <span className="small bad">
+                dropped: {r.model.summary.tensors} tensors · {formatBytes(r.model.summary.weightBytes)} · header {r.model.summary.headerHash.slice(0, 8)}
+              </span>
+            ) : null}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+const ROLES: { role: Role; label: string }[] = [
+  { role: 'base', label: 'Base' },
+  { role: 'input', label: 'Input' },
+  { role: 'off', label: 'Off' },
+];
+
+function ModelCard({ model: m }: { model: ShelfModel }) {
+  const recipe = useStudio((s) => s.recipe);
+  const compat = useStudio((s) => s.analysis?.compat.find((c) => c.model === m.ref));
+  const selected = useStudio((s) => s.selectedModel === m.id);
+  const role = roleOf(recipe, m.ref);
+  const s = m.summary;
+  const setRoleTo = (r: Role) => useStudio.getState().edit((x) => setRole(x, m.ref, r, s?.layers ?? 0));
+  return (
+    <li className={`card model role-${role}${selected ? ' selected' : ''}`} aria-label={`Model ${m.ref}`}>
+      <div className="row space">
+        <div className="model-name">
+          <strong title={m.name !== m.ref ? `folder: ${m.name}` : undefined}>{m.ref}</strong>
+          {m.origin === 'demo' ? <span className="tag">demo</span> : null}
+        </div>
+        <button type="button" className="icon" aria-label={`Remove ${m.ref}`} title="Remove from the shelf" onClick={() => void removeModel(m.id)}>
+          ×
+        </button>
+      </div>
+      {m.status === 'reading' ? <p className="muted small">Reading headers…</p> : null}
+      {m.status === 'error' ? (
+        <p className="bad small" role="alert">
+          {m.error}
+        </p>
+      ) : null}
+      {s ? (
+        <>
+          <dl className="facts">
+            <div>
+              <dt>arch</dt>
+              <dd title={s.architecture}>{s.architecture.replace(/ForCausalLM$/, '')}</dd>
+            </div>
+            <div>
+              <dt>layers</dt>
+              <dd>{s.layers}</dd>
+            </div>
+            <div>
+              <dt>hidden</dt>
+              <dd>{s.hidden ?? '—'}</dd>
+            </div>
+            <div>
+              <dt>params</dt>
+              <dd>{formatCount(s.params)}</dd>
+            </div>
+            <div>
+              <dt>dtype</dt>
+              <dd>{s.dtypes.map((d) => d.dtype).join(' ')}</dd>
+            </div>
+            <div>
+              <dt>size</dt>
+              <dd>{formatBytes(s.weightBytes)}</dd>
+            </div>
+            <div>
+              <dt>shards</dt>
+              <dd>{s.shards.length}</dd>
+            </div>
+            <div>
+              <dt>tensors</dt>
+              <dd>{s.tensors}</dd>
+            </div>
+          </dl>
+          <div className="row space">
+            <fieldset className="seg" aria-label={`Role of ${m.ref}`}>
+              {ROLES.map((r) => (
+                <label key={r.role} className={role === r.role ? 'on' : ''}>
+                  <input type="radio" name={`role-${m.id}`} value={r.role} checked={role === r.role} onChange={() => setRoleTo(r.role)} />
+                  {r.label}
+                </label>
+              ))}
+            </fieldset>
+            <button type="button" className="link" aria-expanded={selected} onClick={() => useStudio.getState().set({ selectedModel: selected ? null : m.id })}>
+              {selected ? 'Hide details' : 'Tensors & details'}
+            </button>
+          </div>
+          {compat ? <CompatLine report={compat} /> : role === 'base' ? <p className="compat ok small">Base model: the others are checked against it.</p> : null}
+        </>
+      ) : null}
+    </li>
+  );
+}
+
+export function compatHeadline(c: CompatReport): string {
+  if (c.verdict === 'ok') return `Fits the base ${c.base}`;
+  const parts: string[] = [];
+  if (c.missing.length) parts.push(`${c.missing.length} tensor${c.missing.length === 1 ? '' : 's'} missing`);
+  const refuse = c.shapes.filter((x) => x.action === 'refuse').length;
+  const crop = c.shapes.filter((x) => x.action === 'crop').length;
+  const skip = c.shapes.filter((x) => x.action === 'skip').length;
+  if (refuse) parts.push(`${refuse} shape${refuse === 1 ? '' : 's'} differ`);
+  if (crop) parts.push(`${crop} embedding${crop === 1 ? '' : 's'} cropped`);
+  if (skip) parts.push(`${skip} tensor${skip === 1 ? '' : 's'} skipped`);
+  if (c.dtypes.length) parts.push(`${c.dtypes.length} unsupported dtype${c.dtypes.length === 1 ? '' : 's'}`);
+  if (!parts.length && c.notes.length) parts.push(`${c.notes.length} note${c.notes.length === 1 ? '' : 's'}`);
+  return `${c.verdict === 'refuse' ? 'Incompatible with' : 'Fits, with changes, the base'} ${c.base}: ${parts.join(', ')}`;
+}
+
+function CompatLine({ report: c }: { report: CompatReport }) {
+  return (
+    <div className={`compat ${c.verdict} small`} role={c.verdict === 'refuse' ? 'alert' : undefined}>
+      <span className="compat-icon" aria-hidden="true">
+        {c.verdict === 'ok' ? '✓' : c.verdict === 'warn' ? '!' : '✕'}
+      </span>
+      <span>
+        {compatHeadline(c)}
+        {c.verdict !== 'ok' && c.notes[0] ? <span className="compat-note">{c.notes[0]}</span> : null}
+      </span>
+    </div>
+  );
+}
