@@ -4,13 +4,21 @@ import type { Gpu } from '../gpu/device';
 import type { PlanEntry } from '../recipe/plan-types';
 import { UnsupportedError } from '../errors';
 import { TensorJob, readChunkBytes, splitChunks, elementCount, type Chunk } from './tensor-job';
-import { itemSize } from '../formats/dtype';
+import { itemSize, type Dtype } from '../formats/dtype';
 import { gpuMethod } from './gpu';
 import { encode16 } from '../gpu/ops';
 import { storage } from '../gpu/buffers';
+import { MemorySource } from '../io/sources';
 
 /** GPU memory a tensor's chunk set may use (inputs + scratch), bounding peak memory. */
 const CHUNK_BUDGET_BYTES = 384 * 1024 * 1024;
+
+/**
+ * A tensor too large for one chunk is swept several times (statistics, selection, apply). Its
+ * inputs' bytes are then read once and kept in memory for the sweeps, when they fit this budget
+ * (a few times the largest tensor), instead of being read from the files on every sweep.
+ */
+const RAW_CACHE_BYTES = 512 * 1024 * 1024;
 
 /** Elements per chunk for an entry: the binding limit, the memory budget, or a forced size. */
 export function chunkLimit(gpu: Gpu, entry: PlanEntry, chunkElements?: number): number {
@@ -45,7 +53,10 @@ export async function mergeTensor(
 ): Promise<void> {
   const method = gpuMethod(entry.method);
   if (!method) throw new UnsupportedError(`merge method "${entry.method}" has no GPU implementation`);
-  const job = new TensorJob(gpu.device, entry, { chunkElements: chunkLimit(gpu, entry, chunkElements), rowLen: method.rowLen?.({ entry }), signal, prefetched });
+  const limit = chunkLimit(gpu, entry, chunkElements);
+  const rowLen = method.rowLen?.({ entry });
+  if (!method.singleSweep?.(entry)) entry = await cacheSweptInputs(entry, limit, rowLen, signal);
+  const job = new TensorJob(gpu.device, entry, { chunkElements: limit, rowLen, signal, prefetched });
   try {
     if (job.n === 0) {
       await write({ index: 0, start: 0, count: 0 }, new Uint8Array(0));
@@ -89,4 +100,21 @@ export async function readTensorOnly(
     await Promise.all(c.index === 0 && prefetched ? prefetched : entry.inputs.map((inp) => readChunkBytes(inp, c, signal)));
     await write(c, new Uint8Array(c.count * itemSize(entry.outDtype)));
   }
+}
+
+/** For a multi-chunk tensor whose inputs fit RAW_CACHE_BYTES: the same entry reading from memory. */
+async function cacheSweptInputs(entry: PlanEntry, limit: number, rowLen: number | undefined, signal?: AbortSignal): Promise<PlanEntry> {
+  const n = elementCount(entry.shape);
+  if (splitChunks(n, limit, rowLen).length <= 1) return entry;
+  const total = entry.inputs.reduce((a, i) => a + n * itemSize(i.tensor.dtype as Dtype), 0);
+  if (total > RAW_CACHE_BYTES) return entry;
+  const whole: Chunk = { index: 0, start: 0, count: n };
+  const inputs = await Promise.all(
+    entry.inputs.map(async (inp) => {
+      const bytes = await readChunkBytes(inp, whole, signal); // already cropped to the output layout
+      const source = new MemorySource(inp.tensor.source.name, bytes);
+      return { ...inp, crop: undefined, tensor: { ...inp.tensor, shape: entry.shape, source, byteOffset: 0, byteLength: bytes.length } };
+    }),
+  );
+  return { ...entry, inputs };
 }

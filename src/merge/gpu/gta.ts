@@ -19,6 +19,8 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
   return {
     name: v.name,
     rowLen: v.sparsifier === 'della_magprune' ? ({ entry }) => entry.shape[entry.shape.length - 1] ?? 1 : undefined,
+    // without pruning (no sparsifier, or every density ≥ 1) the merge is one sweep
+    singleSweep: (entry) => !v.sparsifier || entry.inputs.every((i) => i.isBase || num(i.params, 'density', 1) >= 1),
     async sparsify(job): Promise<Sparsified | undefined> {
       const bi = job.entry.inputs.findIndex((x) => x.isBase);
       const others = job.entry.inputs.map((_, i) => i).filter((i) => i !== bi);

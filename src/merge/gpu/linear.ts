@@ -6,6 +6,7 @@ import { coefs } from './stats';
 /** Σ wᵢ·Xᵢ (input order), then ÷ Σ wᵢ when normalize — no zero-sum guard, as mergekit. */
 export const linearGpu: GpuMethod = {
   name: 'linear',
+  singleSweep: () => true,
   async run(job, emit) {
     const { inputs, params } = job.entry;
     const w = inputs.map((i) => Math.fround(num(i.params, 'weight')));

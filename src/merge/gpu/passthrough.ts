@@ -5,6 +5,7 @@ import { coefs } from './stats';
 /** Copies its single input; multiplies by `scale` when one is set. */
 export const passthroughGpu: GpuMethod = {
   name: 'passthrough',
+  singleSweep: () => true,
   async run(job, emit) {
     const scale = job.entry.inputs[0].params.scale;
     const coef = typeof scale === 'number' ? coefs(job, 'scale', [scale]) : undefined;

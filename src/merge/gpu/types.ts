@@ -9,6 +9,8 @@ export interface GpuMethod {
   /** Row length when the method's statistics are per row (chunks then hold whole rows). */
   rowLen?(job: { entry: TensorJob['entry'] }): number | undefined;
   run(job: TensorJob, emit: Emit): Promise<void>;
+  /** True when the method reads each chunk once (no statistics sweeps): its inputs are not cached. */
+  singleSweep?(entry: TensorJob['entry']): boolean;
   /**
    * The method's sparsified task vectors of one tensor, without merging (merge/diagnostics.ts).
    * Methods that do not sparsify leave it out (every task vector is then dense).
