@@ -8,12 +8,14 @@ import elementwise from '../../shaders/elementwise.wgsl?raw';
 import reduce from '../../shaders/reduce.wgsl?raw';
 import select from '../../shaders/select.wgsl?raw';
 import gta from '../../shaders/gta.wgsl?raw';
+import wsum from '../../shaders/wsum.wgsl?raw';
 import prune from '../../shaders/prune.wgsl?raw';
 import combine from '../../shaders/combine.wgsl?raw';
+import stack from '../../shaders/stack.wgsl?raw';
+import fusion from '../../shaders/fusion.wgsl?raw';
 import magnitude from '../../shaders/magnitude.wgsl?raw';
 import cabs from '../../shaders/cabs.wgsl?raw';
 import diagnostics from '../../shaders/diagnostics.wgsl?raw';
-import stack from '../../shaders/stack.wgsl?raw';
 import { GpuError } from '../errors';
 
 type Slot = 'uniform' | 'read' | 'storage';
@@ -33,12 +35,14 @@ export const FAMILIES = {
   reduce: { source: reduce, slots: ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 16 },
   select: { source: select, slots: ['uniform', 'read', 'read', 'storage', 'storage', 'storage', 'storage'], uniformBytes: 64 },
   gta: { source: gta, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
+  wsum: { source: wsum, slots: ['uniform', 'read', 'read', 'read', 'read', 'read', 'storage'], uniformBytes: 32 },
   prune: { source: prune, slots: ['uniform', 'read', 'read', 'storage', 'storage', 'storage', 'storage', 'storage'], uniformBytes: 64 },
   combine: { source: combine, slots: ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
+  stack: { source: stack, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
+  fusion: { source: fusion, slots: ['uniform', 'read', 'read', 'read', 'storage'], uniformBytes: 16 },
   magnitude: { source: magnitude, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 32 },
   cabs: { source: cabs, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 32 },
   diagnostics: { source: diagnostics, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 48 },
-  stack: { source: stack, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 32 },
 } satisfies Record<string, Family>;
 
 export type FamilyName = keyof typeof FAMILIES;

@@ -85,13 +85,26 @@ export class TensorJob {
       this.pending.set(key, p);
     }
     const key = `${i}:${c.index}`;
-    const p = this.pending.get(key)!;
+    const p = this.pending.get(key) ?? readChunkBytes(this.entry.inputs[i], c, this.opts.signal);
     this.pending.delete(key);
     return p;
   }
 
   batch(): Batch {
     return new Batch(this.device);
+  }
+
+  /**
+   * The stored words of input i for chunk c, uploaded but not decoded (freed at endChunk): for
+   * single-sweep kernels that decode as they combine.
+   */
+  async rawInput(i: number, c: Chunk): Promise<{ words: GPUBuffer; dtype: Dtype }> {
+    if (this.opts.signal?.aborted) throw new CancelledError();
+    const bytes = await this.bytes(i, c);
+    this.opts.onRead?.(bytes.byteLength);
+    const words = uploadBytes(this.device, bytes, `${this.entry.name}#${i}.raw`);
+    this.transient.push(words);
+    return { words, dtype: this.entry.inputs[i].tensor.dtype as Dtype };
   }
 
   /** Decoded f32 buffer of input i for chunk c. */

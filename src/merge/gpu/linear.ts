@@ -1,9 +1,10 @@
 import type { GpuMethod } from './types';
 import { bool, num } from './types';
-import { axpy, divide } from '../../gpu/ops';
+import { weightedSum } from '../../gpu/ops-wsum';
 import { coefs } from './stats';
 
-/** Σ wᵢ·Xᵢ (input order), then ÷ Σ wᵢ when normalize — no zero-sum guard, as mergekit. */
+/** Σ wᵢ·Xᵢ (input order), then ÷ Σ wᵢ when normalize — no zero-sum guard, as mergekit. One fused
+ *  pass from the stored words (decode, weight, sum, divide). */
 export const linearGpu: GpuMethod = {
   name: 'linear',
   singleSweep: () => true,
@@ -14,12 +15,10 @@ export const linearGpu: GpuMethod = {
     const total = Math.fround(w.reduce((a, b) => a + b, 0));
     const coef = coefs(job, 'w', w);
     for (const c of job.chunks) {
-      const xs: GPUBuffer[] = [];
-      for (let i = 0; i < inputs.length; i++) xs.push(await job.input(i, c));
+      const raw = await Promise.all(inputs.map((_, i) => job.rawInput(i, c)));
       const acc = job.scratch('acc');
       const b = job.batch();
-      xs.forEach((x, i) => axpy(b, coef, x, acc, c.count, { init: i === 0, coefOffset: i }));
-      if (normalize) divide(b, acc, c.count, total);
+      weightedSum(b, raw, coef, acc, c.count, { roundTo: job.entry.computeDtype, div: normalize ? total : undefined });
       await b.submit();
       await emit(c, acc);
       job.endChunk();

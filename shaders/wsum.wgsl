@@ -1,0 +1,57 @@
+// Weighted sum straight from stored words (linear, and any single-sweep combination):
+//   acc[i] = (init ? 0 : acc[i]) + Σ_j coef[first + j] · decode_j(in_j, i),  j < count ≤ 4
+//   finally (flags & 2): acc[i] = acc[i] / div
+// decode_j reads input j's dtype (0 f32, 1 f16, 2 bf16) from the dtypes field (2 bits each) and
+// rounds to the compute dtype (round_to: 0 none, 1 bf16, 2 f16) as codec.wgsl does. One pass
+// instead of a decode and an axpy per input: this is memory bound, so it matters.
+
+struct WsumParams {
+  n: u32,
+  count: u32,
+  dtypes: u32,
+  flags: u32,     // 1: init, 2: divide at the end
+  first: u32,     // index of input 0's coefficient in coef
+  round_to: u32,
+  div: f32,
+  _p0: u32,
+};
+
+@group(0) @binding(0) var<uniform> P: WsumParams;
+@group(0) @binding(1) var<storage, read> in0: array<u32>;
+@group(0) @binding(2) var<storage, read> in1: array<u32>;
+@group(0) @binding(3) var<storage, read> in2: array<u32>;
+@group(0) @binding(4) var<storage, read> in3: array<u32>;
+@group(0) @binding(5) var<storage, read> coef: array<f32>;
+@group(0) @binding(6) var<storage, read_write> acc: array<f32>;
+
+fn from_word(w: u32, dt: u32, i: u32) -> f32 {
+  var v: f32;
+  if (dt == 0u) {
+    v = bitcast<f32>(w);
+  } else {
+    let h = select(w & 0xffffu, w >> 16u, (i & 1u) == 1u);
+    if (dt == 1u) { v = f16_to_f32(h); } else { v = bf16_to_f32(h); }
+  }
+  if (P.round_to == 1u && dt != 2u) { return bf16_to_f32(f32_to_bf16(v)); }
+  if (P.round_to == 2u && dt != 1u) { return f16_to_f32(f32_to_f16(v)); }
+  return v;
+}
+
+fn word_index(dt: u32, i: u32) -> u32 {
+  return select(i >> 1u, i, dt == 0u);
+}
+
+@compute @workgroup_size(256)
+fn wsum(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wg, nwg, lid);
+  if (i >= P.n) { return; }
+  var s = 0.0;
+  if ((P.flags & 1u) == 0u) { s = acc[i]; }
+  let d0 = P.dtypes & 3u;
+  s = s + coef[P.first] * from_word(in0[word_index(d0, i)], d0, i);
+  if (P.count > 1u) { let d = (P.dtypes >> 2u) & 3u; s = s + coef[P.first + 1u] * from_word(in1[word_index(d, i)], d, i); }
+  if (P.count > 2u) { let d = (P.dtypes >> 4u) & 3u; s = s + coef[P.first + 2u] * from_word(in2[word_index(d, i)], d, i); }
+  if (P.count > 3u) { let d = (P.dtypes >> 6u) & 3u; s = s + coef[P.first + 3u] * from_word(in3[word_index(d, i)], d, i); }
+  if ((P.flags & 2u) != 0u) { s = s / P.div; }
+  acc[i] = s;
+}

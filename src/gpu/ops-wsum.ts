@@ -1,0 +1,31 @@
+// Typed wrapper of shaders/wsum.wgsl: a weighted sum read straight from stored words.
+import type { Dtype } from '../formats/dtype';
+import type { Batch } from './buffers';
+import { dispatch } from './kernels';
+
+const CODE: Record<Dtype, number> = { F32: 0, F16: 1, BF16: 2 };
+
+export interface WsumInput {
+  words: GPUBuffer;
+  dtype: Dtype;
+}
+
+/**
+ * acc = Σ coef[j]·decode(inputs[j]) over all inputs (in order, four per dispatch), then ÷ div when
+ * given. roundTo rounds each decoded value to the compute dtype first.
+ */
+export function weightedSum(b: Batch, inputs: WsumInput[], coef: GPUBuffer, acc: GPUBuffer, n: number, o: { roundTo?: Dtype; div?: number }): void {
+  const roundTo = o.roundTo === 'BF16' ? 1 : o.roundTo === 'F16' ? 2 : 0;
+  for (let first = 0; first < inputs.length; first += 4) {
+    const group = inputs.slice(first, first + 4);
+    const last = first + 4 >= inputs.length;
+    const dtypes = group.reduce((a, g, j) => a | (CODE[g.dtype] << (2 * j)), 0);
+    const flags = (first === 0 ? 1 : 0) | (last && o.div !== undefined ? 2 : 0);
+    dispatch(
+      b, 'wsum', 'wsum',
+      [{ u: n }, { u: group.length }, { u: dtypes }, { u: flags }, { u: first }, { u: roundTo }, { f: o.div ?? 1 }],
+      [group[0].words, group[1]?.words, group[2]?.words, group[3]?.words, coef, acc],
+      Math.ceil(n / 256),
+    );
+  }
+}
