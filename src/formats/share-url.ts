@@ -1,6 +1,6 @@
 // Share links: a recipe plus the identity of each checkpoint it uses, in a URL fragment.
 //   #share=<base64url(deflate-raw(JSON))>
-// JSON: { v: 1, recipe: "<mergekit YAML>", models: [{ ref, name, tensors, bytes, header }] }.
+// JSON: { v: 1, recipe: "<mergekit YAML>", models: [{ ref, name, tensors, bytes, hash }] }.
 // The recipe travels as mergekit YAML so the strict YAML validator (parseMergekitYaml) checks it on
 // the way in — no second schema of the recipe exists. A link is untrusted input: its length, the
 // decompressed size, the envelope (zod) and the recipe are all bounded or validated, and every
@@ -28,8 +28,12 @@ export interface ModelIdentity {
   tensors: number;
   /** Bytes of the safetensors files. */
   bytes: number;
-  /** Hex SHA-256 of the safetensors headers (length prefix + JSON of every shard, in path order). */
-  header: string;
+  /**
+   * Hex SHA-256 fingerprint of the checkpoint: every .safetensors file in path order contributes its
+   * header (8-byte length + JSON) and the first and last 64 KiB of its tensor data. The header alone
+   * names the layout; the data samples tell fine-tunes of one architecture apart. Empty = unknown.
+   */
+  hash: string;
 }
 
 export interface SharePayload {
@@ -44,7 +48,7 @@ const identity = z.object({
   name: z.string().max(1000),
   tensors: z.number().int().nonnegative().max(1e9),
   bytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  header: z.string().regex(/^[0-9a-f]{0,64}$/, 'a hex SHA-256'),
+  hash: z.string().regex(/^([0-9a-f]{64})?$/, 'a hex SHA-256'),
 });
 
 const envelope = z.object({

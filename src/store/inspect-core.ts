@@ -21,7 +21,7 @@ export function tensorRows(info: ModelInfo): TensorRow[] {
   return rows;
 }
 
-export function summarize(info: ModelInfo, files: { path: string; size: number }[], headerHash: string): ModelSummary {
+export function summarize(info: ModelInfo, files: { path: string; size: number }[], fingerprint: string): ModelSummary {
   const cfg = info.config;
   const arch = Array.isArray(cfg.architectures) && typeof cfg.architectures[0] === 'string' ? (cfg.architectures[0] as string) : '';
   const dtypes = new Map<string, DtypeCount>();
@@ -52,7 +52,7 @@ export function summarize(info: ModelInfo, files: { path: string; size: number }
     totalBytes: files.reduce((a, f) => a + f.size, 0),
     shards: [...shards].sort(),
     tensors: info.tensors.size,
-    headerHash,
+    fingerprint,
   };
 }
 

@@ -14,15 +14,32 @@ import type { Analysis, CompatReport } from './types';
 
 const open = new Map<string, ModelInfo>();
 
-/** SHA-256 over every .safetensors header (8-byte length + JSON), files in path order. */
-async function headerHash(files: { path: string; file: Blob }[]): Promise<string> {
+/** Bytes of tensor data sampled at each end of a shard for the fingerprint. */
+const SAMPLE = 64 * 1024;
+
+/**
+ * The checkpoint fingerprint (formats/share-url.ts ModelIdentity.hash): per .safetensors file in
+ * path order, its header (length + JSON) and the first and last 64 KiB of its data. Reads ≤ 128 KiB
+ * of data per shard, never the whole file.
+ */
+async function fingerprint(files: { path: string; file: Blob }[]): Promise<string> {
   const h = new Sha256();
+  const bytes = async (b: Blob, from: number, to: number) => new Uint8Array(await b.slice(from, to).arrayBuffer());
   for (const f of [...files].filter((x) => x.path.toLowerCase().endsWith('.safetensors')).sort((a, b) => (a.path < b.path ? -1 : 1))) {
-    if (f.file.size < 8) continue;
-    const head = new Uint8Array(await f.file.slice(0, 8).arrayBuffer());
+    const size = f.file.size;
+    if (size < 8) continue;
+    const head = await bytes(f.file, 0, 8);
     const n = Number(new DataView(head.buffer).getBigUint64(0, true));
     h.update(head);
-    if (n > 0 && 8 + n <= f.file.size) h.update(new Uint8Array(await f.file.slice(8, 8 + n).arrayBuffer()));
+    if (!(n > 0 && 8 + n <= size)) continue;
+    h.update(await bytes(f.file, 8, 8 + n));
+    const start = 8 + n;
+    const data = size - start;
+    if (data <= 2 * SAMPLE) h.update(await bytes(f.file, start, size));
+    else {
+      h.update(await bytes(f.file, start, start + SAMPLE));
+      h.update(await bytes(f.file, size - SAMPLE, size));
+    }
   }
   return h.hex();
 }
@@ -36,7 +53,7 @@ const api: InspectorApi = {
       const summary = summarize(
         info,
         files.map((f) => ({ path: f.path, size: f.file.size })),
-        await headerHash(files),
+        await fingerprint(files),
       );
       return { ok: true, summary, tensors: tensorRows(info) };
     } catch (e) {

@@ -15,7 +15,7 @@ export async function copyShareLink(): Promise<string> {
     else {
       // Not on the shelf: pass on what the link we opened said about it, else the name alone.
       const known = st.shared?.find((s) => s.ref === ref);
-      identities.push(known ?? { ref, name: ref, tensors: 0, bytes: 0, header: '' });
+      identities.push(known ?? { ref, name: ref, tensors: 0, bytes: 0, hash: '' });
     }
   }
   const url = `${location.origin}${location.pathname}${location.search}#${SHARE_PARAM}=${encodeShare(st.recipe, identities)}`;

@@ -13,10 +13,10 @@ let nextId = 1;
 
 export function identityOf(m: ShelfModel): ModelIdentity | undefined {
   if (!m.summary) return undefined;
-  return { ref: m.ref, name: m.name, tensors: m.summary.tensors, bytes: m.summary.weightBytes, header: m.summary.headerHash };
+  return { ref: m.ref, name: m.name, tensors: m.summary.tensors, bytes: m.summary.weightBytes, hash: m.summary.fingerprint };
 }
 
-const sameIdentity = (a: ModelIdentity, b: ModelIdentity) => a.header === b.header && a.tensors === b.tensors && a.bytes === b.bytes;
+const sameIdentity = (a: ModelIdentity, b: ModelIdentity) => a.hash === b.hash && a.tensors === b.tensors && a.bytes === b.bytes;
 
 export type SharedStatus = { identity: ModelIdentity; status: 'matched' | 'differs' | 'missing' | 'reading'; model?: ShelfModel };
 

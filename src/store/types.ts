@@ -33,8 +33,8 @@ export interface ModelSummary {
   totalBytes: number;
   shards: string[];
   tensors: number;
-  /** Hex SHA-256 of the safetensors headers (see formats/share-url.ts ModelIdentity). */
-  headerHash: string;
+  /** Hex SHA-256 fingerprint: headers + data samples (formats/share-url.ts ModelIdentity.hash). */
+  fingerprint: string;
 }
 
 export interface ShelfFile {

@@ -135,8 +135,7 @@ function RunView({ run }: { run: RunState }) {
   return (
     <div className="done" role="status" aria-label="Merge summary">
       <p>
-        <strong className="ok">Merged {s.tensors} tensors</strong> in {formatDuration(s.elapsedMs)} · wrote {formatBytes(s.bytesWritten)} ({formatBytes(s.files.reduce((a, f) => a + f.bytes, 0))} in {s.files.length} files) to {where}
-        {s.elapsedMs > 0 ? ` · ${(s.bytesRead / 1e6 / (s.elapsedMs / 1000)).toFixed(1)} MB/s read` : ''}
+        <strong className="ok">Merged {s.tensors} tensors</strong> in {formatDuration(s.elapsedMs)} · {formatBytes(s.files.reduce((a, f) => a + f.bytes, 0))} in {s.files.length} files written to {where}
       </p>
       {s.warnings.length ? <p className="small warn-text">{s.warnings.length} warning(s): {s.warnings[0]}</p> : null}
       <table className="files small" aria-label="Output files">

@@ -83,9 +83,9 @@ export function ModelSheet() {
               <dd>{s.dtypes.map((d) => `${d.dtype} ×${d.tensors}`).join(', ')}</dd>
             </div>
             <div>
-              <dt>header SHA-256</dt>
-              <dd className="mono" title={s.headerHash}>
-                {s.headerHash.slice(0, 16)}…
+              <dt>fingerprint</dt>
+              <dd className="mono" title={s.fingerprint}>
+                {s.fingerprint.slice(0, 16)}…
               </dd>
             </div>
           </dl>

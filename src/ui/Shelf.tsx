@@ -142,11 +142,11 @@ function SharedList() {
             <code>{r.identity.ref}</code>
             <span className="muted small">
               {r.identity.tensors ? `${r.identity.tensors} tensors · ${formatBytes(r.identity.bytes)}` : 'identity unknown'}
-              {r.identity.header ? ` · header ${r.identity.header.slice(0, 8)}` : ''}
+              {r.identity.hash ? ` · hash ${r.identity.hash.slice(0, 8)}` : ''}
             </span>
             {r.status === 'differs' && r.model?.summary ? (
               <span className="small bad">
-                dropped: {r.model.summary.tensors} tensors · {formatBytes(r.model.summary.weightBytes)} · header {r.model.summary.headerHash.slice(0, 8)}
+                dropped: {r.model.summary.tensors} tensors · {formatBytes(r.model.summary.weightBytes)} · hash {r.model.summary.fingerprint.slice(0, 8)}
               </span>
             ) : null}
           </li>

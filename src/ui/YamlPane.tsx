@@ -64,7 +64,6 @@ export function YamlPane() {
         <button type="button" className="mini" onClick={exportYaml} disabled={!!error}>
           Export mergekit YAML
         </button>
-        <span className="muted small grow">edits here update the form; the form rewrites this text</span>
         <input
           ref={file}
           type="file"
