@@ -12,12 +12,13 @@ import { multislerp } from './methods/multislerp';
 import { karcher } from './methods/karcher';
 import { sce } from './methods/sce';
 import { ram, ramplusTl } from './methods/ram';
+import { arceeFusion } from './methods/arcee-fusion';
 import { RecipeError } from '../errors';
 
-export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear, slerp, modelStock, passthrough, cabs, nearswap, nuslerp, multislerp, karcher, sce, ram, ramplusTl];
+export const METHODS: readonly MethodSpec[] = [linear, taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear, slerp, modelStock, passthrough, cabs, nearswap, nuslerp, multislerp, karcher, sce, ram, ramplusTl, arceeFusion];
 
 /** mergekit methods that exist but this engine does not run yet (a clear error, not "unknown"). */
-export const MERGEKIT_ONLY = ['arcee_fusion'];
+export const MERGEKIT_ONLY: readonly string[] = [];
 
 export function getMethod(name: string): MethodSpec {
   const m = METHODS.find((x) => x.name === name);

@@ -3,6 +3,8 @@
 import { describe, expect, test } from 'vitest';
 import { closeness, gpuBytes, gpuValues, makeEntry, perturb, randn, referenceValues, type TestInput } from './support';
 import type { Dtype } from '../../src/formats/dtype';
+import { arceeFusionImportance } from '../../src/merge/reference/arcee-fusion';
+import { roundTo } from '../fixtures/dtype-codec';
 
 interface Case {
   name: string;
@@ -147,3 +149,61 @@ function runCases(list: Case[]): void {
 }
 
 runCases(cases);
+
+// arcee_fusion: the GPU computes the softmax KL in f32 (WGSL exp/log), the twin in f64, so an element
+// whose importance lies within rounding of the threshold may go either way; every other element must
+// match the twin exactly, and the output must not depend on the chunking.
+interface FusionCase {
+  name: string;
+  shape: number[];
+  inputs: (dtype: Dtype) => TestInput[];
+}
+
+const fusionCases: FusionCase[] = [
+  { name: 'a fine-tune of the base, rows of 211', shape: ODD, inputs: (d) => withBase(d, family(N, 181, 1, 0.05)) },
+  { name: 'identical rows (KL 0), near-identical rows (KL at rounding level) and changed rows', shape: [211, 97],
+    inputs: (d) => {
+      const f = family(N, 182, 1, 0.1);
+      for (let r = 0; r < 211; r++) {
+        if (r % 5 === 0) for (let j = 0; j < 97; j++) f.others[0][r * 97 + j] = f.base[r * 97 + j];
+        if (r % 5 === 1) for (let j = 0; j < 97; j++) f.others[0][r * 97 + j] = f.base[r * 97 + j] * (j === 3 ? 1.01 : 1);
+      }
+      return withBase(d, f);
+    } },
+  { name: 'a 1-D tensor is one softmax row', shape: [6007], inputs: (d) => withBase(d, family(6007, 183, 1, 0.2)) },
+  { name: 'three elements (quantiles read back)', shape: [3], inputs: (d) => withBase(d, { base: Float32Array.of(0.5, -1, 2), others: [Float32Array.of(0.7, -1, 1)] }) },
+];
+
+describe.each(['F32', 'BF16', 'F16'] as Dtype[])('arcee_fusion GPU vs CPU twin, %s inputs', (dtype) => {
+  for (const c of fusionCases) {
+    test(c.name, async () => {
+      const inputs = c.inputs(dtype);
+      const entry = makeEntry('arcee_fusion', c.shape, inputs, {}, 'F32');
+      const want = referenceValues(entry, inputs);
+      const ref = arceeFusionImportance({
+        name: entry.name, method: entry.method, shape: c.shape, params: {},
+        inputs: inputs.map((x) => ({ data: roundTo(x.data, x.dtype), isBase: !!x.isBase, params: {}, shape: c.shape })),
+      });
+      const got = await gpuValues(entry, 4096);
+      const b = roundTo(inputs[0].data, dtype);
+      const x = roundTo(inputs[1].data, dtype);
+      let ambiguous = 0;
+      let kept = 0;
+      for (let i = 0; i < got.length; i++) {
+        if (Object.is(got[i], want[i])) {
+          if (ref.importance[i] >= ref.threshold) kept++;
+          continue;
+        }
+        // a flip is allowed only within rounding of the threshold, and must still be b or b + (x − b)
+        const near = Math.abs(ref.importance[i] - ref.threshold) <= 1e-4 * Math.abs(ref.threshold) + 1e-12;
+        const other = Math.fround(b[i] + Math.fround(x[i] - b[i]));
+        expect(near && (got[i] === b[i] || got[i] === other), `element ${i}: gpu ${got[i]} vs twin ${want[i]}`).toBe(true);
+        ambiguous++;
+      }
+      expect(ambiguous).toBeLessThanOrEqual(Math.max(1, got.length * 1e-3));
+      if (got.length > 100) expect(kept).toBeGreaterThan(0); // the threshold selects something
+      const whole = await gpuBytes(entry);
+      expect(Array.from(whole)).toEqual(Array.from(new Uint8Array(got.buffer)));
+    });
+  }
+});

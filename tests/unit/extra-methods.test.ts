@@ -9,6 +9,8 @@ import { MethodError, RecipeError } from '../../src/errors';
 import type { ModelInfo, TensorInfo } from '../../src/recipe/model-info';
 import type { ByteSource } from '../../src/io/types';
 import type { Recipe } from '../../src/recipe/types';
+import { arceeFusionImportance } from '../../src/merge/reference/arcee-fusion';
+import { fusionQuantileIndices, fusionThreshold, quantileSelection } from '../../src/merge/gpu/fusion-math';
 
 type P = Record<string, number | boolean | string>;
 const inp = (data: number[], params: P = {}, isBase = false): RefInput => ({ data: Float32Array.from(data), isBase, params, shape: [data.length] });
@@ -375,5 +377,66 @@ models:
 parameters:
   epsilon: 0.0001
 `);
+  });
+});
+
+// ---- arcee_fusion ---------------------------------------------------------------------------------
+
+describe('arcee_fusion', () => {
+  it('twin: one softmax row; the upper outliers of |x − base|·KL are taken', () => {
+    // 1-D: one KL for the whole row, so the importance orders like |d| = .1 … .7, 5 (n = 8).
+    // Positions floor(q·7) = 1, 3, 5 → Q(¼) = .2·KL, Q(½) = .4·KL, Q(¾) = .6·KL → thr = (.4 + 1.5·.4)·KL = KL
+    // → only |d| = 5 ≥ 1 is taken
+    const x = [0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, 5];
+    close(referenceMerge(entry('arcee_fusion', [base(new Array(8).fill(0)), inp(x)])), [0, 0, 0, 0, 0, 0, 0, 5]);
+  });
+
+  it('twin: KL per row; when most importances are 0 the threshold is 0 and everything is taken (as mergekit)', () => {
+    // row 0: x = (1, 0) vs (0, 0): KL > 0 → importance (KL, 0); row 1 identical → KL 0 → (0, 0)
+    // sorted (0, 0, 0, KL): positions 0, 1, 2 are all 0 → thr = 0 → importance ≥ 0 everywhere → x
+    close(referenceMerge(entry('arcee_fusion', [base([0, 0, 0, 0]), inp([1, 0, 3, 3])], {}, [2, 2])), [1, 0, 3, 3]);
+    // the row KL itself: softmax(1, 0) = (0.7310586, 0.2689414) against (½, ½):
+    // 0.7310586·ln(1.4621172) + 0.2689414·ln(0.5378828) = 0.7310586·0.3798855 − 0.2689414·0.6201145 = 0.2777185 − 0.1667745 = 0.1109440
+    const imp = arceeFusionImportance(entry('arcee_fusion', [base([0, 0, 0, 0]), inp([1, 0, 3, 3])], {}, [2, 2])).importance;
+    expect(imp[0]).toBeCloseTo(0.110944, 6);
+    expect(Array.from(imp.slice(1))).toEqual([0, 0, 0]);
+  });
+
+  it('quantile selection: non-negative values by the top-k of max(v, 0), negative ones by magnitude', () => {
+    // n = 10 values, 3 negative: ascending position 5 is the (10 − 5) = 5th largest non-negative …
+    expect(quantileSelection(5, 3, 10)).toEqual({ k: 5, form: 'positive', sign: 1 });
+    // … position 1 is the 2nd most negative value: the 2nd largest of max(−v, 0), negated
+    expect(quantileSelection(1, 3, 10)).toEqual({ k: 2, form: 'negative', sign: -1 });
+    expect(quantileSelection(3, 3, 10)).toEqual({ k: 7, form: 'positive', sign: 1 });
+    expect(fusionQuantileIndices(8)).toEqual([1, 3, 5]);
+    expect(fusionThreshold(0.2, 0.4, 0.6)).toBe(Math.fround(0.4 + Math.fround(1.5 * Math.fround(0.6 - 0.2))));
+  });
+
+  it('planner: exactly the base and one other model; float32 output unless out_dtype is set', () => {
+    const p = plan({ merge_method: 'arcee_fusion', base_model: 'B', models: [{ model: 'A' }], dtype: 'bfloat16' });
+    expect(new Set(p.entries.map((e) => e.outDtype))).toEqual(new Set(['F32']));
+    expect(p.config.torch_dtype).toBe('bfloat16'); // mergekit writes dtype there although the tensors are float32 (#604)
+    const o = plan({ merge_method: 'arcee_fusion', base_model: 'B', models: [{ model: 'A' }], out_dtype: 'bfloat16' });
+    expect(new Set(o.entries.map((e) => e.outDtype))).toEqual(new Set(['BF16']));
+    const noBase = errorOf(() => plan({ merge_method: 'arcee_fusion', models: [{ model: 'A' }, { model: 'B' }] }));
+    expect(noBase).toBeInstanceOf(RecipeError);
+    expect(noBase.message).toBe('arcee_fusion merges exactly two models, one of them the base_model; the merge has 2: A, B and no base_model');
+    const three = errorOf(() => plan({ merge_method: 'arcee_fusion', base_model: 'B', models: [{ model: 'A' }, { model: 'C' }] }));
+    expect(three.message).toBe('arcee_fusion merges exactly two models, one of them the base_model; the merge has 3: A, C, B (base)');
+    // other methods keep the checkpoint dtype
+    expect(plan({ merge_method: 'nearswap', base_model: 'B', models: [{ model: 'A' }], parameters: { t: 0.1 } }).entries[0].outDtype).toBe('BF16');
+  });
+
+  it('YAML round trip', () => {
+    const r = yamlRoundTrip(`merge_method: arcee_fusion
+base_model: B
+models:
+  - model: A
+dtype: bfloat16
+out_dtype: bfloat16
+`);
+    expect(r.merge_method).toBe('arcee_fusion');
+    const e = errorOf(() => parseMergekitYaml('merge_method: arcee_fusion\nbase_model: B\nmodels:\n  - model: A\nparameters:\n  t: 0.5\n'));
+    expect(e).toBeInstanceOf(RecipeError);
   });
 });

@@ -14,7 +14,8 @@ import { multislerpGpu } from './multislerp';
 import { karcherGpu } from './karcher';
 import { sceGpu } from './sce';
 import { ramGpu, ramplusTlGpu } from './ram';
-const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, multislerpGpu, karcherGpu, sceGpu, ramGpu, ramplusTlGpu];
+import { arceeFusionGpu } from './arcee-fusion';
+const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, multislerpGpu, karcherGpu, sceGpu, ramGpu, ramplusTlGpu, arceeFusionGpu];
 
 export function gpuMethod(name: string): GpuMethod | undefined {
   return ALL.find((m) => m.name === name);

@@ -15,6 +15,7 @@ import { multislerpMerge } from './multislerp';
 import { karcherMerge } from './karcher';
 import { sceMerge } from './sce';
 import { ramMerge } from './ram';
+import { arceeFusionMerge } from './arcee-fusion';
 import type { RefEntry } from './types';
 
 export type { RefEntry, RefInput, RefParamValue } from './types';
@@ -38,6 +39,7 @@ const TABLE: Record<string, (e: RefEntry) => Float32Array> = {
   sce: sceMerge,
   ram: ramMerge,
   ramplus_tl: ramMerge,
+  arcee_fusion: arceeFusionMerge,
   ...Object.fromEntries(GTA_METHODS.map((m) => [m, gtaMerge])),
 };
 
