@@ -6,6 +6,7 @@ import { passthroughGpu } from './passthrough';
 import { slerpGpu } from './slerp';
 import { modelStockGpu } from './model-stock';
 import { gtaGpu } from './gta';
+import { cabsGpu } from './cabs';
 import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear } from '../methods/gta';
 
 import { nearswapGpu } from './nearswap';
@@ -15,7 +16,7 @@ import { karcherGpu } from './karcher';
 import { sceGpu } from './sce';
 import { ramGpu, ramplusTlGpu } from './ram';
 import { arceeFusionGpu } from './arcee-fusion';
-const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, multislerpGpu, karcherGpu, sceGpu, ramGpu, ramplusTlGpu, arceeFusionGpu];
+const ALL: GpuMethod[] = [linearGpu, passthroughGpu, slerpGpu, modelStockGpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear].map((m) => gtaGpu(m.gta)), nearswapGpu, nuslerpGpu, cabsGpu, multislerpGpu, karcherGpu, sceGpu, ramGpu, ramplusTlGpu, arceeFusionGpu];
 
 export function gpuMethod(name: string): GpuMethod | undefined {
   return ALL.find((m) => m.name === name);
