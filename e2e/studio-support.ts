@@ -66,10 +66,10 @@ export async function shelfSettled(page: Page): Promise<void> {
   await page.waitForFunction(() => !document.body.textContent?.includes('Reading headers'), null, { timeout: 60_000 });
 }
 
-/** The plan badge shows a verdict (not "checking…"). */
+/** The plan badge shows the verdict for the current recipe (the inspector worker has answered). */
 export async function planSettled(page: Page): Promise<string> {
   const badge = page.locator('#editor-title + .badge');
-  await page.waitForFunction(() => !document.querySelector('#editor-title + .badge')?.textContent?.includes('checking'), null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.querySelector('#editor-title + .badge')?.getAttribute('data-current') === 'yes', null, { timeout: 60_000 });
   return (await badge.textContent()) ?? '';
 }
 

@@ -27,7 +27,7 @@ export function startAnalysis(delayMs = 80): void {
     const mine = ++seq;
     try {
       const analysis = await getInspector().analyze(s.recipe, readyRefs(s));
-      if (mine === seq) useStudio.setState({ analysis });
+      if (mine === seq) useStudio.setState({ analysis, analysisFor: s.revision });
     } catch (e) {
       console.error('analysis failed', e);
     }

@@ -19,6 +19,8 @@ export interface YamlError {
 export interface ModelsSlice {
   models: ShelfModel[];
   analysis: Analysis | null;
+  /** The recipe revision `analysis` was computed for (tests and benchmarks wait on it). */
+  analysisFor: number;
   /** Models the shelf is told about but cannot show yet (drops being read). */
   reading: number;
   patchModel(id: string, patch: Partial<ShelfModel>): void;
@@ -65,6 +67,20 @@ export type StudioState = ModelsSlice & RecipeSlice & RunSlice & UiSlice;
 
 const EMPTY: Recipe = { merge_method: 'ties', models: [] };
 
+/** localStorage, written only when the persisted part really changed (not on every progress tick). */
+const dedupedLocalStorage = () => {
+  let last: string | null = null;
+  return {
+    getItem: (name: string) => localStorage.getItem(name),
+    setItem: (name: string, value: string) => {
+      if (value === last) return;
+      last = value;
+      localStorage.setItem(name, value);
+    },
+    removeItem: (name: string) => localStorage.removeItem(name),
+  };
+};
+
 function yamlErrorOf(e: unknown): YamlError {
   const r: ErrorRecord = toRecord(e);
   return { message: r.message, line: r.details.line };
@@ -76,6 +92,7 @@ export const useStudio = create<StudioState>()(
       // ---- models
       models: [],
       analysis: null,
+      analysisFor: -1,
       reading: 0,
       patchModel: (id, patch) => set({ models: get().models.map((m) => (m.id === id ? { ...m, ...patch } : m)) }),
 
@@ -119,7 +136,7 @@ export const useStudio = create<StudioState>()(
     {
       name: 'merge-studio',
       version: 1,
-      storage: createJSONStorage(() => localStorage),
+      storage: createJSONStorage(dedupedLocalStorage),
       partialize: (s) => ({ yaml: s.yaml, hasRecipe: s.hasRecipe, shared: s.shared, demoDismissed: s.demoDismissed, outputName: s.outputName }),
       merge: (persisted, current) => {
         const p = (persisted ?? {}) as Partial<Pick<StudioState, 'yaml' | 'hasRecipe' | 'shared' | 'demoDismissed' | 'outputName'>>;

@@ -88,17 +88,34 @@ export function RecipeEditor() {
 
 function PlanBadge() {
   const plan = useStudio((s) => s.analysis?.plan);
+  const analysisFor = useStudio((s) => s.analysisFor);
+  const revision = useStudio((s) => s.revision);
+  const stamp = { 'data-for': analysisFor, 'data-current': analysisFor === revision ? 'yes' : 'no' };
   if (!plan) return <span className="badge muted">checking…</span>;
   if (plan.status === 'ok')
     return (
-      <span className="badge ok" title={plan.warnings.join('\n') || undefined}>
+      <span className="badge ok" title={plan.warnings.join('\n') || undefined} {...stamp}>
         ✓ {plan.tensors} tensors · {formatBytes(plan.outputBytes)}
         {plan.warnings.length ? ` · ${plan.warnings.length} warning${plan.warnings.length === 1 ? '' : 's'}` : ''}
       </span>
     );
-  if (plan.status === 'incomplete') return <span className="badge warn">models missing</span>;
-  if (plan.status === 'empty') return <span className="badge muted">no models</span>;
-  return <span className="badge bad">won’t merge</span>;
+  if (plan.status === 'incomplete')
+    return (
+      <span className="badge warn" {...stamp}>
+        models missing
+      </span>
+    );
+  if (plan.status === 'empty')
+    return (
+      <span className="badge muted" {...stamp}>
+        no models
+      </span>
+    );
+  return (
+    <span className="badge bad" {...stamp}>
+      won’t merge
+    </span>
+  );
 }
 
 const BUILTIN_TABS = ['self_attn', 'mlp'];
