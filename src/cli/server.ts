@@ -3,7 +3,7 @@
 // under /sink/ and WebSocket (io/ws-sink.ts, what the CLI uses) at /sink-ws.
 // Listens on 127.0.0.1 only, on a random port. Node only.
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -241,16 +241,19 @@ function refuseUpgrade(socket: Duplex, status: string) {
 
 export async function startCliServer(o: ServerOptions): Promise<CliServer> {
   let vite: ViteDevServer | undefined;
+  let cacheDir: string | undefined;
   if (o.vite !== false) {
     const { createServer } = await import('vite');
+    cacheDir = join(o.root, 'node_modules/.vite-cli', String(process.pid));
     vite = await createServer({
       root: o.root,
       configFile: join(o.root, 'vite.config.ts'),
       appType: 'custom',
       logLevel: o.verbose ? 'info' : 'error',
       clearScreen: false,
-      // A separate cache, so the CLI and a running `npm run dev` never fight over it.
-      cacheDir: join(o.root, 'node_modules/.vite-cli'),
+      // A cache of its own per process: concurrent CLI runs (and `npm run dev`) re-optimizing a
+      // shared cache made each other's pages fail to load.
+      cacheDir,
       server: { middlewareMode: true, hmr: false, ws: false, watch: null, headers: ISOLATION_HEADERS },
       // Pre-bundle the page's dependencies up front: a dependency discovered mid-run would make
       // Vite reload the page, killing the merge.
@@ -314,6 +317,7 @@ export async function startCliServer(o: ServerOptions): Promise<CliServer> {
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
       await vite?.close();
+      if (cacheDir) await rm(cacheDir, { recursive: true, force: true }).catch(() => {});
     },
   };
 }
