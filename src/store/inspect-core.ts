@@ -98,6 +98,9 @@ export function compareToBase(base: ModelInfo, model: ModelInfo, methodName: str
     }
   }
   for (const name of model.tensors.keys()) if (!base.tensors.has(name)) extra.push(name);
+  missing.sort();
+  extra.sort();
+  shapes.sort((a, b) => (a.tensor < b.tensor ? -1 : a.tensor > b.tensor ? 1 : 0));
   const baseArch = JSON.stringify(base.config.architectures ?? null);
   const modelArch = JSON.stringify(model.config.architectures ?? null);
   if (baseArch !== modelArch && base.config.architectures && model.config.architectures)
