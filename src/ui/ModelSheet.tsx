@@ -1,7 +1,7 @@
 // Details of one model: its name in the recipe, files, dtypes, the full compatibility report against
 // the base (every missing/extra tensor and shape difference, with what the merge does) and the
 // windowed tensor table.
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { renameRef } from '../store/shelf';
 import { useStudio } from '../store/store';
 import type { CompatReport } from '../store/types';
@@ -16,7 +16,15 @@ export function ModelSheet() {
   const m = useStudio((s) => s.models.find((x) => x.id === s.selectedModel));
   const compat = useStudio((s) => (m ? s.analysis?.compat.find((c) => c.model === m.ref) : undefined));
   const [name, setName] = useState('');
+  const closeBtn = useRef<HTMLButtonElement>(null);
   useEffect(() => setName(m?.ref ?? ''), [m?.ref]);
+  // Focus moves into the sheet when it opens and back to where it was when it closes.
+  useEffect(() => {
+    if (!id) return;
+    const back = document.activeElement as HTMLElement | null;
+    closeBtn.current?.focus();
+    return () => back?.focus?.();
+  }, [id]);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.key === 'Escape') useStudio.getState().set({ selectedModel: null });
@@ -35,7 +43,7 @@ export function ModelSheet() {
       <header className="panel-head">
         <h2>{m.ref}</h2>
         <span className="muted small">{m.origin === 'demo' ? 'demo checkpoint' : `from ${m.name}`}</span>
-        <button type="button" className="icon" aria-label="Close details" onClick={close}>
+        <button ref={closeBtn} type="button" className="icon" aria-label="Close details" onClick={close}>
           ×
         </button>
       </header>
