@@ -3,12 +3,13 @@
 // both ways (with the error at its line), import and export, share links reopened in a fresh page
 // (and a damaged one explained), and the recipe surviving a reload.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMergekitYaml } from '../src/formats/mergekit-yaml';
 import { evaluateSetting } from '../src/recipe/resolve';
 import type { Page } from 'playwright-core';
 import { openStudio, planSettled, shelfSettled, shot, startStudio, tempDir, type Studio } from './studio-support';
+import { REPO } from './support';
 
 let studio: Studio;
 const dir = tempDir('studio-recipe-');
@@ -204,8 +205,22 @@ test('a share link reopens the recipe in a fresh page and checks the checkpoints
   await shot(b.page, 'share-link-opened');
   // remove a model: the list says which one to drop
   await b.page.getByRole('button', { name: 'Remove demo-code' }).click();
-  await expect.poll(() => expectList.textContent()).toContain('drop itdemo-code');
+  await expect.poll(() => expectList.textContent()).toContain('missingdemo-code');
   await shot(expectList, 'share-link-expects');
+  // drop the same checkpoint under another folder name: it is recognised and takes the recipe's name
+  const renamed = join(dir, 'renamed', 'my-code-copy');
+  mkdirSync(renamed, { recursive: true });
+  for (const f of readdirSync(join(REPO, 'public', 'demo', 'demo-code'))) copyFileSync(join(REPO, 'public', 'demo', 'demo-code', f), join(renamed, f));
+  await b.page.getByTestId('input-folder').setInputFiles(join(dir, 'renamed'));
+  await expect.poll(() => expectList.textContent()).toContain('All shared checkpoints are here');
+  expect(await b.page.getByRole('listitem', { name: 'Model demo-code' }).count()).toBe(1);
+  // a different checkpoint under the expected name is flagged
+  await b.page.getByRole('button', { name: 'Remove demo-code' }).click();
+  const other = join(dir, 'other', 'demo-code');
+  mkdirSync(other, { recursive: true });
+  for (const f of readdirSync(join(REPO, 'public', 'demo', 'demo-instruct'))) copyFileSync(join(REPO, 'public', 'demo', 'demo-instruct', f), join(other, f));
+  await b.page.getByTestId('input-folder').setInputFiles(join(dir, 'other'));
+  await expect.poll(() => expectList.textContent()).toContain('≠ differsdemo-code');
 
   // a damaged link: an explanation, no crash
   const c = await openStudio(studio, { hash: '#share=' + 'AAAA'.repeat(8) });

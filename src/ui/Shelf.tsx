@@ -138,7 +138,7 @@ function SharedList() {
       <ul className="expect">
         {rows.map((r) => (
           <li key={r.identity.ref} className={`expect-${r.status}`}>
-            <span className="badge">{r.status === 'matched' ? '✓ matches' : r.status === 'differs' ? '≠ differs' : r.status === 'reading' ? '… reading' : 'drop it'}</span>
+            <span className="badge">{r.status === 'matched' ? '✓ matches' : r.status === 'differs' ? '≠ differs' : r.status === 'reading' ? '… reading' : 'missing'}</span>
             <code>{r.identity.ref}</code>
             <span className="muted small">
               {r.identity.tensors ? `${r.identity.tensors} tensors · ${formatBytes(r.identity.bytes)}` : 'identity unknown'}
