@@ -186,3 +186,47 @@ fn mask_or(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
   let v = used[w];
   if (v != 0u) { atomicOr(&mask[w], v); }
 }
+
+// rank_mask:  mask word w (words of the chunk) = bits j where m ≤ keys[32w + j] < q — keys holding
+//             precomputed ranks (merge/rank-cache.ts); whole words are written (a resident tensor)
+@compute @workgroup_size(256)
+fn rank_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let w = flat_index(wg, nwg, lid);
+  let first = w * 32u;
+  if (first >= P.n) { return; }
+  var bits = 0u;
+  for (var j = 0u; j < 32u; j = j + 1u) {
+    let i = first + j;
+    if (i >= P.n) { break; }
+    let r = keys[i];
+    if (r >= P.m && r < P.q) { bits = bits | (1u << j); }
+  }
+  atomicStore(&mask[w], bits);
+}
+
+// block_walk: n:m from precomputed block orders (keys[e] = offset of the element of in-block rank
+//             e − block start): one thread per block takes its free elements in rank order, then —
+//             when the block has fewer than its quota free — taken ones, the same selection as
+//             nm_keys + nm_mask. m: block length (P.m), q: n; a tail block keeps floor(n·len/m).
+@compute @workgroup_size(256)
+fn block_walk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let blk = flat_index(wg, nwg, lid);
+  let L = P.row_len;
+  let nb = (L + P.m - 1u) / P.m;
+  let row = blk / nb;
+  if (row * L >= P.n) { return; }
+  let j = blk - row * nb;
+  let start = row * L + j * P.m;
+  let len = min(P.m, L - j * P.m);
+  var q = P.q;
+  if (len < P.m) { q = (P.q * len) / P.m; }
+  var taken = 0u;
+  for (var r = 0u; r < len && taken < q; r = r + 1u) {
+    let i = start + keys[start + r];
+    if (is_free(i)) { keep_bit(i); taken = taken + 1u; }
+  }
+  for (var r = 0u; r < len && taken < q; r = r + 1u) {
+    let i = start + keys[start + r];
+    if (!is_free(i)) { keep_bit(i); taken = taken + 1u; }
+  }
+}

@@ -4,13 +4,15 @@
 // always go through). If the worker fails to load or dies, pending calls reject instead of
 // hanging forever (comlink alone would wait).
 import { startEngine } from '../worker/client';
-import type { GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
+import type { DiagnosticsReply, DiagnosticsRequest, GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
 
 declare global {
   interface Window {
     runMerge(req: MergeRequest): Promise<MergeResult>;
     capabilities(): Promise<GpuReport>;
     cancelMerge(): Promise<void>;
+    /** Merge diagnostics (npm run bench:diagnostics). */
+    runDiagnostics(req: DiagnosticsRequest): Promise<DiagnosticsReply>;
     __progress?: (p: MergeProgress) => Promise<void> | void;
     __engineReady?: boolean;
   }
@@ -41,6 +43,7 @@ const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, workerFailed]
 
 window.capabilities = () => guarded(engine.api.capabilities());
 window.cancelMerge = () => engine.api.cancel();
+window.runDiagnostics = (req: DiagnosticsRequest) => guarded<DiagnosticsReply>(engine.api.diagnostics(req));
 window.runMerge = async (req: MergeRequest) => {
   let last = 0;
   let lastStage = '';

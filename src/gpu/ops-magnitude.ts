@@ -48,3 +48,14 @@ export function wordRange(bitBase: number, n: number): { first: number; words: n
   const first = Math.floor(bitBase / 32);
   return { first, words: n > 0 ? Math.ceil((bitBase + n) / 32) - first : 0 };
 }
+
+/** mask word w = bits of elements whose rank (from rank-cache.ts) lies in [lo, hi); n elements, bit 0 at word 0. */
+export function rankMask(b: Batch, n: number, ranks: GPUBuffer, lo: number, hi: number, mask: GPUBuffer): void {
+  dispatch(b, 'magnitude', 'rank_mask', uniforms({ n, chunkStart: 0, bitBase: 0 }, 0, 0, lo, hi), [undefined, undefined, undefined, mask, ranks], groups(Math.ceil(n / 32)));
+}
+
+/** ORs into `mask` the n:m selection (free positions of `used` first) walking precomputed block orders. */
+export function blockWalk(b: Batch, nElems: number, rowLen: number, n: number, m: number, order: GPUBuffer, used: GPUBuffer | undefined, mask: GPUBuffer): void {
+  const blocks = Math.ceil(nElems / rowLen) * Math.ceil(rowLen / m);
+  dispatch(b, 'magnitude', 'block_walk', uniforms({ n: nElems, chunkStart: 0, bitBase: 0 }, used ? 2 : 0, rowLen, m, n), [undefined, undefined, used, mask, order], groups(blocks));
+}

@@ -16,9 +16,10 @@
 //   overlap_ab     = |nz_a ∧ nz_b| / |nz_a ∨ nz_b| per pair (CABS's overlap metric; 0 when the union is empty)
 //   norm_k = ‖τ_k‖₂, keptNorm_k = ‖τ_k·mask_k‖₂, l1_k = Σ|v_k|, share_k = l1_k / Σ_j l1_j (λ, a
 //   global factor, cancels out of the share and is left out of l1).
-// Counts are exact (integer atomics); float sums are per 1024-element block (or per row for
-// row-chunked methods) in a fixed tree and added on the CPU in f64 in order, so no result depends on
-// the chunking. Per-layer figures aggregate the tensors of each transformer layer (embeddings, final
+// Counts are exact (integer atomics); float sums are per 64-element strip of each 1024-element block
+// (or row, for row-chunked methods), added on the CPU in f64 in order, so no result depends on the
+// chunking. With a RankCache (the worker's session), exact top-k and n:m masks of resident tensors
+// come from ranks computed once, so a refresh after a slider move costs a few passes per tensor. Per-layer figures aggregate the tensors of each transformer layer (embeddings, final
 // norm and lm_head form the `null` group).
 import type { Gpu } from '../gpu/device';
 import type { Plan, PlanEntry } from '../recipe/plan-types';
@@ -27,8 +28,9 @@ import { gpuMethod } from './gpu';
 import { chunkLimit } from './execute';
 import { num } from './gpu/types';
 import type { Sparsified } from './gpu/types';
-import { diagFinal, diagModel } from '../gpu/ops-diagnostics';
+import { diagModel, diagStrips } from '../gpu/ops-diagnostics';
 import type { InputCacheLike } from './input-cache';
+import type { RankCacheLike } from './rank-cache';
 import { CancelledError, UnsupportedError } from '../errors';
 
 /** At most this many task vectors per tensor (one bit each in the per-element state). */
@@ -84,6 +86,10 @@ export interface DiagnoseOptions {
   signal?: AbortSignal;
   /** Decoded inputs kept across calls. */
   inputCache?: InputCacheLike;
+  /** Magnitude ranks kept across calls: top-k and n:m masks become one cheap pass (rank-cache.ts). */
+  rankCache?: RankCacheLike;
+  /** Tensors in flight at once (their GPU round trips overlap); default 4. */
+  concurrency?: number;
   /** Only these output tensors (default: every entry). */
   tensors?: string[];
 }
@@ -165,6 +171,7 @@ async function tensorRaw(gpu: Gpu, entry: PlanEntry, opts: DiagnoseOptions): Pro
     rowLen: method.rowLen?.({ entry }),
     signal: opts.signal,
     inputCache: opts.inputCache,
+    rankCache: opts.rankCache,
   });
   try {
     const s = await sparsified(job);
@@ -177,35 +184,41 @@ async function tensorRaw(gpu: Gpu, entry: PlanEntry, opts: DiagnoseOptions): Pro
     const pairs = (K * (K - 1)) / 2;
     const nCounters = 2 * K + 3 + pairs;
     const counters = job.scratch('diag.counters', nCounters * 4);
-    const state = job.scratch('diag.state', job.maxChunk * 8);
-    const maxSegs = Math.max(...job.chunks.map((c) => Math.ceil(c.count / seg)));
-    const partials = job.scratch('diag.partials', 3 * K * maxSegs * 4);
+    const state = job.scratch('diag.state', K > 1 ? job.maxChunk * 8 : 16);
+    const maxStrips = Math.max(...job.chunks.map((c) => diagStrips(c.count, seg)));
+    const partials = job.scratch('diag.partials', 3 * K * maxStrips * 4);
     const clear = job.batch();
     clear.clear(counters);
     await clear.submit();
     let countBytes: Uint8Array | undefined;
     for (const c of job.chunks) {
       if (opts.signal?.aborted) throw new CancelledError();
-      const segCount = Math.ceil(c.count / seg);
+      const strips = diagStrips(c.count, seg);
       const base = await job.input(s.base, c);
       const xs: GPUBuffer[] = [];
       for (const i of s.models) xs.push(await job.input(i, c));
       const b = job.batch();
       xs.forEach((x, k) =>
-        diagModel(b, { x, base, mask: s.masks[k], bitBase: s.bitBase(c), model: k, coef: s.coefs[k], init: k === 0, seg, segCount, partOffset: 3 * k * segCount, ctrOffset: 2 * k }, c.count, state, counters, partials),
+        diagModel(
+          b,
+          { x, base, mask: s.masks[k], bitBase: s.bitBase(c), model: k, coef: s.coefs[k], init: k === 0, final: k === K - 1, models: K, pairBase: 2 * K, seg, strips, partOffset: 3 * k * strips, ctrOffset: 2 * k },
+          c.count,
+          state,
+          counters,
+          partials,
+        ),
       );
-      diagFinal(b, c.count, K, 2 * K, state, counters);
-      b.read(partials, 3 * K * segCount * 4);
+      b.read(partials, 3 * K * strips * 4);
       const last = c.index === job.chunks.length - 1;
       if (last) b.read(counters, nCounters * 4);
       const res = await b.submit();
-      const p = new Float32Array(res[0].buffer, res[0].byteOffset, 3 * K * segCount);
+      const p = new Float32Array(res[0].buffer, res[0].byteOffset, 3 * K * strips);
       for (let k = 0; k < K; k++) {
-        const o = 3 * k * segCount;
-        for (let j = 0; j < segCount; j++) {
+        const o = 3 * k * strips;
+        for (let j = 0; j < strips; j++) {
           raw.sq[k] += p[o + j];
-          raw.keptSq[k] += p[o + segCount + j];
-          raw.l1[k] += p[o + 2 * segCount + j];
+          raw.keptSq[k] += p[o + strips + j];
+          raw.l1[k] += p[o + 2 * strips + j];
         }
       }
       if (last) countBytes = res[1];
@@ -264,15 +277,28 @@ export async function diagnose(gpu: Gpu, plan: Plan | PlanEntry[], opts: Diagnos
   const M = models.length;
   const perTensor: { entry: PlanEntry; raw: Raw; local: number[] }[] = [];
   const skipped: { name: string; reason: string }[] = [];
-  for (const entry of entries) {
-    if (opts.signal?.aborted) throw new CancelledError();
-    const r = await tensorRaw(gpu, entry, opts);
-    if (typeof r === 'string') {
-      skipped.push({ name: entry.name, reason: r });
-      continue;
+  // a few tensors in flight: their submits and readbacks interleave (results are kept in plan order)
+  const results: Awaited<ReturnType<typeof tensorRaw>>[] = new Array(entries.length);
+  let next = 0;
+  let failure: { e: unknown } | undefined;
+  const worker = async () => {
+    while (next < entries.length && !failure) {
+      const i = next++;
+      try {
+        if (opts.signal?.aborted) throw new CancelledError();
+        results[i] = await tensorRaw(gpu, entries[i], opts);
+      } catch (e) {
+        failure ??= { e };
+      }
     }
-    perTensor.push({ entry, raw: r.raw, local: r.models.map((ref) => models.indexOf(ref)) });
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 4, entries.length)) }, worker));
+  if (failure) throw failure.e;
+  entries.forEach((entry, i) => {
+    const r = results[i];
+    if (typeof r === 'string') skipped.push({ name: entry.name, reason: r });
+    else perTensor.push({ entry, raw: r.raw, local: r.models.map((ref) => models.indexOf(ref)) });
+  });
   const tensors: TensorDiagnostics[] = [];
   const byLayer = new Map<number | null, { raw: Raw; tensors: number }>();
   for (const t of perTensor) {

@@ -10,6 +10,7 @@ import { CancelledError, UnsupportedDtypeError } from '../errors';
 import { Batch, storage, uploadBytes } from '../gpu/buffers';
 import { decode, TIE_BLOCK } from '../gpu/ops';
 import { inputCacheKey, type InputCacheLike } from './input-cache';
+import type { RankCacheLike } from './rank-cache';
 
 export interface Chunk {
   index: number;
@@ -29,6 +30,8 @@ export interface JobOptions {
   prefetched?: Promise<Uint8Array>[];
   /** Decoded chunks kept across jobs (merge diagnostics); buffers it adopts are not freed by the job. */
   inputCache?: InputCacheLike;
+  /** Magnitude ranks kept across jobs: exact top-k selections become one pass (select.ts, merge diagnostics). */
+  rankCache?: RankCacheLike;
 }
 
 export function elementCount(shape: number[]): number {

@@ -3,6 +3,9 @@
 
 import type { Recipe } from '../recipe/types';
 import type { ErrorRecord } from '../errors';
+import type { DiagnosticsResult } from '../merge/diagnostics';
+
+export type { DiagnosticsResult, TensorDiagnostics, LayerDiagnostics, DiagnosticsFigures } from '../merge/diagnostics';
 
 /** Where a model's files come from, as seen by the worker. */
 export interface ModelFileSpec {
@@ -89,9 +92,33 @@ export interface GpuReport {
 
 export type MergeResult = { ok: true; summary: MergeSummary } | { ok: false; error: ErrorRecord };
 
+/** What the studio draws while tuning sparsity (merge/diagnostics.ts): nothing is merged or written. */
+export interface DiagnosticsRequest {
+  recipe: Recipe;
+  models: ModelSpec[];
+  /** Override the seed for random methods. */
+  seed?: number;
+  /** Only these output tensors (default: all). */
+  tensors?: string[];
+  /** Force a chunk size in elements (tests). */
+  chunkElements?: number;
+  /**
+   * GPU bytes of decoded inputs kept resident between calls with the same models (default 512 MiB;
+   * 0 turns the cache off). Headers are kept too; a different model set clears both.
+   */
+  cacheBytes?: number;
+}
+
+export type DiagnosticsReply = ({ ok: true } & DiagnosticsResult & { cache: { bytes: number; entries: number } }) | { ok: false; error: ErrorRecord };
+
 export interface EngineApi {
   capabilities(): Promise<GpuReport>;
   /** Runs a merge. Never rejects for user errors: returns { ok: false, error } with a typed record. */
   merge(req: MergeRequest, onProgress?: (p: MergeProgress) => void): Promise<MergeResult>;
+  /**
+   * Diagnostics of a recipe over loaded models, on the GPU. A newer call cancels an older one still
+   * running (it then answers { ok: false } with code 'cancelled'). Never rejects for user errors.
+   */
+  diagnostics(req: DiagnosticsRequest): Promise<DiagnosticsReply>;
   cancel(): void;
 }

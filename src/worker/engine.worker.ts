@@ -1,12 +1,14 @@
 // The engine worker: owns the one GPUDevice and exposes the EngineApi over comlink. Thin on
 // purpose — the logic lives in merge/ and gpu/, importable from tests.
 import * as Comlink from 'comlink';
-import type { EngineApi, MergeProgress, MergeRequest, MergeResult } from './api';
+import type { DiagnosticsReply, DiagnosticsRequest, EngineApi, MergeProgress, MergeRequest, MergeResult } from './api';
 import { getGpu, gpuReport } from '../gpu/device';
 import { runMerge } from '../merge/run';
 import { toRecord } from '../errors';
+import { DiagnosticsSession } from '../merge/diagnostics-session';
 
 let current: AbortController | null = null;
+const diagnosticsSession = new DiagnosticsSession();
 
 const api: EngineApi = {
   async capabilities() {
@@ -28,6 +30,9 @@ const api: EngineApi = {
   },
   cancel() {
     current?.abort();
+  },
+  diagnostics(req: DiagnosticsRequest): Promise<DiagnosticsReply> {
+    return diagnosticsSession.run(getGpu, req);
   },
 };
 

@@ -6,6 +6,7 @@ import type { PlanEntry } from '../../src/recipe/plan-types';
 import { getGpu } from '../../src/gpu/device';
 import { diagnose, pairIndex, type DiagnosticsResult, type TensorDiagnostics } from '../../src/merge/diagnostics';
 import { InputCache } from '../../src/merge/input-cache';
+import { RankCache } from '../../src/merge/rank-cache';
 import { absF32, cabsSelect, referenceDiagnostics, taskVector, topkMask, type RefDiagnostics } from '../../src/merge/reference';
 import { magpruneMask } from '../../src/merge/reference/random-sparsify';
 import { roundTo } from '../fixtures/dtype-codec';
@@ -139,6 +140,29 @@ describe('diagnostics vs a CPU computation', () => {
     const again = await diagnose(gpu, [a.entry, b.entry, c.entry, lin], { inputCache: cache });
     expect(cache.misses).toBe(misses);
     expect(strip(again)).toEqual(strip(d));
+    cache.clear();
+  });
+
+  test('cached ranks (the worker session) give the same masks and figures as radix selects and n:m ranking', async () => {
+    const gpu = await getGpu();
+    const f = family(97 * 211, 10, 3);
+    const q = (k: number) => f.others[k].map((v, i) => (i % 5 === 0 ? f.base[i] + 0.25 * ((i % 3) - 1) : v)); // many equal |δ|
+    const quant = { base: f.base, others: [q(0), q(1), q(2)] };
+    const entries = [
+      entryOf('ties', [97, 211], quant, [{ weight: 1, density: 0.3 }, { weight: 0.5, density: 0.55 }, { weight: 1, density: 0.2 }], {}, 'BF16', 'model.layers.0.a.weight').entry,
+      entryOf('breadcrumbs', [97, 211], quant, [{ weight: 1, density: 0.6, gamma: 0.05 }, { weight: 1, density: 0.5, gamma: 0.01 }, { weight: 1, density: 0.9, gamma: 0.2 }], {}, 'BF16', 'model.layers.1.a.weight').entry,
+      entryOf('cabs', [97, 211], quant, [{ weight: 1, block_keep: 5 }, { weight: 1, block_keep: 7, priority: 1 }, { weight: 1, block_keep: 6 }], { block_size: 16 }, 'BF16', 'model.layers.2.a.weight').entry,
+      entryOf('cabs', [97, 211], quant, [{ weight: 1, block_keep: 2 }, { weight: 1, block_keep: 3 }, { weight: 1, block_keep: 3 }], { block_size: 8 }, 'BF16', 'model.layers.3.a.weight').entry,
+    ];
+    const plain = await diagnose(gpu, entries);
+    const ranks = new RankCache(256 << 20);
+    const cache = new InputCache(256 << 20);
+    const first = await diagnose(gpu, entries, { rankCache: ranks, inputCache: cache });
+    const second = await diagnose(gpu, entries, { rankCache: ranks, inputCache: cache });
+    expect(ranks.bytes).toBeGreaterThan(0);
+    expect(strip(first)).toEqual(strip(plain));
+    expect(strip(second)).toEqual(strip(plain));
+    ranks.clear();
     cache.clear();
   });
 });

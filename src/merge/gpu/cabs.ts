@@ -13,6 +13,11 @@ import { cabsModel, cabsOrder, topkQuota, type CabsModel } from '../methods/cabs
 import { cabsAgree, cabsFinish, cabsSum } from '../../gpu/ops-cabs';
 import { magnitudeTopkMask, newMask, recordNm, recordOr } from './prune';
 import type { Batch } from '../../gpu/buffers';
+import { blockWalk } from '../../gpu/ops-magnitude';
+
+function rowLength(shape: readonly number[]): number {
+  return shape.length ? shape[shape.length - 1] : 1;
+}
 
 function mOf(params: Record<string, unknown>): number {
   return num(params, 'block_size', 0);
@@ -80,6 +85,26 @@ async function recordMerge(job: TensorJob, p: CabsPlan, c: Chunk, b: Batch): Pro
 
 async function buildAll(job: TensorJob, p: CabsPlan, onChunk?: (c: Chunk, b: Batch) => Promise<void>): Promise<void> {
   const used = await newMask(job, 'cabs.used');
+  if (p.m > 0 && job.opts.rankCache && job.resident) {
+    // cached block orders (merge diagnostics): one walk per block instead of ranking every element
+    const rc = job.opts.rankCache;
+    const L = rowLength(job.entry.shape);
+    const orders: (GPUBuffer | undefined)[] = [];
+    for (const md of p.models) orders.push(md.n > 0 ? await rc.blockOrder(job, md.input, p.bi, L, p.m) : undefined);
+    if (p.models.every((md, k) => md.n <= 0 || orders[k])) {
+      const c = job.chunks[0];
+      const b = job.batch();
+      for (const md of p.order) {
+        const k = p.models.indexOf(md);
+        if (md.n <= 0) continue;
+        blockWalk(b, job.n, L, md.n, p.m, orders[k]!, used, p.masks[k]);
+        recordOr(b, c, p.masks[k], used);
+      }
+      if (onChunk) await onChunk(c, b);
+      else await b.submit();
+      return;
+    }
+  }
   if (p.m > 0) {
     for (const c of job.chunks) {
       const b = job.batch();

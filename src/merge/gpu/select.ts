@@ -6,6 +6,7 @@
 import type { TensorJob, Chunk } from '../tensor-job';
 import { histogram, makeMask, tieCount, NONE, TIE_BLOCK, type Selection } from '../../gpu/ops';
 import { storage, uploadU32 } from '../../gpu/buffers';
+import { rankMask } from '../../gpu/ops-magnitude';
 
 const PASSES = [
   { shift: 21, bits: 11 },
@@ -45,7 +46,15 @@ async function keyInputs(job: TensorJob, bi: number, reqs: { xi: number; keys?: 
 export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[]): Promise<Selection[]> {
   const n = job.n;
   const out: Selection[] = reqs.map((r) => (r.k <= 0 ? NONE : { mode: 1, t: 0, r: 0 }));
-  const live = reqs.map((r, i) => i).filter((i) => reqs[i].k > 0 && reqs[i].k < n);
+  let live = reqs.map((r, i) => i).filter((i) => reqs[i].k > 0 && reqs[i].k < n);
+  // With cached ranks (job.opts.rankCache, resident tensors), "rank < k" needs no radix select.
+  const rc = job.opts.rankCache;
+  if (rc && live.length) {
+    const ranked: number[] = [];
+    for (const i of live) if (!reqs[i].keys && (await rc.ranks(job, reqs[i].xi, bi))) ranked.push(i);
+    for (const i of ranked) out[i] = { mode: 2, t: 0, r: 0, rank: reqs[i].k } as RankedSelection;
+    live = live.filter((i) => !ranked.includes(i));
+  }
   if (!live.length) return out;
   const state = live.map((i) => ({ i, prefixMask: 0, prefixValue: 0, remaining: reqs[i].k, lastCount: 0 }));
   const bins = job.scratch('bins', 2048 * 4 * live.length);
@@ -97,8 +106,33 @@ export interface MaskRequest {
   mask: GPUBuffer;
 }
 
+/** A selection "rank < rank" over cached ranks (only meaningful to buildMasks of the same job). */
+export type RankedSelection = Selection & { rank?: number };
+
+/** The rank bound of a selection when it can be served from cached ranks: NONE → 0, all → n, ranked → rank. */
+function rankBound(s: RankedSelection, n: number): number | undefined {
+  if (s.rank !== undefined) return s.rank;
+  if (s.mode === 0) return 0;
+  if (s.mode === 1 && s.t === 0) return n;
+  return undefined;
+}
+
 /** Builds every mask sel(s1) && !sel(s2) of the key |x − base|, sharing sweeps over the chunks. */
 export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]): Promise<void> {
+  const rc = job.opts.rankCache;
+  if (rc && reqs.length) {
+    const rest: MaskRequest[] = [];
+    const b = job.batch();
+    for (const r of reqs) {
+      const hi = rankBound(r.s1, job.n);
+      const lo = rankBound(r.s2, job.n);
+      const e = !r.keys && hi !== undefined && lo !== undefined && ((r.s1 as RankedSelection).rank !== undefined || (r.s2 as RankedSelection).rank !== undefined) ? await rc.ranks(job, r.xi, bi) : undefined;
+      if (e) rankMask(b, job.n, e.ranks, lo!, hi!, r.mask);
+      else rest.push(r);
+    }
+    await b.submit();
+    reqs = rest;
+  }
   if (!reqs.length) return;
   const nBlocks = Math.ceil(job.n / TIE_BLOCK);
   const ties: ([GPUBuffer, GPUBuffer] | undefined)[] = reqs.map(() => undefined);

@@ -1,0 +1,85 @@
+// The engine worker's diagnostics state across calls: the opened model headers and the resident
+// decoded inputs stay as long as the model set is the same (a slider move changes only the recipe),
+// and a newer call cancels an older one still running. Importable from tests (no worker globals).
+import type { Gpu } from '../gpu/device';
+import type { DiagnosticsReply, DiagnosticsRequest, ModelSpec } from '../worker/api';
+import type { ModelInfo } from '../recipe/model-info';
+import { buildPlan, readTokenizerTexts } from '../recipe/plan';
+import { loadModels } from './run';
+import { diagnose } from './diagnostics';
+import { InputCache } from './input-cache';
+import { RankCache } from './rank-cache';
+import { CancelledError, toRecord } from '../errors';
+
+export const DEFAULT_DIAGNOSTICS_CACHE_BYTES = 512 * 1024 * 1024;
+
+/** Identity of a model set: refs, paths, sizes, URLs, and for Blobs/Files their size, name and date. */
+export function modelsSignature(models: ModelSpec[]): string {
+  return JSON.stringify(
+    models.map((m) => [
+      m.ref,
+      m.files.map((f) => {
+        const blob = f.blob as (Blob & { name?: string; lastModified?: number }) | undefined;
+        return [f.path, f.size, f.url ?? null, blob ? [blob.size, blob.type, blob.name ?? null, blob.lastModified ?? null] : null];
+      }),
+    ]),
+  );
+}
+
+export class DiagnosticsSession {
+  private signature = '';
+  private models?: Map<string, ModelInfo>;
+  private tokenizerTexts?: Map<string, string | undefined>;
+  private cache?: InputCache;
+  private ranks?: RankCache;
+  private current?: AbortController;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Runs after any call still in flight (which it cancels); never rejects. */
+  run(gpu: () => Promise<Gpu>, req: DiagnosticsRequest): Promise<DiagnosticsReply> {
+    this.current?.abort();
+    const ctl = new AbortController();
+    this.current = ctl;
+    const next = this.queue.then(() => this.once(gpu, req, ctl.signal));
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async once(getGpuFn: () => Promise<Gpu>, req: DiagnosticsRequest, signal: AbortSignal): Promise<DiagnosticsReply> {
+    try {
+      if (signal.aborted) throw new CancelledError();
+      const gpu = await getGpuFn();
+      const sig = modelsSignature(req.models);
+      const budget = req.cacheBytes ?? DEFAULT_DIAGNOSTICS_CACHE_BYTES;
+      if (sig !== this.signature || !this.models) {
+        this.reset();
+        this.models = await loadModels(req.models, signal);
+        this.signature = sig;
+      }
+      if (!this.cache || this.cache.budgetBytes !== budget) {
+        this.cache?.clear();
+        this.ranks?.clear();
+        this.cache = budget > 0 ? new InputCache(budget) : undefined;
+        this.ranks = budget > 0 ? new RankCache(budget) : undefined;
+      }
+      const needsVocab = req.recipe.tokenizer !== undefined || req.recipe.tokenizer_source !== undefined;
+      if (needsVocab && !this.tokenizerTexts) this.tokenizerTexts = await readTokenizerTexts(this.models);
+      const plan = buildPlan(req.recipe, this.models, { seed: req.seed, tokenizerTexts: needsVocab ? this.tokenizerTexts : undefined });
+      const res = await diagnose(gpu, plan, { chunkElements: req.chunkElements, signal, inputCache: this.cache, rankCache: this.ranks, tensors: req.tensors });
+      return { ok: true, ...res, cache: { bytes: (this.cache?.bytes ?? 0) + (this.ranks?.bytes ?? 0), entries: this.cache?.size ?? 0 } };
+    } catch (e) {
+      return { ok: false, error: toRecord(e) };
+    }
+  }
+
+  /** Forgets the models and frees the resident inputs. */
+  reset(): void {
+    this.cache?.clear();
+    this.cache = undefined;
+    this.ranks?.clear();
+    this.ranks = undefined;
+    this.models = undefined;
+    this.tokenizerTexts = undefined;
+    this.signature = '';
+  }
+}
