@@ -123,6 +123,23 @@ test('method picker and the slices editor (passthrough frankenmerge)', async () 
   expect(r.merge_method).toBe('slerp');
   expect(r.parameters!.t).toBe(0.5);
   await expect.poll(() => planSettled(page)).toContain('75 tensors');
+  // CABS: n:m pruning and the pruning order from per-model priorities
+  await picker.selectOption('cabs');
+  // slerp kept one input; take demo-code back in from the shelf
+  await page.getByRole('listitem', { name: 'Model demo-code' }).getByRole('radio', { name: 'Input' }).check();
+  await page.getByRole('spinbutton', { name: 'block_size', exact: true }).fill('4');
+  await page.getByRole('spinbutton', { name: 'block_keep of demo-instruct' }).fill('2');
+  await page.getByRole('spinbutton', { name: 'block_keep of demo-code' }).fill('2');
+  await page.getByRole('spinbutton', { name: 'priority of demo-code' }).fill('1');
+  r = await recipeOf(page);
+  expect(r.parameters!.block_size).toBe(4);
+  expect(r.models!.map((m) => [m.model, m.parameters!.block_keep, m.parameters!.priority])).toEqual([
+    ['demo-instruct', 2, undefined],
+    ['demo-code', 2, 1],
+  ]);
+  expect(await page.getByLabel('Pruning order').textContent()).toBe('Pruning order: demo-code (1) → demo-instruct (0)');
+  await expect.poll(() => planSettled(page)).toContain('75 tensors');
+  await shot(page.getByRole('region', { name: 'Recipe' }), 'recipe-cabs');
   await picker.selectOption('passthrough');
   r = await recipeOf(page);
   expect(r.slices?.length).toBe(1);

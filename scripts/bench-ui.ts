@@ -23,6 +23,8 @@ interface LongTask {
 }
 
 function init() {
+  // tsx (esbuild keepNames) wraps named functions in page.evaluate bodies with __name().
+  (window as unknown as { __name: (f: unknown) => unknown }).__name = (f) => f;
   const w = window as unknown as { __long: { start: number; duration: number }[]; showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> };
   w.__long = [];
   new PerformanceObserver((list) => {
@@ -83,6 +85,17 @@ async function mergeOnce(page: Page, cdp: CDPSession): Promise<Run> {
   return { ms: t1 - t0, tasks, trace };
 }
 
+async function waitCharts(page: Page): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const p = document.querySelector('.diagnostics');
+      return p?.getAttribute('data-current') === 'yes' && !!p.querySelector('.diag-body') && !p.textContent?.includes('updating');
+    },
+    null,
+    { timeout: 120_000, polling: 100 },
+  );
+}
+
 interface TraceEvent {
   ph: string;
   name: string;
@@ -141,12 +154,39 @@ async function main(): Promise<void> {
     }
     lat.sort((a, b) => a - b);
 
-    // 2. demo merges
+    // 2. slider move → diagnostics charts redrawn (the engine's GPU diagnostics of the whole recipe)
+    const charts: { total: number; engine: number }[] = [];
+    await waitCharts(page);
+    for (const v of ['0.2', '0.3', '0.4', '0.5', '0.45', '0.35']) {
+      const t = await page.evaluate(async (v) => {
+        const el = document.querySelector('input[type=range][aria-label="density of demo-code"]') as HTMLInputElement;
+        const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+        const t0 = performance.now();
+        set.call(el, v);
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+        await new Promise<void>((ok) => {
+          const tick = () => {
+            const p = document.querySelector('.diagnostics');
+            if (p?.getAttribute('data-current') === 'yes' && !p.textContent?.includes('updating')) ok();
+            else requestAnimationFrame(tick);
+          };
+          requestAnimationFrame(tick);
+        });
+        // the frame after the commit: charts are painted
+        await new Promise((r) => requestAnimationFrame(() => r(null)));
+        const head = document.querySelector('.diagnostics .panel-head')?.textContent ?? '';
+        return { total: performance.now() - t0, engine: Number(/GPU (\d+) ms/.exec(head)?.[1] ?? NaN) };
+      }, v);
+      charts.push(t);
+    }
+    charts.sort((a, b) => a.total - b.total);
+
+    // 3. demo merges
     const demo = [];
     const cdp = await page.context().newCDPSession(page);
     for (let i = 0; i < RUNS; i++) demo.push(await mergeOnce(page, cdp));
 
-    // 3. a larger merge: 3 × ~35 MB F16 (generated, dropped through the folder picker)
+    // 4. a larger merge: 3 × ~35 MB F16 (generated, dropped through the folder picker)
     const shape = { layers: 8, hidden: 384, intermediate: 1024, vocab: 4096, dtype: 'F16' as const };
     await writeTinyLlama(join(models, 'big-base'), { ...shape, seed: 100 });
     await writeTinyLlama(join(models, 'big-a'), { ...shape, seed: 101, perturbFrom: { seed: 100, scale: 0.02 } });
@@ -175,10 +215,13 @@ async function main(): Promise<void> {
     results.adapter = adapter;
     results.cores = (await import('node:os')).cpus().length;
     results.sliderToPlanMs = { median: Math.round(lat[Math.floor(lat.length / 2)]), max: Math.round(lat[lat.length - 1]) };
+    results.sliderToChartsMs = { median: Math.round(charts[Math.floor(charts.length / 2)].total), max: Math.round(charts[charts.length - 1].total), engineMedian: Math.round(charts[Math.floor(charts.length / 2)].engine) };
     results.demoMerge = summarize(demo);
     results.largeMerge = { ...summarize(big), readMB: 104 };
     console.log(`adapter: ${adapter}, ${results.cores} CPU cores`);
     console.log(`slider move → plan verdict: median ${(results.sliderToPlanMs as { median: number }).median} ms, max ${(results.sliderToPlanMs as { max: number }).max} ms`);
+    const sc = results.sliderToChartsMs as { median: number; max: number; engineMedian: number };
+    console.log(`slider move → diagnostics charts redrawn: median ${sc.median} ms, max ${sc.max} ms (engine diagnostics median ${sc.engineMedian} ms)`);
     for (const [k, v] of [
       ['demo merge (3 × 189 kB)', results.demoMerge],
       ['large merge (3 × 35 MB)', results.largeMerge],

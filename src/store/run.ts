@@ -7,6 +7,7 @@ import type { MergeProgress, ModelSpec, OutputSpec } from '../worker/api';
 import { useStudio } from './store';
 import type { FileHash, OutputTarget, RunState } from './types';
 import { callback, getEngine, getInspector } from './workers';
+import { cancelDiagnostics } from './diagnostics';
 
 type DirPicker = (opts?: { id?: string; mode?: 'read' | 'readwrite'; startIn?: string }) => Promise<FileSystemDirectoryHandle>;
 
@@ -87,6 +88,7 @@ export async function startMerge(): Promise<void> {
     } else timer ??= setTimeout(flush, PROGRESS_MS);
   };
 
+  cancelDiagnostics();
   st.setRun({ kind: 'merging', target, progress: null, startedAt, rate: 0, cancelling: false });
   const engine = getEngine();
   let result;

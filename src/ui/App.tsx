@@ -1,8 +1,10 @@
-// The studio: model shelf | recipe editor (+ diagnostics) | YAML, merge and GPU panels.
+// The studio: model shelf | recipe editor + YAML | live diagnostics, merge and GPU panels (the
+// outer columns stay in view while the recipe scrolls, so charts follow every slider).
 // Boot order: the engine reports its GPU; a "#share=" link wins over the saved recipe; the demo
 // models load unless the user removed them (with the demo recipe on a first visit).
 import { useEffect } from 'react';
 import { startAnalysis } from '../store/analysis';
+import { startDiagnostics } from '../store/diagnostics';
 import { copyShareLink, openShareFromLocation } from '../store/share';
 import { loadDemo } from '../store/shelf';
 import { useStudio } from '../store/store';
@@ -21,6 +23,7 @@ async function boot(): Promise<void> {
   if (booted) return;
   booted = true;
   startAnalysis();
+  startDiagnostics();
   getEngine()
     .api.capabilities()
     .then((report) => useStudio.getState().set({ capability: { state: 'ready', report } }))
@@ -48,10 +51,10 @@ export function App() {
         <Shelf />
         <div className="col center">
           <RecipeEditor />
-          <Diagnostics />
+          <YamlPane />
         </div>
         <div className="col right">
-          <YamlPane />
+          <Diagnostics />
           <MergePanel />
           <CapabilityPanel />
         </div>

@@ -70,7 +70,7 @@ export function ParamControl({ spec: p, owner, value, inherited, layers, onChang
               value={scalar ?? min}
               onChange={(e) => onChange(Number(e.target.value))}
             />
-            <NumberBox name={name} value={scalar} step={step} min={p.min} max={p.max} onCommit={(v) => onChange(v)} />
+            <NumberBox name={name} value={scalar} step={step} min={p.min} max={p.max} onCommit={(v) => onChange(v)} title={value === undefined ? inherited?.from : undefined} />
           </>
         )}
         <button
@@ -90,10 +90,8 @@ export function ParamControl({ spec: p, owner, value, inherited, layers, onChang
         </button>
         {value !== undefined ? <Reset name={name} onReset={() => onChange(undefined)} /> : <span className="reset-space" />}
       </div>
-      {value === undefined ? (
-        <div className="inherit-note small">
-          {missing ? <span className="bad">required: set a value</span> : inherited ? <span className="muted">{inherited.from}</span> : null}
-        </div>
+      {value === undefined && (missing || (inherited && inherited.from && !inherited.from.startsWith('default'))) ? (
+        <div className="inherit-note small">{missing ? <span className="bad">required: set a value</span> : <span className="muted">{inherited!.from}</span>}</div>
       ) : null}
       {isCurve ? (
         <>
@@ -121,7 +119,25 @@ function Reset({ name, onReset }: { name: string; onReset(): void }) {
 }
 
 /** Exact numeric entry: keeps what is typed until it is a number, commits on every valid number. */
-export function NumberBox({ name, value, step, min, max, onCommit, width }: { name: string; value: number | undefined; step: number; min?: number; max?: number; onCommit(v: number): void; width?: number }) {
+export function NumberBox({
+  name,
+  value,
+  step,
+  min,
+  max,
+  onCommit,
+  width,
+  title,
+}: {
+  name: string;
+  value: number | undefined;
+  step: number;
+  min?: number;
+  max?: number;
+  onCommit(v: number): void;
+  width?: number;
+  title?: string;
+}) {
   const [text, setText] = useState(value === undefined ? '' : formatValue(value));
   const [focused, setFocused] = useState(false);
   useEffect(() => {
@@ -133,6 +149,7 @@ export function NumberBox({ name, value, step, min, max, onCommit, width }: { na
       className="numbox"
       style={width ? { width } : undefined}
       aria-label={name}
+      title={title}
       step={step}
       min={min}
       max={max}

@@ -69,20 +69,32 @@ export function RecipeEditor() {
           </select>
         </label>
       </div>
-      {spec ? (
-        <p className="method-desc small muted">
-          {spec.description}{' '}
-          {spec.reference ? (
-            <a href={spec.reference} target="_blank" rel="noreferrer">
-              paper
-            </a>
-          ) : null}
-        </p>
-      ) : null}
+      {spec ? <MethodDescription key={spec.name} text={spec.description} reference={spec.reference} /> : null}
       {spec ? <MethodParams spec={spec} recipe={recipe} layers={layers} /> : null}
       {spec && recipe.slices ? <SlicesEditor spec={spec} layersOf={layersOf} refs={refs} /> : null}
       {spec ? <Options spec={spec} recipe={recipe} /> : null}
     </section>
+  );
+}
+
+/** The method's description, two lines unless expanded. */
+function MethodDescription({ text, reference }: { text: string; reference?: string }) {
+  const [open, setOpen] = useState(false);
+  const long = text.length > 160;
+  return (
+    <p className={`method-desc small muted${long && !open ? ' clamped' : ''}`}>
+      {text}{' '}
+      {reference ? (
+        <a href={reference} target="_blank" rel="noreferrer">
+          paper
+        </a>
+      ) : null}
+      {long ? (
+        <button type="button" className="link" aria-expanded={open} onClick={() => setOpen(!open)}>
+          {open ? 'less' : 'more'}
+        </button>
+      ) : null}
+    </p>
   );
 }
 
