@@ -111,6 +111,20 @@ export interface DiagnosticsRequest {
 
 export type DiagnosticsReply = ({ ok: true } & DiagnosticsResult & { cache: { bytes: number; entries: number } }) | { ok: false; error: ErrorRecord };
 
+/** CABS → mergekit (merge/cabs-export.ts): pruned checkpoints of every task vector plus mergekit_config.yml. */
+export interface CabsExportRequest {
+  recipe: Recipe;
+  models: ModelSpec[];
+  output: OutputSpec;
+  seed?: number;
+  maxShardBytes?: number;
+  chunkElements?: number;
+}
+
+export type CabsExportResult =
+  | { ok: true; summary: { yaml: string; method: 'task_arithmetic' | 'ties'; folders: Record<string, string>; files: OutputFileSummary[]; memoryFiles?: Record<string, Uint8Array> } }
+  | { ok: false; error: ErrorRecord };
+
 export interface EngineApi {
   capabilities(): Promise<GpuReport>;
   /** Runs a merge. Never rejects for user errors: returns { ok: false, error } with a typed record. */
@@ -120,5 +134,7 @@ export interface EngineApi {
    * running (it then answers { ok: false } with code 'cancelled'). Never rejects for user errors.
    */
   diagnostics(req: DiagnosticsRequest): Promise<DiagnosticsReply>;
+  /** Writes a cabs recipe's pruned task vectors as checkpoints plus the mergekit recipe that reproduces the merge. */
+  exportCabs(req: CabsExportRequest): Promise<CabsExportResult>;
   cancel(): void;
 }

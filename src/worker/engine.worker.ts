@@ -1,9 +1,11 @@
 // The engine worker: owns the one GPUDevice and exposes the EngineApi over comlink. Thin on
 // purpose — the logic lives in merge/ and gpu/, importable from tests.
 import * as Comlink from 'comlink';
-import type { DiagnosticsReply, DiagnosticsRequest, EngineApi, MergeProgress, MergeRequest, MergeResult } from './api';
+import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, DiagnosticsRequest, EngineApi, MergeProgress, MergeRequest, MergeResult } from './api';
 import { getGpu, gpuReport } from '../gpu/device';
-import { runMerge } from '../merge/run';
+import { loadModels, runMerge } from '../merge/run';
+import { exportCabs } from '../merge/cabs-export';
+import { MemorySink, sinkFor } from '../io/sinks';
 import { toRecord } from '../errors';
 import { DiagnosticsSession } from '../merge/diagnostics-session';
 
@@ -33,6 +35,24 @@ const api: EngineApi = {
   },
   diagnostics(req: DiagnosticsRequest): Promise<DiagnosticsReply> {
     return diagnosticsSession.run(getGpu, req);
+  },
+  async exportCabs(req: CabsExportRequest): Promise<CabsExportResult> {
+    current?.abort();
+    const ctl = new AbortController();
+    current = ctl;
+    try {
+      const gpu = await getGpu();
+      const models = await loadModels(req.models, ctl.signal);
+      const sink = sinkFor(req.output);
+      const s = await exportCabs(gpu, { recipe: req.recipe, models, sink, seed: req.seed, maxShardBytes: req.maxShardBytes, chunkElements: req.chunkElements, signal: ctl.signal });
+      const memoryFiles = sink instanceof MemorySink ? sink.files : undefined;
+      const summary = { ...s, memoryFiles };
+      return { ok: true, summary: memoryFiles ? Comlink.transfer(summary, Object.values(memoryFiles).map((b) => b.buffer as ArrayBuffer)) : summary };
+    } catch (e) {
+      return { ok: false, error: toRecord(e) };
+    } finally {
+      if (current === ctl) current = null;
+    }
   },
 };
 
