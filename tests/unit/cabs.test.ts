@@ -255,3 +255,46 @@ parameters: {${params}}
     expect(() => buildPlan(parseMergekitYaml(recipe('block_size: 1')), models)).toThrow(/block_keep must be an integer from 0 to block_size = 1/);
   });
 });
+
+describe('cabs export recipe (mergekit)', () => {
+  it('task_arithmetic over the pruned folders, weights and λ carried over, normalize off; YAML round-trips', async () => {
+    const { cabsExportRecipe } = await import('../../src/merge/cabs-export-recipe');
+    const r = parseMergekitYaml(`merge_method: cabs
+base_model: org/base
+models:
+  - model: org/a
+    parameters: {weight: [1.0, 0.8], block_keep: 3, priority: 1}
+  - model: org/b
+    parameters: {weight: 1.2, density: 0.5}
+parameters: {block_size: 8, lambda: 0.9}
+dtype: bfloat16
+`);
+    const out = cabsExportRecipe(r, { 'org/a': 'a-cabs', 'org/b': 'b-cabs' }, 'task_arithmetic');
+    expect(out).toEqual({
+      merge_method: 'task_arithmetic',
+      base_model: 'org/base',
+      models: [
+        { model: './a-cabs', parameters: { weight: [1.0, 0.8] } },
+        { model: './b-cabs', parameters: { weight: 1.2 } },
+      ],
+      parameters: { lambda: 0.9, normalize: false },
+      dtype: 'bfloat16',
+    });
+    expect(parseMergekitYaml(recipeToMergekitYaml(out))).toEqual(out);
+    const ties = cabsExportRecipe(r, { 'org/a': 'a-cabs', 'org/b': 'b-cabs' }, 'ties');
+    expect(parseMergekitYaml(recipeToMergekitYaml(ties))).toEqual(ties);
+  });
+
+  it('overlap-free exactly when Σ block_keep ≤ block_size (or Σ floor(density·numel) ≤ numel) in every tensor', async () => {
+    const { cabsOverlapFree } = await import('../../src/merge/cabs-export-recipe');
+    const e = (params: P, ps: P[], shape = [4, 8]) =>
+      ({ name: 't', shape, method: 'cabs', params, inputs: [{ isBase: true, params: {} }, ...ps.map((p) => ({ isBase: false, params: p }))] }) as unknown as import('../../src/recipe/plan-types').PlanEntry;
+    expect(cabsOverlapFree([e({ block_size: 8 }, [{ weight: 1, block_keep: 3 }, { weight: 1, block_keep: 5 }])])).toBe(true);
+    expect(cabsOverlapFree([e({ block_size: 8 }, [{ weight: 1, block_keep: 4 }, { weight: 1, block_keep: 5 }])])).toBe(false);
+    // density → n = round(0.5·8) = 4 and round(0.4·8) = 3
+    expect(cabsOverlapFree([e({ block_size: 8 }, [{ weight: 1, density: 0.5 }, { weight: 1, density: 0.4 }])])).toBe(true);
+    // top-k over 32 elements: floor(.5·32) + floor(.5·32) = 32 ≤ 32; .5 + .55 → 16 + 17 > 32
+    expect(cabsOverlapFree([e({}, [{ weight: 1, density: 0.5 }, { weight: 1, density: 0.5 }])])).toBe(true);
+    expect(cabsOverlapFree([e({}, [{ weight: 1, density: 0.5 }, { weight: 1, density: 0.55 }])])).toBe(false);
+  });
+});
