@@ -8,7 +8,8 @@
 //               partials[part_offset + S + t]      = Σ kept τ²
 //               partials[part_offset + 2S + t]     = Σ |v|
 //               counters[ctr_offset] += kept count, counters[ctr_offset + 1] += count of v ≠ 0 (u32)
-//               state[2i] / state[2i + 1]: bit k set where v ≠ 0 / v < 0 (init: overwrite)
+//               state[2i] / state[2i + 1]: bit k set where v ≠ 0 / v < 0 (init: overwrite); for
+//               K ≤ 16 packed into one word, state[i] = nonzero bits | negative bits << 16
 //               The last task vector's dispatch (flags & 4, "final") instead combines its bits with
 //               the state of the earlier ones and counts, over the bit sets of all K ≤ 32:
 //               counters[pair_base + 0] += positions with ≥ 1 nonzero (merged delta support)
@@ -61,6 +62,7 @@ fn diag_model(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
   let final_ = (P.flags & 4u) != 0u;
   let K = P.models;
   let small = K <= 8u;
+  let packed = K <= 16u;
   var pairs: array<u32, 28>;
   if (final_) { for (var j = 0u; j < 28u; j = j + 1u) { pairs[j] = 0u; } }
   var uni = 0u;
@@ -94,7 +96,9 @@ fn diag_model(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
       if (v < 0.0) { negb = bit; }
     }
     if (!final_) {
-      if (init) {
+      if (packed) {
+        if (init) { state[i] = nzb | (negb << 16u); } else if (nzb != 0u) { state[i] = state[i] | nzb | (negb << 16u); }
+      } else if (init) {
         state[2u * i] = nzb;
         state[2u * i + 1u] = negb;
       } else if (nzb != 0u) {
@@ -106,8 +110,14 @@ fn diag_model(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     var nz = nzb;
     var neg = negb;
     if (!init) {
-      nz = nz | state[2u * i];
-      neg = neg | state[2u * i + 1u];
+      if (packed) {
+        let w = state[i];
+        nz = nz | (w & 0xffffu);
+        neg = neg | (w >> 16u);
+      } else {
+        nz = nz | state[2u * i];
+        neg = neg | state[2u * i + 1u];
+      }
     }
     if (nz == 0u) { continue; }
     uni = uni + 1u;

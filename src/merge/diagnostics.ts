@@ -88,7 +88,7 @@ export interface DiagnoseOptions {
   inputCache?: InputCacheLike;
   /** Magnitude ranks kept across calls: top-k and n:m masks become one cheap pass (rank-cache.ts). */
   rankCache?: RankCacheLike;
-  /** Tensors in flight at once (their GPU round trips overlap); default 4. */
+  /** Tensors in flight at once (their GPU round trips overlap); default 8. */
   concurrency?: number;
   /** Only these output tensors (default: every entry). */
   tensors?: string[];
@@ -184,7 +184,7 @@ async function tensorRaw(gpu: Gpu, entry: PlanEntry, opts: DiagnoseOptions): Pro
     const pairs = (K * (K - 1)) / 2;
     const nCounters = 2 * K + 3 + pairs;
     const counters = job.scratch('diag.counters', nCounters * 4);
-    const state = job.scratch('diag.state', K > 1 ? job.maxChunk * 8 : 16);
+    const state = job.scratch('diag.state', K > 1 ? job.maxChunk * (K <= 16 ? 4 : 8) : 16);
     const maxStrips = Math.max(...job.chunks.map((c) => diagStrips(c.count, seg)));
     const partials = job.scratch('diag.partials', 3 * K * maxStrips * 4);
     const clear = job.batch();
@@ -292,7 +292,7 @@ export async function diagnose(gpu: Gpu, plan: Plan | PlanEntry[], opts: Diagnos
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 4, entries.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, entries.length)) }, worker));
   if (failure) throw failure.e;
   entries.forEach((entry, i) => {
     const r = results[i];

@@ -165,4 +165,16 @@ describe('diagnostics vs a CPU computation', () => {
     ranks.clear();
     cache.clear();
   });
+
+  test.each([10, 17])('%i task vectors (pair counts past the register path; unpacked state past 16)', async (K) => {
+    const n = 3000;
+    const dens = Array.from({ length: K }, (_, k) => 0.1 + (k % 7) * 0.1);
+    const w = Array.from({ length: K }, (_, k) => (k % 3 === 0 ? -0.5 : 1));
+    const { entry, inputs } = entryOf('ties', [n], family(n, 20 + K, K), dens.map((d, k) => ({ weight: w[k], density: d })), {}, 'F32');
+    const d = await both([entry]);
+    const x = decoded(inputs);
+    const deltas = x.slice(1).map((v) => taskVector(v, x[0]));
+    const masks = deltas.map((t, k) => topkMask(absF32(t), Math.floor(dens[k] * n)));
+    expectMatches(d.tensors[0], referenceDiagnostics(deltas, masks, w));
+  });
 });
