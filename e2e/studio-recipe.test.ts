@@ -179,7 +179,7 @@ test('typing YAML updates the form; invalid YAML shows the error at its line; im
   const file = join(dir, 'import.yml');
   writeFileSync(file, 'merge_method: task_arithmetic\nbase_model: demo-base\nmodels:\n  - model: demo-code\n    parameters:\n      weight: 0.3\nparameters:\n  lambda: 0.9\n');
   await page.getByTestId('input-yaml').setInputFiles(file);
-  expect(await page.getByRole('combobox', { name: 'Merge method' }).inputValue()).toBe('task_arithmetic');
+  await expect.poll(() => page.getByRole('combobox', { name: 'Merge method' }).inputValue()).toBe('task_arithmetic');
   expect(await page.locator('#yaml-error').count()).toBe(0);
   expect((await recipeOf(page)).parameters!.lambda).toBe(0.9);
   // export it

@@ -34,7 +34,8 @@ test('first visit: the demo models and recipe load, each model is described and 
   await expect.poll(() => cards.count()).toBe(3);
   const base = page.getByRole('listitem', { name: 'Model demo-base' });
   const text = (await base.textContent()) ?? '';
-  for (const s of ['LlamaForCausalLM', '8', '32', 'F16', '75']) expect(text).toContain(s);
+  for (const s of ['Llama', '8', '32', 'F16', '75']) expect(text).toContain(s);
+  expect(await base.getByTitle('LlamaForCausalLM').count()).toBe(1);
   expect(await page.getByRole('radio', { name: 'Base' }).first().isChecked()).toBe(true);
   await expect.poll(() => page.getByRole('listitem', { name: 'Model demo-instruct' }).textContent()).toContain('Fits the base demo-base');
   expect(await planSettled(page)).toContain('75 tensors');

@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     lat.sort((a, b) => a - b);
 
     // 2. slider move → diagnostics charts redrawn (the engine's GPU diagnostics of the whole recipe)
-    const charts: { total: number; engine: number }[] = [];
+    const charts: { total: number; engine: number; roundTrip: number; calls: number }[] = [];
     await waitCharts(page);
     for (const v of ['0.2', '0.3', '0.4', '0.5', '0.45', '0.35']) {
       const t = await page.evaluate(async (v) => {
@@ -175,7 +175,8 @@ async function main(): Promise<void> {
         // the frame after the commit: charts are painted
         await new Promise((r) => requestAnimationFrame(() => r(null)));
         const head = document.querySelector('.diagnostics .panel-head')?.textContent ?? '';
-        return { total: performance.now() - t0, engine: Number(/GPU (\d+) ms/.exec(head)?.[1] ?? NaN) };
+        const trips = performance.getEntriesByName('diagnostics:round-trip').filter((e) => e.startTime >= t0);
+        return { total: performance.now() - t0, engine: Number(/GPU (\d+) ms/.exec(head)?.[1] ?? NaN), roundTrip: trips.length ? trips[trips.length - 1].duration : NaN, calls: trips.length };
       }, v);
       charts.push(t);
     }
@@ -215,13 +216,15 @@ async function main(): Promise<void> {
     results.adapter = adapter;
     results.cores = (await import('node:os')).cpus().length;
     results.sliderToPlanMs = { median: Math.round(lat[Math.floor(lat.length / 2)]), max: Math.round(lat[lat.length - 1]) };
-    results.sliderToChartsMs = { median: Math.round(charts[Math.floor(charts.length / 2)].total), max: Math.round(charts[charts.length - 1].total), engineMedian: Math.round(charts[Math.floor(charts.length / 2)].engine) };
+    const mid = charts[Math.floor(charts.length / 2)];
+    results.sliderToChartsMs = { median: Math.round(mid.total), max: Math.round(charts[charts.length - 1].total), engineMedian: Math.round(mid.engine), roundTripMedian: Math.round(mid.roundTrip) };
+    if (process.env.BENCH_VERBOSE) for (const c of charts) console.log(`  slider → charts ${c.total.toFixed(0)} ms: engine ${c.engine} ms, worker round trip ${c.roundTrip.toFixed(0)} ms, ${c.calls} call(s)`);
     results.demoMerge = summarize(demo);
     results.largeMerge = { ...summarize(big), readMB: 104 };
     console.log(`adapter: ${adapter}, ${results.cores} CPU cores`);
     console.log(`slider move → plan verdict: median ${(results.sliderToPlanMs as { median: number }).median} ms, max ${(results.sliderToPlanMs as { max: number }).max} ms`);
-    const sc = results.sliderToChartsMs as { median: number; max: number; engineMedian: number };
-    console.log(`slider move → diagnostics charts redrawn: median ${sc.median} ms, max ${sc.max} ms (engine diagnostics median ${sc.engineMedian} ms)`);
+    const sc = results.sliderToChartsMs as { median: number; max: number; engineMedian: number; roundTripMedian: number };
+    console.log(`slider move → diagnostics charts redrawn: median ${sc.median} ms, max ${sc.max} ms (engine diagnostics ${sc.engineMedian} ms, worker round trip ${sc.roundTripMedian} ms)`);
     for (const [k, v] of [
       ['demo merge (3 × 189 kB)', results.demoMerge],
       ['large merge (3 × 35 MB)', results.largeMerge],

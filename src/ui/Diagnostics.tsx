@@ -1,8 +1,8 @@
 // Live diagnostics ("visually tuning sparsity"): per-layer merged sparsity, per-model density, sign
 // conflicts, mask overlap and per-model contribution, plus a layers × tensor-kind heatmap, redrawn
 // whenever the engine's diagnostics for the current recipe arrive (store/diagnostics.ts).
-import { memo, useMemo, useState } from 'react';
-import { Bar, BarChart, CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { createContext, memo, useContext, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
+import { Bar, BarChart, CartesianGrid, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
 import { useDiagnostics } from '../store/diagnostics';
 import { useStudio } from '../store/store';
 import type { DiagnosticsResult, TensorDiagnostics } from '../worker/api';
@@ -15,8 +15,9 @@ const pct1 = (v: number) => `${(v * 100).toFixed(1)}%`;
 export function Diagnostics() {
   const d = useDiagnostics();
   const revision = useStudio((s) => s.revision);
-  const result = d.result;
-  const stale = d.forRevision !== revision;
+  // Charts re-render at low priority (time-sliced), so slider drags and typing never wait for them.
+  const result = useDeferredValue(d.result);
+  const stale = d.forRevision !== revision || result !== d.result;
   return (
     <section className="panel diagnostics" aria-labelledby="diag-title" data-for={d.forRevision} data-current={stale ? 'no' : 'yes'}>
       <header className="panel-head">
@@ -63,6 +64,7 @@ const Charts = memo(function Charts({ result, stale }: { result: DiagnosticsResu
     [result, models, pairs],
   );
   const whole = useMemo(() => totals(result), [result]);
+  const [gridRef, width] = useGridWidth();
   return (
     <div className={`diag-body${stale ? ' stale' : ''}`}>
       <p className="small diag-summary">
@@ -74,7 +76,8 @@ const Charts = memo(function Charts({ result, stale }: { result: DiagnosticsResu
           </span>
         ))}
       </p>
-      <div className="chart-grid">
+      <ChartWidth.Provider value={width}>
+      <div className="chart-grid" ref={gridRef}>
         <Chart title="Merged sparsity" hint="weights left at the base value">
           <LineChart data={rows} margin={MARGIN}>
             <Grid />
@@ -128,6 +131,7 @@ const Charts = memo(function Charts({ result, stale }: { result: DiagnosticsResu
         </Chart>
         <Heatmap tensors={result.tensors} />
       </div>
+      </ChartWidth.Provider>
     </div>
   );
 });
@@ -144,19 +148,44 @@ function Grid() {
   return <CartesianGrid stroke="var(--border)" vertical={false} />;
 }
 
-function Chart({ title, hint, children }: { title: string; hint: string; children: React.ReactElement }) {
+/** Width of one chart, measured once for the whole grid (one ResizeObserver instead of one per chart). */
+const ChartWidth = createContext(0);
+const CHART_H = 104;
+
+function Chart({ title, hint, children }: { title: string; hint: string; children: React.ReactElement<{ width?: number; height?: number }> }) {
+  const width = useContext(ChartWidth);
   return (
     <figure className="chart" aria-label={title} title={`${title}: ${hint}`}>
       <figcaption>
         <span>{title}</span> <span className="muted">{hint}</span>
       </figcaption>
-      <div className="chart-box">
-        <ResponsiveContainer width="100%" height="100%">
-          {children}
-        </ResponsiveContainer>
-      </div>
+      <div className="chart-box">{width > 0 ? cloneSized(children, width) : null}</div>
     </figure>
   );
+}
+
+function cloneSized(el: React.ReactElement<{ width?: number; height?: number }>, width: number) {
+  const Comp = el.type as React.ComponentType<{ width?: number; height?: number }>;
+  return <Comp {...el.props} width={width} height={CHART_H} />;
+}
+
+function useGridWidth(): [React.RefObject<HTMLDivElement | null>, number] {
+  const ref = useRef<HTMLDivElement>(null);
+  const [w, setW] = useState(0);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const measure = () => {
+      const first = el.querySelector('.chart-box') as HTMLElement | null;
+      const next = Math.floor(first?.clientWidth ?? 0);
+      setW((prev) => (prev === next ? prev : next));
+    };
+    measure();
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+  return [ref, w];
 }
 
 function totals(r: DiagnosticsResult) {
