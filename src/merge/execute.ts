@@ -11,14 +11,14 @@ import { storage } from '../gpu/buffers';
 import { MemorySource } from '../io/sources';
 
 /** GPU memory a tensor's chunk set may use (inputs + scratch), bounding peak memory. */
-const CHUNK_BUDGET_BYTES = 384 * 1024 * 1024;
+const CHUNK_BUDGET_BYTES = 192 * 1024 * 1024;
 
 /**
  * A tensor too large for one chunk is swept several times (statistics, selection, apply). Its
  * inputs' bytes are then read once and kept in memory for the sweeps, when they fit this budget
  * (a few times the largest tensor), instead of being read from the files on every sweep.
  */
-const RAW_CACHE_BYTES = 512 * 1024 * 1024;
+const RAW_CACHE_BYTES = 256 * 1024 * 1024;
 
 /** Elements per chunk for an entry: the binding limit, the memory budget, or a forced size. */
 export function chunkLimit(gpu: Gpu, entry: PlanEntry, chunkElements?: number): number {
