@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { join } from 'node:path';
 import { writeTinyLlama } from '../tests/fixtures/checkpoints';
-import { openStudio, planSettled, shelfSettled, shot, startStudio, tempDir, type Studio } from './studio-support';
+import { diagnosticsShown, openStudio, planSettled, shelfSettled, shot, startStudio, tempDir, type Studio } from './studio-support';
 
 let studio: Studio;
 const root = tempDir('studio-shelf-');
@@ -40,10 +40,12 @@ test('first visit: the demo models and recipe load, each model is described and 
   await expect.poll(() => page.getByRole('listitem', { name: 'Model demo-instruct' }).textContent()).toContain('Fits the base demo-base');
   expect(await planSettled(page)).toContain('75 tensors');
   expect(await page.getByLabel('Merge method').inputValue()).toBe('ties');
+  await diagnosticsShown(page);
   await shot(page, 'overview-dark');
   const light = await openStudio(studio, { colorScheme: 'light' });
   await shelfSettled(light.page);
   await planSettled(light.page);
+  await diagnosticsShown(light.page);
   await shot(light.page, 'overview-light');
   await light.context.close();
   expect(errors).toEqual([]);

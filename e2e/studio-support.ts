@@ -76,3 +76,15 @@ export async function planSettled(page: Page): Promise<string> {
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
+
+/** The diagnostics panel shows charts for the current recipe. */
+export async function diagnosticsShown(page: Page): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const p = document.querySelector('.diagnostics');
+      return p?.getAttribute('data-current') === 'yes' && !!p.querySelector('.diag-body') && !p.textContent?.includes('updating');
+    },
+    null,
+    { timeout: 120_000, polling: 100 },
+  );
+}

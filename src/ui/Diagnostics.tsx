@@ -31,7 +31,15 @@ export function Diagnostics() {
           {d.error.message}
         </p>
       ) : null}
-      {result && result.layers.length ? <Charts result={result} stale={stale} /> : d.status === 'ready' ? <p className="muted small pad">No task vectors to measure (this method has no base).</p> : null}
+      {result && result.layers.length ? (
+        <Charts result={result} stale={stale} />
+      ) : d.status === 'ready' ? (
+        <p className="muted small pad">No task vectors to measure (this method has no base).</p>
+      ) : d.status === 'running' || d.status === 'idle' ? (
+        <div className="diag-placeholder" aria-hidden="true">
+          <span>Measuring sparsity, conflicts and overlap on the GPU…</span>
+        </div>
+      ) : null}
     </section>
   );
 }
