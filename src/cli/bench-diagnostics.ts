@@ -4,8 +4,8 @@
 // Generates (once, cached in bench-out/diagnostics) a tiny Llama-shaped BF16 checkpoint (hidden 256,
 // 4 layers, intermediate 688, vocab 1000) and fine-tunes of it. For each recipe (ties with
 // changing densities; cabs with changing n of n:m; ties over 3 task vectors), in a fresh browser:
-// the first call (headers, reads, decode, pipeline compilation), then REFRESHES calls with new
-// parameters, each timed from Node around the page call. Prints the first-call time, the median and
+// the first call (headers, reads, decode, ranks, pipeline compilation), then REFRESHES calls that
+// each move one slider (one model's density or n; models in turn), timed from Node around the page call. Prints the first-call time, the median and
 // 90th-percentile refresh, the engine's own time, and a few of the figures the studio would draw.
 // Target: median refresh ≤ 300 ms. Figures come from one run on one machine; nothing here is a test.
 import { mkdir, rm } from 'node:fs/promises';
@@ -46,25 +46,27 @@ interface Bench {
 }
 
 const frac = (i: number, k: number) => 0.1 + 0.8 * ((i * 0.618 + k * 0.37) % 1);
+/** A slider move per refresh: call i changes model i mod K only (call 0 sets every model). */
+const moved = (i: number, k: number, K: number) => 7 * k + (i >= 1 + k ? Math.floor((i - 1 - k) / K) + 1 : 0);
 
 const BENCHES: Bench[] = [
   {
     name: 'ties, 2 task vectors',
     refs: ['base', 'expert_a', 'expert_b'],
     yaml: (i) =>
-      `merge_method: ties\nbase_model: base\nmodels:\n  - model: expert_a\n    parameters: {weight: 0.5, density: ${frac(i, 0).toFixed(3)}}\n  - model: expert_b\n    parameters: {weight: 0.5, density: ${frac(i, 1).toFixed(3)}}\nparameters: {normalize: true}\n`,
+      `merge_method: ties\nbase_model: base\nmodels:\n  - model: expert_a\n    parameters: {weight: 0.5, density: ${frac(moved(i, 0, 2), 0).toFixed(3)}}\n  - model: expert_b\n    parameters: {weight: 0.5, density: ${frac(moved(i, 1, 2), 1).toFixed(3)}}\nparameters: {normalize: true}\n`,
   },
   {
     name: 'cabs 2 task vectors, n:32',
     refs: ['base', 'expert_a', 'expert_b'],
     yaml: (i) =>
-      `merge_method: cabs\nbase_model: base\nmodels:\n  - model: expert_a\n    parameters: {weight: 1, block_keep: ${1 + ((i * 7) % 16)}}\n  - model: expert_b\n    parameters: {weight: 1, block_keep: ${1 + ((i * 5) % 16)}}\nparameters: {block_size: 32}\n`,
+      `merge_method: cabs\nbase_model: base\nmodels:\n  - model: expert_a\n    parameters: {weight: 1, block_keep: ${1 + ((moved(i, 0, 2) * 7) % 16)}}\n  - model: expert_b\n    parameters: {weight: 1, block_keep: ${1 + ((moved(i, 1, 2) * 5) % 16)}}\nparameters: {block_size: 32}\n`,
   },
   {
     name: 'ties, 3 task vectors',
     refs: ['base', 'expert_a', 'expert_b', 'expert_c'],
     yaml: (i) =>
-      `merge_method: ties\nbase_model: base\nmodels:\n${[0, 1, 2].map((k) => `  - model: expert_${'abc'[k]}\n    parameters: {weight: 0.4, density: ${frac(i, k).toFixed(3)}}\n`).join('')}parameters: {normalize: true}\n`,
+      `merge_method: ties\nbase_model: base\nmodels:\n${[0, 1, 2].map((k) => `  - model: expert_${'abc'[k]}\n    parameters: {weight: 0.4, density: ${frac(moved(i, k, 3), k).toFixed(3)}}\n`).join('')}parameters: {normalize: true}\n`,
   },
 ];
 

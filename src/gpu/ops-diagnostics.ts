@@ -4,10 +4,17 @@ import type { Batch } from './buffers';
 
 /** Elements per strip of the float partials (shaders/diagnostics.wgsl STRIP). */
 export const STRIP = 64;
+/** Plane words per thread of diag_combine (WPT). */
+const WPT = 32;
 
 /** Strips of a chunk of n elements cut into segments of seg. */
 export function diagStrips(n: number, seg: number): number {
   return Math.ceil(n / seg) * Math.ceil(seg / STRIP);
+}
+
+/** Words of one bit plane of a chunk of n elements. */
+export function planeWords(n: number): number {
+  return Math.ceil(n / 32);
 }
 
 export interface DiagModelStep {
@@ -16,16 +23,7 @@ export interface DiagModelStep {
   /** Keep bitmask (bit bitBase + i is chunk element i); undefined: every position kept. */
   mask?: GPUBuffer;
   bitBase: number;
-  /** Bit of this task vector in the per-element state (0 … 31). */
-  model: number;
   coef: number;
-  /** The first task vector (overwrites the per-element state). */
-  init: boolean;
-  /** The last task vector: counts union / multi / conflicts / pairs over all `models` instead of writing the state. */
-  final: boolean;
-  models: number;
-  /** First of the 3 + pairs final counters. */
-  pairBase: number;
   /** Segment length (chunk starts are multiples of it); partials are per 64-element strip of a segment. */
   seg: number;
   /** Strips of the chunk: diagStrips(count, seg). */
@@ -34,13 +32,26 @@ export interface DiagModelStep {
   partOffset: number;
   /** First of this task vector's 2 counters (kept, nonzero). */
   ctrOffset: number;
+  /** First word of this task vector's two planes (2 × planeWords(n) words, cleared). */
+  planeOffset: number;
 }
 
-export function diagModel(b: Batch, st: DiagModelStep, n: number, state: GPUBuffer, counters: GPUBuffer, partials: GPUBuffer): void {
+export function diagModel(b: Batch, st: DiagModelStep, n: number, planes: GPUBuffer, counters: GPUBuffer, partials: GPUBuffer): void {
   dispatch(
     b, 'diagnostics', 'diag_model',
-    [{ u: n }, { u: (st.init ? 1 : 0) | (st.mask ? 2 : 0) | (st.final ? 4 : 0) }, { u: st.bitBase }, { u: st.model }, { u: st.seg }, { u: st.strips }, { u: st.partOffset }, { u: st.ctrOffset }, { f: st.coef }, { u: st.models }, { u: st.pairBase }],
-    [st.x, st.base, st.mask, state, counters, partials],
+    [{ u: n }, { u: st.mask ? 2 : 0 }, { u: st.bitBase }, { u: planeWords(n) }, { u: st.seg }, { u: st.strips }, { u: st.partOffset }, { u: st.ctrOffset }, { f: st.coef }, { u: 0 }, { u: 0 }, { u: st.planeOffset }],
+    [st.x, st.base, st.mask, planes, counters, partials],
     Math.ceil(st.strips / 256),
+  );
+}
+
+/** Union / multi / conflict / pair counts over the planes of `models` task vectors (task vector k at word 2k·planeWords(n)). */
+export function diagCombine(b: Batch, n: number, models: number, pairBase: number, planes: GPUBuffer, counters: GPUBuffer): void {
+  const words = planeWords(n);
+  dispatch(
+    b, 'diagnostics', 'diag_combine',
+    [{ u: n }, { u: 0 }, { u: 0 }, { u: words }, { u: 0 }, { u: 0 }, { u: 0 }, { u: 0 }, { f: 0 }, { u: models }, { u: pairBase }, { u: 0 }],
+    [undefined, undefined, undefined, planes, counters],
+    Math.ceil(words / WPT / 256),
   );
 }

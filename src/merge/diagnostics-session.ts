@@ -6,7 +6,7 @@ import type { DiagnosticsReply, DiagnosticsRequest, ModelSpec } from '../worker/
 import type { ModelInfo } from '../recipe/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import { loadModels } from './run';
-import { diagnose } from './diagnostics';
+import { diagnose, DiagCache } from './diagnostics';
 import { InputCache } from './input-cache';
 import { RankCache } from './rank-cache';
 import { CancelledError, toRecord } from '../errors';
@@ -32,6 +32,7 @@ export class DiagnosticsSession {
   private tokenizerTexts?: Map<string, string | undefined>;
   private cache?: InputCache;
   private ranks?: RankCache;
+  private diag?: DiagCache;
   private current?: AbortController;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -59,14 +60,16 @@ export class DiagnosticsSession {
       if (!this.cache || this.cache.budgetBytes !== budget) {
         this.cache?.clear();
         this.ranks?.clear();
+        this.diag?.clear();
         this.cache = budget > 0 ? new InputCache(budget) : undefined;
         this.ranks = budget > 0 ? new RankCache(budget) : undefined;
+        this.diag = budget > 0 ? new DiagCache(budget) : undefined;
       }
       const needsVocab = req.recipe.tokenizer !== undefined || req.recipe.tokenizer_source !== undefined;
       if (needsVocab && !this.tokenizerTexts) this.tokenizerTexts = await readTokenizerTexts(this.models);
       const plan = buildPlan(req.recipe, this.models, { seed: req.seed, tokenizerTexts: needsVocab ? this.tokenizerTexts : undefined });
-      const res = await diagnose(gpu, plan, { chunkElements: req.chunkElements, signal, inputCache: this.cache, rankCache: this.ranks, tensors: req.tensors });
-      return { ok: true, ...res, cache: { bytes: (this.cache?.bytes ?? 0) + (this.ranks?.bytes ?? 0), entries: this.cache?.size ?? 0 } };
+      const res = await diagnose(gpu, plan, { chunkElements: req.chunkElements, signal, inputCache: this.cache, rankCache: this.ranks, diagCache: this.diag, tensors: req.tensors });
+      return { ok: true, ...res, cache: { bytes: (this.cache?.bytes ?? 0) + (this.ranks?.bytes ?? 0) + (this.diag?.bytes ?? 0), entries: this.cache?.size ?? 0 } };
     } catch (e) {
       return { ok: false, error: toRecord(e) };
     }
@@ -78,6 +81,8 @@ export class DiagnosticsSession {
     this.cache = undefined;
     this.ranks?.clear();
     this.ranks = undefined;
+    this.diag?.clear();
+    this.diag = undefined;
     this.models = undefined;
     this.tokenizerTexts = undefined;
     this.signature = '';

@@ -28,7 +28,9 @@ import { gpuMethod } from './gpu';
 import { chunkLimit } from './execute';
 import { num } from './gpu/types';
 import type { Sparsified } from './gpu/types';
-import { diagModel, diagStrips } from '../gpu/ops-diagnostics';
+import { diagCombine, diagModel, diagStrips, planeWords } from '../gpu/ops-diagnostics';
+import { storage } from '../gpu/buffers';
+import { inputCacheKey } from './input-cache';
 import type { InputCacheLike } from './input-cache';
 import type { RankCacheLike } from './rank-cache';
 import { CancelledError, UnsupportedError } from '../errors';
@@ -88,6 +90,8 @@ export interface DiagnoseOptions {
   inputCache?: InputCacheLike;
   /** Magnitude ranks kept across calls: top-k and n:m masks become one cheap pass (rank-cache.ts). */
   rankCache?: RankCacheLike;
+  /** Per-tensor bit planes and sums kept across calls: only task vectors whose inputs changed are recomputed. */
+  diagCache?: DiagCacheLike;
   /** Tensors in flight at once (their GPU round trips overlap); default 8. */
   concurrency?: number;
   /** Only these output tensors (default: every entry). */
@@ -158,7 +162,67 @@ async function sparsified(job: TensorJob): Promise<Sparsified | undefined> {
   const bi = inputs.findIndex((x) => x.isBase);
   const models = inputs.map((_, i) => i).filter((i) => i !== bi);
   if (bi < 0 || !models.length) return undefined;
-  return { base: bi, models, masks: models.map(() => undefined), bitBase: (c) => c.start, coefs: models.map((i) => Math.fround(num(inputs[i].params, 'weight', 1))) };
+  return { base: bi, models, masks: models.map(() => undefined), bitBase: (c) => c.start, coefs: models.map((i) => Math.fround(num(inputs[i].params, 'weight', 1))), independent: true };
+}
+
+/** One task vector's own figures, kept across calls while its mask inputs are unchanged. */
+interface ModelSums {
+  sig: string;
+  kept: number;
+  nonzero: number;
+  sq: number;
+  keptSq: number;
+  l1: number;
+}
+
+interface TensorState {
+  /** Two bit planes (nonzero, negative) per task vector: 2·K·words u32. */
+  planes: GPUBuffer;
+  words: number;
+  models: (ModelSums | undefined)[];
+}
+
+export interface DiagCacheLike {
+  get(key: string): TensorState | undefined;
+  set(key: string, v: TensorState): boolean;
+}
+
+/**
+ * Per resident tensor: every task vector's bit planes and sums. A refresh recomputes only the task
+ * vectors whose mask inputs changed (for the GTA family a model's own parameters; for cabs any
+ * model's), then combines all planes (one cheap bit-parallel pass).
+ */
+export class DiagCache implements DiagCacheLike {
+  private map = new Map<string, TensorState>();
+  bytes = 0;
+  constructor(public budgetBytes: number) {}
+  get(key: string): TensorState | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, v: TensorState): boolean {
+    const old = this.map.get(key);
+    if (old === v) return true;
+    const size = v.planes.size;
+    if (this.bytes - (old?.planes.size ?? 0) + size > this.budgetBytes) return false;
+    if (old) {
+      old.planes.destroy();
+      this.bytes -= old.planes.size;
+    }
+    this.map.set(key, v);
+    this.bytes += size;
+    return true;
+  }
+  clear(): void {
+    for (const v of this.map.values()) v.planes.destroy();
+    this.map.clear();
+    this.bytes = 0;
+  }
+}
+
+function modelSignature(entry: PlanEntry, s: Sparsified, k: number): string {
+  const xi = s.models[k];
+  const dep = s.independent ? [entry.inputs[xi].params] : (s.deps?.[k] ?? entry.inputs.map((_, i) => i)).map((i) => [i, entry.inputs[i].params]);
+  return JSON.stringify([entry.method, entry.params, entry.seed, entry.computeDtype ?? '', s.coefs[k], xi, dep]);
 }
 
 /** Raw figures of one tensor over its own task vectors (local model order). */
@@ -181,58 +245,89 @@ async function tensorRaw(gpu: Gpu, entry: PlanEntry, opts: DiagnoseOptions): Pro
     const raw = emptyRaw(K, job.n);
     if (job.n === 0) return { raw, models: s.models.map((i) => entry.inputs[i].model) };
     const seg = job.opts.rowLen ?? 1024;
+    // a resident tensor keeps its planes and per-model sums across calls (opts.diagCache)
+    const words = planeWords(job.maxChunk);
+    const key = job.resident && opts.diagCache ? [entry.name, K, ...entry.inputs.map((inp) => inputCacheKey(inp, job.chunks[0], entry.computeDtype))].join('||') : undefined;
+    let state = key ? opts.diagCache!.get(key) : undefined;
+    if (state && (state.words !== words || state.models.length !== K)) state = undefined;
+    const sigs = s.models.map((_, k) => modelSignature(entry, s, k));
+    const todo = s.models.map((_, k) => k).filter((k) => state?.models[k]?.sig !== sigs[k]);
+    if (key && !state) {
+      const fresh: TensorState = { planes: storage(job.device, 2 * K * words * 4, 'diag.planes'), words, models: new Array(K).fill(undefined) };
+      if (opts.diagCache!.set(key, fresh)) state = fresh;
+      else fresh.planes.destroy();
+    }
+    const planes = state?.planes ?? job.scratch('diag.planes', 2 * K * words * 4);
+    const C = todo.length;
     const pairs = (K * (K - 1)) / 2;
-    const nCounters = 2 * K + 3 + pairs;
+    const nCounters = 2 * C + 3 + pairs;
     const counters = job.scratch('diag.counters', nCounters * 4);
-    const state = job.scratch('diag.state', K > 1 ? job.maxChunk * (K <= 16 ? 4 : 8) : 16);
     const maxStrips = Math.max(...job.chunks.map((c) => diagStrips(c.count, seg)));
-    const partials = job.scratch('diag.partials', 3 * K * maxStrips * 4);
-    const clear = job.batch();
-    clear.clear(counters);
-    await clear.submit();
+    const partials = job.scratch('diag.partials', Math.max(1, 3 * C * maxStrips) * 4);
+    const sums = todo.map(() => ({ sq: 0, keptSq: 0, l1: 0 }));
     let countBytes: Uint8Array | undefined;
     for (const c of job.chunks) {
       if (opts.signal?.aborted) throw new CancelledError();
       const strips = diagStrips(c.count, seg);
-      const base = await job.input(s.base, c);
-      const xs: GPUBuffer[] = [];
-      for (const i of s.models) xs.push(await job.input(i, c));
+      const W = planeWords(c.count);
       const b = job.batch();
-      xs.forEach((x, k) =>
-        diagModel(
-          b,
-          { x, base, mask: s.masks[k], bitBase: s.bitBase(c), model: k, coef: s.coefs[k], init: k === 0, final: k === K - 1, models: K, pairBase: 2 * K, seg, strips, partOffset: 3 * k * strips, ctrOffset: 2 * k },
-          c.count,
-          state,
-          counters,
-          partials,
-        ),
-      );
-      b.read(partials, 3 * K * strips * 4);
+      if (c.index === 0) b.clear(counters);
+      if (C) {
+        const base = await job.input(s.base, c);
+        for (const [j, k] of todo.entries()) {
+          b.clear(planes, 2 * k * W * 4, 2 * W * 4);
+          diagModel(
+            b,
+            { x: await job.input(s.models[k], c), base, mask: s.masks[k], bitBase: s.bitBase(c), coef: s.coefs[k], seg, strips, partOffset: 3 * j * strips, ctrOffset: 2 * j, planeOffset: 2 * k * W },
+            c.count,
+            planes,
+            counters,
+            partials,
+          );
+        }
+        b.read(partials, 3 * C * strips * 4);
+      }
+      diagCombine(b, c.count, K, 2 * C, planes, counters);
       const last = c.index === job.chunks.length - 1;
       if (last) b.read(counters, nCounters * 4);
       const res = await b.submit();
-      const p = new Float32Array(res[0].buffer, res[0].byteOffset, 3 * K * strips);
-      for (let k = 0; k < K; k++) {
-        const o = 3 * k * strips;
-        for (let j = 0; j < strips; j++) {
-          raw.sq[k] += p[o + j];
-          raw.keptSq[k] += p[o + strips + j];
-          raw.l1[k] += p[o + 2 * strips + j];
+      if (C) {
+        const p = new Float32Array(res[0].buffer, res[0].byteOffset, 3 * C * strips);
+        for (let j = 0; j < C; j++) {
+          const o = 3 * j * strips;
+          for (let t = 0; t < strips; t++) {
+            sums[j].sq += p[o + t];
+            sums[j].keptSq += p[o + strips + t];
+            sums[j].l1 += p[o + 2 * strips + t];
+          }
         }
       }
-      if (last) countBytes = res[1];
+      if (last) countBytes = res[res.length - 1];
       job.endChunk();
     }
     const cnt = new Uint32Array(countBytes!.buffer, countBytes!.byteOffset, nCounters);
-    for (let k = 0; k < K; k++) {
-      raw.kept[k] = cnt[2 * k];
-      raw.nonzero[k] = cnt[2 * k + 1];
+    for (const [j, k] of todo.entries()) {
+      const m: ModelSums = { sig: sigs[k], kept: cnt[2 * j], nonzero: cnt[2 * j + 1], ...sums[j] };
+      if (state) state.models[k] = m;
+      raw.kept[k] = m.kept;
+      raw.nonzero[k] = m.nonzero;
+      raw.sq[k] = m.sq;
+      raw.keptSq[k] = m.keptSq;
+      raw.l1[k] = m.l1;
     }
-    raw.union = cnt[2 * K];
-    raw.multi = cnt[2 * K + 1];
-    raw.conflicts = cnt[2 * K + 2];
-    for (let p = 0; p < pairs; p++) raw.intersections[p] = cnt[2 * K + 3 + p];
+    for (let k = 0; k < K; k++) {
+      if (todo.includes(k)) continue;
+      const m = state!.models[k]!;
+      raw.kept[k] = m.kept;
+      raw.nonzero[k] = m.nonzero;
+      raw.sq[k] = m.sq;
+      raw.keptSq[k] = m.keptSq;
+      raw.l1[k] = m.l1;
+    }
+    raw.union = cnt[2 * C];
+    raw.multi = cnt[2 * C + 1];
+    raw.conflicts = cnt[2 * C + 2];
+    for (let p = 0; p < pairs; p++) raw.intersections[p] = cnt[2 * C + 3 + p];
     return { raw, models: s.models.map((i) => entry.inputs[i].model) };
   } finally {
     job.dispose();

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { makeEntry, perturb, randn, type TestInput } from './support';
 import type { PlanEntry } from '../../src/recipe/plan-types';
 import { getGpu } from '../../src/gpu/device';
-import { diagnose, pairIndex, type DiagnosticsResult, type TensorDiagnostics } from '../../src/merge/diagnostics';
+import { diagnose, pairIndex, DiagCache, type DiagnosticsResult, type TensorDiagnostics } from '../../src/merge/diagnostics';
 import { InputCache } from '../../src/merge/input-cache';
 import { RankCache } from '../../src/merge/rank-cache';
 import { absF32, cabsSelect, referenceDiagnostics, taskVector, topkMask, type RefDiagnostics } from '../../src/merge/reference';
@@ -176,5 +176,26 @@ describe('diagnostics vs a CPU computation', () => {
     const deltas = x.slice(1).map((v) => taskVector(v, x[0]));
     const masks = deltas.map((t, k) => topkMask(absF32(t), Math.floor(dens[k] * n)));
     expectMatches(d.tensors[0], referenceDiagnostics(deltas, masks, w));
+  });
+
+  test('kept planes and sums (the worker session): after a parameter change only what changed is recomputed, same figures as fresh', async () => {
+    const gpu = await getGpu();
+    const f = family(97 * 211, 30, 3);
+    const ties = (d0: number) => entryOf('ties', [97, 211], f, [{ weight: 1, density: d0 }, { weight: -0.5, density: 0.4 }, { weight: 1, density: 0.25 }], {}, 'BF16', 'model.layers.0.a.weight').entry;
+    const cabsE = (n0: number, n2 = 2) => entryOf('cabs', [97, 211], f, [{ weight: 1, block_keep: n0 }, { weight: 1, block_keep: 3 }, { weight: 1, block_keep: n2 }], { block_size: 8 }, 'BF16', 'model.layers.1.a.weight').entry;
+    const caches = { diagCache: new DiagCache(64 << 20), rankCache: new RankCache(64 << 20), inputCache: new InputCache(64 << 20) };
+    for (const [a, b] of [[0.3, 0.6], [0.6, 0.3]] as const) {
+      await diagnose(gpu, [ties(a), cabsE(a === 0.3 ? 2 : 4)], caches);
+      const cached = await diagnose(gpu, [ties(b), cabsE(a === 0.3 ? 4 : 2)], caches);
+      const fresh = await diagnose(gpu, [ties(b), cabsE(a === 0.3 ? 4 : 2)]);
+      expect(strip(cached)).toEqual(strip(fresh));
+    }
+    // cabs: changing the last model in pruning order recomputes only that one
+    await diagnose(gpu, [cabsE(2, 2)], caches);
+    const cached = await diagnose(gpu, [cabsE(2, 5)], caches);
+    expect(strip(cached)).toEqual(strip(await diagnose(gpu, [cabsE(2, 5)])));
+    caches.diagCache.clear();
+    caches.rankCache.clear();
+    caches.inputCache.clear();
   });
 });

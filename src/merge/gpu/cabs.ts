@@ -146,7 +146,9 @@ export const cabsGpu: GpuMethod = {
     const p = await plan(job);
     if (!p) return undefined;
     await buildAll(job, p);
-    return { base: p.bi, models: p.models.map((md) => md.input), masks: p.masks, bitBase: (c) => c.start, coefs: p.models.map((md) => Math.fround(md.weight)) };
+    // a task vector's mask depends on its own parameters and those of the models pruned before it
+    const deps = p.models.map((md) => p.order.slice(0, p.order.indexOf(md) + 1).map((x) => x.input));
+    return { base: p.bi, models: p.models.map((md) => md.input), masks: p.masks, bitBase: (c) => c.start, coefs: p.models.map((md) => Math.fround(md.weight)), deps };
   },
 };
 

@@ -26,7 +26,7 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
       const others = job.entry.inputs.map((_, i) => i).filter((i) => i !== bi);
       if (others.length === 0 || bi < 0) return undefined;
       const s = await gtaSparsify(job, v, bi, others, bool(job.entry.params, 'rescale', v.rescale));
-      return { base: bi, models: others, masks: s.masks, bitBase: (c) => s.wordOffsets[c.index] * 32, coefs: s.weights.map((w, k) => w * s.scales[k]) };
+      return { base: bi, models: others, masks: s.masks, bitBase: (c) => s.wordOffsets[c.index] * 32, coefs: s.weights.map((w, k) => w * s.scales[k]), independent: true };
     },
     async run(job, emit) {
       const { inputs, params } = job.entry;

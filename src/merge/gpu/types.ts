@@ -30,6 +30,10 @@ export interface Sparsified {
   bitBase(c: Chunk): number;
   /** Per task vector: the factor its kept elements enter the merge with (weight × any rescale). */
   coefs: number[];
+  /** Each task vector's mask depends only on its own input and parameters (not on the other models'). */
+  independent?: boolean;
+  /** Otherwise, per task vector, the inputs whose parameters its mask depends on (default: every input). */
+  deps?: number[][];
 }
 
 export function num(p: Record<string, unknown>, name: string, fallback?: number): number {
