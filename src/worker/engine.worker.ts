@@ -6,29 +6,39 @@ import { getGpu, gpuReport } from '../gpu/device';
 import { loadModels, runMerge } from '../merge/run';
 import { exportCabs } from '../merge/cabs-export';
 import { MemorySink, sinkFor } from '../io/sinks';
-import { toRecord } from '../errors';
+import { toRecord, type ErrorRecord } from '../errors';
 import { DiagnosticsSession } from '../merge/diagnostics-session';
 
 let current: AbortController | null = null;
 const diagnosticsSession = new DiagnosticsSession();
 
+type Outcome<T> = { ok: true; summary: T } | { ok: false; error: ErrorRecord };
+
+/**
+ * Runs one writing job at a time (a new one cancels the running one) and turns failures into
+ * typed records; in-memory outputs are transferred, not copied.
+ */
+async function exclusive<T extends { memoryFiles?: Record<string, Uint8Array> }>(job: (signal: AbortSignal) => Promise<T>): Promise<Outcome<T>> {
+  current?.abort();
+  const ctl = new AbortController();
+  current = ctl;
+  try {
+    const summary = await job(ctl.signal);
+    const buffers = Object.values(summary.memoryFiles ?? {}).map((b) => b.buffer as ArrayBuffer);
+    return { ok: true, summary: buffers.length ? Comlink.transfer(summary, buffers) : summary };
+  } catch (e) {
+    return { ok: false, error: toRecord(e) };
+  } finally {
+    if (current === ctl) current = null;
+  }
+}
+
 const api: EngineApi = {
   async capabilities() {
     return gpuReport(await getGpu().catch(() => null));
   },
-  async merge(req: MergeRequest, onProgress?: (p: MergeProgress) => void): Promise<MergeResult> {
-    current?.abort();
-    const ctl = new AbortController();
-    current = ctl;
-    try {
-      const gpu = await getGpu();
-      const summary = await runMerge(req, gpu, { signal: ctl.signal, onProgress });
-      return { ok: true, summary: summary.memoryFiles ? Comlink.transfer(summary, Object.values(summary.memoryFiles).map((b) => b.buffer as ArrayBuffer)) : summary };
-    } catch (e) {
-      return { ok: false, error: toRecord(e) };
-    } finally {
-      if (current === ctl) current = null;
-    }
+  merge(req: MergeRequest, onProgress?: (p: MergeProgress) => void): Promise<MergeResult> {
+    return exclusive(async (signal) => runMerge(req, await getGpu(), { signal, onProgress }));
   },
   cancel() {
     current?.abort();
@@ -36,23 +46,14 @@ const api: EngineApi = {
   diagnostics(req: DiagnosticsRequest): Promise<DiagnosticsReply> {
     return diagnosticsSession.run(getGpu, req);
   },
-  async exportCabs(req: CabsExportRequest): Promise<CabsExportResult> {
-    current?.abort();
-    const ctl = new AbortController();
-    current = ctl;
-    try {
+  exportCabs(req: CabsExportRequest): Promise<CabsExportResult> {
+    return exclusive(async (signal) => {
       const gpu = await getGpu();
-      const models = await loadModels(req.models, ctl.signal);
+      const models = await loadModels(req.models, signal);
       const sink = sinkFor(req.output);
-      const s = await exportCabs(gpu, { recipe: req.recipe, models, sink, seed: req.seed, maxShardBytes: req.maxShardBytes, chunkElements: req.chunkElements, signal: ctl.signal });
-      const memoryFiles = sink instanceof MemorySink ? sink.files : undefined;
-      const summary = { ...s, memoryFiles };
-      return { ok: true, summary: memoryFiles ? Comlink.transfer(summary, Object.values(memoryFiles).map((b) => b.buffer as ArrayBuffer)) : summary };
-    } catch (e) {
-      return { ok: false, error: toRecord(e) };
-    } finally {
-      if (current === ctl) current = null;
-    }
+      const s = await exportCabs(gpu, { recipe: req.recipe, models, sink, seed: req.seed, maxShardBytes: req.maxShardBytes, chunkElements: req.chunkElements, signal });
+      return { ...s, memoryFiles: sink instanceof MemorySink ? sink.files : undefined };
+    });
   },
 };
 
