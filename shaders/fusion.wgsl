@@ -21,22 +21,6 @@ struct FusionParams {
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-var<workgroup> s0: array<f32, 256>;
-var<workgroup> s1: array<f32, 256>;
-
-fn tree_sum(lid: u32) {
-  var stride = 128u;
-  loop {
-    if (stride == 0u) { break; }
-    workgroupBarrier();
-    if (lid < stride) {
-      s0[lid] = s0[lid] + s0[lid + stride];
-      s1[lid] = s1[lid] + s1[lid + stride];
-    }
-    stride = stride >> 1u;
-  }
-  workgroupBarrier();
-}
 
 fn tree_max(lid: u32) {
   var stride = 128u;
@@ -84,7 +68,7 @@ fn row_kl(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
   }
   s0[lid] = sf;
   s1[lid] = sb;
-  tree_sum(lid);
+  tree(lid);
   sf = s0[0];
   sb = s1[0];
   workgroupBarrier();
@@ -99,7 +83,7 @@ fn row_kl(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
   }
   s0[lid] = kl;
   s1[lid] = 0.0;
-  tree_sum(lid);
+  tree(lid);
   if (lid == 0u && live) { out[row] = s0[0]; }
 }
 
@@ -128,7 +112,7 @@ fn neg_blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
   }
   s0[lid] = t;
   s1[lid] = 0.0;
-  tree_sum(lid);
+  tree(lid);
   if (lid == 0u && start < P.n) { out[blk] = s0[0]; }
 }
 

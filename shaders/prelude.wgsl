@@ -89,3 +89,24 @@ fn rand_u24(seed: u32, stream: u32, i: u32) -> u32 {
 fn rand01(seed: u32, stream: u32, i: u32) -> f32 {
   return f32(rand_u24(seed, stream, i)) * 5.9604644775390625e-8;
 }
+
+// Deterministic workgroup sums: each thread puts its values in s0[lid] / s1[lid], calls tree(lid)
+// from uniform control flow, and finds the sums in s0[0] / s1[0]. The pairing order is fixed, so the
+// same inputs give the same bits on any run and any chunking. Only entry points that call tree()
+// (directly or not) reserve this workgroup memory.
+var<workgroup> s0: array<f32, 256>;
+var<workgroup> s1: array<f32, 256>;
+
+fn tree(lid: u32) {
+  var stride = 128u;
+  loop {
+    if (stride == 0u) { break; }
+    workgroupBarrier();
+    if (lid < stride) {
+      s0[lid] = s0[lid] + s0[lid + stride];
+      s1[lid] = s1[lid] + s1[lid + stride];
+    }
+    stride = stride >> 1u;
+  }
+  workgroupBarrier();
+}

@@ -47,8 +47,6 @@ struct PruneParams {
 const TILE: u32 = 1024u;
 var<workgroup> tk: array<u32, 1024>;
 var<workgroup> ti: array<u32, 1024>;
-var<workgroup> s0: array<f32, 256>;
-var<workgroup> s1: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn rand_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -186,20 +184,6 @@ fn mag_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     keep = l.x < r.x || (l.x == r.x && l.y < r.y);
   }
   if (keep) { atomicOr(&mask[P.word_offset + (e >> 5u)], 1u << (e & 31u)); }
-}
-
-fn tree(lid: u32) {
-  var stride = 128u;
-  loop {
-    if (stride == 0u) { break; }
-    workgroupBarrier();
-    if (lid < stride) {
-      s0[lid] = s0[lid] + s0[lid + stride];
-      s1[lid] = s1[lid] + s1[lid + stride];
-    }
-    stride = stride >> 1u;
-  }
-  workgroupBarrier();
 }
 
 @compute @workgroup_size(256)

@@ -21,8 +21,6 @@ struct RedParams {
 @group(0) @binding(5) var<storage, read_write> out0: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out1: array<f32>;
 
-var<workgroup> s0: array<f32, 256>;
-var<workgroup> s1: array<f32, 256>;
 
 fn av(i: u32) -> f32 {
   if ((P.flags & 1u) != 0u) { return a[i] - base[i]; }
@@ -35,20 +33,6 @@ fn bv(i: u32) -> f32 {
 fn mask_bit(i: u32) -> bool {
   let w = mask[P.mask_word_offset + (i >> 5u)];
   return ((w >> (i & 31u)) & 1u) == 1u;
-}
-
-fn tree(lid: u32) {
-  var stride = 128u;
-  loop {
-    if (stride == 0u) { break; }
-    workgroupBarrier();
-    if (lid < stride) {
-      s0[lid] = s0[lid] + s0[lid + stride];
-      s1[lid] = s1[lid] + s1[lid + stride];
-    }
-    stride = stride >> 1u;
-  }
-  workgroupBarrier();
 }
 
 @compute @workgroup_size(256)

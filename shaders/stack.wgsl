@@ -32,8 +32,6 @@ struct StackParams {
 @group(0) @binding(5) var<storage, read_write> acc1: array<f32>;
 @group(0) @binding(6) var<storage, read_write> acc2: array<f32>;
 
-var<workgroup> s0: array<f32, 256>;
-var<workgroup> s1: array<f32, 256>;
 
 fn tv(i: u32) -> f32 {
   var d = x[i] - base[i];
@@ -112,20 +110,6 @@ fn ram_acc(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
   if (!is_init()) { s = acc1[i] + term; }
   if (is_last()) { s = base[i] + s; }
   acc1[i] = s;
-}
-
-fn tree(lid: u32) {
-  var stride = 128u;
-  loop {
-    if (stride == 0u) { break; }
-    workgroupBarrier();
-    if (lid < stride) {
-      s0[lid] = s0[lid] + s0[lid + stride];
-      s1[lid] = s1[lid] + s1[lid + stride];
-    }
-    stride = stride >> 1u;
-  }
-  workgroupBarrier();
 }
 
 @compute @workgroup_size(256)
