@@ -2,7 +2,7 @@
 // tiny generated checkpoints. Error paths must exit non-zero with a message naming the culprit
 // and leave no output folder; successful merges are re-read and compared tensor by tensor with
 // the CPU reference twins, and the folder layout is checked against mergekit's.
-import { copyFile, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -272,4 +272,47 @@ slices:
 it('support: leftovers() sees nothing for a folder that was never written', async () => {
   expect(await exists(join(tmp, 'never'))).toBe(false);
   expect(await leftovers(join(tmp, 'never'))).toEqual([]);
+});
+
+describe('--export-cabs', () => {
+  it('writes the pruned task vectors as checkpoints plus a mergekit recipe that re-merges to the CABS result bit for bit', async () => {
+    const yml = await writeYaml(
+      'cabs-export.yml',
+      `merge_method: cabs
+base_model: base
+models:
+  - model: org/ft-a
+    parameters: {weight: 1.0, block_keep: 2, priority: 1}
+  - model: org/ft-b
+    parameters: {weight: 0.7, block_keep: 2}
+parameters: {block_size: 4}
+dtype: float32
+`,
+    );
+    // the CABS merge itself
+    const direct = join(tmp, 'out-cabs-direct');
+    const r1 = await runCli([yml, '--out', direct]);
+    expect(r1.code, describeRun(r1)).toBe(0);
+    // the export: one checkpoint folder per pruned model + mergekit_config.yml
+    const exp = join(tmp, 'out-cabs-export');
+    const r2 = await runCli([yml, '--out', exp, '--export-cabs']);
+    expect(r2.code, describeRun(r2)).toBe(0);
+    const recipe = parseMergekitYaml(await readFile(join(exp, 'mergekit_config.yml'), 'utf8'), 'mergekit_config.yml');
+    expect(recipe.merge_method).toBe('task_arithmetic'); // Σ block_keep ≤ block_size: no overlap
+    // re-merge the export with the recipe it wrote (the base resolved beside it)
+    await symlink(model('base'), join(exp, 'base'));
+    const again = join(tmp, 'out-cabs-again');
+    const r3 = await runCli([join(exp, 'mergekit_config.yml'), '--out', again]);
+    expect(r3.code, describeRun(r3)).toBe(0);
+    const a = await readOutputFolder(direct);
+    const b = await readOutputFolder(again);
+    expect(b.order).toEqual(a.order);
+    for (const name of a.order) expect(Buffer.compare(Buffer.from(b.tensors.get(name)!.bytes), Buffer.from(a.tensors.get(name)!.bytes)), name).toBe(0);
+  });
+
+  it('refuses a recipe that is not cabs, before any browser starts', async () => {
+    const r = await runCli([await writeYaml('not-cabs.yml', LINEAR_YAML), '--out', join(tmp, 'out-not-cabs'), '--export-cabs']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--export-cabs needs a cabs recipe/);
+  });
 });

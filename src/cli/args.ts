@@ -15,6 +15,9 @@ options:
   --seed <n>              seed for random methods (DARE, DELLA, …)
   --shard-size <size>     max output shard size in bytes; K/M/G/B suffixes, decimal like
                           mergekit (5B = 5e9, the default), KiB/MiB/GiB binary
+  --export-cabs           for a cabs recipe: instead of the merged model, write the pruned task
+                          vectors as checkpoints (one folder per model) plus a mergekit recipe
+                          (mergekit_config.yml) that reproduces the CABS merge in mergekit
   --chunk-elements <n>    process tensors in chunks of at most n elements (testing)
   --verbose, -v           also print the browser's console messages
   --help, -h              show this help
@@ -27,6 +30,7 @@ export interface CliOptions {
   seed?: number;
   shardSize?: number;
   chunkElements?: number;
+  exportCabs?: boolean;
   verbose: boolean;
 }
 
@@ -112,6 +116,9 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
       case '--out-shard-size':
         once('--shard-size');
         o.shardSize = parseSize(value());
+        break;
+      case '--export-cabs':
+        o.exportCabs = true;
         break;
       case '--chunk-elements':
         once(a);

@@ -27,7 +27,7 @@ import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
 import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
 import { startCliServer, type CliServer } from './server';
-import { validateOutputFolder } from './validate-output';
+import { validateExportFolder, validateOutputFolder } from './validate-output';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -168,6 +168,8 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     const recipe = await loadRecipe(configPath);
     const modelsDir = resolve(o.modelsDir ?? dirname(configPath));
     if (o.modelsDir && !(await isDirectory(modelsDir))) throw new CliFailure(`--models-dir ${modelsDir} is not a folder`);
+    if (o.exportCabs && recipe.merge_method !== 'cabs')
+      throw new CliFailure(`--export-cabs needs a cabs recipe; ${basename(configPath)} uses merge_method ${recipe.merge_method}`);
     const refs = recipeModelRefs(recipe);
     if (refs.length === 0) throw new CliFailure(`${basename(configPath)} names no models`);
     const models: ResolvedModel[] = [];
@@ -184,7 +186,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (interrupted) return 130;
 
     output = new OutputDir(outPath);
-    output.validate = validateOutputFolder;
+    output.validate = o.exportCabs ? validateExportFolder : validateOutputFolder;
     server = await startCliServer({ root: REPO_ROOT, models, output, verbose: o.verbose });
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true, handleSIGINT: false, handleSIGTERM: false });
@@ -213,6 +215,24 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       page!.once('close', () => reject(new CliFailure('the browser page closed during the merge')));
     });
     crashed.catch(() => {});
+    if (o.exportCabs) {
+      const res = await Promise.race([page.evaluate((req) => window.exportCabs(req), request), crashed]);
+      progress.finish();
+      if (interrupted) return 130;
+      if (!res.ok) {
+        await output.abort();
+        err(`error: ${res.error.message}`);
+        return 1;
+      }
+      if (output.state !== 'committed') throw new CliFailure('the export finished without committing its output; nothing was written');
+      const where = relative(process.cwd(), outPath) || '.';
+      io.stdout.write(
+        `wrote ${where}: the CABS-pruned task vectors as checkpoints + mergekit_config.yml (${res.summary.method}) in ${formatDuration(Date.now() - started)}\n` +
+          Object.entries(res.summary.folders).map(([ref, dir]) => `  ${dir}/  (${ref}, pruned)\n`).join('') +
+          `mergekit reproduces the CABS merge: cd ${where} && mergekit-yaml mergekit_config.yml <output>\n`,
+      );
+      return 0;
+    }
     const result: MergeResult = await Promise.race([page.evaluate((req) => window.runMerge(req), request), crashed]);
     progress.finish();
     if (interrupted) return 130;

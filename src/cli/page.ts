@@ -4,11 +4,12 @@
 // always go through). If the worker fails to load or dies, pending calls reject instead of
 // hanging forever (comlink alone would wait).
 import { startEngine } from '../worker/client';
-import type { DiagnosticsReply, DiagnosticsRequest, GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
+import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, DiagnosticsRequest, GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
 
 declare global {
   interface Window {
     runMerge(req: MergeRequest): Promise<MergeResult>;
+    exportCabs(req: CabsExportRequest): Promise<CabsExportResult>;
     capabilities(): Promise<GpuReport>;
     cancelMerge(): Promise<void>;
     /** Merge diagnostics (npm run bench:diagnostics). */
@@ -44,6 +45,7 @@ const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, workerFailed]
 window.capabilities = () => guarded(engine.api.capabilities());
 window.cancelMerge = () => engine.api.cancel();
 window.runDiagnostics = (req: DiagnosticsRequest) => guarded<DiagnosticsReply>(engine.api.diagnostics(req));
+window.exportCabs = (req: CabsExportRequest) => engine.api.exportCabs(req);
 window.runMerge = async (req: MergeRequest) => {
   let last = 0;
   let lastStage = '';

@@ -17,3 +17,16 @@ export async function validateOutputFolder(dir: string): Promise<{ tensors: numb
     throw new Error(`the merged output failed validation when re-read (${why}); nothing was published`);
   }
 }
+
+/** A CABS export: every subfolder is a checkpoint (validated as above), plus mergekit_config.yml. */
+export async function validateExportFolder(dir: string): Promise<{ tensors: number }> {
+  const { readdir } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const entries = await readdir(dir, { withFileTypes: true });
+  if (!entries.some((e) => e.isFile() && e.name === 'mergekit_config.yml'))
+    throw new Error('the CABS export has no mergekit_config.yml; nothing was published');
+  let tensors = 0;
+  for (const e of entries) if (e.isDirectory()) tensors += (await validateOutputFolder(join(dir, e.name))).tensors;
+  if (tensors === 0) throw new Error('the CABS export holds no checkpoints; nothing was published');
+  return { tensors };
+}
