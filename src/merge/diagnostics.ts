@@ -108,7 +108,8 @@ export function layerOf(name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-interface Raw {
+/** One tensor's exact counts (and f64 sums) over its task vectors; the CPU twin returns the same record. */
+export interface Raw {
   numel: number;
   kept: number[];
   nonzero: number[];
@@ -118,6 +119,7 @@ interface Raw {
   union: number;
   multi: number;
   conflicts: number;
+  /** Pairs a < b, row-major. */
   intersections: number[];
 }
 

@@ -1,7 +1,7 @@
 import type { GpuMethod } from './types';
 import { fusionApply, importance, negativeBlocks, rowKl, type ImportanceForm } from '../../gpu/ops-fusion';
 import { selectTopKs, type KeyBuffer } from './select';
-import { collectPartials, sum64 } from './stats';
+import { collectPartials, sum64, emitInput } from './stats';
 import type { Chunk, TensorJob } from '../tensor-job';
 import { fusionQuantileIndices, fusionRowLen, fusionThreshold, quantileSelection } from './fusion-math';
 
@@ -22,10 +22,7 @@ export const arceeFusionGpu: GpuMethod = {
     const bi = inputs.findIndex((x) => x.isBase);
     const oi = inputs.findIndex((x) => !x.isBase);
     if (bi < 0 || oi < 0) {
-      for (const c of job.chunks) {
-        await emit(c, await job.input(0, c));
-        job.endChunk();
-      }
+      await emitInput(job, emit, 0);
       return;
     }
     const L = fusionRowLen(job.entry);

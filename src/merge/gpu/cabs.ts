@@ -6,6 +6,7 @@
 // top-k (m = 0): one exact whole-tensor radix select per task vector, in pruning order, over keys
 // that zero the taken positions (select.ts), then one merge pass.
 // Masks are whole-tensor bitmasks (bit e = flat element e), whatever the chunking.
+import { emitInput } from './stats';
 import type { GpuMethod, Sparsified } from './types';
 import { num } from './types';
 import type { TensorJob, Chunk } from '../tensor-job';
@@ -130,10 +131,7 @@ export const cabsGpu: GpuMethod = {
     const p = await plan(job);
     if (!p) {
       const bi = Math.max(0, job.entry.inputs.findIndex((x) => x.isBase));
-      for (const c of job.chunks) {
-        await emit(c, await job.input(bi, c));
-        job.endChunk();
-      }
+      await emitInput(job, emit, bi);
       return;
     }
     await buildAll(job, p, async (c, b) => {

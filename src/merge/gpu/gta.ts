@@ -9,7 +9,7 @@ import { bool, num } from './types';
 import { gtaAgree, gtaFinish, gtaSum, l1Blocks, NONE } from '../../gpu/ops';
 import { storage } from '../../gpu/buffers';
 import { buildMasks, selectTopKs, type MaskRequest, type TopKRequest } from './select';
-import { collectPartials, sum64 } from './stats';
+import { collectPartials, sum64, emitInput } from './stats';
 import { magnitudeRankPruneMasks, maskWordOffsets, maskWords, randomPruneMask, type MagPruneRequest } from './random-prune';
 import { checkDella, type GtaVariant } from '../methods/gta';
 import { MethodError } from '../../errors';
@@ -33,10 +33,7 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
       const bi = inputs.findIndex((x) => x.isBase);
       const others = inputs.map((_, i) => i).filter((i) => i !== bi);
       if (others.length === 0 || bi < 0) {
-        for (const c of job.chunks) {
-          await emit(c, await job.input(Math.max(bi, 0), c));
-          job.endChunk();
-        }
+        await emitInput(job, emit, Math.max(bi, 0));
         return;
       }
       const normalize = bool(params, 'normalize', v.normalize);

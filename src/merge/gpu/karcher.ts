@@ -1,7 +1,7 @@
 import type { GpuMethod } from './types';
 import { num } from './types';
 import { axpy, dotBlocks } from '../../gpu/ops';
-import { coefs, collectPartials, sum64 } from './stats';
+import { coefs, collectPartials, sum64, emitInput } from './stats';
 import type { TensorJob } from '../tensor-job';
 
 /**
@@ -17,10 +17,7 @@ export const karcherGpu: GpuMethod = {
     const { inputs, params } = job.entry;
     const N = inputs.length;
     if (N === 1) {
-      for (const c of job.chunks) {
-        await emit(c, await job.input(0, c));
-        job.endChunk();
-      }
+      await emitInput(job, emit, 0);
       return;
     }
     const maxIter = num(params, 'max_iter', 10);

@@ -1,7 +1,7 @@
 import type { GpuMethod } from './types';
 import { bool } from './types';
 import { axpy, dotBlocks, dotRows } from '../../gpu/ops';
-import { coefs, collectPartials, sum64 } from './stats';
+import { coefs, collectPartials, sum64, emitInput } from './stats';
 import { MethodError } from '../../errors';
 
 /**
@@ -16,10 +16,7 @@ export const modelStockGpu: GpuMethod = {
     const bi = inputs.findIndex((x) => x.isBase);
     const others = inputs.map((_, i) => i).filter((i) => i !== bi);
     if (bi < 0 || others.length === 0) {
-      for (const c of job.chunks) {
-        await emit(c, await job.input(Math.max(bi, 0), c));
-        job.endChunk();
-      }
+      await emitInput(job, emit, Math.max(bi, 0));
       return;
     }
     if (others.length < 2) throw new MethodError(`model_stock needs a base model and at least 2 other models for tensor "${name}"; found ${others.length}`, { tensor: name });

@@ -2,7 +2,7 @@ import type { GpuMethod } from './types';
 import { bool, num } from './types';
 import { dotBlocks } from '../../gpu/ops';
 import { deltaAxpy } from '../../gpu/ops-combine';
-import { coefs, collectPartials, sum64 } from './stats';
+import { coefs, collectPartials, sum64, emitInput } from './stats';
 import { MethodError } from '../../errors';
 
 /**
@@ -54,10 +54,7 @@ export const multislerpGpu: GpuMethod = {
     if (others.length <= 1) {
       // mergekit returns a single model's tensor as it is
       const only = others.length ? others[0] : 0;
-      for (const c of job.chunks) {
-        await emit(c, await job.input(only, c));
-        job.endChunk();
-      }
+      await emitInput(job, emit, only);
       return;
     }
     const hasBase = bi >= 0;

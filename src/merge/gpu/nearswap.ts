@@ -1,4 +1,5 @@
 import type { GpuMethod } from './types';
+import { emitInput } from './stats';
 import { num } from './types';
 import { nearswapKernel } from '../../gpu/ops-combine';
 
@@ -11,10 +12,7 @@ export const nearswapGpu: GpuMethod = {
     const oi = inputs.findIndex((x) => !x.isBase);
     if (bi < 0 || oi < 0) {
       // a single tensor (the planner only lets this through for one-input slices): unchanged
-      for (const c of job.chunks) {
-        await emit(c, await job.input(0, c));
-        job.endChunk();
-      }
+      await emitInput(job, emit, 0);
       return;
     }
     const t = Math.fround(num(params, 't'));

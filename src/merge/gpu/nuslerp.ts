@@ -2,7 +2,7 @@ import type { GpuMethod } from './types';
 import { bool, num } from './types';
 import { dotBlocks, dotRows } from '../../gpu/ops';
 import { colDots, COL_BLOCK, deltaAxpy, type CoefMode } from '../../gpu/ops-combine';
-import { coefs, collectPartials } from './stats';
+import { coefs, collectPartials, emitInput } from './stats';
 import { MethodError } from '../../errors';
 import type { PlanEntry } from '../../recipe/plan-types';
 
@@ -47,10 +47,7 @@ export const nuslerpGpu: GpuMethod = {
     const bi = inputs.findIndex((x) => x.isBase);
     const others = inputs.map((_, i) => i).filter((i) => i !== bi);
     if (inputs.length === 1) {
-      for (const c of job.chunks) {
-        await emit(c, await job.input(0, c));
-        job.endChunk();
-      }
+      await emitInput(job, emit, 0);
       return;
     }
     if (others.length !== 2)

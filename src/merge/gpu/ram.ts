@@ -1,7 +1,7 @@
 import type { GpuMethod } from './types';
 import { num } from './types';
 import { ramAcc, ramBlocks, ramCount, type TaskVec } from '../../gpu/ops-stack';
-import { collectPartials, sum64 } from './stats';
+import { collectPartials, sum64, emitInput } from './stats';
 import type { Chunk } from '../tensor-job';
 
 /**
@@ -27,10 +27,7 @@ function ramGpuFor(plus: boolean): GpuMethod {
       const bi = inputs.findIndex((x) => x.isBase);
       const others = inputs.map((_, i) => i).filter((i) => i !== bi);
       if (bi < 0 || others.length === 0) {
-        for (const c of job.chunks) {
-          await emit(c, await job.input(Math.max(bi, 0), c));
-          job.endChunk();
-        }
+        await emitInput(job, emit, Math.max(bi, 0));
         return;
       }
       const M = others.length;

@@ -4,7 +4,7 @@ import { NONE } from '../../gpu/ops';
 import { nonzeroBlocks, sceAgree, sceFinish, sqBlocks, tvSqDev, tvSum, type TaskVec } from '../../gpu/ops-stack';
 import { storage } from '../../gpu/buffers';
 import { buildMasks, selectTopKs, type KeyBuffer } from './select';
-import { collectPartials, sum64 } from './stats';
+import { collectPartials, sum64, emitInput } from './stats';
 import type { Chunk } from '../tensor-job';
 
 /** k = int(count_nonzero(var) · select_topk), the product in float32 as torch computes it. */
@@ -33,10 +33,7 @@ export const sceGpu: GpuMethod = {
     const bi = inputs.findIndex((x) => x.isBase);
     const others = inputs.map((_, i) => i).filter((i) => i !== bi);
     if (bi < 0 || others.length === 0) {
-      for (const c of job.chunks) {
-        await emit(c, await job.input(Math.max(bi, 0), c));
-        job.endChunk();
-      }
+      await emitInput(job, emit, Math.max(bi, 0));
       return;
     }
     const M = others.length;

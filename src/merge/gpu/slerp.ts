@@ -1,7 +1,7 @@
 import type { GpuMethod } from './types';
 import { num } from './types';
 import { axpy, dotBlocks } from '../../gpu/ops';
-import { coefs, collectPartials, sum64 } from './stats';
+import { coefs, collectPartials, sum64, emitInput } from './stats';
 
 /**
  * mergekit's slerp: unit directions from whole-tensor norms (normalised only above 1e-8), lerp when
@@ -12,10 +12,7 @@ export const slerpGpu: GpuMethod = {
   async run(job, emit) {
     const { inputs } = job.entry;
     if (inputs.length === 1) {
-      for (const c of job.chunks) {
-        await emit(c, await job.input(0, c));
-        job.endChunk();
-      }
+      await emitInput(job, emit, 0);
       return;
     }
     const i0 = Math.max(0, inputs.findIndex((x) => x.isBase));

@@ -46,3 +46,11 @@ export function sum64(xs: Float32Array): number {
 export function coefs(job: TensorJob, name: string, values: ArrayLike<number>): GPUBuffer {
   return job.own(name, uploadF32(job.device, Float32Array.from(values)));
 }
+
+/** Copies input i through unchanged, chunk by chunk (a tensor with nothing to merge). */
+export async function emitInput(job: TensorJob, emit: (c: Chunk, out: GPUBuffer) => Promise<void>, i: number): Promise<void> {
+  for (const c of job.chunks) {
+    await emit(c, await job.input(i, c));
+    job.endChunk();
+  }
+}

@@ -2,19 +2,9 @@
 // task vectors τ_k (f32), their keep masks (undefined = all kept) and merge factors c_k.
 // v_k = fround(fround(τ_k)·fround(c_k)) where kept, else 0 (as the GPU computes it in f32).
 
-export interface RefDiagnostics {
-  numel: number;
-  kept: number[];
-  nonzero: number[];
-  sq: number[];
-  keptSq: number[];
-  l1: number[];
-  union: number;
-  multi: number;
-  conflicts: number;
-  /** Pairs a < b, row-major. */
-  intersections: number[];
-}
+import type { Raw } from '../diagnostics';
+
+export type RefDiagnostics = Raw;
 
 export function referenceDiagnostics(deltas: Float32Array[], masks: (Uint8Array | undefined)[], coefs: number[]): RefDiagnostics {
   const K = deltas.length;
