@@ -8,6 +8,7 @@ import type { CompatReport } from '../store/types';
 import { formatBytes, formatCount, formatShape } from './format';
 import { compatHeadline } from './Shelf';
 import { TensorTable } from './TensorTable';
+import { Facts } from './Facts';
 
 const LIST_MAX = 50;
 
@@ -61,42 +62,19 @@ export function ModelSheet() {
           />
         </label>
         {s ? (
-          <dl className="facts wide">
-            <div>
-              <dt>architecture</dt>
-              <dd>{s.architecture}</dd>
-            </div>
-            <div>
-              <dt>layers</dt>
-              <dd>{s.layers}</dd>
-            </div>
-            <div>
-              <dt>hidden size</dt>
-              <dd>{s.hidden ?? '—'}</dd>
-            </div>
-            <div>
-              <dt>vocabulary</dt>
-              <dd>{s.vocab ?? '—'}</dd>
-            </div>
-            <div>
-              <dt>parameters</dt>
-              <dd>{formatCount(s.params)}</dd>
-            </div>
-            <div>
-              <dt>weights</dt>
-              <dd>{formatBytes(s.weightBytes)}</dd>
-            </div>
-            <div>
-              <dt>dtypes</dt>
-              <dd>{s.dtypes.map((d) => `${d.dtype} ×${d.tensors}`).join(', ')}</dd>
-            </div>
-            <div>
-              <dt>fingerprint</dt>
-              <dd className="mono" title={s.fingerprint}>
-                {s.fingerprint.slice(0, 16)}…
-              </dd>
-            </div>
-          </dl>
+          <Facts
+            wide
+            items={[
+              { term: 'architecture', value: s.architecture },
+              { term: 'layers', value: s.layers },
+              { term: 'hidden size', value: s.hidden ?? '—' },
+              { term: 'vocabulary', value: s.vocab ?? '—' },
+              { term: 'parameters', value: formatCount(s.params) },
+              { term: 'weights', value: formatBytes(s.weightBytes) },
+              { term: 'dtypes', value: s.dtypes.map((d) => `${d.dtype} ×${d.tensors}`).join(', ') },
+              { term: 'fingerprint', value: `${s.fingerprint.slice(0, 16)}…`, title: s.fingerprint, className: 'mono' },
+            ]}
+          />
         ) : null}
         <details className="files">
           <summary>

@@ -7,6 +7,7 @@ import { useStudio } from '../store/store';
 import type { CompatReport, ShelfModel } from '../store/types';
 import { filesFromDrop, filesFromInput } from './drop';
 import { formatBytes, formatCount } from './format';
+import { Facts } from './Facts';
 
 const NONE: string[] = [];
 
@@ -188,40 +189,18 @@ function ModelCard({ model: m }: { model: ShelfModel }) {
       ) : null}
       {s ? (
         <>
-          <dl className="facts">
-            <div>
-              <dt>arch</dt>
-              <dd title={s.architecture}>{s.architecture.replace(/ForCausalLM$/, '')}</dd>
-            </div>
-            <div>
-              <dt>layers</dt>
-              <dd>{s.layers}</dd>
-            </div>
-            <div>
-              <dt>hidden</dt>
-              <dd>{s.hidden ?? '—'}</dd>
-            </div>
-            <div>
-              <dt>params</dt>
-              <dd>{formatCount(s.params)}</dd>
-            </div>
-            <div>
-              <dt>dtype</dt>
-              <dd>{s.dtypes.map((d) => d.dtype).join(' ')}</dd>
-            </div>
-            <div>
-              <dt>size</dt>
-              <dd>{formatBytes(s.weightBytes)}</dd>
-            </div>
-            <div>
-              <dt>shards</dt>
-              <dd>{s.shards.length}</dd>
-            </div>
-            <div>
-              <dt>tensors</dt>
-              <dd>{s.tensors}</dd>
-            </div>
-          </dl>
+          <Facts
+            items={[
+              { term: 'arch', value: s.architecture.replace(/ForCausalLM$/, ''), title: s.architecture },
+              { term: 'layers', value: s.layers },
+              { term: 'hidden', value: s.hidden ?? '—' },
+              { term: 'params', value: formatCount(s.params) },
+              { term: 'dtype', value: s.dtypes.map((d) => d.dtype).join(' ') },
+              { term: 'size', value: formatBytes(s.weightBytes) },
+              { term: 'shards', value: s.shards.length },
+              { term: 'tensors', value: s.tensors },
+            ]}
+          />
           <div className="row space">
             <fieldset className="seg" aria-label={`Role of ${m.ref}`}>
               {ROLES.map((r) => (
