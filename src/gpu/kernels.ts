@@ -16,6 +16,7 @@ import fusion from '../../shaders/fusion.wgsl?raw';
 import magnitude from '../../shaders/magnitude.wgsl?raw';
 import cabs from '../../shaders/cabs.wgsl?raw';
 import diagnostics from '../../shaders/diagnostics.wgsl?raw';
+import delta from '../../shaders/delta.wgsl?raw';
 import { GpuError } from '../errors';
 
 type Slot = 'uniform' | 'read' | 'storage';
@@ -43,6 +44,7 @@ export const FAMILIES = {
   magnitude: { source: magnitude, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 32 },
   cabs: { source: cabs, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage'], uniformBytes: 32 },
   diagnostics: { source: diagnostics, slots: ['uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage'], uniformBytes: 48 },
+  delta: { source: delta, slots: ['uniform', 'read', 'read', 'read', 'storage'], uniformBytes: 16 },
 } satisfies Record<string, Family>;
 
 export type FamilyName = keyof typeof FAMILIES;
