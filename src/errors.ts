@@ -12,7 +12,9 @@ export type ErrorCode =
   | 'method'           // a method's own validity rule (e.g. k = 0 for TIES)
   | 'gpu'
   | 'io'
-  | 'cancelled';
+  | 'eval'             // an eval set, tokenizer or evaluation input is unusable
+  | 'cancelled'
+  | 'optimizer';       // evolution optimizer misuse or a corrupt saved optimizer state
 
 export interface ErrorDetails {
   file?: string;
@@ -113,6 +115,20 @@ export class CancelledError extends StudioError {
   override name = 'CancelledError';
   constructor() {
     super('cancelled', 'The merge was cancelled; no output was written.');
+  }
+}
+
+export class OptimizerError extends StudioError {
+  override name = 'OptimizerError';
+  constructor(message: string, details: ErrorDetails = {}) {
+    super('optimizer', message, details);
+  }
+}
+
+export class EvalError extends StudioError {
+  override name = 'EvalError';
+  constructor(message: string, details: ErrorDetails = {}) {
+    super('eval', message, details);
   }
 }
 
