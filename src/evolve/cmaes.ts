@@ -416,6 +416,8 @@ export class CmaEs {
       es.pendingUser = es.pending.map((x) => es.toUser(x));
     }
     if (state.best) {
+      if (!Number.isSafeInteger(state.best.evaluation) || state.best.evaluation < 0) bad(`best.evaluation ${String(state.best.evaluation)}`);
+      if (state.best.f !== null && typeof state.best.f !== 'number') bad(`best.f ${String(state.best.f)}`);
       es._best = { x: vec(state.best.x, n, 'best.x'), f: state.best.f ?? Infinity, evaluation: state.best.evaluation };
     }
     // Quantities derived from B and D are recomputed exactly as after a decomposition.
