@@ -31,6 +31,7 @@ import {
 import { psToMergekitEvolveYaml } from '../../src/evolve/mergekit-evolve';
 import { buildPlan } from '../../src/recipe/plan';
 import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/formats/mergekit-yaml';
+import { decodeShare, encodeShare } from '../../src/formats/share-url';
 import { ModelError, OptimizerError, RecipeError, UnsupportedError } from '../../src/errors';
 import type { ModelInfo, TensorInfo } from '../../src/recipe/model-info';
 import type { ByteSource } from '../../src/io/types';
@@ -159,6 +160,8 @@ describe('PS genome', () => {
 
   test('filter lists round trip; every method decodes to a recipe the planner accepts', () => {
     expect(roundTrip(decodePs(ties, distinct(24)))).toEqual(decodePs(ties, distinct(24)));
+    const shared = decodeShare(encodeShare(decodePs(ties, distinct(24)), []));
+    expect(shared.ok && shared.payload.recipe).toEqual(decodePs(ties, distinct(24)));
     const infos = modelMap(fakeModel('base', 4, 16), fakeModel('add', 4, 16), fakeModel('mul', 4, 16));
     const spaces: PsSpace[] = [
       { method: 'ties', base: 'base', models: ['add', 'mul'], numLayers: 4, layerGroups: 2, densityMin: psSafeDensityMin(infos.values()) },
