@@ -9,9 +9,11 @@ import type { EvalTarget, ModelOrRecipe } from '../eval/target';
 import { CmaEs, type CmaState } from './cmaes';
 import { decodePs, psBounds, psDimension, psInitialMean, validatePsSpace, type PsSpace } from './genome-ps';
 import { decodeDfs, dfsBounds, dfsDimension, dfsInitialMean, dfsToHopList, dfsToRecipe, dfsIsUnscaled, validateDfsSpace, type DfsHop, type DfsSpace } from './genome-dfs';
+import { SaeSearch, type SaeOptions, type SaeState } from './sae';
 import { OptimizerError } from '../errors';
 
-export type EvolveKind = 'ps' | 'dfs';
+/** ps / dfs: CMA-ES; sae: the sparsity-aware archive search over PS genomes. */
+export type EvolveKind = 'ps' | 'dfs' | 'sae';
 
 export interface EvolveConfig {
   kind: EvolveKind;
@@ -19,7 +21,9 @@ export interface EvolveConfig {
   /** DFS: model B is dfs.modelB; model A is `dfsA` (a model, or the best PS recipe for PS+DFS). */
   dfs?: DfsSpace;
   dfsA?: ModelOrRecipe;
-  /** Generations (CMA-ES). */
+  /** SAE options (kind 'sae'; its PS space is `ps`, its base for the delta is `sparsity.base`). */
+  sae?: SaeOptions;
+  /** Generations (CMA-ES); for SAE, rounds of `popSize` (default: archive size) children. */
   generations: number;
   seed: number;
   sigma0?: number;
@@ -38,8 +42,12 @@ export interface CandidateRecord {
   fitness: number;
   perSet: number[];
   sparsity?: number;
-  /** What CMA-ES maximised (fitness, or the sparsity-aware score). */
+  /** What CMA-ES maximised (fitness, or the sparsity-aware score); SAE: ω·fitness + β·sparsity. */
   score: number;
+  /** SAE: share of the child's kept delta positions that its sparser parent had left at the base value. */
+  attraction?: number;
+  /** SAE: the schedule's sparsity target for this child. */
+  sparsityTarget?: number | null;
 }
 
 export interface GenerationRecord {
@@ -52,6 +60,13 @@ export interface GenerationRecord {
   bestSoFar: number;
   points: { fitness: number; sparsity?: number; score: number }[];
   ms: number;
+  /** SAE: mean sparsity of the archive after this round, and mean attraction share of its children. */
+  archiveSparsity?: number;
+  attractionMean?: number;
+}
+
+function mean(xs: number[]): number | undefined {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
 }
 
 export interface BestRecord extends CandidateRecord {
@@ -72,6 +87,7 @@ export interface RunRecord {
   /** Eval set names (search / held-out) for display. */
   setNames: { search: string[]; heldout: string[] };
   cma: CmaState | null;
+  sae?: SaeState | null;
   history: GenerationRecord[];
   /** The best candidates so far, best first (at most TOP_N). */
   top: BestRecord[];
@@ -84,18 +100,21 @@ export interface CandidateEval {
   fitness: number;
   perSet: number[];
   sparsity?: number;
+  layerSparsity?: number[];
+  attraction?: number;
+  perItem?: number[];
 }
 
 /** The world a run needs (the worker passes GPU-backed implementations). */
 export interface RunEnv {
-  evaluate(target: EvalTarget, split: 'search' | 'heldout', opts: { sparsityBase?: string }): Promise<CandidateEval>;
+  evaluate(target: EvalTarget, split: 'search' | 'heldout', opts: { sparsityBase?: string; attractionTo?: EvalTarget; perItem?: boolean }): Promise<CandidateEval>;
   save(record: RunRecord): Promise<void>;
   now(): number;
   onProgress?(record: RunRecord, event: { kind: 'candidate'; candidate: CandidateRecord } | { kind: 'generation'; generation: GenerationRecord }): void;
 }
 
 export function dimensionOf(c: EvolveConfig): number {
-  if (c.kind === 'ps') return psDimension(c.ps!);
+  if (c.kind === 'ps' || c.kind === 'sae') return psDimension(c.ps!);
   return dfsDimension(c.dfs!);
 }
 
@@ -103,9 +122,14 @@ export function dimensionOf(c: EvolveConfig): number {
 export function validateConfig(c: EvolveConfig, check: { hiddenA?: number; hiddenB?: number } = {}): void {
   if (!Number.isInteger(c.generations) || c.generations <= 0) throw new OptimizerError(`the budget is ${c.generations} generations; give at least 1`);
   if (c.limit !== undefined && (!Number.isInteger(c.limit) || c.limit <= 0)) throw new OptimizerError(`items per set is ${c.limit}; give at least 1`);
-  if (c.kind === 'ps') {
+  if (c.kind === 'ps' || c.kind === 'sae') {
     if (!c.ps) throw new OptimizerError('a parameter-space run needs a parameter space');
     validatePsSpace(c.ps);
+    if (c.kind === 'sae') {
+      if (!c.sae) throw new OptimizerError('a sparsity-aware run needs its options (archive size, ω, β, schedule)');
+      if (!c.sparsity?.base && !c.ps.base) throw new OptimizerError('a sparsity-aware run needs a base model: sparsity is measured on the merged delta from it');
+      new SaeSearch(c.sae, c.ps, c.seed); // validates the options
+    }
   } else if (c.kind === 'dfs') {
     if (!c.dfs || !c.dfsA) throw new OptimizerError('a data-flow run needs models A and B');
     validateDfsSpace(c.dfs, { ...check, budget: c.generations });
@@ -132,7 +156,7 @@ function optimizerFor(c: EvolveConfig): CmaEs {
 
 /** The candidate a genome stands for. */
 export function decodeCandidate(c: EvolveConfig, genome: number[]): { target: EvalTarget; recipe?: Recipe; hops?: DfsHop[] } {
-  if (c.kind === 'ps') {
+  if (c.kind === 'ps' || c.kind === 'sae') {
     const recipe = decodePs(c.ps!, genome);
     return { target: { kind: 'recipe', recipe, seed: c.seed }, recipe };
   }
@@ -167,6 +191,7 @@ export class EvolutionRun {
 
   /** Runs generations until the budget is spent, a pause or stop, or an error; saves after each. */
   async run(): Promise<RunRecord> {
+    if (this.record.config.kind === 'sae') return this.runSae();
     const r = this.record;
     const c = r.config;
     const cma = r.cma ? CmaEs.restore(r.cma) : optimizerFor(c);
@@ -207,6 +232,86 @@ export class EvolutionRun {
         };
         r.history.push(g);
         r.cma = cma.state();
+        r.updatedAt = this.env.now();
+        await this.env.save(r);
+        this.env.onProgress?.(r, { kind: 'generation', generation: g });
+      }
+      if (r.status === 'running') r.status = this.stopRequested ? 'stopped' : 'done';
+    } catch (e) {
+      r.status = 'failed';
+      r.error = e instanceof Error ? e.message : String(e);
+    }
+    r.updatedAt = this.env.now();
+    await this.env.save(r);
+    return r;
+  }
+
+  private sparsityBase(): string {
+    const c = this.record.config;
+    return c.sparsity?.base ?? c.ps!.base!;
+  }
+
+  /** SAE: rounds of children from the archive search; same saving, history and top list as CMA runs. */
+  private async runSae(): Promise<RunRecord> {
+    const r = this.record;
+    const c = r.config;
+    const search = r.sae ? SaeSearch.fromState(r.sae) : new SaeSearch(c.sae!, c.ps!, c.seed);
+    const perRound = c.popSize ?? c.sae!.archiveSize;
+    const omega = c.sae!.omega ?? 0.5, beta = c.sae!.beta ?? 0.5;
+    r.status = 'running';
+    try {
+      while (r.history.length < c.generations) {
+        if (this.stopRequested) break;
+        if (this.pauseRequested) {
+          r.status = 'paused';
+          break;
+        }
+        const t0 = this.env.now();
+        const gen = r.history.length;
+        const cands: CandidateRecord[] = [];
+        for (let i = 0; i < perRound; i++) {
+          const { child, evaluation } = await search.next({
+            evaluate: async (recipe, ch) => {
+              const e = await this.env.evaluate({ kind: 'recipe', recipe, seed: c.seed }, 'search', {
+                sparsityBase: this.sparsityBase(),
+                attractionTo: ch.sparserParent ? { kind: 'recipe', recipe: ch.sparserParent.recipe, seed: c.seed } : undefined,
+                perItem: c.sae!.competition,
+              });
+              return { fitness: e.fitness, sparsity: e.sparsity ?? 0, layerSparsity: e.layerSparsity, perItem: e.perItem, attraction: e.attraction, perSet: e.perSet } as Parameters<typeof search.acceptChild>[1];
+            },
+          });
+          const perSet = (evaluation as { perSet?: number[] }).perSet ?? [];
+          const cand: CandidateRecord = {
+            generation: gen,
+            index: i,
+            genome: child.genome,
+            fitness: evaluation.fitness,
+            perSet,
+            sparsity: evaluation.sparsity,
+            score: omega * evaluation.fitness + beta * evaluation.sparsity,
+            attraction: evaluation.attraction,
+            sparsityTarget: child.sparsityTarget,
+          };
+          cands.push(cand);
+          this.env.onProgress?.(r, { kind: 'candidate', candidate: cand });
+        }
+        await this.updateTop(cands);
+        const archive = search.scoredArchive();
+        const sp = cands.map((x) => x.sparsity ?? 0);
+        const g: GenerationRecord = {
+          generation: gen,
+          best: Math.max(...cands.map((x) => x.fitness)),
+          mean: cands.reduce((a, x) => a + x.fitness, 0) / cands.length,
+          sigma: c.sae!.geneNoise ?? 0.02,
+          sparsityMean: sp.reduce((a, b) => a + b, 0) / sp.length,
+          bestSoFar: Math.max(r.top[0]?.score ?? -Infinity, ...cands.map((x) => x.score)),
+          points: cands.map((x) => ({ fitness: x.fitness, sparsity: x.sparsity, score: x.score })),
+          ms: this.env.now() - t0,
+          archiveSparsity: archive.length ? archive.reduce((a, m) => a + m.sparsity, 0) / archive.length : undefined,
+          attractionMean: mean(cands.map((x) => x.attraction).filter((x): x is number => x !== undefined)),
+        };
+        r.history.push(g);
+        r.sae = search.state();
         r.updatedAt = this.env.now();
         await this.env.save(r);
         this.env.onProgress?.(r, { kind: 'generation', generation: g });

@@ -79,6 +79,37 @@ describe('evolution run', () => {
     expect(strip(resumed)).toEqual(strip(straight));
   });
 
+  test('SAE rounds: sparsity and attraction recorded, resume equals an uninterrupted run', async () => {
+    const sae = config({ kind: 'sae', sae: { archiveSize: 4, beta: 0.5 }, generations: 6, ps: { method: 'ties', base: 'base', models: ['add', 'rev'], numLayers: 4, layerGroups: 1, densityMin: 0.05 } });
+    const saeEnv = (saved: RunRecord[]): RunEnv => ({
+      ...env(saved, []),
+      async evaluate(target, split, o) {
+        const f = synthetic(target);
+        const r = (target as { recipe: Recipe }).recipe;
+        const dens = (r.models ?? []).map((m) => Number((m.parameters as Record<string, unknown>).density));
+        return { fitness: f, perSet: [f], sparsity: 1 - Math.max(...dens), attraction: o.attractionTo ? 0.25 : undefined };
+      },
+    });
+    const straight = await new EvolutionRun(newRun('s', sae, { search: [], heldout: [] }, 0), saeEnv([])).run();
+    expect(straight.status).toBe('done');
+    expect(straight.history).toHaveLength(6);
+    expect(straight.history.every((g) => g.points.length === 4 && g.sparsityMean !== undefined)).toBe(true);
+    expect(straight.history.slice(1).some((g) => g.attractionMean === 0.25)).toBe(true);
+    expect(straight.top[0].score).toBeCloseTo(0.5 * straight.top[0].fitness + 0.5 * straight.top[0].sparsity!, 12);
+
+    const saved: RunRecord[] = [];
+    const first = new EvolutionRun(newRun('s', sae, { search: [], heldout: [] }, 0), {
+      ...saeEnv(saved),
+      onProgress: (_r, ev) => {
+        if (ev.kind === 'generation' && ev.generation.generation === 2) first.pause();
+      },
+    });
+    expect((await first.run()).status).toBe('paused');
+    const resumed = await new EvolutionRun(JSON.parse(JSON.stringify(saved.at(-1))), saeEnv([])).run();
+    const strip = (r: RunRecord) => ({ history: r.history.map((g) => ({ ...g, ms: 0 })), top: r.top, sae: r.sae });
+    expect(strip(resumed)).toEqual(strip(straight));
+  });
+
   test('a budget of zero and bad spaces are refused before any work', () => {
     expect(() => validateConfig(config({ generations: 0 }))).toThrow(/budget is 0 generations/);
     expect(() => validateConfig(config({ limit: 0 }))).toThrow(/items per set/);
