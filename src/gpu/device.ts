@@ -35,6 +35,11 @@ async function requestGpu(): Promise<Gpu> {
     maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
     maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+    // onnxruntime-web's WebGPU EP runs on this same device (src/eval/ort.ts) and asks for these at
+    // the adapter maximum when it creates a device of its own.
+    maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+    maxComputeWorkgroupSizeZ: l.maxComputeWorkgroupSizeZ,
+    maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
   };
   const features: GPUFeatureName[] = [];
   for (const f of ['shader-f16', 'timestamp-query'] as GPUFeatureName[]) if (adapter.features.has(f)) features.push(f);
