@@ -13,7 +13,11 @@
 //
 // Plain standard ops only (opset 17), chosen from what onnxruntime-web's native WebGPU EP runs:
 // linear layers are Gemm(transB=1) on the residual stream kept 2-D as [batch·seq, hidden], which
-// is exactly HF's x·Wᵀ + b on [out, in] weights without a runtime transpose of the weight.
+// is exactly HF's x·Wᵀ + b on [out, in] weights without a runtime transpose of the weight. With
+// ORT 1.30's WebGPU EP only the int64/bool preparation (shapes, Range, the mask's comparisons,
+// position_ids → f32) and the final [batch, seq] reshapes of the scoring head land on the CPU;
+// every per-layer node runs on the GPU (checked with verbose session logging). LogSoftmax has no
+// WebGPU kernel, which is why the scoring head spells it out.
 import { graphWeights, hopsOf, MASKED_SCORE, ropeInvFreq, type Hop, type LlamaArch } from './arch';
 import { OnnxBuilder } from './onnx-builder';
 import { encodeModel, onnxDataType, type OnnxDtype, type ValueInfo } from './onnx-proto';
