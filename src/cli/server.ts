@@ -33,7 +33,8 @@ export interface CliServer {
 export interface ServerOptions {
   root: string;
   models: ResolvedModel[];
-  output: OutputDir;
+  /** Where a merge writes; absent for commands that write nothing through the page (npm run eval). */
+  output?: OutputDir;
   /** Serve the app through Vite (false: only models + sink, for tests of the protocol). */
   vite?: boolean;
   verbose?: boolean;
@@ -268,6 +269,7 @@ export async function startCliServer(o: ServerOptions): Promise<CliServer> {
       return;
     }
     if (p.startsWith('/sink/')) {
+      if (!o.output) return void send(res, 404, 'this command has no output sink');
       void handleSink(req, res, o.output, p.slice('/sink/'.length), url.searchParams);
       return;
     }
@@ -295,7 +297,9 @@ export async function startCliServer(o: ServerOptions): Promise<CliServer> {
     // subject to CORS, so any web page in a browser on this machine could try otherwise.
     const from = req.headers.origin;
     if (from !== undefined && from !== origin) return refuseUpgrade(socket, '403 Forbidden');
-    wss.handleUpgrade(req, socket, head, (ws) => serveSinkSocket(ws, o.output, log));
+    const output = o.output;
+    if (!output) return void socket.destroy();
+    wss.handleUpgrade(req, socket, head, (ws) => serveSinkSocket(ws, output, log));
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);

@@ -58,7 +58,8 @@ export function createSession(bytes: Uint8Array, target: SessionTarget, opts: Se
   };
   if (opts.outputLocation) options.preferredOutputLocation = opts.outputLocation as ort.InferenceSession.SessionOptions['preferredOutputLocation'];
   if (opts.freeDimensionOverrides) options.freeDimensionOverrides = opts.freeDimensionOverrides;
-  if (opts.logLevel) options.logSeverityLevel = ({ verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const)[opts.logLevel];
+  // 'error' by default: ORT warns on every session that shape ops run on the CPU, which is by design here.
+  options.logSeverityLevel = ({ verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const)[opts.logLevel ?? 'error'];
   return exclusive(() => ort.InferenceSession.create(bytes, options));
 }
 

@@ -4,6 +4,14 @@
 import type { Recipe } from '../recipe/types';
 import type { ErrorRecord } from '../errors';
 import type { DiagnosticsResult } from '../merge/diagnostics';
+import type { EvalSetInput, EvaluateOptions, EvaluateSummary } from '../eval/service';
+import type { EvalTarget } from '../eval/target';
+import type { Readback } from '../eval/ort-lm';
+
+import type { EvolveConfig } from '../evolve/run';
+import type { EvolveInputs, EvolveProgress, EvolveReply, RunView } from '../evolve/service';
+
+export type { EvalSetInput, EvaluateSummary, EvalTarget, Readback, EvolveConfig, EvolveInputs, EvolveProgress, EvolveReply, RunView };
 
 export type { DiagnosticsResult, TensorDiagnostics, LayerDiagnostics, DiagnosticsFigures } from '../merge/diagnostics';
 
@@ -125,6 +133,30 @@ export type CabsExportResult =
   | { ok: true; summary: { yaml: string; method: 'task_arithmetic' | 'ties'; folders: Record<string, string>; files: OutputFileSummary[]; memoryFiles?: Record<string, Uint8Array> } }
   | { ok: false; error: ErrorRecord };
 
+/** Evaluation (eval/service.ts): merge on the GPU without writing, then score eval sets with onnxruntime-web. */
+export interface EvaluateRequest extends Omit<EvaluateOptions, 'signal'> {
+  target: EvalTarget;
+  models: ModelSpec[];
+  evalSets: EvalSetInput[];
+}
+export type EvaluateReply = { ok: true; summary: EvaluateSummary } | { ok: false; error: ErrorRecord };
+
+/** "Try it": the greedy completion of one prompt. */
+export interface CompleteRequest {
+  target: EvalTarget;
+  models: ModelSpec[];
+  prompt: string;
+  maxNewTokens?: number;
+}
+export type CompleteReply = { ok: true; text: string; tokens: number; ms: number; readback: Readback } | { ok: false; error: ErrorRecord };
+
+/** Evolution (evolve/service.ts): runs in the worker, saved to IndexedDB every generation. */
+export interface EvolveStartRequest {
+  id: string;
+  config: EvolveConfig;
+  inputs: EvolveInputs;
+}
+
 export interface EngineApi {
   capabilities(): Promise<GpuReport>;
   /** Runs a merge. Never rejects for user errors: returns { ok: false, error } with a typed record. */
@@ -136,5 +168,16 @@ export interface EngineApi {
   diagnostics(req: DiagnosticsRequest): Promise<DiagnosticsReply>;
   /** Writes a cabs recipe's pruned task vectors as checkpoints plus the mergekit recipe that reproduces the merge. */
   exportCabs(req: CabsExportRequest): Promise<CabsExportResult>;
+  /** Merges (never writing) and scores eval sets; a newer evaluation or completion cancels an older one. Never rejects for user errors. */
+  evaluate(req: EvaluateRequest): Promise<EvaluateReply>;
+  complete(req: CompleteRequest): Promise<CompleteReply>;
+  /** Starts an evolution run; resolves when it finishes, pauses or stops (progress through the callback). */
+  evolveStart(req: EvolveStartRequest, onProgress?: (p: EvolveProgress) => void): Promise<EvolveReply>;
+  /** Continues a saved run (paused, or interrupted by a reload). */
+  evolveResume(id: string, onProgress?: (p: EvolveProgress) => void): Promise<EvolveReply>;
+  evolvePause(): void;
+  evolveStop(): void;
+  evolveRuns(): Promise<RunView[]>;
+  evolveRemove(id: string): Promise<void>;
   cancel(): void;
 }

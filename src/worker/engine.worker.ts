@@ -6,11 +6,35 @@ import { getGpu, gpuReport } from '../gpu/device';
 import { loadModels, runMerge } from '../merge/run';
 import { exportCabs } from '../merge/cabs-export';
 import { MemorySink, sinkFor } from '../io/sinks';
-import { toRecord, type ErrorRecord } from '../errors';
+import { CancelledError, toRecord, type ErrorRecord } from '../errors';
 import { DiagnosticsSession } from '../merge/diagnostics-session';
+import { EvalService } from '../eval/service';
+import { EvolveService } from '../evolve/service';
+import type { CompleteReply, CompleteRequest, EvaluateReply, EvaluateRequest, EvolveProgress, EvolveReply, EvolveStartRequest } from './api';
 
 let current: AbortController | null = null;
 const diagnosticsSession = new DiagnosticsSession();
+const evalService = new EvalService(getGpu);
+const evolveService = new EvolveService(evalService);
+let evalQueue: Promise<unknown> = Promise.resolve();
+let evalCurrent: AbortController | null = null;
+
+/** Evaluations run one at a time on the shared GPU state; a newer one cancels the one waiting or running. */
+function evalJob<T>(job: (signal: AbortSignal) => Promise<T>): Promise<T | { ok: false; error: ErrorRecord }> {
+  evalCurrent?.abort();
+  const ctl = new AbortController();
+  evalCurrent = ctl;
+  const run = evalQueue.then(async () => {
+    try {
+      if (ctl.signal.aborted) throw new CancelledError();
+      return await job(ctl.signal);
+    } catch (e) {
+      return { ok: false as const, error: toRecord(e) };
+    }
+  });
+  evalQueue = run;
+  return run;
+}
 
 type Outcome<T> = { ok: true; summary: T } | { ok: false; error: ErrorRecord };
 
@@ -45,6 +69,38 @@ const api: EngineApi = {
   },
   diagnostics(req: DiagnosticsRequest): Promise<DiagnosticsReply> {
     return diagnosticsSession.run(getGpu, req);
+  },
+  evaluate(req: EvaluateRequest): Promise<EvaluateReply> {
+    return evalJob(async (signal) => {
+      const { target, models, evalSets, ...opts } = req;
+      await evalService.useModels(models, signal);
+      return { ok: true as const, summary: await evalService.evaluate(target, evalSets, { ...opts, signal }) };
+    });
+  },
+  complete(req: CompleteRequest): Promise<CompleteReply> {
+    return evalJob(async (signal) => {
+      await evalService.useModels(req.models, signal);
+      const r = await evalService.complete(req.target, req.prompt, req.maxNewTokens ?? 32, signal);
+      return { ok: true as const, ...r };
+    });
+  },
+  evolveStart(req: EvolveStartRequest, onProgress?: (p: EvolveProgress) => void): Promise<EvolveReply> {
+    return evolveService.start(req.id, req.config, req.inputs, onProgress);
+  },
+  evolveResume(id: string, onProgress?: (p: EvolveProgress) => void): Promise<EvolveReply> {
+    return evolveService.resume(id, onProgress);
+  },
+  evolvePause() {
+    evolveService.pause();
+  },
+  evolveStop() {
+    evolveService.stop();
+  },
+  evolveRuns() {
+    return evolveService.list();
+  },
+  evolveRemove(id: string) {
+    return evolveService.remove(id);
   },
   exportCabs(req: CabsExportRequest): Promise<CabsExportResult> {
     return exclusive(async (signal) => {

@@ -1,0 +1,208 @@
+// The evaluation service end to end in Chromium: model files (Blobs) → GPU-resident weights (a model,
+// a merge, a layer path) → onnxruntime-web on the engine's device → scorers. Checked against the CPU
+// twin: referenceForward behind the same scorers must give the same verdicts and log-likelihoods,
+// the merged weights must score exactly like the written checkpoint, and no weight is read back.
+import { describe, expect, test } from 'vitest';
+import { getGpu } from '../../src/gpu/device';
+import { EvalService, type EvalSetInput } from '../../src/eval/service';
+import { parseArch, type Hop, type LlamaArch } from '../../src/eval/arch';
+import { buildGraph } from '../../src/eval/graph';
+import { referenceForward, scoreLogits } from '../../src/eval/reference';
+import { scoreSets } from '../../src/eval/score';
+import { parseEvalSet } from '../../src/eval/evalset';
+import type { LanguageModel, TokenScores } from '../../src/eval/lm';
+import type { ModelSpec } from '../../src/worker/api';
+import { runMerge } from '../../src/merge/run';
+import { charTokenizerJson, charVocabSize, BASE_CONFIG } from '../unit/eval-helpers';
+import { randn } from './support';
+
+const VOCAB = charVocabSize({ unk: true });
+
+function config(): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: VOCAB, hidden_size: 32, intermediate_size: 48,
+    num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, rms_norm_eps: 1e-5, rope_theta: 10000,
+    max_position_embeddings: 64, tie_word_embeddings: false, hidden_act: 'silu', bos_token_id: 1, eos_token_id: 2, torch_dtype: 'float32',
+  };
+}
+
+function weightsFor(arch: LlamaArch, seed: number, base?: Map<string, Float32Array>, scale = 0.05): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  let s = seed;
+  for (const w of buildGraph(arch).weightInputs) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    let v: Float32Array;
+    if (base) {
+      const d = randn(n, s++, scale);
+      v = base.get(w.name)!.map((x, i) => x + d[i]);
+    } else if (w.name.endsWith('norm.weight')) v = randn(n, s++, 0.1).map((x) => 1 + x);
+    else if (w.name === 'model.embed_tokens.weight') v = randn(n, s++, 1);
+    else v = randn(n, s++, 1.5 / Math.sqrt(w.shape[1]));
+    out.set(w.name, v);
+  }
+  return out;
+}
+
+function modelFiles(ref: string, arch: LlamaArch, weights: Map<string, Float32Array>): ModelSpec {
+  const shapes = new Map(buildGraph(arch).weightInputs.map((w) => [w.name, w.shape]));
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  for (const [name, v] of weights) {
+    header[name] = { dtype: 'F32', shape: shapes.get(name), data_offsets: [off, off + v.byteLength] };
+    off += v.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setUint32(0, json.length, true);
+  const st = new Blob([len, new TextEncoder().encode(json), ...[...weights.values()].map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength))]);
+  const text = (s: string) => new Blob([s]);
+  const files = [
+    { path: 'config.json', blob: text(JSON.stringify(config())) },
+    { path: 'model.safetensors', blob: st },
+    { path: 'tokenizer.json', blob: text(JSON.stringify(charTokenizerJson({ unk: true }))) },
+    { path: 'tokenizer_config.json', blob: text(JSON.stringify(BASE_CONFIG)) },
+  ];
+  return { ref, files: files.map((f) => ({ path: f.path, size: f.blob.size, blob: f.blob })) };
+}
+
+/** The CPU twin behind the LanguageModel seam (one sequence at a time, no padding tricks). */
+class ReferenceLm implements LanguageModel {
+  readonly vocabSize: number;
+  constructor(private arch: LlamaArch, private w: Map<string, Float32Array>, private hops?: Hop[]) {
+    this.vocabSize = arch.vocabSize;
+  }
+  private logits(ids: number[]): Float32Array {
+    return referenceForward(this.arch, (n) => this.w.get(n), [ids], { hops: this.hops });
+  }
+  async score(seqs: Int32Array[]): Promise<TokenScores[]> {
+    return seqs.map((s) => {
+      const ids = Array.from(s);
+      const { targetLogprobs, argmax } = scoreLogits(this.logits(ids), this.vocabSize, [[...ids.slice(1), 0]]);
+      return { logprobs: targetLogprobs.slice(0, ids.length - 1), argmax: Int32Array.from(argmax.slice(0, ids.length - 1)) };
+    });
+  }
+  async generate(prompts: Int32Array[], maxNew: number, stop: number[]): Promise<Int32Array[]> {
+    return prompts.map((p) => {
+      const ids = Array.from(p);
+      const out: number[] = [];
+      for (let i = 0; i < maxNew; i++) {
+        const lg = this.logits(ids);
+        const last = lg.subarray((ids.length - 1) * this.vocabSize, ids.length * this.vocabSize);
+        let best = 0;
+        for (let k = 1; k < last.length; k++) if (last[k] > last[best]) best = k;
+        if (stop.includes(best)) break;
+        out.push(best);
+        ids.push(best);
+      }
+      return Int32Array.from(out);
+    });
+  }
+}
+
+const arch = parseArch(config(), 'config.json');
+const base = weightsFor(arch, 11);
+const expertA = weightsFor(arch, 101, base);
+const expertB = weightsFor(arch, 201, base);
+const models = [modelFiles('base', arch, base), modelFiles('a', arch, expertA), modelFiles('b', arch, expertB)];
+
+// Eval sets whose answers a random model sometimes hits: we only need agreement with the twin.
+const exactSet: EvalSetInput = { name: 'exact.jsonl', text: ['12+3=', 'ab=', 'x:', '7?', 'zz', 'q=1', '3+4=', 'hello'].map((p, i) => JSON.stringify({ prompt: p, answer: 'abc 0123456789'.slice(i, i + 2 + (i % 3)) })).join('\n') };
+const choiceSet: EvalSetInput = { name: 'choice.jsonl', text: [JSON.stringify({ prompt: 'a b', choices: [' c', ' dd', ' e'], label: 1 }), JSON.stringify({ prompt: '1+1=', choices: ['2', '3'], label: 0 })].join('\n') };
+const pplSet: EvalSetInput = { name: 'ppl.jsonl', text: [JSON.stringify({ text: 'the quick brown fox' }), JSON.stringify({ text: '1+2=3' })].join('\n') };
+
+async function service(): Promise<EvalService> {
+  const s = new EvalService(getGpu);
+  await s.useModels(models);
+  return s;
+}
+
+async function reference(w: Map<string, Float32Array>, mode: 'teacher-forced' | 'generate', hops?: Hop[], a: LlamaArch = arch) {
+  const s = await service();
+  const tok = await s.tokenizerFor((await s.useModels(models)).get('base')!);
+  const sets = [exactSet, choiceSet, pplSet].map((x) => parseEvalSet(x.name, x.text));
+  return scoreSets(new ReferenceLm(a, w, hops), tok, sets, { mode, answerLogLik: mode === 'generate' });
+}
+
+function close(a: number | undefined, b: number | undefined, tol = 2e-4) {
+  expect(a).toBeDefined();
+  expect(Math.abs(a! - b!)).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(b!)));
+}
+
+describe('evaluation service', () => {
+  test.each(['teacher-forced', 'generate'] as const)('a model as is: same verdicts and log-likelihoods as the CPU twin (%s)', async (mode) => {
+    const s = await service();
+    const got = await s.evaluate({ kind: 'model', ref: 'a' }, [exactSet, choiceSet, pplSet], { mode });
+    const want = await reference(expertA, mode);
+    expect(got.readback.weightBytes).toBe(0);
+    expect(got.readback.outputBytes).toBeGreaterThan(0);
+    got.items!.forEach((items, k) =>
+      items.forEach((it, i) => {
+        const w = want[k].items[i];
+        expect(it.correct).toBe(w.correct);
+        if (mode === 'generate' && k === 0) expect(it.completion).toBe(w.completion);
+        if (w.logLik !== undefined) close(it.logLik, w.logLik);
+        if (w.nll !== undefined) close(it.nll, w.nll);
+        w.choiceLogLiks?.forEach((v, c) => close(it.choiceLogLiks![c], v));
+      }),
+    );
+    expect(got.sets.map((m) => m.accuracy)).toEqual(want.map((r) => r.metrics.accuracy));
+  });
+
+  test('a merge scores exactly like its written checkpoint, with sparsity from the GPU', async () => {
+    const recipe = { merge_method: 'ties', base_model: 'base', models: [{ model: 'a', parameters: { weight: 0.7, density: 0.4 } }, { model: 'b', parameters: { weight: 0.5, density: 0.6 } }], parameters: { normalize: true }, dtype: 'float32' as const };
+    const s = await service();
+    const merged = await s.evaluate({ kind: 'recipe', recipe }, [exactSet, pplSet], { mode: 'teacher-forced', sparsity: { base: 'base' } });
+    expect(merged.readback.weightBytes).toBe(0);
+    expect(merged.sparsity!.sparsity).toBeGreaterThan(0.2);
+    expect(merged.sparsity!.layers.map((l) => l.layer)).toEqual([0, 1]);
+
+    const gpu = await getGpu();
+    const written = await runMerge({ recipe, models, output: { kind: 'memory' } }, gpu);
+    const files = written.memoryFiles!;
+    const spec: ModelSpec = { ref: 'merged', files: Object.entries(files).map(([path, bytes]) => ({ path, size: bytes.byteLength, blob: new Blob([bytes as Uint8Array<ArrayBuffer>]) })) };
+    const s2 = new EvalService(getGpu);
+    await s2.useModels([...models, spec]);
+    const fromDisk = await s2.evaluate({ kind: 'model', ref: 'merged' }, [exactSet, pplSet], { mode: 'teacher-forced' });
+    expect(merged.sets).toEqual(fromDisk.sets);
+    expect(merged.items).toEqual(fromDisk.items);
+  });
+
+  test('a layer path over two models matches the twin with the same hops', async () => {
+    const hops = [
+      { model: 'a' as const, layer: 0, scale: 1 },
+      { model: 'b' as const, layer: 1, scale: 0.8 },
+      { model: 'a' as const, layer: 1, scale: 1.1 },
+      { model: 'b' as const, layer: 1, scale: 1 },
+    ];
+    const s = await service();
+    const got = await s.evaluate({ kind: 'path', a: { kind: 'model', ref: 'a' }, b: 'b', hops }, [exactSet, pplSet], { mode: 'teacher-forced' });
+    // the same pool numbering the service uses: first use order
+    const pool = new Map<string, Float32Array>();
+    for (const [name, v] of expertA) if (!name.startsWith('model.layers.')) pool.set(name, v);
+    const order: string[] = [];
+    for (const h of hops) if (!order.includes(`${h.model}:${h.layer}`)) order.push(`${h.model}:${h.layer}`);
+    order.forEach((key, p) => {
+      const [m, l] = key.split(':');
+      const src = m === 'a' ? expertA : expertB;
+      for (const [name, v] of src) if (name.startsWith(`model.layers.${l}.`)) pool.set(name.replace(`model.layers.${l}.`, `model.layers.${p}.`), v);
+    });
+    const refHops = hops.map((h) => ({ layer: order.indexOf(`${h.model}:${h.layer}`), scale: h.scale }));
+    const want = await reference(pool, 'teacher-forced', refHops, { ...arch, numLayers: order.length });
+    got.items![0].forEach((it, i) => {
+      expect(it.correct).toBe(want[0].items[i].correct);
+      close(it.logLik, want[0].items[i].logLik);
+    });
+    got.items![1].forEach((it, i) => close(it.nll, want[2].items[i].nll));
+  });
+
+  test('bad input: malformed JSONL names the line; no eval sets; a vocab mismatch names the files', async () => {
+    const s = await service();
+    await expect(s.evaluate({ kind: 'model', ref: 'a' }, [{ name: 'bad.jsonl', text: '{"prompt":"1","answer":"2"}\n{oops' }])).rejects.toThrow(/bad\.jsonl.*line 2/);
+    await expect(s.evaluate({ kind: 'model', ref: 'a' }, [])).rejects.toThrow(/no eval sets/);
+    const small = { ...models[0], ref: 'small', files: models[0].files.map((f) => (f.path === 'config.json' ? { ...f, blob: new Blob([JSON.stringify({ ...config(), vocab_size: 10 })]), size: JSON.stringify({ ...config(), vocab_size: 10 }).length } : f)) };
+    const s3 = new EvalService(getGpu);
+    await s3.useModels([small]);
+    await expect(s3.evaluate({ kind: 'model', ref: 'small' }, [exactSet])).rejects.toThrow(/vocab_size/);
+  });
+});
