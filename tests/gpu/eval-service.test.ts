@@ -55,7 +55,7 @@ function modelFiles(ref: string, arch: LlamaArch, weights: Map<string, Float32Ar
   json += ' '.repeat((8 - (json.length % 8)) % 8);
   const len = new Uint8Array(8);
   new DataView(len.buffer).setUint32(0, json.length, true);
-  const st = new Blob([len, new TextEncoder().encode(json), ...[...weights.values()].map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength))]);
+  const st = new Blob([len, new TextEncoder().encode(json), ...[...weights.values()].map((v) => new Uint8Array(v.buffer as ArrayBuffer, v.byteOffset, v.byteLength))]);
   const text = (s: string) => new Blob([s]);
   const files = [
     { path: 'config.json', blob: text(JSON.stringify(config())) },
