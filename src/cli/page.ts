@@ -4,7 +4,7 @@
 // always go through). If the worker fails to load or dies, pending calls reject instead of
 // hanging forever (comlink alone would wait).
 import { startEngine } from '../worker/client';
-import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, DiagnosticsRequest, GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
+import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, DiagnosticsRequest, EvaluateReply, EvaluateRequest, GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
 
 declare global {
   interface Window {
@@ -14,6 +14,8 @@ declare global {
     cancelMerge(): Promise<void>;
     /** Merge diagnostics (npm run bench:diagnostics). */
     runDiagnostics(req: DiagnosticsRequest): Promise<DiagnosticsReply>;
+    /** Evaluation (npm run eval, npm run bench:eval). */
+    runEvaluate(req: EvaluateRequest): Promise<EvaluateReply>;
     __progress?: (p: MergeProgress) => Promise<void> | void;
     __engineReady?: boolean;
   }
@@ -45,6 +47,7 @@ const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, workerFailed]
 window.capabilities = () => guarded(engine.api.capabilities());
 window.cancelMerge = () => engine.api.cancel();
 window.runDiagnostics = (req: DiagnosticsRequest) => guarded<DiagnosticsReply>(engine.api.diagnostics(req));
+window.runEvaluate = (req: EvaluateRequest) => guarded<EvaluateReply>(engine.api.evaluate(req));
 window.exportCabs = (req: CabsExportRequest) => engine.api.exportCabs(req);
 window.runMerge = async (req: MergeRequest) => {
   let last = 0;

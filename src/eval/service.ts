@@ -34,6 +34,8 @@ export interface EvaluateOptions {
   seed?: number;
   /** Exact-match sets: 'teacher-forced' (one forward pass; the fitness) or 'generate' (greedy decoding, completions). */
   mode?: ExactMode;
+  /** Cap on generated tokens in generate mode (default: longest answer + 8). */
+  maxNewTokens?: number;
   /** Return per-item results (default true). */
   perItem?: boolean;
   /** Also measure the merged delta's sparsity against this model (SAE), and the attraction share against `other`. */
@@ -163,7 +165,7 @@ export class EvalService {
       const sets = this.prepareSets(inputs, tok, { limit: o.limit, seed: o.seed, mode: o.mode });
       const readback: Readback = { weightBytes: 0, outputBytes: 0, runs: 0 };
       const lm = await this.languageModel(resolved, readback);
-      const results = await scoreSets(lm, tok, sets, { mode: o.mode ?? 'teacher-forced', answerLogLik: o.mode === 'generate' });
+      const results = await scoreSets(lm, tok, sets, { mode: o.mode ?? 'teacher-forced', answerLogLik: o.mode === 'generate', maxNewTokens: o.maxNewTokens });
       let sparsity: DeltaStats | undefined;
       if (o.sparsity) {
         const base = await this.baseWeights(o.sparsity.base, o.signal);

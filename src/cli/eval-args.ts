@@ -1,0 +1,119 @@
+// Command-line parsing for `npm run eval` (pure; unit-testable).
+
+export const EVAL_USAGE = `usage: npm run eval -- <model-dir | config.yml> <eval.jsonl>... [options]
+
+Evaluates a model — or the merge a mergekit YAML describes, merged on the GPU and never written —
+on JSONL eval sets, with the studio's engine in headless Chromium + WebGPU.
+
+arguments:
+  <model-dir>             a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)
+  <config.yml>            a mergekit configuration: its models are merged on the GPU first
+  <eval.jsonl>...         eval sets, one JSON object per line:
+                            {"prompt", "answer", "extract"?}   exact match on the greedy completion
+                                                                (extract: "exact" | "last_number" | {"regex"})
+                            {"prompt", "choices", "label"}     multiple choice by log-likelihood
+                            {"text"}                           perplexity
+
+options:
+  --models-dir <dir>      where a config's model references are looked up (default: its folder)
+  --limit <n>             at most n items per set (a seeded subset)
+  --seed <n>              seed for the subset and for random merge methods (default 0)
+  --mode <m>              generate (default: greedy completions) or teacher-forced (exact sets:
+                          one forward pass per item, same verdicts, no completion text)
+  --max-new-tokens <n>    cap on generated tokens (default: longest answer + 8)
+  --out <file.json>       write per-set metrics and per-item results (prompt, completion,
+                          extracted answer, correct, log-likelihoods) as JSON
+  --verbose, -v           also print the browser's console messages
+  --help, -h              show this help
+`;
+
+export interface EvalCliOptions {
+  target: string;
+  sets: string[];
+  modelsDir?: string;
+  limit?: number;
+  seed: number;
+  mode: 'generate' | 'teacher-forced';
+  maxNewTokens?: number;
+  out?: string;
+  verbose: boolean;
+}
+
+export class EvalUsageError extends Error {
+  override name = 'UsageError';
+}
+
+function integer(flag: string, text: string, min: number): number {
+  if (!/^\d+$/.test(text.trim())) throw new EvalUsageError(`${flag}: "${text}" is not an integer`);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min) throw new EvalUsageError(`${flag}: ${text} must be an integer ≥ ${min}`);
+  return n;
+}
+
+export function parseEvalArgs(argv: readonly string[]): EvalCliOptions | 'help' {
+  const positional: string[] = [];
+  const o: Partial<EvalCliOptions> & { verbose: boolean; seed: number; mode: EvalCliOptions['mode'] } = { verbose: false, seed: 0, mode: 'generate' };
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let inline: string | undefined;
+    if (a === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('--') && a.includes('=')) {
+      inline = a.slice(a.indexOf('=') + 1);
+      a = a.slice(0, a.indexOf('='));
+    }
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const v = argv[i + 1];
+      if (v === undefined || (v.startsWith('-') && v.length > 1)) throw new EvalUsageError(`${a} needs a value`);
+      i++;
+      return v;
+    };
+    if (a.startsWith('-') && a !== '-h' && a !== '-v' && a !== '--help' && a !== '--verbose') {
+      if (seen.has(a)) throw new EvalUsageError(`${a} was given twice`);
+      seen.add(a);
+    }
+    switch (a) {
+      case '-h':
+      case '--help':
+        return 'help';
+      case '-v':
+      case '--verbose':
+        o.verbose = true;
+        break;
+      case '--models-dir':
+        o.modelsDir = value();
+        break;
+      case '--limit':
+        o.limit = integer(a, value(), 1);
+        break;
+      case '--seed':
+        o.seed = integer(a, value(), 0);
+        if (o.seed > 0xffffffff) throw new EvalUsageError(`--seed: ${o.seed} must fit in 32 bits`);
+        break;
+      case '--mode': {
+        const m = value();
+        if (m !== 'generate' && m !== 'teacher-forced') throw new EvalUsageError(`--mode: "${m}" must be generate or teacher-forced`);
+        o.mode = m;
+        break;
+      }
+      case '--max-new-tokens':
+        o.maxNewTokens = integer(a, value(), 1);
+        break;
+      case '--out':
+      case '-o':
+        o.out = value();
+        if (!o.out) throw new EvalUsageError('--out needs a file name');
+        break;
+      default:
+        if (a.startsWith('-') && a.length > 1) throw new EvalUsageError(`unknown option ${a}`);
+        positional.push(a);
+    }
+  }
+  if (positional.length === 0) throw new EvalUsageError('missing the model folder or mergekit configuration');
+  if (positional.length === 1) throw new EvalUsageError('missing the eval sets (one or more .jsonl files)');
+  return { ...o, target: positional[0], sets: positional.slice(1) } as EvalCliOptions;
+}
