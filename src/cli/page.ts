@@ -3,8 +3,9 @@
 // a function the CLI exposes with page.exposeFunction (throttled here to ~10/s; stage changes
 // always go through). If the worker fails to load or dies, pending calls reject instead of
 // hanging forever (comlink alone would wait).
+import * as Comlink from 'comlink';
 import { startEngine } from '../worker/client';
-import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, DiagnosticsRequest, EvaluateReply, EvaluateRequest, GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
+import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, DiagnosticsRequest, EngineApi, EvaluateReply, EvaluateRequest, EvolveProgress, EvolveReply, EvolveStartRequest, GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
 
 declare global {
   interface Window {
@@ -16,6 +17,9 @@ declare global {
     runDiagnostics(req: DiagnosticsRequest): Promise<DiagnosticsReply>;
     /** Evaluation (npm run eval, npm run bench:eval). */
     runEvaluate(req: EvaluateRequest): Promise<EvaluateReply>;
+    logitError: EngineApi['logitError'];
+    runEvolve(req: EvolveStartRequest): Promise<EvolveReply>;
+    __evolveProgress?: (p: EvolveProgress) => void;
     __progress?: (p: MergeProgress) => Promise<void> | void;
     __engineReady?: boolean;
   }
@@ -47,6 +51,8 @@ const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, workerFailed]
 window.capabilities = () => guarded(engine.api.capabilities());
 window.cancelMerge = () => engine.api.cancel();
 window.runDiagnostics = (req: DiagnosticsRequest) => guarded<DiagnosticsReply>(engine.api.diagnostics(req));
+window.logitError = (req) => guarded<Awaited<ReturnType<EngineApi['logitError']>>>(engine.api.logitError(req));
+window.runEvolve = (req: EvolveStartRequest) => guarded<EvolveReply>(engine.api.evolveStart(req, Comlink.proxy((p: EvolveProgress) => void window.__evolveProgress?.(p))));
 window.runEvaluate = (req: EvaluateRequest) => guarded<EvaluateReply>(engine.api.evaluate(req));
 window.exportCabs = (req: CabsExportRequest) => engine.api.exportCabs(req);
 window.runMerge = async (req: MergeRequest) => {

@@ -20,6 +20,10 @@ import { OrtLanguageModel, SessionCache, type Readback } from './ort-lm';
 import { resolveTarget, describeTarget, type EvalTarget, type ResolvedWeights } from './target';
 import { deltaStats, type DeltaStats } from './delta-stats';
 import type { ResidentWeights } from './resident';
+import { Batch } from '../gpu/buffers';
+import { buildGraph } from './graph';
+import { referenceForward } from './reference';
+import { createSession, runSession, ort } from './ort';
 
 export interface EvalSetInput {
   /** File name for messages, e.g. "addition.search.jsonl". */
@@ -204,6 +208,53 @@ export class EvalService {
       const ids = Int32Array.from(encodePrompt(tok, prompt, true).ids);
       const [out] = await lm.generate([ids], maxNewTokens, tok.eosIds);
       return { text: tok.decode(out, { skipSpecialTokens: true }), tokens: out.length, readback, ms: performance.now() - t0 };
+    } finally {
+      resolved.weights.dispose();
+    }
+  }
+
+  /**
+   * The benchmark's accuracy check: ORT's logits against the CPU reference forward on the same
+   * resident weights (which this check alone reads back), as max |Δ| / max |logit|.
+   */
+  async logitError(target: EvalTarget, ids: number[][], signal?: AbortSignal): Promise<{ maxAbs: number; relative: number; weightBytesReadBack: number }> {
+    const resolved = await this.resolve(target, signal);
+    try {
+      const arch = this.archOf(resolved);
+      const gpu = await this.getGpu();
+      const host = new Map<string, Float32Array>();
+      let bytes = 0;
+      for (const [name, t] of resolved.weights.tensors) {
+        const b = new Batch(gpu.device);
+        const n = t.shape.reduce((a, x) => a * x, 1);
+        b.read(t.buffer, n * 4);
+        const [raw] = await b.submit();
+        host.set(name, new Float32Array(raw.buffer, raw.byteOffset, n));
+        bytes += n * 4;
+      }
+      const want = referenceForward(arch, (n) => host.get(n), ids, { hops: resolved.hops });
+      const graph = buildGraph(arch, { hops: resolved.hops });
+      const session = await createSession(graph.bytes, { ep: 'webgpu', device: gpu.device });
+      try {
+        const feeds: Record<string, ort.Tensor> = {};
+        for (const w of graph.weightInputs) feeds[w.name] = ort.Tensor.fromGpuBuffer(resolved.weights.get(w.name)!.buffer, { dataType: 'float32', dims: w.shape });
+        const B = ids.length, S = ids[0].length;
+        const i64 = (f: (b: number, t: number) => number) => new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, k) => BigInt(f(Math.floor(k / S), k % S))), [B, S]);
+        feeds.input_ids = i64((b, t) => ids[b][t]);
+        feeds.attention_mask = i64(() => 1);
+        feeds.position_ids = i64((_, t) => t);
+        const out = await runSession(session, feeds, ['logits']);
+        const got = (await out.logits.getData()) as Float32Array;
+        let maxAbs = 0, scale = 0;
+        for (let i = 0; i < want.length; i++) {
+          maxAbs = Math.max(maxAbs, Math.abs(got[i] - want[i]));
+          scale = Math.max(scale, Math.abs(want[i]));
+        }
+        out.logits.dispose();
+        return { maxAbs, relative: scale ? maxAbs / scale : maxAbs, weightBytesReadBack: bytes };
+      } finally {
+        await session.release();
+      }
     } finally {
       resolved.weights.dispose();
     }

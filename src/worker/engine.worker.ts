@@ -84,6 +84,12 @@ const api: EngineApi = {
       return { ok: true as const, ...r };
     });
   },
+  logitError(req) {
+    return evalJob(async (signal) => {
+      await evalService.useModels(req.models, signal);
+      return { ok: true as const, ...(await evalService.logitError(req.target, req.ids, signal)) };
+    });
+  },
   evolveStart(req: EvolveStartRequest, onProgress?: (p: EvolveProgress) => void): Promise<EvolveReply> {
     return evolveService.start(req.id, req.config, req.inputs, onProgress);
   },
