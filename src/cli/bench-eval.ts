@@ -24,7 +24,7 @@ function candidate(i: number): Recipe {
   const method = methods[i % methods.length];
   const w = (k: number) => Number((0.3 + ((i * 7 + k * 3) % 10) / 10).toFixed(2));
   const d = (k: number) => Number((0.2 + ((i * 5 + k * 4) % 8) / 10).toFixed(2));
-  const params = (k: number) => (method === 'task_arithmetic' ? { weight: w(k) } : { weight: w(k), density: d(k) });
+  const params = (k: number): Record<string, number> => (method === 'task_arithmetic' ? { weight: w(k) } : { weight: w(k), density: d(k) });
   return {
     merge_method: method,
     base_model: 'demo-base',
