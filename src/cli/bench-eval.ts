@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { findChromium, CHROMIUM_ARGS } from '../browser';
 import type { Recipe } from '../recipe/types';
-import type { EvaluateRequest, ModelSpec } from '../worker/api';
+import type { EvaluateRequest, EvaluateSummary, ModelSpec } from '../worker/api';
 import { resolveModel, type ResolvedModel } from './models';
 import { startCliServer } from './server';
 import { REPO_ROOT } from './merge';
@@ -41,7 +41,7 @@ function candidate(i: number): Recipe {
 async function main(): Promise<void> {
   const models: ResolvedModel[] = [];
   for (const ref of ['demo-base', 'demo-add', 'demo-rev']) models.push(await resolveModel(ref, DEMO));
-  const sets = [];
+  const sets: { name: string; text: string }[] = [];
   for (const name of ['addition.search.jsonl', 'reversal.search.jsonl']) sets.push({ name, text: await readFile(join(DEMO, 'evals', name), 'utf8') });
   const server = await startCliServer({ root: REPO_ROOT, models });
   let browser: Browser | undefined;
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     await run(candidate(0)); // warm-up: headers, decoded inputs, ONNX sessions and shader compilation
     const warmMs = performance.now() - t0;
-    const rows = [];
+    const rows: EvaluateSummary[] = [];
     const t1 = performance.now();
     for (let i = 1; i <= CANDIDATES; i++) rows.push(await run(candidate(i)));
     const wall = performance.now() - t1;
