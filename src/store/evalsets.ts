@@ -1,0 +1,111 @@
+// The eval sets the studio knows: the demo's (listed by public/demo/manifest.json) and JSONL files
+// the user dropped or picked. Shared by "Try it" (run a set, see every item) and evolution (search
+// and held-out splits). Each text is parsed once on arrival so a malformed file shows its error
+// (file and line) in the list instead of failing a run later.
+import { create } from 'zustand';
+import { parseEvalSet, type EvalSetKind } from '../eval/evalset';
+import { toRecord } from '../errors';
+
+export interface EvalSetEntry {
+  id: string;
+  /** File name, e.g. "addition.search.jsonl" (names are unique in the list). */
+  name: string;
+  text: string;
+  origin: 'demo' | 'file';
+  /** From the manifest or the file name: "search", "test", "train", … */
+  split?: string;
+  task?: string;
+  kind?: EvalSetKind;
+  items: number;
+  /** Why the file cannot be used (it stays listed so the user sees the message). */
+  error?: string;
+}
+
+export interface EvalSetsState {
+  sets: EvalSetEntry[];
+  status: 'idle' | 'loading' | 'ready';
+  /** Problems loading the demo's sets (the studio works without them). */
+  loadError: string | null;
+}
+
+export const useEvalSets = create<EvalSetsState>()(() => ({ sets: [], status: 'idle', loadError: null }));
+
+let nextId = 1;
+
+/** "addition.search.jsonl" → split "search", task "addition" (the demo's naming). */
+export function splitOfName(name: string): { task?: string; split?: string } {
+  const m = /^(.+?)\.(search|test|train|heldout|held-out|dev|val)\.jsonl$/i.exec(name);
+  return m ? { task: m[1], split: m[2].toLowerCase() } : {};
+}
+
+export function entryOf(name: string, text: string, origin: EvalSetEntry['origin'], meta: { split?: string; task?: string } = {}): EvalSetEntry {
+  const guess = splitOfName(name);
+  const base = { id: `set${nextId++}`, name, text, origin, split: meta.split ?? guess.split, task: meta.task ?? guess.task };
+  try {
+    const set = parseEvalSet(name, text);
+    return { ...base, kind: set.kind, items: set.items.length, error: set.items.length === 0 ? `${name} has no items` : undefined };
+  } catch (e) {
+    return { ...base, items: 0, error: toRecord(e).message };
+  }
+}
+
+/** Adds (or replaces, by name) entries. */
+export function addEvalSets(entries: EvalSetEntry[]): void {
+  const names = new Set(entries.map((e) => e.name));
+  const kept = useEvalSets.getState().sets.filter((s) => !names.has(s.name));
+  useEvalSets.setState({ sets: [...kept, ...entries], status: 'ready' });
+}
+
+export async function addEvalFiles(files: File[]): Promise<void> {
+  const jsonl = files.filter((f) => /\.jsonl?$/i.test(f.name));
+  const entries = await Promise.all(jsonl.map(async (f) => entryOf(f.name, await f.text(), 'file')));
+  const skipped = files.length - jsonl.length;
+  if (entries.length) addEvalSets(entries);
+  if (skipped) useEvalSets.setState({ loadError: `${skipped} file(s) ignored: eval sets are .jsonl files (one JSON object per line).` });
+}
+
+export function removeEvalSet(id: string): void {
+  useEvalSets.setState({ sets: useEvalSets.getState().sets.filter((s) => s.id !== id) });
+}
+
+interface ManifestEval {
+  name: string;
+  path: string;
+  split?: string;
+  task?: string;
+}
+
+/** Names tried when the manifest lists no eval sets (the demo's tasks and splits). */
+const FALLBACK = ['addition', 'reversal'].flatMap((t) => ['search', 'test'].map((s) => ({ name: `${t}.${s}.jsonl`, path: `evals/${t}.${s}.jsonl`, split: s, task: t })));
+
+/** Fetches the demo's eval sets (manifest `evals`, else the known names; missing files are skipped). */
+export async function loadDemoEvalSets(): Promise<void> {
+  if (useEvalSets.getState().status === 'loading') return;
+  useEvalSets.setState({ status: 'loading' });
+  const base = new URL('demo/', document.baseURI);
+  try {
+    const manifest = (await (await fetch(new URL('manifest.json', base))).json()) as { evals?: ManifestEval[] };
+    const listed = Array.isArray(manifest.evals) && manifest.evals.length > 0;
+    const wanted = listed ? manifest.evals! : FALLBACK;
+    const found = await Promise.all(
+      wanted.map(async (e) => {
+        const res = await fetch(new URL(e.path, base)).catch(() => null);
+        // The dev server answers unknown paths with index.html: only JSONL-looking bodies count.
+        const text = res?.ok ? await res.text() : null;
+        if (text === null || /^\s*</.test(text)) {
+          if (listed) throw new Error(`demo eval set ${e.path}: ${res ? `HTTP ${res.status}` : 'unreachable'}`);
+          return null;
+        }
+        return entryOf(e.name, text, 'demo', { split: e.split, task: e.task });
+      }),
+    );
+    const entries = found.filter((x): x is EvalSetEntry => x !== null);
+    addEvalSets(entries);
+    useEvalSets.setState({ status: 'ready', loadError: null });
+  } catch (e) {
+    useEvalSets.setState({ status: 'ready', loadError: `The demo eval sets could not be loaded: ${e instanceof Error ? e.message : String(e)}` });
+  }
+}
+
+/** Usable sets (parsed without error). */
+export const usableSets = (sets: EvalSetEntry[]): EvalSetEntry[] => sets.filter((s) => !s.error && s.items > 0);

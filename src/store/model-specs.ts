@@ -1,0 +1,21 @@
+// Shelf models as the engine worker sees them (ModelSpec: the recipe's name plus the files as Blobs).
+import type { ModelSpec } from '../worker/api';
+import type { ShelfModel } from './types';
+
+export function specOf(m: ShelfModel): ModelSpec {
+  return { ref: m.ref, files: m.files.map((f) => ({ path: f.path, size: f.size, blob: f.file })) };
+}
+
+/** Specs of the named models (all ready ones when `refs` is absent), and the names the shelf lacks. */
+export function shelfSpecs(models: ShelfModel[], refs?: string[]): { specs: ModelSpec[]; missing: string[] } {
+  const ready = models.filter((m) => m.status === 'ready');
+  if (!refs) return { specs: ready.map(specOf), missing: [] };
+  const specs: ModelSpec[] = [];
+  const missing: string[] = [];
+  for (const ref of refs) {
+    const m = ready.find((x) => x.ref === ref);
+    if (m) specs.push(specOf(m));
+    else missing.push(ref);
+  }
+  return { specs, missing };
+}
