@@ -146,6 +146,10 @@ export class EvolveService {
     });
     this.active = run;
     try {
+      // Saved as running before the first candidate: a page that dies during the first generation
+      // (of a new run, or right after a resume) finds the run marked running and continues it.
+      record.status = 'running';
+      await this.store.save(record);
       const r = await run.run();
       if (r.status === 'failed') return { ok: false, error: { name: 'OptimizerError', code: 'optimizer', message: r.error ?? 'the run failed', details: {} } };
       return { ok: true, run: viewOf(r) };

@@ -1,14 +1,15 @@
 // Share links: the recipe and its checkpoints' identities in the URL fragment (formats/share-url.ts).
 import { decodeShare, encodeShare, shareCodeFromHash, SHARE_PARAM, type ModelIdentity } from '../formats/share-url';
 import { recipeModels } from '../recipe/model-card';
+import type { Recipe } from '../recipe/types';
 import { identityOf } from './shelf';
 import { useStudio } from './store';
 
-/** The link for the current recipe; copied to the clipboard where the browser allows it. */
-export async function copyShareLink(): Promise<string> {
+/** The link for a recipe (default: the current one); copied to the clipboard where the browser allows it. */
+export async function copyShareLink(recipe: Recipe = useStudio.getState().recipe): Promise<string> {
   const st = useStudio.getState();
   const identities: ModelIdentity[] = [];
-  for (const ref of recipeModels(st.recipe)) {
+  for (const ref of recipeModels(recipe)) {
     const m = st.models.find((x) => x.ref === ref);
     const id = m && identityOf(m);
     if (id) identities.push(id);
@@ -18,7 +19,7 @@ export async function copyShareLink(): Promise<string> {
       identities.push(known ?? { ref, name: ref, tensors: 0, bytes: 0, hash: '' });
     }
   }
-  const url = `${location.origin}${location.pathname}${location.search}#${SHARE_PARAM}=${encodeShare(st.recipe, identities)}`;
+  const url = `${location.origin}${location.pathname}${location.search}#${SHARE_PARAM}=${encodeShare(recipe, identities)}`;
   let copied = false;
   try {
     await navigator.clipboard.writeText(url);

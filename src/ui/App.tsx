@@ -1,19 +1,22 @@
-// The studio: model shelf | recipe editor + YAML | live diagnostics, merge and GPU panels (the
-// outer columns stay in view while the recipe scrolls, so charts follow every slider).
-// Boot order: the engine reports its GPU; a "#share=" link wins over the saved recipe; the demo
-// models load unless the user removed them (with the demo recipe on a first visit).
+// The studio: model shelf | recipe editor + YAML | diagnostics / try it / evolution, merge and GPU
+// panels (the outer columns stay in view while the recipe scrolls, so charts follow every slider).
+// Boot order: the engine reports its GPU and its saved evolution runs (one that was running when
+// the page died resumes); a "#share=" link wins over the saved recipe; the demo models load unless
+// the user removed them (with the demo recipe on a first visit), and the demo's eval sets with them.
 import { useEffect } from 'react';
 import { startAnalysis } from '../store/analysis';
 import { startDiagnostics } from '../store/diagnostics';
+import { loadDemoEvalSets } from '../store/evalsets';
+import { bootEvolution } from '../store/evolution';
 import { copyShareLink, openShareFromLocation } from '../store/share';
 import { loadDemo } from '../store/shelf';
 import { useStudio } from '../store/store';
 import { getEngine } from '../store/workers';
 import { CapabilityPanel } from './CapabilityPanel';
-import { Diagnostics } from './Diagnostics';
 import { MergePanel } from './MergePanel';
 import { ModelSheet } from './ModelSheet';
 import { RecipeEditor } from './RecipeEditor';
+import { RightTabs } from './RightTabs';
 import { Shelf } from './Shelf';
 import { YamlPane } from './YamlPane';
 
@@ -28,9 +31,11 @@ async function boot(): Promise<void> {
     .api.capabilities()
     .then((report) => useStudio.getState().set({ capability: { state: 'ready', report } }))
     .catch((e: unknown) => useStudio.getState().set({ capability: { state: 'failed', message: e instanceof Error ? e.message : String(e) } }));
+  void bootEvolution();
   openShareFromLocation();
   window.addEventListener('hashchange', () => openShareFromLocation());
   const st = useStudio.getState();
+  void loadDemoEvalSets();
   if (!st.demoDismissed) {
     await loadDemo(!st.hasRecipe).catch((e: unknown) =>
       useStudio.getState().set({ notice: { kind: 'error', text: `The demo models could not be loaded: ${e instanceof Error ? e.message : String(e)}` } }),
@@ -54,7 +59,7 @@ export function App() {
           <YamlPane />
         </div>
         <div className="col right">
-          <Diagnostics />
+          <RightTabs />
           <MergePanel />
           <CapabilityPanel />
         </div>

@@ -1,0 +1,129 @@
+// The best candidates of a run (best first): search fitness (what selection saw), held-out fitness
+// (never used for selection), sparsity, generation; and what to do with each: apply it to the
+// editor, see / copy / download its YAML, share it as a link, merge it.
+import type { BestRecord } from '../evolve/run';
+import { applyCandidate, candidateExport, candidateName, downloadText, evolveConfigExport, mergeCandidate, shareCandidate, showExport } from '../store/candidates';
+import { useEvolution, type ExportedText } from '../store/evolution';
+import { useStudio } from '../store/store';
+import type { RunView } from '../worker/api';
+
+const f3 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(3));
+const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : `${(v * 100).toFixed(1)}%`);
+
+function describe(run: RunView, rec: BestRecord): string {
+  if (rec.hops) return `${rec.hops.length} hops${rec.hops.some((h) => h.scale !== 1) ? ', scaled' : ''}`;
+  return run.config.ps?.method ?? '';
+}
+
+export function Candidates({ run }: { run: RunView }) {
+  const merging = useStudio((s) => s.run.kind === 'merging' || s.run.kind === 'picking');
+  const top = run.top;
+  if (top.length === 0) return null;
+  const sae = run.config.kind === 'sae';
+  return (
+    <div className="candidates">
+      <table className="small" aria-label="Best candidates">
+        <thead>
+          <tr>
+            <th className="num">#</th>
+            <th className="num" title="generation (round) it was found in">gen</th>
+            <th className="num" title="fitness on the search split (used for selection)">search</th>
+            <th className="num" title="fitness on the held-out split (never used for selection)">held-out</th>
+            <th className="num" title="share of the merged delta exactly 0">sparsity</th>
+            {sae || run.config.sparsity?.beta ? <th className="num" title="what selection maximised">score</th> : null}
+            <th>
+              <span className="visually-hidden">actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {top.map((rec, i) => {
+            const name = `candidate ${i + 1}`;
+            const noRecipe = !rec.recipe;
+            return (
+              <tr key={`${rec.generation}:${rec.index}`} title={describe(run, rec)}>
+                <td className="num mono">{i + 1}</td>
+                <td className="num mono">{rec.generation + 1}</td>
+                <td className="num mono">{f3(rec.fitness)}</td>
+                <td className="num mono">{rec.heldout ? f3(rec.heldout.fitness) : '…'}</td>
+                <td className="num mono">{pct(rec.sparsity)}</td>
+                {sae || run.config.sparsity?.beta ? <td className="num mono">{f3(rec.score)}</td> : null}
+                <td className="cand-actions">
+                  <button type="button" className="mini" aria-label={`Apply ${name}`} disabled={noRecipe} title={noRecipe ? 'a scaled layer path (or one over a PS merge) has no mergekit recipe: export its hop list' : 'put this recipe into the editor'} onClick={() => applyCandidate(rec)}>
+                    Apply
+                  </button>
+                  <button type="button" className="mini" aria-label={`YAML of ${name}`} onClick={() => showExport(candidateExport(run, rec))}>
+                    YAML
+                  </button>
+                  <button type="button" className="mini" aria-label={`Share link of ${name}`} disabled={noRecipe} onClick={() => void shareCandidate(rec)}>
+                    Link
+                  </button>
+                  <button type="button" className="mini" aria-label={`Merge ${name}`} disabled={noRecipe || merging} title="apply, then merge into a folder (the Merge panel shows the progress)" onClick={() => void mergeCandidate(rec)}>
+                    Merge…
+                  </button>
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <p className="small muted cand-note">
+        Best by {sae ? 'ω·fitness + β·sparsity' : run.config.sparsity?.beta ? 'fitness + β·sparsity' : 'search fitness'}; held-out sets: {run.setNames.heldout.length ? run.setNames.heldout.join(', ') : 'none'}. Best is {candidateName(top[0])}.
+      </p>
+    </div>
+  );
+}
+
+export function EvolveExportButton({ run }: { run: RunView }) {
+  const ps = run.config.kind === 'ps';
+  return (
+    <button type="button" className="mini" disabled={!ps} title={ps ? 'the search space and tasks as a mergekit-evolve config.yml' : 'only parameter-space runs map to mergekit-evolve'} onClick={() => showExport(evolveConfigExport(run))}>
+      Export mergekit-evolve config
+    </button>
+  );
+}
+
+export function ExportPane() {
+  const e = useEvolution((s) => s.exported);
+  if (!e) return null;
+  return (
+    <div className="export-pane" role="region" aria-label={e.title}>
+      <div className="row space">
+        <strong className="small">{e.title}</strong>
+        <span className="row gap">
+          {!e.error ? (
+            <>
+              <button type="button" className="mini" onClick={() => void copy(e)}>
+                Copy
+              </button>
+              <button type="button" className="mini" onClick={() => downloadText(e)}>
+                Download
+              </button>
+            </>
+          ) : null}
+          <button type="button" className="mini" onClick={() => showExport(null)}>
+            Close
+          </button>
+        </span>
+      </div>
+      {e.error ? (
+        <p className="callout bad small" role="alert">
+          {e.error}
+        </p>
+      ) : (
+        <textarea className="mono" readOnly aria-label="Exported YAML" value={e.text} rows={Math.min(16, e.text.split('\n').length + 1)} spellCheck={false} />
+      )}
+    </div>
+  );
+}
+
+async function copy(e: ExportedText): Promise<void> {
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(e.text);
+    ok = true;
+  } catch {
+    /* no clipboard permission: the text is selectable in the pane */
+  }
+  useStudio.getState().set({ notice: { kind: 'info', text: ok ? `${e.title} copied.` : 'The clipboard is not available here; select the text in the pane.' } });
+}
