@@ -1,7 +1,8 @@
 // The LanguageModel the scorers consume, over onnxruntime-web sessions whose weight inputs are the
-// GPU-resident merged buffers (Tensor.fromGpuBuffer: no weight ever leaves the GPU). Only token
-// ids go up and per-position log-probabilities / argmax ids come back; bytes read back are
-// counted so the studio and the benchmark can show them.
+// GPU-resident merged buffers (Tensor.fromGpuBuffer: no weight ever leaves the GPU), or, on the
+// wasm backend, f32 arrays merged on the CPU. Only token ids go up and per-position
+// log-probabilities / argmax ids come back; bytes read back are counted so the studio and the
+// benchmark can show them.
 //
 // Batching: score() right-pads (a causal model's real positions never see the padding after
 // them); generate() left-pads with an attention mask and HF position ids (cumsum(mask) − 1), runs
@@ -69,12 +70,13 @@ export class SessionCache {
 
 export interface OrtLmOptions {
   arch: LlamaArch;
-  weights: ResidentWeights;
+  /** GPU-resident weights (WebGPU sessions). */
+  weights?: ResidentWeights;
   sessions: SessionCache;
   /** Layer path (pool indices + scales); absent = the plain model. */
   hops?: Hop[];
   readback: Readback;
-  /** For the wasm EP: weights must be CPU tensors (read back once, counted). */
+  /** For the wasm EP: weights as CPU arrays (computed on the CPU by cpu-weights.ts; taken before `weights`). */
   cpuWeights?: Map<string, Float32Array>;
 }
 
@@ -96,15 +98,12 @@ export class OrtLanguageModel implements LanguageModel {
       let t = this.weightFeeds[w.name];
       if (!t) {
         const cpu = this.o.cpuWeights?.get(w.name);
-        if (cpu) t = new ort.Tensor('float32', cpu, w.shape);
-        else {
-          const r = this.o.weights.get(w.name);
-          if (!r) throw new EvalError(`the evaluation graph needs tensor "${w.name}", which the model or merge does not provide`, { tensor: w.name });
-          const n = w.shape.reduce((a, b) => a * b, 1);
-          const have = r.shape.reduce((a, b) => a * b, 1);
-          if (n !== have) throw new EvalError(`tensor "${w.name}" has shape [${r.shape.join(', ')}], the graph for this config.json expects [${w.shape.join(', ')}]`, { tensor: w.name });
-          t = ort.Tensor.fromGpuBuffer(r.buffer, { dataType: 'float32', dims: w.shape });
-        }
+        const r = cpu ? undefined : this.o.weights?.get(w.name);
+        if (!cpu && !r) throw new EvalError(`the evaluation graph needs tensor "${w.name}", which the model or merge does not provide`, { tensor: w.name });
+        const n = w.shape.reduce((a, b) => a * b, 1);
+        const have = cpu ? cpu.length : r!.shape.reduce((a, b) => a * b, 1);
+        if (n !== have) throw new EvalError(`tensor "${w.name}" has ${r ? `shape [${r.shape.join(', ')}]` : `${have} elements`}, the graph for this config.json expects [${w.shape.join(', ')}]`, { tensor: w.name });
+        t = cpu ? new ort.Tensor('float32', cpu, w.shape) : ort.Tensor.fromGpuBuffer(r!.buffer, { dataType: 'float32', dims: w.shape });
         this.weightFeeds[w.name] = t;
       }
       out[w.name] = t;

@@ -2,6 +2,11 @@
 // the GPU, ONNX sessions per architecture/path, tokenizers, and resident base weights for the
 // sparsity measures. A candidate then costs its merge kernels and a few forward passes.
 // Importable from tests (no worker globals).
+//
+// Two backends: 'webgpu' (merge kernels + ORT's WebGPU EP on the engine's device) and 'wasm', the
+// fallback where WebGPU is missing: weights are merged on the CPU by the reference twins
+// (cpu-weights.ts: the same plan, codecs and random masks) and ORT runs its wasm EP (threaded when
+// the page is cross-origin isolated). 'auto' picks WebGPU when the device can be had.
 import type { Gpu } from '../gpu/device';
 import type { ModelSpec } from '../worker/api';
 import type { ModelInfo } from '../recipe/model-info';
@@ -18,12 +23,13 @@ import { checkTokenization, unscorableError } from './tokenization-check';
 import { scoreSets, type ExactMode, type ItemResult, type SetMetrics } from './score';
 import { OrtLanguageModel, SessionCache, type Readback } from './ort-lm';
 import { resolveTarget, describeTarget, type EvalTarget, type ResolvedWeights } from './target';
-import { deltaStats, type DeltaStats } from './delta-stats';
+import { deltaStats, deltaStatsCpu, type DeltaStats } from './delta-stats';
+import { CpuInputCache, resolveTargetCpu, type CpuResolvedWeights, type CpuWeights } from './cpu-weights';
 import type { ResidentWeights } from './resident';
 import { Batch } from '../gpu/buffers';
 import { buildGraph } from './graph';
 import { referenceForward } from './reference';
-import { createSession, runSession, ort } from './ort';
+import { createSession, runSession, ort, type SessionTarget } from './ort';
 
 export interface EvalSetInput {
   /** File name for messages, e.g. "addition.search.jsonl". */
@@ -47,16 +53,37 @@ export interface EvaluateOptions {
   signal?: AbortSignal;
 }
 
+/** Where weights are merged and the model runs. */
+export type EvalBackend = 'webgpu' | 'wasm';
+
+export interface EvalServiceOptions {
+  /**
+   * 'auto' (default): WebGPU when getGpu() resolves, else wasm (decided on first use, then kept);
+   * 'webgpu' / 'wasm' force one (a forced 'webgpu' fails where there is no device).
+   */
+  backend?: 'auto' | EvalBackend;
+}
+
+/** Weights of a target on either backend: GPU-resident, or CPU arrays (a Map) on wasm. */
+export type AnyResolvedWeights = ResolvedWeights | CpuResolvedWeights;
+
+const onCpu = (r: AnyResolvedWeights): r is CpuResolvedWeights => r.weights instanceof Map;
+
 export interface EvaluateSummary {
   target: string;
   sets: SetMetrics[];
   items?: ItemResult[][];
   /** Mean over sets of accuracy (exact, choice) or 1/perplexity (perplexity sets): higher is better, in [0, 1]. */
   fitness: number;
+  /**
+   * Bytes moved back to the CPU. `weightBytes` is 0 on both backends: on wasm the weights are
+   * computed on the CPU in the first place (nothing is read back from a GPU), on WebGPU they never
+   * leave it.
+   */
   readback: Readback;
   sparsity?: DeltaStats;
   timings: { mergeMs: number; evalMs: number; totalMs: number };
-  backend: 'webgpu';
+  backend: EvalBackend;
 }
 
 /** Per-set score in [0, 1]: what the fitness averages. */
@@ -73,8 +100,26 @@ export class EvalService {
   private sessions?: SessionCache;
   private tokenizers = new Map<string, EvalTokenizer>();
   private bases = new Map<string, ResidentWeights>();
+  // wasm backend state: decoded inputs, base weights and sessions on the CPU
+  private cpuCache = new CpuInputCache(512 * 1024 * 1024);
+  private cpuBases = new Map<string, CpuWeights>();
+  private wasmSessions?: SessionCache;
+  private chosen?: Promise<EvalBackend>;
 
-  constructor(private getGpu: () => Promise<Gpu>) {}
+  constructor(
+    private getGpu: () => Promise<Gpu>,
+    private options: EvalServiceOptions = {},
+  ) {}
+
+  /** The backend this service evaluates on (for 'auto': whether getGpu() resolved on first use). */
+  backend(): Promise<EvalBackend> {
+    const want = this.options.backend ?? 'auto';
+    if (want !== 'auto') return Promise.resolve(want);
+    return (this.chosen ??= this.getGpu().then(
+      () => 'webgpu' as const,
+      () => 'wasm' as const,
+    ));
+  }
 
   /** Opens the models' headers unless the same set is already open. */
   async useModels(specs: ModelSpec[], signal?: AbortSignal): Promise<Map<string, ModelInfo>> {
@@ -87,7 +132,8 @@ export class EvalService {
     return this.models;
   }
 
-  private async sessionCache(): Promise<SessionCache> {
+  private async sessionCache(backend: EvalBackend): Promise<SessionCache> {
+    if (backend === 'wasm') return (this.wasmSessions ??= new SessionCache({ ep: 'wasm' }));
     if (!this.sessions) this.sessions = new SessionCache({ ep: 'webgpu', device: (await this.getGpu()).device });
     return this.sessions;
   }
@@ -140,13 +186,35 @@ export class EvalService {
     });
   }
 
-  archOf(r: ResolvedWeights): LlamaArch {
+  /** The same weights computed on the CPU (the wasm backend; nothing to dispose). */
+  async resolveCpu(target: EvalTarget, signal?: AbortSignal): Promise<CpuResolvedWeights> {
+    if (!this.models) throw new EvalError('no models are loaded');
+    const models = this.models;
+    return resolveTargetCpu(target, models, {
+      signal,
+      inputCache: this.cpuCache,
+      tokenizerTexts: async () => (this.tokenizerTexts ??= await readTokenizerTexts(models)),
+    });
+  }
+
+  /** Weights of a target on the given backend. */
+  private resolveOn(backend: EvalBackend, target: EvalTarget, signal?: AbortSignal): Promise<AnyResolvedWeights> {
+    return backend === 'wasm' ? this.resolveCpu(target, signal) : this.resolve(target, signal);
+  }
+
+  private static release(r: AnyResolvedWeights): void {
+    if (!onCpu(r)) r.weights.dispose();
+  }
+
+  archOf(r: AnyResolvedWeights): LlamaArch {
     return parseArch(r.config, `${r.tokenizerModel.name}/config.json`);
   }
 
-  /** A LanguageModel over resolved weights (valid until the weights are disposed). */
-  async languageModel(r: ResolvedWeights, readback: Readback): Promise<OrtLanguageModel> {
-    return new OrtLanguageModel({ arch: this.archOf(r), weights: r.weights, sessions: await this.sessionCache(), hops: r.hops, readback });
+  /** A LanguageModel over resolved weights (valid until GPU weights are disposed): WebGPU sessions for resident weights, wasm for CPU ones. */
+  async languageModel(r: AnyResolvedWeights, readback: Readback): Promise<OrtLanguageModel> {
+    const common = { arch: this.archOf(r), hops: r.hops, readback };
+    if (onCpu(r)) return new OrtLanguageModel({ ...common, cpuWeights: r.weights, sessions: await this.sessionCache('wasm') });
+    return new OrtLanguageModel({ ...common, weights: r.weights, sessions: await this.sessionCache('webgpu') });
   }
 
   private async baseWeights(ref: string, signal?: AbortSignal): Promise<ResidentWeights> {
@@ -158,11 +226,36 @@ export class EvalService {
     return w;
   }
 
+  private async baseWeightsCpu(ref: string, signal?: AbortSignal): Promise<CpuWeights> {
+    let w = this.cpuBases.get(ref);
+    if (!w) {
+      w = (await this.resolveCpu({ kind: 'model', ref }, signal)).weights;
+      this.cpuBases.set(ref, w);
+    }
+    return w;
+  }
+
+  /** The merged delta's sparsity against a base (and the attraction share against `other`), on the weights' backend. */
+  private async sparsityOf(resolved: AnyResolvedWeights, o: NonNullable<EvaluateOptions['sparsity']>, signal?: AbortSignal): Promise<DeltaStats> {
+    if (onCpu(resolved)) {
+      const other = o.other ? await this.resolveCpu(o.other, signal) : undefined;
+      return deltaStatsCpu(resolved.weights, await this.baseWeightsCpu(o.base, signal), other?.weights);
+    }
+    const base = await this.baseWeights(o.base, signal);
+    const other = o.other ? await this.resolve(o.other, signal) : undefined;
+    try {
+      return await deltaStats(resolved.weights, base, other?.weights);
+    } finally {
+      other?.weights.dispose();
+    }
+  }
+
   /** Merges (never writing) and scores one target on the given sets. */
   async evaluate(target: EvalTarget, inputs: EvalSetInput[], o: EvaluateOptions = {}): Promise<EvaluateSummary> {
     const t0 = performance.now();
     if (!this.models) throw new EvalError('no models are loaded');
-    const resolved = await this.resolve(target, o.signal);
+    const backend = await this.backend();
+    const resolved = await this.resolveOn(backend, target, o.signal);
     const tMerged = performance.now();
     try {
       const tok = await this.tokenizerFor(resolved.tokenizerModel);
@@ -170,16 +263,7 @@ export class EvalService {
       const readback: Readback = { weightBytes: 0, outputBytes: 0, runs: 0 };
       const lm = await this.languageModel(resolved, readback);
       const results = await scoreSets(lm, tok, sets, { mode: o.mode ?? 'teacher-forced', answerLogLik: o.mode === 'generate', maxNewTokens: o.maxNewTokens });
-      let sparsity: DeltaStats | undefined;
-      if (o.sparsity) {
-        const base = await this.baseWeights(o.sparsity.base, o.signal);
-        const other = o.sparsity.other ? await this.resolve(o.sparsity.other, o.signal) : undefined;
-        try {
-          sparsity = await deltaStats(resolved.weights, base, other?.weights);
-        } finally {
-          other?.weights.dispose();
-        }
-      }
+      const sparsity = o.sparsity ? await this.sparsityOf(resolved, o.sparsity, o.signal) : undefined;
       const metrics = results.map((r) => r.metrics);
       const t1 = performance.now();
       return {
@@ -190,17 +274,18 @@ export class EvalService {
         readback,
         sparsity,
         timings: { mergeMs: tMerged - t0, evalMs: t1 - tMerged, totalMs: t1 - t0 },
-        backend: 'webgpu',
+        backend,
       };
     } finally {
-      resolved.weights.dispose();
+      EvalService.release(resolved);
     }
   }
 
   /** Greedy completion of one prompt (the studio's "Try it"). */
   async complete(target: EvalTarget, prompt: string, maxNewTokens: number, signal?: AbortSignal): Promise<{ text: string; tokens: number; readback: Readback; ms: number }> {
     const t0 = performance.now();
-    const resolved = await this.resolve(target, signal);
+    const backend = await this.backend();
+    const resolved = await this.resolveOn(backend, target, signal);
     try {
       const tok = await this.tokenizerFor(resolved.tokenizerModel);
       const readback: Readback = { weightBytes: 0, outputBytes: 0, runs: 0 };
@@ -209,35 +294,46 @@ export class EvalService {
       const [out] = await lm.generate([ids], maxNewTokens, tok.eosIds);
       return { text: tok.decode(out, { skipSpecialTokens: true }), tokens: out.length, readback, ms: performance.now() - t0 };
     } finally {
-      resolved.weights.dispose();
+      EvalService.release(resolved);
     }
   }
 
   /**
    * The benchmark's accuracy check: ORT's logits against the CPU reference forward on the same
-   * resident weights (which this check alone reads back), as max |Δ| / max |logit|.
+   * resident weights (which this check alone reads back), as max |Δ| / max |logit|. On the wasm
+   * backend the weights are CPU arrays already (nothing read back) and ORT runs its wasm EP.
    */
   async logitError(target: EvalTarget, ids: number[][], signal?: AbortSignal): Promise<{ maxAbs: number; relative: number; weightBytesReadBack: number }> {
-    const resolved = await this.resolve(target, signal);
+    const backend = await this.backend();
+    const resolved = await this.resolveOn(backend, target, signal);
     try {
       const arch = this.archOf(resolved);
-      const gpu = await this.getGpu();
-      const host = new Map<string, Float32Array>();
+      let host: Map<string, Float32Array>;
       let bytes = 0;
-      for (const [name, t] of resolved.weights.tensors) {
-        const b = new Batch(gpu.device);
-        const n = t.shape.reduce((a, x) => a * x, 1);
-        b.read(t.buffer, n * 4);
-        const [raw] = await b.submit();
-        host.set(name, new Float32Array(raw.buffer, raw.byteOffset, n));
-        bytes += n * 4;
+      let where: SessionTarget;
+      if (onCpu(resolved)) {
+        host = resolved.weights;
+        where = { ep: 'wasm' };
+      } else {
+        const gpu = await this.getGpu();
+        host = new Map();
+        for (const [name, t] of resolved.weights.tensors) {
+          const b = new Batch(gpu.device);
+          const n = t.shape.reduce((a, x) => a * x, 1);
+          b.read(t.buffer, n * 4);
+          const [raw] = await b.submit();
+          host.set(name, new Float32Array(raw.buffer, raw.byteOffset, n));
+          bytes += n * 4;
+        }
+        where = { ep: 'webgpu', device: gpu.device };
       }
       const want = referenceForward(arch, (n) => host.get(n), ids, { hops: resolved.hops });
       const graph = buildGraph(arch, { hops: resolved.hops });
-      const session = await createSession(graph.bytes, { ep: 'webgpu', device: gpu.device });
+      const session = await createSession(graph.bytes, where);
       try {
         const feeds: Record<string, ort.Tensor> = {};
-        for (const w of graph.weightInputs) feeds[w.name] = ort.Tensor.fromGpuBuffer(resolved.weights.get(w.name)!.buffer, { dataType: 'float32', dims: w.shape });
+        for (const w of graph.weightInputs)
+          feeds[w.name] = onCpu(resolved) ? new ort.Tensor('float32', host.get(w.name)!, w.shape) : ort.Tensor.fromGpuBuffer(resolved.weights.get(w.name)!.buffer, { dataType: 'float32', dims: w.shape });
         const B = ids.length, S = ids[0].length;
         const i64 = (f: (b: number, t: number) => number) => new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, k) => BigInt(f(Math.floor(k / S), k % S))), [B, S]);
         feeds.input_ids = i64((b, t) => ids[b][t]);
@@ -256,7 +352,7 @@ export class EvalService {
         await session.release();
       }
     } finally {
-      resolved.weights.dispose();
+      EvalService.release(resolved);
     }
   }
 
@@ -264,6 +360,8 @@ export class EvalService {
     this.cache.clear();
     for (const w of this.bases.values()) w.dispose();
     this.bases.clear();
+    this.cpuCache.clear();
+    this.cpuBases.clear();
     this.tokenizers.clear();
     this.models = undefined;
     this.tokenizerTexts = undefined;

@@ -5,12 +5,15 @@
 // otherwise each pass re-reads its chunks (memory stays bounded by a few chunks).
 // Chunk starts are multiples of 4096 elements (top-k tie blocks; also 1024-element reduction blocks).
 import type { PlanEntry, PlanInput } from '../recipe/plan-types';
-import { isMergeable, itemSize, type Dtype } from '../formats/dtype';
+import { isMergeable, type Dtype } from '../formats/dtype';
 import { CancelledError, UnsupportedDtypeError } from '../errors';
 import { Batch, storage, uploadBytes } from '../gpu/buffers';
 import { decode, TIE_BLOCK } from '../gpu/ops';
 import { inputCacheKey, type InputCacheLike } from './input-cache';
 import type { RankCacheLike } from './rank-cache';
+import { readChunkBytes } from './chunk-read';
+
+export { readChunkBytes };
 
 export interface Chunk {
   index: number;
@@ -166,31 +169,4 @@ export class TensorJob {
     this.cache.clear();
     this.scratchBufs.clear();
   }
-}
-
-/** Bytes of elements [start, start+count) of an input in the (possibly cropped) output layout. */
-export async function readChunkBytes(inp: PlanInput, c: Chunk, signal?: AbortSignal): Promise<Uint8Array> {
-  const t = inp.tensor;
-  const size = itemSize(t.dtype as Dtype);
-  if (!inp.crop || inp.crop[1] === t.shape[t.shape.length - 1]) {
-    // contiguous: a crop that only drops rows is a prefix
-    return t.source.read(t.byteOffset + c.start * size, c.count * size, signal);
-  }
-  const [, cols] = inp.crop;
-  const fullCols = t.shape[t.shape.length - 1];
-  const r0 = Math.floor(c.start / cols);
-  const r1 = Math.ceil((c.start + c.count) / cols);
-  const raw = await t.source.read(t.byteOffset + r0 * fullCols * size, (r1 - r0) * fullCols * size, signal);
-  // copy the kept [0, cols) prefix of each row, as contiguous runs
-  const out = new Uint8Array(c.count * size);
-  for (let e = 0; e < c.count; ) {
-    const g = c.start + e;
-    const row = Math.floor(g / cols) - r0;
-    const col = g % cols;
-    const run = Math.min(cols - col, c.count - e);
-    const from = (row * fullCols + col) * size;
-    out.set(raw.subarray(from, from + run * size), e * size);
-    e += run;
-  }
-  return out;
 }

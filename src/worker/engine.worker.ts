@@ -14,7 +14,8 @@ import type { CompleteReply, CompleteRequest, EvaluateReply, EvaluateRequest, Ev
 
 let current: AbortController | null = null;
 const diagnosticsSession = new DiagnosticsSession();
-const evalService = new EvalService(getGpu);
+// Evaluation falls back to the wasm EP (weights merged on the CPU) where WebGPU is missing.
+const evalService = new EvalService(getGpu, { backend: 'auto' });
 const evolveService = new EvolveService(evalService);
 let evalQueue: Promise<unknown> = Promise.resolve();
 let evalCurrent: AbortController | null = null;

@@ -1,0 +1,115 @@
+// The CPU twin of target.ts for the wasm evaluation backend (no WebGPU): the same plan, each input
+// read whole (readChunkBytes, crops included), decoded to f32 with the compute dtype's rounding,
+// merged by the method's CPU reference twin (merge/reference: the oracle the GPU kernels are tested
+// against; random methods draw from the same counter-based hash, so masks are identical) and rounded
+// through the entry's output dtype exactly as mergeResident does. A tensor is held whole, so this
+// suits the models a CPU can evaluate anyway; memory is inputs + output of one tensor at a time
+// beyond the result.
+// Pure: no GPU, no DOM (runs in Node).
+import type { ModelInfo } from '../recipe/model-info';
+import type { Plan, PlanEntry, PlanInput } from '../recipe/plan-types';
+import type { Dtype } from '../formats/dtype';
+import { decodeElements, roundThrough } from '../formats/dtype-codec';
+import { readChunkBytes } from '../merge/chunk-read';
+import { inputCacheKey } from '../merge/input-cache';
+import { referenceMerge } from '../merge/reference';
+import { CancelledError, MethodError, UnsupportedDtypeError } from '../errors';
+import { isMergeable } from '../formats/dtype';
+import { assemblePath, pathLayout, planTarget, type EvalTarget, type ModelOrRecipe, type ResolvedTarget } from './target-plan';
+
+export type CpuWeights = Map<string, Float32Array>;
+export type CpuResolvedWeights = ResolvedTarget<CpuWeights>;
+
+/**
+ * Decoded inputs kept across candidates (the base and experts do not change while a search runs).
+ * Same keys as the GPU InputCache; never evicts, so a search loop cannot thrash it.
+ */
+export class CpuInputCache {
+  private map = new Map<string, Float32Array>();
+  bytes = 0;
+  constructor(public budgetBytes: number) {}
+
+  get(key: string): Float32Array | undefined {
+    return this.map.get(key);
+  }
+
+  offer(key: string, values: Float32Array): void {
+    if (this.map.has(key) || this.bytes + values.byteLength > this.budgetBytes) return;
+    this.map.set(key, values);
+    this.bytes += values.byteLength;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.bytes = 0;
+  }
+}
+
+export interface CpuWeightsOptions {
+  signal?: AbortSignal;
+  inputCache?: CpuInputCache;
+  tokenizerTexts?: () => Promise<Map<string, string | undefined>>;
+  /** Only these output tensors (default: all). */
+  only?: (name: string) => boolean;
+}
+
+const elementCount = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Input i of an entry as f32 (whole tensor, cropped), rounded to the compute dtype like the GPU decode. */
+async function decodedInput(entry: PlanEntry, inp: PlanInput, o: CpuWeightsOptions): Promise<Float32Array> {
+  const n = elementCount(entry.shape);
+  const chunk = { index: 0, start: 0, count: n };
+  const key = o.inputCache ? inputCacheKey(inp, chunk, entry.computeDtype) : undefined;
+  const hit = key !== undefined ? o.inputCache!.get(key) : undefined;
+  if (hit) return hit;
+  if (!isMergeable(inp.tensor.dtype)) throw new UnsupportedDtypeError(inp.tensor.source.name, inp.tensor.name, inp.tensor.dtype);
+  const bytes = await readChunkBytes(inp, chunk, o.signal);
+  const values = decodeElements(bytes, inp.tensor.dtype as Dtype, entry.computeDtype);
+  if (key !== undefined) o.inputCache!.offer(key, values);
+  return values;
+}
+
+/** One plan entry merged on the CPU: f32 values as a written checkpoint of the entry's outDtype would hold them. */
+export async function cpuMergeEntry(entry: PlanEntry, o: CpuWeightsOptions = {}): Promise<Float32Array> {
+  if (o.signal?.aborted) throw new CancelledError();
+  const n = elementCount(entry.shape);
+  if (n === 0) return new Float32Array(0);
+  const inputs = [];
+  for (const inp of entry.inputs) inputs.push({ data: await decodedInput(entry, inp, o), isBase: inp.isBase, params: inp.params, shape: entry.shape });
+  let out = referenceMerge({ name: entry.name, method: entry.method, shape: entry.shape, inputs, params: entry.params, seed: entry.seed });
+  // a twin handing back an input array would alias the input cache
+  if (inputs.some((x) => x.data === out)) out = Float32Array.from(out);
+  if (out.length !== n) throw new MethodError(`internal error: tensor "${entry.name}" produced ${out.length} elements on the CPU, expected ${n}`, { tensor: entry.name });
+  return entry.outDtype === 'F32' ? out : roundThrough(out, entry.outDtype);
+}
+
+/** Every entry of a plan merged on the CPU, by output name (plan order). */
+export async function cpuMergePlan(plan: Plan | PlanEntry[], o: CpuWeightsOptions = {}): Promise<CpuWeights> {
+  const out: CpuWeights = new Map();
+  for (const entry of Array.isArray(plan) ? plan : plan.entries) {
+    if (o.only && !o.only(entry.name)) continue;
+    // (each entry awaits its reads, so a cancel message is seen between tensors)
+    out.set(entry.name, await cpuMergeEntry(entry, o));
+  }
+  return out;
+}
+
+async function resolveOneCpu(t: ModelOrRecipe, models: Map<string, ModelInfo>, o: CpuWeightsOptions): Promise<CpuResolvedWeights> {
+  const { plan, config, tokenizerModel } = await planTarget(t, models, o.tokenizerTexts);
+  return { weights: await cpuMergePlan(plan, o), config, tokenizerModel };
+}
+
+/** f32 weights of a target computed on the CPU: the same values resolveTarget leaves on the GPU. */
+export async function resolveTargetCpu(t: EvalTarget, models: Map<string, ModelInfo>, o: CpuWeightsOptions = {}): Promise<CpuResolvedWeights> {
+  if (t.kind !== 'path') return resolveOneCpu(t, models, o);
+  const a = await resolveOneCpu(t.a, models, o);
+  const b = await resolveOneCpu({ kind: 'model', ref: t.b }, models, o);
+  const layout = pathLayout(t, a.config, b.config);
+  // Arrays are shared, not copied: each pool slot is a distinct source layer.
+  const { tensors } = assemblePath(a.weights, b.weights, layout.pool, (values) => values);
+  return { weights: tensors, config: layout.config, tokenizerModel: a.tokenizerModel, hops: layout.hops, poolSize: layout.pool.length };
+}

@@ -1,0 +1,158 @@
+// The wasm (CPU) evaluation backend against the WebGPU one in Chromium: the same targets (a model,
+// a TIES merge, a DARE-TIES merge, a layer path) give the same per-item verdicts and
+// log-likelihoods, the same sparsity record, and weights that equal the GPU-resident ones (the
+// same pruned positions exactly; values to f32 rounding). A service forced to wasm is given a
+// getGpu that fails, so it provably never touches the GPU; 'auto' falls back to wasm when getGpu rejects.
+import { describe, expect, test } from 'vitest';
+import { getGpu } from '../../src/gpu/device';
+import { Batch } from '../../src/gpu/buffers';
+import { GpuError } from '../../src/errors';
+import { EvalService, type EvalSetInput, type EvaluateSummary } from '../../src/eval/service';
+import type { EvalTarget } from '../../src/eval/target';
+import type { Recipe } from '../../src/recipe/types';
+import { encodePrompt } from '../../src/eval/encode';
+import { arch, expertA, models, ReferenceLm } from './eval-fixtures';
+
+const exactSet: EvalSetInput = { name: 'exact.jsonl', text: ['12+3=', 'ab=', 'x:', '7?', 'zz', 'q=1', '3+4=', 'hello'].map((p, i) => JSON.stringify({ prompt: p, answer: 'abc 0123456789'.slice(i, i + 2 + (i % 3)) })).join('\n') };
+const choiceSet: EvalSetInput = { name: 'choice.jsonl', text: [JSON.stringify({ prompt: 'a b', choices: [' c', ' dd', ' e'], label: 1 }), JSON.stringify({ prompt: '1+1=', choices: ['2', '3'], label: 0 })].join('\n') };
+const pplSet: EvalSetInput = { name: 'ppl.jsonl', text: [JSON.stringify({ text: 'the quick brown fox' }), JSON.stringify({ text: '1+2=3' })].join('\n') };
+const sets = [exactSet, choiceSet, pplSet];
+
+const noGpu = () => Promise.reject(new GpuError('No WebGPU adapter was found (test double)'));
+
+// Shared services: sessions and decoded inputs are reused across tests, as in the worker.
+const webgpu = new EvalService(getGpu, { backend: 'webgpu' });
+const wasm = new EvalService(noGpu, { backend: 'wasm' });
+const ready = Promise.all([webgpu.useModels(models), wasm.useModels(models)]);
+
+function close(a: number | undefined, b: number | undefined, tol = 2e-4) {
+  expect(a).toBeDefined();
+  expect(Math.abs(a! - b!)).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(b!)));
+}
+
+/** Same verdicts per item, log-likelihoods / NLLs within tol, same accuracies. */
+function sameScores(got: EvaluateSummary, want: EvaluateSummary) {
+  expect(got.items!.length).toBe(want.items!.length);
+  got.items!.forEach((items, k) =>
+    items.forEach((it, i) => {
+      const w = want.items![k][i];
+      expect(it.correct).toBe(w.correct);
+      if (w.logLik !== undefined) close(it.logLik, w.logLik);
+      if (w.nll !== undefined) close(it.nll, w.nll);
+      w.choiceLogLiks?.forEach((v, c) => close(it.choiceLogLiks![c], v));
+    }),
+  );
+  expect(got.sets.map((m) => m.accuracy)).toEqual(want.sets.map((m) => m.accuracy));
+  got.sets.forEach((m, k) => m.perplexity !== undefined && close(m.perplexity, want.sets[k].perplexity, 1e-3));
+}
+
+/** Both backends on one target. */
+async function both(target: EvalTarget, opts: Parameters<EvalService['evaluate']>[2] = {}) {
+  await ready;
+  const g = await webgpu.evaluate(target, sets, { mode: 'teacher-forced', ...opts });
+  const c = await wasm.evaluate(target, sets, { mode: 'teacher-forced', ...opts });
+  expect(g.backend).toBe('webgpu');
+  expect(c.backend).toBe('wasm');
+  expect(c.readback.weightBytes).toBe(0);
+  expect(c.readback.outputBytes).toBeGreaterThan(0);
+  sameScores(c, g);
+  return { g, c };
+}
+
+/** GPU-resident weights read back (test-only) next to the CPU ones: pruned positions equal exactly, values to f32 rounding. */
+async function compareWeights(target: EvalTarget, baseRef: string): Promise<{ numel: number; worst: number }> {
+  await ready;
+  const gpu = await getGpu();
+  const resolved = await webgpu.resolve(target);
+  const cpu = await wasm.resolveCpu(target);
+  const base = await wasm.resolveCpu({ kind: 'model', ref: baseRef });
+  // worst |gpu − cpu| / (1e-6 + 2e-5·|cpu|): the tolerance of the GPU-vs-twin method tests (f32 vs f64 arithmetic)
+  let numel = 0, worst = 0;
+  try {
+    expect([...cpu.weights.keys()]).toEqual([...resolved.weights.tensors.keys()]);
+    for (const [name, t] of resolved.weights.tensors) {
+      const want = cpu.weights.get(name)!;
+      const b = new Batch(gpu.device);
+      b.read(t.buffer, want.length * 4);
+      const [raw] = await b.submit();
+      const got = new Float32Array(raw.buffer, raw.byteOffset, want.length);
+      const bw = base.weights.get(name)!;
+      for (let i = 0; i < want.length; i++) {
+        // the masks are integer decisions from the same hash: which positions stay at the base must agree exactly
+        expect(got[i] === bw[i]).toBe(want[i] === bw[i]);
+        worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1e-6 + 2e-5 * Math.abs(want[i])));
+      }
+      numel += want.length;
+    }
+  } finally {
+    resolved.weights.dispose();
+  }
+  return { numel, worst };
+}
+
+const ties: Recipe = { merge_method: 'ties', base_model: 'base', models: [{ model: 'a', parameters: { weight: 0.7, density: 0.4 } }, { model: 'b', parameters: { weight: 0.5, density: 0.6 } }], parameters: { normalize: true }, dtype: 'float32' };
+const dareTies: Recipe = { merge_method: 'dare_ties', base_model: 'base', models: [{ model: 'a', parameters: { weight: 0.6, density: 0.5 } }, { model: 'b', parameters: { weight: 0.5, density: 0.3 } }], dtype: 'float32', random_seed: 1234 };
+
+describe('wasm evaluation backend vs WebGPU', () => {
+  test('a model as is: same verdicts and log-likelihoods; complete() decodes as the CPU reference forward does', async () => {
+    await both({ kind: 'model', ref: 'a' });
+    // greedy decoding with the KV-cache graphs on wasm vs the reference forward pass (cheaper than a WebGPU run)
+    const tok = await wasm.tokenizerFor((await wasm.useModels(models)).get('a')!);
+    const prompt = '12+3=';
+    const c = await wasm.complete({ kind: 'model', ref: 'a' }, prompt, 6);
+    const [want] = await new ReferenceLm(arch, expertA).generate([Int32Array.from(encodePrompt(tok, prompt, true).ids)], 6, tok.eosIds);
+    expect(c.tokens).toBe(want.length);
+    expect(c.text).toBe(tok.decode(want, { skipSpecialTokens: true }));
+    expect(c.readback.weightBytes).toBe(0);
+    expect(c.readback.runs).toBeGreaterThan(1);
+    const err = await wasm.logitError({ kind: 'model', ref: 'a' }, [[1, 5, 6, 7, 8]]);
+    expect(err.weightBytesReadBack).toBe(0);
+    expect(err.relative).toBeLessThan(1e-4);
+  });
+
+  test('a TIES merge: same scores and exactly the same sparsity record (with attraction)', async () => {
+    const target: EvalTarget = { kind: 'recipe', recipe: ties };
+    const { g, c } = await both(target, { sparsity: { base: 'base', other: { kind: 'model', ref: 'b' } } });
+    expect(g.sparsity!.sparsity).toBeGreaterThan(0.2);
+    expect(c.sparsity).toEqual(g.sparsity);
+    const w = await compareWeights(target, 'base');
+    expect(w.numel).toBeGreaterThan(10000);
+    expect(w.worst).toBeLessThanOrEqual(1);
+  });
+
+  test('a DARE-TIES merge: the same random masks (same counter-based hash), same scores and sparsity', async () => {
+    const target: EvalTarget = { kind: 'recipe', recipe: dareTies };
+    const { g, c } = await both(target, { sparsity: { base: 'base' } });
+    expect(c.sparsity).toEqual(g.sparsity);
+    expect(g.sparsity!.sparsity).toBeGreaterThan(0.3);
+    const w = await compareWeights(target, 'base');
+    // values agree to f32 rounding, not bit for bit (the twin computes in f64: ~14% of elements differ in the last bits)
+    expect(w.worst).toBeLessThanOrEqual(1);
+  });
+
+  test('a layer path over a merge and a model', async () => {
+    const hops = [
+      { model: 'a' as const, layer: 0, scale: 1 },
+      { model: 'b' as const, layer: 1, scale: 0.8 },
+      { model: 'a' as const, layer: 1, scale: 1.1 },
+      { model: 'b' as const, layer: 1, scale: 1 },
+    ];
+    await both({ kind: 'path', a: { kind: 'recipe', recipe: ties }, b: 'b', hops });
+  });
+
+  test("'auto' falls back to wasm when getGpu rejects, and uses WebGPU when it resolves", async () => {
+    await ready;
+    const auto = new EvalService(noGpu, { backend: 'auto' });
+    await auto.useModels(models);
+    expect(await auto.backend()).toBe('wasm');
+    const got = await auto.evaluate({ kind: 'model', ref: 'b' }, [exactSet], { mode: 'teacher-forced' });
+    expect(got.backend).toBe('wasm');
+    const want = await webgpu.evaluate({ kind: 'model', ref: 'b' }, [exactSet], { mode: 'teacher-forced' });
+    sameScores(got, want);
+    expect(await new EvalService(getGpu).backend()).toBe('webgpu');
+    // a forced WebGPU service does not fall back
+    const forced = new EvalService(noGpu, { backend: 'webgpu' });
+    await forced.useModels(models);
+    await expect(forced.evaluate({ kind: 'model', ref: 'b' }, [exactSet])).rejects.toThrow(/WebGPU adapter/);
+  });
+});
