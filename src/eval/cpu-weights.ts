@@ -15,7 +15,7 @@ import { inputCacheKey } from '../merge/input-cache';
 import { referenceMerge } from '../merge/reference';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../errors';
 import { isMergeable } from '../formats/dtype';
-import { assemblePath, pathLayout, planTarget, type EvalTarget, type ModelOrRecipe, type ResolvedTarget } from './target-plan';
+import { assemblePath, pathLayout, pathUses, planTarget, type EvalTarget, type ResolvedTarget } from './target-plan';
 
 export type CpuWeights = Map<string, Float32Array>;
 export type CpuResolvedWeights = ResolvedTarget<CpuWeights>;
@@ -98,18 +98,24 @@ export async function cpuMergePlan(plan: Plan | PlanEntry[], o: CpuWeightsOption
   return out;
 }
 
-async function resolveOneCpu(t: ModelOrRecipe, models: Map<string, ModelInfo>, o: CpuWeightsOptions): Promise<CpuResolvedWeights> {
-  const { plan, config, tokenizerModel } = await planTarget(t, models, o.tokenizerTexts);
-  return { weights: await cpuMergePlan(plan, o), config, tokenizerModel };
-}
-
 /** f32 weights of a target computed on the CPU: the same values resolveTarget leaves on the GPU. */
 export async function resolveTargetCpu(t: EvalTarget, models: Map<string, ModelInfo>, o: CpuWeightsOptions = {}): Promise<CpuResolvedWeights> {
-  if (t.kind !== 'path') return resolveOneCpu(t, models, o);
-  const a = await resolveOneCpu(t.a, models, o);
-  const b = await resolveOneCpu({ kind: 'model', ref: t.b }, models, o);
+  if (t.kind !== 'path') {
+    const { plan, config, tokenizerModel } = await planTarget(t, models, o.tokenizerTexts);
+    return { weights: await cpuMergePlan(plan, o), config, tokenizerModel };
+  }
+  const a = await planTarget(t.a, models, o.tokenizerTexts);
+  const b = await planTarget({ kind: 'model', ref: t.b }, models, o.tokenizerTexts);
   const layout = pathLayout(t, a.config, b.config);
+  // Only what the path uses is merged (CPU merges are the slow part here); the GPU resolver merges
+  // everything and frees the rest, with the same result.
+  const only = (which: 'a' | 'b') => {
+    const uses = pathUses(layout.pool, which);
+    return (name: string) => uses(name) && (!o.only || o.only(name));
+  };
+  const wa = await cpuMergePlan(a.plan, { ...o, only: only('a') });
+  const wb = await cpuMergePlan(b.plan, { ...o, only: only('b') });
   // Arrays are shared, not copied: each pool slot is a distinct source layer.
-  const { tensors } = assemblePath(a.weights, b.weights, layout.pool, (values) => values);
+  const { tensors } = assemblePath(wa, wb, layout.pool, (values) => values);
   return { weights: tensors, config: layout.config, tokenizerModel: a.tokenizerModel, hops: layout.hops, poolSize: layout.pool.length };
 }

@@ -109,6 +109,15 @@ export function pathLayout(t: Extract<EvalTarget, { kind: 'path' }>, configA: Re
 
 const LAYER_NAME = /^model\.layers\.(\d+)\.(.+)$/;
 
+/** Whether assemblePath takes a tensor of model `which`: A's non-layer tensors and the pool's layers. */
+export function pathUses(pool: readonly PoolSlot[], which: 'a' | 'b'): (name: string) => boolean {
+  const layers = new Set(pool.filter((s) => s.model === which).map((s) => s.layer));
+  return (name) => {
+    const m = LAYER_NAME.exec(name);
+    return m ? layers.has(Number(m[1])) : which === 'a';
+  };
+}
+
 /**
  * The path's tensors: A's non-layer tensors, then each pool slot's layer tensors renamed to
  * `model.layers.<pool index>.…`. `rename` gives a tensor its new name (values are shared, not

@@ -189,6 +189,9 @@ describe('resolveTargetCpu', () => {
     expect(r.weights.get('model.layers.1.input_layernorm.weight')).toEqual(b['model.layers.0.input_layernorm.weight']);
     expect(r.weights.get('lm_head.weight')).toEqual(a['lm_head.weight']);
     expect(r.weights.size).toBe(Object.keys(SHAPES).length);
+    const one = await resolveTargetCpu({ kind: 'path', a: { kind: 'model', ref: 'a' }, b: 'b', hops: [{ model: 'b', layer: 1, scale: 1 }] }, models);
+    expect([...one.weights.keys()].sort()).toEqual(['lm_head.weight', 'model.embed_tokens.weight', 'model.layers.0.input_layernorm.weight', 'model.layers.0.mlp.up_proj.weight', 'model.norm.weight']);
+    expect(one.weights.get('model.layers.0.mlp.up_proj.weight')).toEqual(b['model.layers.1.mlp.up_proj.weight']);
     await expect(resolveTargetCpu({ kind: 'path', a: { kind: 'model', ref: 'a' }, b: 'b', hops: [{ model: 'b', layer: 5, scale: 1 }] }, models)).rejects.toThrow(/layer 5 of model B, which has 2 layers/);
     await expect(resolveTargetCpu({ kind: 'path', a: { kind: 'model', ref: 'a' }, b: 'b', hops: [] }, models)).rejects.toThrow(/no hops/);
     await expect(resolveTargetCpu({ kind: 'model', ref: 'nope' }, models)).rejects.toThrow(/"nope".*not among the loaded models/);
