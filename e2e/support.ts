@@ -25,9 +25,9 @@ export interface CliRun {
 }
 
 /** Runs `tsx src/cli/merge.ts <args>` (what `npm run merge -- <args>` runs) and collects its output. */
-export function runCli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+export function runCli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; script?: string } = {}): Promise<CliRun> {
   return new Promise((ok, fail) => {
-    const child = spawn(join(REPO, 'node_modules/.bin/tsx'), ['src/cli/merge.ts', ...args], {
+    const child = spawn(join(REPO, 'node_modules/.bin/tsx'), [opts.script ?? 'src/cli/merge.ts', ...args], {
       cwd: REPO,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
