@@ -42,6 +42,18 @@ const waitStatus = (page: Page, want: string[], timeout = 240_000) =>
   page.waitForFunction((w) => w.includes(document.querySelector('.evolution')?.getAttribute('data-status') ?? ''), want, { timeout, polling: 200 });
 const progress = async (page: Page) => (await page.getByLabel('Evolution progress').textContent()) ?? '';
 
+/** Visible form controls without an accessible name (the studio's rule: none). */
+const unnamedControls = (page: Page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll('input:not([type=hidden]):not([hidden]), select, textarea, button, [role=slider]')]
+      .filter((el) => !(el as HTMLElement).closest('[hidden]') && (el as HTMLInputElement).type !== 'file')
+      .filter((el) => {
+        const label = el.getAttribute('aria-label') || (el as HTMLInputElement).labels?.[0]?.textContent || el.textContent;
+        return !label || !label.trim();
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+
 async function evolutionTab(page: Page): Promise<void> {
   await page.getByRole('tab', { name: 'Evolution' }).click();
   await page.getByRole('region', { name: 'Evolution' }).waitFor();
@@ -67,6 +79,7 @@ test('Try it completes a prompt; a tiny evolution fills charts and table, pauses
   expect(said).not.toBe('∅'); // at least one token before end-of-sequence
   expect(await completion.textContent()).toContain('weights read back: 0 B');
   await shot(page.getByRole('region', { name: 'Try it' }), 'try-it-completion');
+  expect(await unnamedControls(page)).toEqual([]);
 
   // ---- a tiny PS run: ties over the recipe's models, 3 generations of 4, 8 items per set
   await evolutionTab(page);
@@ -139,6 +152,9 @@ test('Try it completes a prompt; a tiny evolution fills charts and table, pauses
   expect(applied.models!.length).toBeGreaterThan(0);
   await panel.getByRole('button', { name: 'Export mergekit-evolve config' }).click();
   expect(await panel.getByRole('textbox', { name: 'Exported YAML' }).inputValue()).toMatch(/merge_method: ties[\s\S]*tasks:/);
+  await panel.getByText('Configure a run').click();
+  await panel.getByText('Saved runs').click();
+  expect(await unnamedControls(page)).toEqual([]);
   await shot(page, 'evolution-applied');
   expect(errors).toEqual([]);
 });

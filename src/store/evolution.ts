@@ -111,10 +111,15 @@ export function shelfFacts(models: ShelfModel[]): Map<string, ModelFacts> {
 }
 
 /** Finished or paused parameter-space runs with a best recipe (PS + DFS starts from one). */
-export function psResults(runs: RunView[]): PsResult[] {
+export function psResults(runs: RunView[]): (PsResult & { label: string })[] {
   return runs
     .filter((r) => (r.config.kind === 'ps' || r.config.kind === 'sae') && r.status !== 'running' && r.top[0]?.recipe)
-    .map((r) => ({ runId: r.id, recipe: r.top[0].recipe!, seed: r.config.seed }));
+    .map((r) => ({
+      runId: r.id,
+      recipe: r.top[0].recipe!,
+      seed: r.config.seed,
+      label: `${new Date(r.createdAt).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })} · ${r.config.kind.toUpperCase()} ${r.config.ps?.method ?? ''} · best ${r.top[0].fitness.toFixed(3)}`,
+    }));
 }
 
 const record = (e: unknown): ErrorRecord => {
@@ -215,7 +220,7 @@ export async function startEvolution(): Promise<void> {
     const now = Date.now();
     // What the charts show until the first generation arrives.
     const pending: RunView = { id, version: 1, createdAt: now, updatedAt: now, status: 'running', config, setNames: { search: search.map((s) => s.name), heldout: heldout.map((s) => s.name) }, history: [], top: [], evaluations: 0 };
-    useEvolution.setState({ activity: 'starting', shown: pending, live: null, resumedAfterReload: false, error: null });
+    useEvolution.setState({ activity: 'starting', shown: pending, live: null, resumedAfterReload: false, error: null, exported: null });
     const engine = getEngine();
     await drive(id, (onProgress) => engine.api.evolveStart({ id, config, inputs: { models: specs, search, heldout } }, onProgress));
   } catch (e) {
@@ -248,7 +253,7 @@ export async function resumeEvolution(id?: string, afterReload = false): Promise
 
 export function openRun(id: string): void {
   const run = useEvolution.getState().runs.find((r) => r.id === id);
-  if (run) useEvolution.setState({ shown: run, live: null, resumedAfterReload: false });
+  if (run) useEvolution.setState({ shown: run, live: null, resumedAfterReload: false, exported: null });
 }
 
 export async function removeRun(id: string): Promise<void> {
@@ -256,7 +261,7 @@ export async function removeRun(id: string): Promise<void> {
   await getEngine().api.evolveRemove(id);
   const runs = useEvolution.getState().runs.filter((r) => r.id !== id);
   const shown = useEvolution.getState().shown;
-  useEvolution.setState({ runs, shown: shown?.id === id ? runs[0] ?? null : shown });
+  useEvolution.setState(shown?.id === id ? { runs, shown: runs[0] ?? null, exported: null } : { runs });
 }
 
 /** Lists the saved runs and shows the latest; resumes it if the page died while it ran. */

@@ -20,6 +20,7 @@ export function Candidates({ run }: { run: RunView }) {
   const top = run.top;
   if (top.length === 0) return null;
   const sae = run.config.kind === 'sae';
+  const dfs = run.config.kind === 'dfs';
   return (
     <div className="candidates">
       <table className="small" aria-label="Best candidates">
@@ -29,7 +30,7 @@ export function Candidates({ run }: { run: RunView }) {
             <th className="num" title="generation (round) it was found in">gen</th>
             <th className="num" title="fitness on the search split (used for selection)">search</th>
             <th className="num" title="fitness on the held-out split (never used for selection)">held-out</th>
-            <th className="num" title="share of the merged delta exactly 0">sparsity</th>
+            {dfs ? <th className="num" title="layers on the path (scaled: some input scale is not 1)">hops</th> : <th className="num" title="share of the merged delta exactly 0">sparsity</th>}
             {sae || run.config.sparsity?.beta ? <th className="num" title="what selection maximised">score</th> : null}
             <th>
               <span className="visually-hidden">actions</span>
@@ -41,12 +42,12 @@ export function Candidates({ run }: { run: RunView }) {
             const name = `candidate ${i + 1}`;
             const noRecipe = !rec.recipe;
             return (
-              <tr key={`${rec.generation}:${rec.index}`} title={describe(run, rec)}>
+              <tr key={`${rec.generation}:${rec.index}`}>
                 <td className="num mono">{i + 1}</td>
                 <td className="num mono">{rec.generation + 1}</td>
                 <td className="num mono">{f3(rec.fitness)}</td>
                 <td className="num mono">{rec.heldout ? f3(rec.heldout.fitness) : '…'}</td>
-                <td className="num mono">{pct(rec.sparsity)}</td>
+                {dfs ? <td className="num mono">{describe(run, rec)}</td> : <td className="num mono">{pct(rec.sparsity)}</td>}
                 {sae || run.config.sparsity?.beta ? <td className="num mono">{f3(rec.score)}</td> : null}
                 <td className="cand-actions">
                   <button type="button" className="mini" aria-label={`Apply ${name}`} disabled={noRecipe} title={noRecipe ? 'a scaled layer path (or one over a PS merge) has no mergekit recipe: export its hop list' : 'put this recipe into the editor'} onClick={() => applyCandidate(rec)}>

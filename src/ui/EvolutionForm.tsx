@@ -107,8 +107,8 @@ export function EvolutionForm({ disabled }: { disabled: boolean }) {
                 <select aria-label="PS run for model A" value={form.fromRun ?? psr[0]?.runId ?? ''} onChange={(e) => setForm({ fromRun: e.target.value })}>
                   {psr.length === 0 ? <option value="">no finished PS run yet</option> : null}
                   {psr.map((r) => (
-                    <option key={r.runId} value={r.runId}>
-                      {r.runId}
+                    <option key={r.runId} value={r.runId} title={r.runId}>
+                      {r.label}
                     </option>
                   ))}
                 </select>
