@@ -243,7 +243,7 @@ export function EvolutionForm({ disabled }: { disabled: boolean }) {
       <p className={`small ${check.ok ? 'muted' : 'bad'}`} aria-label="Run check">
         {check.ok
           ? `${check.dim} genes · ${check.pop} candidates per ${form.kind === 'sae' ? 'round' : 'generation'} · ${check.evaluations} search evaluations${check.separable ? ' · separable CMA-ES' : ''}`
-          : check.message}
+          : check.message.charAt(0).toUpperCase() + check.message.slice(1)}
       </p>
     </fieldset>
   );

@@ -18,7 +18,7 @@ export function TryIt() {
     <section className="panel tryit" aria-labelledby="tryit-title">
       <header className="panel-head">
         <h2 id="tryit-title">Try it</h2>
-        <span className="muted small">greedy decoding on the GPU · nothing is written</span>
+        <span className="muted small">greedy decoding in this tab · nothing is written</span>
       </header>
       {evolving ? (
         <p className="callout info small" role="status">
@@ -127,7 +127,7 @@ function Generate({ disabled }: { disabled: boolean }) {
         </div>
       ) : running ? (
         <p className="small muted" aria-live="polite">
-          Merging on the GPU and decoding…
+          Merging and decoding…
         </p>
       ) : null}
     </div>
@@ -245,7 +245,7 @@ function EvalResults({ summary, label }: { summary: EvaluateSummary; label: stri
   return (
     <div className="eval-results" role="region" aria-label="Eval results">
       <p className="small muted">
-        {label} · fitness <b>{num(summary.fitness)}</b> · merge {formatDuration(summary.timings.mergeMs)} · eval {formatDuration(summary.timings.evalMs)} · {summary.readback.runs} forward passes · weights read back: <b className={summary.readback.weightBytes ? 'bad' : 'ok'}>{formatBytes(summary.readback.weightBytes)}</b>
+        {label} · {summary.backend === 'wasm' ? 'CPU (wasm, no WebGPU)' : 'WebGPU'} · fitness <b>{num(summary.fitness)}</b> · merge {formatDuration(summary.timings.mergeMs)} · eval {formatDuration(summary.timings.evalMs)} · {summary.readback.runs} forward passes · weights read back: <b className={summary.readback.weightBytes ? 'bad' : 'ok'}>{formatBytes(summary.readback.weightBytes)}</b>
       </p>
       <table className="small" aria-label="Eval metrics">
         <thead>
