@@ -130,10 +130,15 @@ const record = (e: unknown): ErrorRecord => {
 
 const FLUSH_MS = 250;
 
-/** Batches the worker's progress messages into at most one store update per FLUSH_MS. */
-function progressSink(runId: string): { onProgress: (p: EvolveProgress) => void; flush: () => void } {
+/**
+ * Batches the worker's progress messages into at most one store update per FLUSH_MS. Progress
+ * travels on its own message port, so its last messages may arrive after the engine's reply:
+ * `close` drops them (the reply already carries the final state).
+ */
+function progressSink(runId: string): { onProgress: (p: EvolveProgress) => void; flush: () => void; close: () => void } {
   let queue: EvolveProgress[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
   const flush = () => {
     clearTimeout(timer);
     timer = undefined;
@@ -158,11 +163,16 @@ function progressSink(runId: string): { onProgress: (p: EvolveProgress) => void;
   };
   return {
     onProgress: (p) => {
-      if ((p.kind === 'generation' ? p.run.id : p.runId) !== runId) return;
+      if (closed || (p.kind === 'generation' ? p.run.id : p.runId) !== runId) return;
       queue.push(p);
       timer ??= setTimeout(flush, FLUSH_MS);
     },
     flush,
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      queue = [];
+    },
   };
 }
 
@@ -182,7 +192,7 @@ async function drive(runId: string, call: (onProgress: (p: EvolveProgress) => vo
   } catch (e) {
     reply = { ok: false, error: record(e) };
   }
-  sink.flush();
+  sink.close();
   const runs = await getEngine()
     .api.evolveRuns()
     .catch(() => useEvolution.getState().runs);

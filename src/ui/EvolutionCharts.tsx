@@ -35,7 +35,9 @@ function shareTicks(values: number[]): { domain: [number, number]; ticks: number
 /** 0 … a round maximum (σ). */
 function zeroTicks(values: number[]): number[] {
   const max = Math.max(0, ...values.filter(Number.isFinite));
-  const top = max > 0 ? Math.ceil((max * 1.05) / 0.05) * 0.05 : 0.2;
+  // A multiple of 0.1 (0.02 below 0.1), so the middle tick is round too.
+  const unit = max > 0.1 ? 0.1 : 0.02;
+  const top = max > 0 ? Math.ceil((max * 1.05) / unit) * unit : 0.2;
   return [0, +(top / 2).toFixed(4), +top.toFixed(4)];
 }
 const f3 = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '—');
@@ -115,8 +117,8 @@ export const EvolutionCharts = memo(function EvolutionCharts({ run, live }: { ru
               <XAxis dataKey="gen" {...AXIS} />
               <YAxis domain={[0, 1]} ticks={UNIT_TICKS} interval={0} tickFormatter={pct} {...AXIS} width={34} />
               <Tooltip formatter={f3} labelFormatter={(l) => `generation ${String(l)}`} {...TIP} />
-              <Line type="monotone" dataKey="best" name="best" stroke="#4cc38a" strokeWidth={2} dot={rows.length < 30} isAnimationActive={false} />
-              <Line type="monotone" dataKey="mean" name="mean" stroke="#7aa2ff" strokeWidth={1.5} dot={false} isAnimationActive={false} />
+              <Line type="linear" dataKey="best" name="best" stroke="#4cc38a" strokeWidth={2} dot={rows.length < 30} isAnimationActive={false} />
+              <Line type="linear" dataKey="mean" name="mean" stroke="#7aa2ff" strokeWidth={1.5} dot={false} isAnimationActive={false} />
             </LineChart>
           ) : null)}
       </Fig>
@@ -128,7 +130,7 @@ export const EvolutionCharts = memo(function EvolutionCharts({ run, live }: { ru
               <XAxis dataKey="gen" {...AXIS} />
               <YAxis domain={[0, sigmaTicks[2]]} ticks={sigmaTicks} interval={0} tickFormatter={(v: number) => v.toFixed(2)} {...AXIS} width={34} />
               <Tooltip formatter={f3} labelFormatter={(l) => `generation ${String(l)}`} {...TIP} />
-              <Line type="monotone" dataKey="sigma" name="σ" stroke="#f2b84b" strokeWidth={2} dot={false} isAnimationActive={false} />
+              <Line type="linear" dataKey="sigma" name="σ" stroke="#f2b84b" strokeWidth={2} dot={false} isAnimationActive={false} />
             </LineChart>
           ) : null)}
       </Fig>
@@ -142,9 +144,9 @@ export const EvolutionCharts = memo(function EvolutionCharts({ run, live }: { ru
               <XAxis dataKey="gen" {...AXIS} />
               <YAxis domain={[0, 1]} ticks={UNIT_TICKS} interval={0} tickFormatter={pct} {...AXIS} width={34} />
               <Tooltip formatter={f3} labelFormatter={(l) => `generation ${String(l)}`} {...TIP} />
-              <Line type="monotone" dataKey="sparsity" name="sparsity" stroke="#e07bd8" strokeWidth={2} dot={false} isAnimationActive={false} />
-              {sae ? <Line type="monotone" dataKey="archive" name="archive" stroke="#5cc8d6" strokeWidth={1.5} dot={false} isAnimationActive={false} /> : null}
-              {sae ? <Line type="monotone" dataKey="attraction" name="attraction" stroke="#ff8a65" strokeWidth={1.5} strokeDasharray="4 3" dot={false} isAnimationActive={false} /> : null}
+              <Line type="linear" dataKey="sparsity" name="sparsity" stroke="#e07bd8" strokeWidth={2} dot={false} isAnimationActive={false} />
+              {sae ? <Line type="linear" dataKey="archive" name="archive" stroke="#5cc8d6" strokeWidth={1.5} dot={false} isAnimationActive={false} /> : null}
+              {sae ? <Line type="linear" dataKey="attraction" name="attraction" stroke="#ff8a65" strokeWidth={1.5} strokeDasharray="4 3" dot={false} isAnimationActive={false} /> : null}
             </LineChart>
           ) : null)}
       </Fig>
