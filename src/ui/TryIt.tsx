@@ -245,7 +245,7 @@ function EvalResults({ summary, label }: { summary: EvaluateSummary; label: stri
   return (
     <div className="eval-results" role="region" aria-label="Eval results">
       <p className="small muted">
-        {label} · {summary.backend === 'wasm' ? 'CPU (wasm, no WebGPU)' : 'WebGPU'} · fitness <b>{num(summary.fitness)}</b> · merge {formatDuration(summary.timings.mergeMs)} · eval {formatDuration(summary.timings.evalMs)} · {summary.readback.runs} forward passes · weights read back: <b className={summary.readback.weightBytes ? 'bad' : 'ok'}>{formatBytes(summary.readback.weightBytes)}</b>
+        {label} · {summary.backend === 'wasm' ? 'CPU (wasm)' : 'WebGPU'} · fitness <b>{num(summary.fitness)}</b> · merge {formatDuration(summary.timings.mergeMs)} · eval {formatDuration(summary.timings.evalMs)} · {summary.readback.runs} forward passes · weights read back: <b className={summary.readback.weightBytes ? 'bad' : 'ok'}>{formatBytes(summary.readback.weightBytes)}</b>
       </p>
       <table className="small" aria-label="Eval metrics">
         <thead>
