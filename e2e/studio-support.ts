@@ -43,7 +43,11 @@ export interface OpenPage {
 }
 
 /** A fresh context (empty localStorage and OPFS) with the studio open and booted. */
-export async function openStudio(studio: Studio, opts: { hash?: string; context?: BrowserContext; init?: () => void; colorScheme?: 'light' | 'dark' } = {}): Promise<OpenPage> {
+/**
+ * `demo`: the public/ folder of demo models (default 'demo-tiny', the random checkpoints these
+ * tests were written against; 'demo' is the trained demo the studio loads by default).
+ */
+export async function openStudio(studio: Studio, opts: { hash?: string; context?: BrowserContext; init?: () => void; colorScheme?: 'light' | 'dark'; demo?: string } = {}): Promise<OpenPage> {
   const context = opts.context ?? (await studio.browser.newContext({ viewport: { width: 1440, height: 920 }, colorScheme: opts.colorScheme ?? 'dark' }));
   const page = await context.newPage();
   if (opts.init) await page.addInitScript(opts.init);
@@ -52,7 +56,7 @@ export async function openStudio(studio: Studio, opts: { hash?: string; context?
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(m.text());
   });
-  await page.goto(studio.url + (opts.hash ?? ''));
+  await page.goto(studio.url + `?demo=${opts.demo ?? 'demo-tiny'}` + (opts.hash ?? ''));
   await page.waitForSelector('html[data-ready=true]', { timeout: 120_000 });
   return { page, context, errors };
 }

@@ -1,4 +1,5 @@
-// `npm run demo:tiny`: writes the studio's built-in demo into public/demo/ — three tiny
+// `npm run demo:tiny`: writes the end-to-end tests' demo into public/demo-tiny/ (the studio's
+// ?demo=demo-tiny; its default demo is the trained one in public/demo/) — three tiny
 // Llama-shaped F16 checkpoints (a base and two "fine-tunes" = base + small seeded noise), a sample
 // recipe, and manifest.json listing every file (the studio fetches the manifest on first visit).
 // Deterministic: the same bytes on every run, so the committed files never churn.
@@ -8,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { writeTinyLlama, type TinyLlamaOptions } from '../tests/fixtures/checkpoints';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const OUT = join(ROOT, 'public', 'demo');
+const OUT = join(ROOT, 'public', 'demo-tiny');
 
 const shape: Omit<TinyLlamaOptions, 'seed'> = { layers: 8, hidden: 32, intermediate: 64, vocab: 128, dtype: 'F16' };
 const BASE_SEED = 20250101;
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
   }
   await writeFile(join(OUT, 'recipe.yml'), RECIPE);
   await writeFile(join(OUT, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  console.log(`public/demo: ${MODELS.length} checkpoints, ${(total / 1024).toFixed(0)} KiB`);
+  console.log(`public/demo-tiny: ${MODELS.length} checkpoints, ${(total / 1024).toFixed(0)} KiB`);
   if (total > 1024 * 1024) throw new Error(`demo checkpoints are ${total} bytes; keep them under 1 MiB`);
 }
 

@@ -136,9 +136,18 @@ interface DemoManifest {
   models: { name: string; description: string; files: { path: string; size: number }[] }[];
 }
 
-/** Loads public/demo (tiny checkpoints made by `npm run demo:tiny`); with `withRecipe`, its recipe too. */
+/**
+ * The demo folder: public/demo (the trained models of `npm run demo:train`), or another folder of
+ * public/ named by `?demo=` (the end-to-end tests use `?demo=demo-tiny`, random checkpoints).
+ */
+export function demoFolder(): string {
+  const asked = typeof location !== 'undefined' ? new URLSearchParams(location.search).get('demo') : null;
+  return asked && /^[\w-]+$/.test(asked) ? asked : 'demo';
+}
+
+/** Loads the demo models (see demoFolder); with `withRecipe`, its recipe too. */
 export async function loadDemo(withRecipe: boolean): Promise<void> {
-  const base = new URL('demo/', document.baseURI);
+  const base = new URL(`${demoFolder()}/`, document.baseURI);
   const manifest = (await (await fetch(new URL('manifest.json', base))).json()) as DemoManifest;
   const groups: FileGroup[] = await Promise.all(
     manifest.models.map(async (m) => ({
@@ -154,7 +163,7 @@ export async function loadDemo(withRecipe: boolean): Promise<void> {
   );
   if (withRecipe) {
     const text = await (await fetch(new URL(manifest.recipe, base))).text();
-    useStudio.getState().setRecipe(parseMergekitYaml(text, 'demo/recipe.yml'));
+    useStudio.getState().setRecipe(parseMergekitYaml(text, `${demoFolder()}/recipe.yml`));
   }
   useStudio.setState({ demoDismissed: false });
   await addGroups(groups, 'demo');
