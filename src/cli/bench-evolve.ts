@@ -7,7 +7,7 @@
 //      split only; its best candidate scored on the held-out split.
 //   3. SAE (same space and evaluation budget, β > 0) vs the plain evolution: held-out fitness and
 //      sparsity of the merged delta.
-//   4. CABS vs task arithmetic on magnitude-pruned task vectors at equal density.
+//   4. CABS vs TIES (magnitude-pruned task vectors) and DARE (dare_linear) at equal density.
 // Budget and seeds are printed with the table; BENCH_GENERATIONS / BENCH_LIMIT / BENCH_SEED change them.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import type { Recipe } from '../recipe/types';
 import type { EvalSetInput, EvaluateSummary, EvolveConfig, EvolveProgress, ModelSpec, RunView } from '../worker/api';
 import type { EvalTarget } from '../eval/target';
 import { resolveModel, type ResolvedModel } from './models';
+import type { PsMethod, PsSpace } from '../evolve/genome-ps';
 import { startCliServer } from './server';
 import { REPO_ROOT } from './merge';
 
@@ -25,6 +26,10 @@ const GENERATIONS = Number(process.env.BENCH_GENERATIONS ?? 12);
 const LIMIT = Number(process.env.BENCH_LIMIT ?? 100);
 const SEED = Number(process.env.BENCH_SEED ?? 1);
 const TASKS = ['addition', 'reversal'];
+const SAE_BETA = Number(process.env.BENCH_SAE_BETA ?? 0.25);
+const METHOD = (process.env.BENCH_METHOD ?? 'ties') as PsMethod;
+const GROUPS = Number(process.env.BENCH_GROUPS ?? 2);
+const FILTERS = process.env.BENCH_FILTERS === '1';
 
 interface Row {
   name: string;
@@ -100,25 +105,25 @@ async function main(): Promise<void> {
       if (!r.ok) throw new Error(r.error.message);
       return r.run;
     };
-    const space = { method: 'dare_ties' as const, base: 'demo-base', models: ['demo-add', 'demo-rev'], numLayers: 4, layerGroups: 2, weightMax: 2, normalize: false, seedForRandom: SEED, densityMin: 0.05 };
+    const space: PsSpace = { method: METHOD, base: 'demo-base', models: ['demo-add', 'demo-rev'], numLayers: 4, layerGroups: GROUPS, filters: FILTERS ? ['self_attn', 'mlp'] : undefined, weightMax: 2, normalize: false, seedForRandom: SEED, densityMin: 0.05 };
     const popSize = 8;
-    process.stderr.write(`PS evolution (dare_ties, ${GENERATIONS} generations × ${popSize})…\n`);
+    process.stderr.write(`PS evolution (${METHOD}, ${GENERATIONS} generations × ${popSize})…\n`);
     const ps = await evolve(`bench-ps-${Date.now()}`, { kind: 'ps', ps: space, generations: GENERATIONS, seed: SEED, popSize, limit: LIMIT, sparsity: { omega: 1, beta: 0, base: 'demo-base' } });
     const psBest = ps.top[0];
-    await addRow(`evolved PS (dare_ties, CMA-ES, ${ps.evaluations} evaluations)`, { kind: 'recipe', recipe: psBest.recipe!, seed: SEED }, undefined, psBest.fitness);
+    await addRow(`evolved PS (${METHOD}, ${GROUPS} layer groups${FILTERS ? ' × attn/mlp' : ''}, CMA-ES, ${ps.evaluations} evaluations)`, { kind: 'recipe', recipe: psBest.recipe!, seed: SEED }, undefined, psBest.fitness);
 
-    process.stderr.write(`SAE (same space and budget, β = 0.5)…\n`);
-    const sae = await evolve(`bench-sae-${Date.now()}`, { kind: 'sae', ps: space, sae: { archiveSize: popSize, beta: 0.5, omega: 0.5, sparsityTerm: 'absolute', schedule: { sMin: 0.1, sMax: 0.6, t0: 16, tMult: 2 } }, generations: GENERATIONS, seed: SEED, popSize, limit: LIMIT, sparsity: { omega: 0.5, beta: 0.5, base: 'demo-base' } });
+    process.stderr.write(`SAE (same space and budget, ω = 1, β = ${SAE_BETA})…\n`);
+    const sae = await evolve(`bench-sae-${Date.now()}`, { kind: 'sae', ps: space, sae: { archiveSize: popSize, beta: SAE_BETA, omega: 1, sparsityTerm: 'absolute', schedule: { sMin: 0.05, sMax: 0.5, t0: 16, tMult: 2 } }, generations: GENERATIONS, seed: SEED, popSize, limit: LIMIT, sparsity: { omega: 1, beta: SAE_BETA, base: 'demo-base' } });
     // SAE's "best" for the comparison: its most accurate candidate on the search split
     const saeBest = [...sae.top].sort((a, b) => b.fitness - a.fitness)[0];
-    await addRow(`SAE (β = 0.5, ${GENERATIONS * popSize} children), most accurate`, { kind: 'recipe', recipe: saeBest.recipe!, seed: SEED }, undefined, saeBest.fitness);
+    await addRow(`SAE (β = ${SAE_BETA}, ${GENERATIONS * popSize} children), most accurate`, { kind: 'recipe', recipe: saeBest.recipe!, seed: SEED }, undefined, saeBest.fitness);
     const saeSparse = sae.top[0];
     await addRow(`SAE, best ω·fitness + β·sparsity`, { kind: 'recipe', recipe: saeSparse.recipe!, seed: SEED }, undefined, saeSparse.fitness);
 
-    process.stderr.write('CABS vs magnitude-pruned task arithmetic at equal density…\n');
+    process.stderr.write('CABS vs TIES and DARE at equal density…\n');
     for (const d of [0.2, 0.4]) {
       await addRow(`cabs density ${d} (λ = 1, weights 1)`, { kind: 'recipe', recipe: recipe('cabs', 1, d) });
-      await addRow(`task arithmetic on top-${d} magnitude-pruned task vectors (breadcrumbs γ=0)`, { kind: 'recipe', recipe: recipe('breadcrumbs', 1, d, { gamma: 0 }) });
+      await addRow(`ties density ${d} (magnitude-pruned task vectors + sign election, weights 1)`, { kind: 'recipe', recipe: recipe('ties', 1, d, { normalize: false }) });
       await addRow(`task arithmetic on DARE-pruned task vectors (dare_linear) density ${d}`, { kind: 'recipe', recipe: recipe('dare_linear', 1, d) });
     }
 

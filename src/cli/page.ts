@@ -18,6 +18,7 @@ declare global {
     /** Evaluation (npm run eval, npm run bench:eval). */
     runEvaluate(req: EvaluateRequest): Promise<EvaluateReply>;
     logitError: EngineApi['logitError'];
+    setEvalBackend: EngineApi['setEvalBackend'];
     runEvolve(req: EvolveStartRequest): Promise<EvolveReply>;
     __evolveProgress?: (p: EvolveProgress) => void;
     __progress?: (p: MergeProgress) => Promise<void> | void;
@@ -51,6 +52,7 @@ const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, workerFailed]
 window.capabilities = () => guarded(engine.api.capabilities());
 window.cancelMerge = () => engine.api.cancel();
 window.runDiagnostics = (req: DiagnosticsRequest) => guarded<DiagnosticsReply>(engine.api.diagnostics(req));
+window.setEvalBackend = (b) => guarded(engine.api.setEvalBackend(b));
 window.logitError = (req) => guarded<Awaited<ReturnType<EngineApi['logitError']>>>(engine.api.logitError(req));
 window.runEvolve = (req: EvolveStartRequest) => guarded<EvolveReply>(engine.api.evolveStart(req, Comlink.proxy((p: EvolveProgress) => void window.__evolveProgress?.(p))));
 window.runEvaluate = (req: EvaluateRequest) => guarded<EvaluateReply>(engine.api.evaluate(req));

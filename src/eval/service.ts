@@ -6,7 +6,10 @@
 // Two backends: 'webgpu' (merge kernels + ORT's WebGPU EP on the engine's device) and 'wasm', the
 // fallback where WebGPU is missing: weights are merged on the CPU by the reference twins
 // (cpu-weights.ts: the same plan, codecs and random masks) and ORT runs its wasm EP (threaded when
-// the page is cross-origin isolated). 'auto' picks WebGPU when the device can be had.
+// the page is cross-origin isolated). 'auto' picks WebGPU on a hardware adapter and wasm where
+// WebGPU is missing or is only a software adapter (SwiftShader): there ORT's WebGPU kernels run
+// on emulated GPU threads and one candidate of the demo took ~14 s against ~0.5 s on wasm (the
+// same fitness values; README, bench:eval).
 import type { Gpu } from '../gpu/device';
 import type { ModelSpec } from '../worker/api';
 import type { ModelInfo } from '../recipe/model-info';
@@ -58,7 +61,8 @@ export type EvalBackend = 'webgpu' | 'wasm';
 
 export interface EvalServiceOptions {
   /**
-   * 'auto' (default): WebGPU when getGpu() resolves, else wasm (decided on first use, then kept);
+   * 'auto' (default): WebGPU when getGpu() resolves to a hardware adapter, else wasm (no device,
+   * or a software fallback adapter); decided on first use, then kept.
    * 'webgpu' / 'wasm' force one (a forced 'webgpu' fails where there is no device).
    */
   backend?: 'auto' | EvalBackend;
@@ -116,9 +120,15 @@ export class EvalService {
     const want = this.options.backend ?? 'auto';
     if (want !== 'auto') return Promise.resolve(want);
     return (this.chosen ??= this.getGpu().then(
-      () => 'webgpu' as const,
+      (gpu) => (gpu.isFallbackAdapter ? ('wasm' as const) : ('webgpu' as const)),
       () => 'wasm' as const,
     ));
+  }
+
+  /** Changes the backend ('auto' re-decides on next use). */
+  setBackend(backend: 'auto' | EvalBackend): void {
+    this.options = { ...this.options, backend };
+    this.chosen = undefined;
   }
 
   /** Opens the models' headers unless the same set is already open. */

@@ -171,6 +171,11 @@ export interface EngineApi {
   /** Merges (never writing) and scores eval sets; a newer evaluation or completion cancels an older one. Never rejects for user errors. */
   evaluate(req: EvaluateRequest): Promise<EvaluateReply>;
   complete(req: CompleteRequest): Promise<CompleteReply>;
+  /**
+   * Where evaluation runs: 'auto' (default: WebGPU on a hardware adapter, wasm without WebGPU or on
+   * a software adapter), or forced. Resolves to the backend now in use.
+   */
+  setEvalBackend(backend: 'auto' | 'webgpu' | 'wasm'): Promise<'webgpu' | 'wasm'>;
   /** Benchmark check: ORT logits vs the CPU reference forward on the same merged weights (reads the weights back, for this check only). */
   logitError(req: { target: EvalTarget; models: ModelSpec[]; ids: number[][] }): Promise<{ ok: true; maxAbs: number; relative: number; weightBytesReadBack: number } | { ok: false; error: ErrorRecord }>;
   /** Starts an evolution run; resolves when it finishes, pauses or stops (progress through the callback). */

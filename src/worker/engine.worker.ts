@@ -85,6 +85,12 @@ const api: EngineApi = {
       return { ok: true as const, ...r };
     });
   },
+  setEvalBackend(backend) {
+    return evalJob(async () => {
+      evalService.setBackend(backend);
+      return evalService.backend();
+    }) as Promise<'webgpu' | 'wasm'>;
+  },
   logitError(req) {
     return evalJob(async (signal) => {
       await evalService.useModels(req.models, signal);

@@ -18,7 +18,7 @@ const choiceSet: EvalSetInput = { name: 'choice.jsonl', text: [JSON.stringify({ 
 const pplSet: EvalSetInput = { name: 'ppl.jsonl', text: [JSON.stringify({ text: 'the quick brown fox' }), JSON.stringify({ text: '1+2=3' })].join('\n') };
 
 async function service(): Promise<EvalService> {
-  const s = new EvalService(getGpu);
+  const s = new EvalService(getGpu, { backend: 'webgpu' });
   await s.useModels(models);
   return s;
 }
@@ -67,7 +67,7 @@ describe('evaluation service', () => {
     const written = await runMerge({ recipe, models, output: { kind: 'memory' } }, gpu);
     const files = written.memoryFiles!;
     const spec: ModelSpec = { ref: 'merged', files: Object.entries(files).map(([path, bytes]) => ({ path, size: bytes.byteLength, blob: new Blob([bytes as Uint8Array<ArrayBuffer>]) })) };
-    const s2 = new EvalService(getGpu);
+    const s2 = new EvalService(getGpu, { backend: 'webgpu' });
     await s2.useModels([...models, spec]);
     const fromDisk = await s2.evaluate({ kind: 'model', ref: 'merged' }, [exactSet, pplSet], { mode: 'teacher-forced' });
     expect(merged.sets).toEqual(fromDisk.sets);
@@ -107,7 +107,7 @@ describe('evaluation service', () => {
     await expect(s.evaluate({ kind: 'model', ref: 'a' }, [{ name: 'bad.jsonl', text: '{"prompt":"1","answer":"2"}\n{oops' }])).rejects.toThrow(/bad\.jsonl.*line 2/);
     await expect(s.evaluate({ kind: 'model', ref: 'a' }, [])).rejects.toThrow(/no eval sets/);
     const small = { ...models[0], ref: 'small', files: models[0].files.map((f) => (f.path === 'config.json' ? { ...f, blob: new Blob([JSON.stringify({ ...config(), vocab_size: 10 })]), size: JSON.stringify({ ...config(), vocab_size: 10 }).length } : f)) };
-    const s3 = new EvalService(getGpu);
+    const s3 = new EvalService(getGpu, { backend: 'webgpu' });
     await s3.useModels([small]);
     await expect(s3.evaluate({ kind: 'model', ref: 'small' }, [exactSet])).rejects.toThrow(/vocab_size/);
   });

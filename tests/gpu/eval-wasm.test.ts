@@ -149,7 +149,11 @@ describe('wasm evaluation backend vs WebGPU', () => {
     expect(got.backend).toBe('wasm');
     const want = await webgpu.evaluate({ kind: 'model', ref: 'b' }, [exactSet], { mode: 'teacher-forced' });
     sameScores(got, want);
-    expect(await new EvalService(getGpu).backend()).toBe('webgpu');
+    // a hardware adapter gets WebGPU; a software one (this machine's SwiftShader) gets wasm
+    const hardware = async () => ({ ...(await getGpu()), isFallbackAdapter: false });
+    expect(await new EvalService(hardware).backend()).toBe('webgpu');
+    const software = async () => ({ ...(await getGpu()), isFallbackAdapter: true });
+    expect(await new EvalService(software).backend()).toBe('wasm');
     // a forced WebGPU service does not fall back
     const forced = new EvalService(noGpu, { backend: 'webgpu' });
     await forced.useModels(models);

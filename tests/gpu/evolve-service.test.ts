@@ -14,7 +14,7 @@ const search: EvalSetInput[] = [{ name: 's.jsonl', text: items.join('\n') }];
 const heldout: EvalSetInput[] = [{ name: 'h.jsonl', text: items.slice(0, 4).join('\n') }];
 const inputs: EvolveInputs = { models, search, heldout };
 // One evaluation service (its ONNX sessions compile once); each EvolveService stands for a page.
-const evals = new EvalService(getGpu);
+const evals = new EvalService(getGpu, { backend: 'webgpu' });
 const ps = { method: 'ties' as const, base: 'base', models: ['a', 'b'], numLayers: 2, layerGroups: 1, densityMin: 0.05 };
 
 describe('evolution service (GPU + IndexedDB)', () => {
