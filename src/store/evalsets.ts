@@ -5,6 +5,7 @@
 import { create } from 'zustand';
 import { parseEvalSet, type EvalSetKind } from '../eval/evalset';
 import { toRecord } from '../errors';
+import { demoFolder } from './shelf';
 
 export interface EvalSetEntry {
   id: string;
@@ -82,7 +83,8 @@ const FALLBACK = ['addition', 'reversal'].flatMap((t) => ['search', 'test'].map(
 export async function loadDemoEvalSets(): Promise<void> {
   if (useEvalSets.getState().status === 'loading') return;
   useEvalSets.setState({ status: 'loading' });
-  const base = new URL('demo/', document.baseURI);
+  // The same folder the demo models come from (public/demo, or ?demo=… in tests).
+  const base = new URL(`${demoFolder()}/`, document.baseURI);
   try {
     const manifest = (await (await fetch(new URL('manifest.json', base))).json()) as { evals?: ManifestEval[] };
     const listed = Array.isArray(manifest.evals) && manifest.evals.length > 0;
