@@ -76,10 +76,7 @@ interface ManifestEval {
   task?: string;
 }
 
-/** Names tried when the manifest lists no eval sets (the demo's tasks and splits). */
-const FALLBACK = ['addition', 'reversal'].flatMap((t) => ['search', 'test'].map((s) => ({ name: `${t}.${s}.jsonl`, path: `evals/${t}.${s}.jsonl`, split: s, task: t })));
-
-/** Fetches the demo's eval sets (manifest `evals`, else the known names; missing files are skipped). */
+/** Fetches the eval sets the demo's manifest lists under `evals` (none listed: none loaded). */
 export async function loadDemoEvalSets(): Promise<void> {
   if (useEvalSets.getState().status === 'loading') return;
   useEvalSets.setState({ status: 'loading' });
@@ -87,21 +84,15 @@ export async function loadDemoEvalSets(): Promise<void> {
   const base = new URL(`${demoFolder()}/`, document.baseURI);
   try {
     const manifest = (await (await fetch(new URL('manifest.json', base))).json()) as { evals?: ManifestEval[] };
-    const listed = Array.isArray(manifest.evals) && manifest.evals.length > 0;
-    const wanted = listed ? manifest.evals! : FALLBACK;
-    const found = await Promise.all(
-      wanted.map(async (e) => {
-        const res = await fetch(new URL(e.path, base)).catch(() => null);
+    const entries = await Promise.all(
+      (Array.isArray(manifest.evals) ? manifest.evals : []).map(async (e) => {
+        const res = await fetch(new URL(e.path, base));
         // The dev server answers unknown paths with index.html: only JSONL-looking bodies count.
-        const text = res?.ok ? await res.text() : null;
-        if (text === null || /^\s*</.test(text)) {
-          if (listed) throw new Error(`demo eval set ${e.path}: ${res ? `HTTP ${res.status}` : 'unreachable'}`);
-          return null;
-        }
+        const text = res.ok ? await res.text() : null;
+        if (text === null || /^\s*</.test(text)) throw new Error(`demo eval set ${e.path}: ${res.ok ? 'not JSONL' : `HTTP ${res.status}`}`);
         return entryOf(e.name, text, 'demo', { split: e.split, task: e.task });
       }),
     );
-    const entries = found.filter((x): x is EvalSetEntry => x !== null);
     addEvalSets(entries);
     useEvalSets.setState({ status: 'ready', loadError: null });
   } catch (e) {
