@@ -61,7 +61,7 @@ async function readOpfs(page: Page, dir: string): Promise<Record<string, string>
   }, dir);
 }
 
-const DEMO = join(REPO, 'public', 'demo');
+const DEMO = join(REPO, 'public', 'demo-tiny');
 
 test('Merge writes the demo merge into the picked folder, byte-checked against the CPU reference, with per-file SHA-256', async () => {
   const { page, errors } = await openStudio(studio, { init: stubPicker });

@@ -227,7 +227,7 @@ test('a share link reopens the recipe in a fresh page and checks the checkpoints
   // drop the same checkpoint under another folder name: it is recognised and takes the recipe's name
   const renamed = join(dir, 'renamed', 'my-code-copy');
   mkdirSync(renamed, { recursive: true });
-  for (const f of readdirSync(join(REPO, 'public', 'demo', 'demo-code'))) copyFileSync(join(REPO, 'public', 'demo', 'demo-code', f), join(renamed, f));
+  for (const f of readdirSync(join(REPO, 'public', 'demo-tiny', 'demo-code'))) copyFileSync(join(REPO, 'public', 'demo-tiny', 'demo-code', f), join(renamed, f));
   await b.page.getByTestId('input-folder').setInputFiles(join(dir, 'renamed'));
   await expect.poll(() => expectList.textContent()).toContain('All shared checkpoints are here');
   expect(await b.page.getByRole('listitem', { name: 'Model demo-code' }).count()).toBe(1);
@@ -235,7 +235,7 @@ test('a share link reopens the recipe in a fresh page and checks the checkpoints
   await b.page.getByRole('button', { name: 'Remove demo-code' }).click();
   const other = join(dir, 'other', 'demo-code');
   mkdirSync(other, { recursive: true });
-  for (const f of readdirSync(join(REPO, 'public', 'demo', 'demo-instruct'))) copyFileSync(join(REPO, 'public', 'demo', 'demo-instruct', f), join(other, f));
+  for (const f of readdirSync(join(REPO, 'public', 'demo-tiny', 'demo-instruct'))) copyFileSync(join(REPO, 'public', 'demo-tiny', 'demo-instruct', f), join(other, f));
   await b.page.getByTestId('input-folder').setInputFiles(join(dir, 'other'));
   await expect.poll(() => expectList.textContent()).toContain('≠ differsdemo-code');
 
