@@ -6,7 +6,7 @@ import { getGpu, gpuReport } from '../gpu/device';
 import { loadModels, runMerge } from '../merge/run';
 import { exportCabs } from '../merge/cabs-export';
 import { MemorySink, sinkFor } from '../io/sinks';
-import { CancelledError, toRecord, type ErrorRecord } from '../errors';
+import { CancelledError, EvalError, toRecord, type ErrorRecord } from '../errors';
 import { DiagnosticsSession } from '../merge/diagnostics-session';
 import { EvalService } from '../eval/service';
 import { EvolveService } from '../evolve/service';
@@ -28,6 +28,8 @@ function evalJob<T>(job: (signal: AbortSignal) => Promise<T>): Promise<T | { ok:
   const run = evalQueue.then(async () => {
     try {
       if (ctl.signal.aborted) throw new CancelledError();
+      // The evolution loop drives the same evaluator (models, caches, sessions): never interleave.
+      if (evolveService.running) throw new EvalError('an evolution run is using the evaluator; pause or stop it first');
       return await job(ctl.signal);
     } catch (e) {
       return { ok: false as const, error: toRecord(e) };
