@@ -1,0 +1,139 @@
+// The committed demo models (public/demo, written by `npm run demo:train`) checked through the
+// studio's own code: the config parses as a Llama architecture, the safetensors header validates
+// and holds every weight the graph needs, the tokenizer loads and round-trips, the eval splits
+// parse and are disjoint, and the CPU reference forward pass confirms that each expert solves its
+// own task and not the other one (so training and evaluation agree on model semantics).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { graphWeights, parseArch, type LlamaArch } from '../../src/eval/arch.ts';
+import { parseEvalSet, type ExactItem } from '../../src/eval/evalset.ts';
+import { referenceForward } from '../../src/eval/reference.ts';
+import { loadTokenizer, type EvalTokenizer } from '../../src/eval/tokenizer.ts';
+import { parseSafetensorsHeader } from '../../src/formats/safetensors.ts';
+
+const DEMO = join(__dirname, '..', '..', 'public', 'demo');
+const MODELS = ['demo-base', 'demo-add', 'demo-rev'] as const;
+const TASKS = ['addition', 'reversal'] as const;
+/** Test items scored per (model, task): enough to separate ~95% from ~5%, fast in plain JS. */
+const N = 40;
+
+interface Model {
+  arch: LlamaArch;
+  weights: Map<string, Float32Array>;
+  tok: EvalTokenizer;
+}
+
+async function loadModel(name: string): Promise<Model> {
+  const dir = join(DEMO, name);
+  const configText = readFileSync(join(dir, 'config.json'), 'utf8');
+  const arch = parseArch(configText, `${name}/config.json`);
+  const config = JSON.parse(configText) as { vocab_size: number; eos_token_id: number; bos_token_id: number };
+  const bytes = new Uint8Array(readFileSync(join(dir, 'model.safetensors')));
+  const header = await parseSafetensorsHeader(`${name}/model.safetensors`, bytes.length, async (o, n) => bytes.subarray(o, o + n));
+  const weights = new Map<string, Float32Array>();
+  for (const t of header.tensors) {
+    expect(t.dtype).toBe('F32');
+    weights.set(t.name, new Float32Array(bytes.slice(header.dataStart + t.begin, header.dataStart + t.end).buffer));
+  }
+  const tok = loadTokenizer({
+    tokenizerJson: readFileSync(join(dir, 'tokenizer.json'), 'utf8'),
+    tokenizerConfig: readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'),
+    file: `${name}/tokenizer.json`,
+    vocabSize: config.vocab_size,
+    eosTokenId: config.eos_token_id,
+    bosTokenId: config.bos_token_id,
+  });
+  return { arch, weights, tok };
+}
+
+function loadSplit(task: string, split: string): ExactItem[] {
+  const file = `${task}.${split}.jsonl`;
+  const set = parseEvalSet(file, readFileSync(join(DEMO, 'evals', file), 'utf8'));
+  expect(set.kind).toBe('exact');
+  return set.items as ExactItem[];
+}
+
+/**
+ * Greedy exact match, teacher-forced: greedy decoding yields answer + </s> exactly when the
+ * argmax at each answer position (and after it) is the next token of answer + </s>.
+ */
+function exactMatch(m: Model, items: ExactItem[]): number {
+  const V = m.arch.vocabSize;
+  const eos = m.tok.eosIds[0];
+  let correct = 0;
+  for (const it of items) {
+    const prompt = m.tok.encode(it.prompt, { addSpecialTokens: true });
+    const target = [...m.tok.encode(it.answer, { addSpecialTokens: false }), eos];
+    const ids = [...prompt, ...target.slice(0, -1)];
+    const logits = referenceForward(m.arch, (n) => m.weights.get(n), [ids]);
+    let ok = true;
+    target.forEach((want, k) => {
+      const row = logits.subarray((prompt.length - 1 + k) * V, (prompt.length + k) * V);
+      let best = 0;
+      for (let v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+      if (best !== want) ok = false;
+    });
+    if (ok) correct++;
+  }
+  return correct / items.length;
+}
+
+describe('demo models in public/demo', async () => {
+  const models = Object.fromEntries(await Promise.all(MODELS.map(async (n) => [n, await loadModel(n)] as const))) as Record<(typeof MODELS)[number], Model>;
+  const splits = Object.fromEntries(TASKS.map((t) => [t, { train: loadSplit(t, 'train'), search: loadSplit(t, 'search'), test: loadSplit(t, 'test') }])) as Record<(typeof TASKS)[number], Record<'train' | 'search' | 'test', ExactItem[]>>;
+
+  it('share one architecture and hold exactly the weights the graph needs', () => {
+    for (const name of MODELS) {
+      const { arch, weights } = models[name];
+      expect(arch).toEqual(models['demo-base'].arch);
+      const specs = graphWeights(arch);
+      expect([...weights.keys()].sort()).toEqual(specs.map((s) => s.name).sort());
+      for (const s of specs) expect(weights.get(s.name)?.length).toBe(s.shape.reduce((a, b) => a * b, 1));
+    }
+  });
+
+  it('experts differ from the base (they are fine-tunes, not copies)', () => {
+    const base = models['demo-base'].weights;
+    for (const name of ['demo-add', 'demo-rev'] as const) {
+      const q = models[name].weights.get('model.layers.0.self_attn.q_proj.weight') as Float32Array;
+      const b = base.get('model.layers.0.self_attn.q_proj.weight') as Float32Array;
+      expect(q.some((x, i) => x !== b[i])).toBe(true);
+    }
+  });
+
+  it('tokenize one id per character, with <s> first, and decode back exactly', () => {
+    const { tok } = models['demo-base'];
+    expect(tok.bosId).toBe(1);
+    expect(tok.eosIds).toContain(2);
+    for (const task of TASKS) {
+      for (const it of [...splits[task].search, ...splits[task].test]) {
+        const text = it.prompt + it.answer;
+        const ids = tok.encode(text, { addSpecialTokens: true });
+        expect(ids.length).toBe(text.length + 1);
+        expect(ids[0]).toBe(1);
+        expect(tok.decode(ids, { skipSpecialTokens: true })).toBe(text);
+      }
+    }
+  });
+
+  it('have disjoint train / search / test splits of the documented sizes', () => {
+    for (const task of TASKS) {
+      const s = splits[task];
+      expect([s.search.length, s.test.length]).toEqual([200, 200]);
+      expect(s.train.length).toBeGreaterThan(1000);
+      const prompts = [...s.train, ...s.search, ...s.test].map((it) => it.prompt);
+      expect(new Set(prompts).size).toBe(prompts.length);
+    }
+  });
+
+  it('each expert solves its own task and not the other; the base solves neither (CPU reference)', () => {
+    const acc = (m: (typeof MODELS)[number], t: (typeof TASKS)[number]) => exactMatch(models[m], splits[t].test.slice(0, N));
+    expect(acc('demo-add', 'addition')).toBeGreaterThanOrEqual(0.85);
+    expect(acc('demo-rev', 'reversal')).toBeGreaterThanOrEqual(0.85);
+    expect(acc('demo-add', 'reversal')).toBeLessThanOrEqual(0.15);
+    expect(acc('demo-rev', 'addition')).toBeLessThanOrEqual(0.15);
+    expect(acc('demo-base', 'addition')).toBeLessThanOrEqual(0.15);
+    expect(acc('demo-base', 'reversal')).toBeLessThanOrEqual(0.15);
+  }, 60_000);
+});
