@@ -53,7 +53,7 @@ describe('npm run eval', () => {
 
   it('bad input: malformed JSONL line, unsupported architecture, missing files, bad arguments', async () => {
     const bad = join(tmp, 'bad.jsonl');
-    await writeFile(bad, '{"prompt": "1+1=", "answer": "2"}\n{"prompt": "2+2=", "answer": 4}\n');
+    await writeFile(bad, '{"prompt": "1+1=", "answer": "2"}\n{"prompt": "2+2=", "answer": \n');
     let r = await evalCli([join(DEMO, 'demo-add'), bad]);
     expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toMatch(/bad\.jsonl, line 2/);
