@@ -30,6 +30,7 @@ const SAE_BETA = Number(process.env.BENCH_SAE_BETA ?? 0.25);
 const METHOD = (process.env.BENCH_METHOD ?? 'ties') as PsMethod;
 const GROUPS = Number(process.env.BENCH_GROUPS ?? 2);
 const FILTERS = process.env.BENCH_FILTERS === '1';
+const DFS = process.env.BENCH_DFS === '1';
 
 interface Row {
   name: string;
@@ -119,6 +120,21 @@ async function main(): Promise<void> {
     await addRow(`SAE (β = ${SAE_BETA}, ${GENERATIONS * popSize} children), most accurate`, { kind: 'recipe', recipe: saeBest.recipe!, seed: SEED }, undefined, saeBest.fitness);
     const saeSparse = sae.top[0];
     await addRow(`SAE, best ω·fitness + β·sparsity`, { kind: 'recipe', recipe: saeSparse.recipe!, seed: SEED }, undefined, saeSparse.fitness);
+
+    if (DFS) {
+      process.stderr.write(`DFS (layer paths over demo-add ‖ demo-rev, r = 2, input scales; ${GENERATIONS} generations)…\n`);
+      const dfs = await evolve(`bench-dfs-${Date.now()}`, {
+        kind: 'dfs',
+        dfs: { modelA: 'demo-add', modelB: 'demo-rev', layersA: 4, layersB: 4, repeats: 2, scales: true },
+        dfsA: { kind: 'model', ref: 'demo-add' },
+        generations: GENERATIONS,
+        seed: SEED,
+        separable: true,
+        limit: LIMIT,
+      });
+      const best = dfs.top[0];
+      await addRow(`evolved DFS (${best.hops!.length} hops: ${best.hops!.map((h) => `${h.model.toUpperCase()}${h.layer}×${h.scale.toFixed(2)}`).join(' ')}; ${dfs.evaluations} evaluations)`, { kind: 'path', a: { kind: 'model', ref: 'demo-add' }, b: 'demo-rev', hops: best.hops! }, undefined, best.fitness);
+    }
 
     process.stderr.write('CABS vs TIES and DARE at equal density…\n');
     for (const d of [0.2, 0.4]) {
