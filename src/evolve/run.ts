@@ -191,59 +191,28 @@ export class EvolutionRun {
 
   /** Runs generations until the budget is spent, a pause or stop, or an error; saves after each. */
   async run(): Promise<RunRecord> {
-    if (this.record.config.kind === 'sae') return this.runSae();
+    return this.record.config.kind === 'sae' ? this.runSae() : this.runCma();
+  }
+
+  private async runCma(): Promise<RunRecord> {
     const r = this.record;
     const c = r.config;
     const cma = r.cma ? CmaEs.restore(r.cma) : optimizerFor(c);
-    r.status = 'running';
-    try {
-      while (cma.generation < c.generations) {
-        if (this.stopRequested) break;
-        if (this.pauseRequested) {
-          r.status = 'paused';
-          break;
-        }
-        const t0 = this.env.now();
+    return this.drive(
+      () => cma.generation < c.generations,
+      async (gen) => {
         const xs = cma.ask();
-        const gen = cma.generation;
         const cands: CandidateRecord[] = [];
         for (let i = 0; i < xs.length; i++) {
           const genome = xs[i];
-          const { target } = decodeCandidate(c, genome);
-          const e = await this.env.evaluate(target, 'search', { sparsityBase: c.sparsity?.base });
+          const e = await this.env.evaluate(decodeCandidate(c, genome).target, 'search', { sparsityBase: c.sparsity?.base });
           const score = c.sparsity && e.sparsity !== undefined ? c.sparsity.omega * e.fitness + c.sparsity.beta * e.sparsity : e.fitness;
-          const cand: CandidateRecord = { generation: gen, index: i, genome, fitness: e.fitness, perSet: e.perSet, sparsity: e.sparsity, score };
-          cands.push(cand);
-          this.env.onProgress?.(r, { kind: 'candidate', candidate: cand });
+          cands.push(this.announce({ generation: gen, index: i, genome, fitness: e.fitness, perSet: e.perSet, sparsity: e.sparsity, score }));
         }
         cma.tell(cands.map((x) => -x.score));
-        await this.updateTop(cands);
-        const scores = cands.map((x) => x.score);
-        const sp = cands.map((x) => x.sparsity).filter((x): x is number => x !== undefined);
-        const g: GenerationRecord = {
-          generation: gen,
-          best: Math.max(...cands.map((x) => x.fitness)),
-          mean: cands.reduce((a, x) => a + x.fitness, 0) / cands.length,
-          sigma: cma.sigma,
-          sparsityMean: sp.length ? sp.reduce((a, b) => a + b, 0) / sp.length : undefined,
-          bestSoFar: Math.max(r.top[0]?.score ?? -Infinity, ...scores),
-          points: cands.map((x) => ({ fitness: x.fitness, sparsity: x.sparsity, score: x.score })),
-          ms: this.env.now() - t0,
-        };
-        r.history.push(g);
-        r.cma = cma.state();
-        r.updatedAt = this.env.now();
-        await this.env.save(r);
-        this.env.onProgress?.(r, { kind: 'generation', generation: g });
-      }
-      if (r.status === 'running') r.status = this.stopRequested ? 'stopped' : 'done';
-    } catch (e) {
-      r.status = 'failed';
-      r.error = e instanceof Error ? e.message : String(e);
-    }
-    r.updatedAt = this.env.now();
-    await this.env.save(r);
-    return r;
+        return { cands, sigma: cma.sigma, persist: () => (r.cma = cma.state()) };
+      },
+    );
   }
 
   private sparsityBase(): string {
@@ -258,18 +227,12 @@ export class EvolutionRun {
     const search = r.sae ? SaeSearch.fromState(r.sae) : new SaeSearch(c.sae!, c.ps!, c.seed);
     const perRound = c.popSize ?? c.sae!.archiveSize;
     const omega = c.sae!.omega ?? 0.5, beta = c.sae!.beta ?? 0.5;
-    r.status = 'running';
-    try {
-      while (r.history.length < c.generations) {
-        if (this.stopRequested) break;
-        if (this.pauseRequested) {
-          r.status = 'paused';
-          break;
-        }
-        const t0 = this.env.now();
-        const gen = r.history.length;
+    return this.drive(
+      () => r.history.length < c.generations,
+      async (gen) => {
         const cands: CandidateRecord[] = [];
         for (let i = 0; i < perRound; i++) {
+          let perSet: number[] = [];
           const { child, evaluation } = await search.next({
             evaluate: async (recipe, ch) => {
               const e = await this.env.evaluate({ kind: 'recipe', recipe, seed: c.seed }, 'search', {
@@ -277,41 +240,77 @@ export class EvolutionRun {
                 attractionTo: ch.sparserParent ? { kind: 'recipe', recipe: ch.sparserParent.recipe, seed: c.seed } : undefined,
                 perItem: c.sae!.competition,
               });
-              return { fitness: e.fitness, sparsity: e.sparsity ?? 0, layerSparsity: e.layerSparsity, perItem: e.perItem, attraction: e.attraction, perSet: e.perSet } as Parameters<typeof search.acceptChild>[1];
+              perSet = e.perSet;
+              return { fitness: e.fitness, sparsity: e.sparsity ?? 0, layerSparsity: e.layerSparsity, perItem: e.perItem, attraction: e.attraction };
             },
           });
-          const perSet = (evaluation as { perSet?: number[] }).perSet ?? [];
-          const cand: CandidateRecord = {
-            generation: gen,
-            index: i,
-            genome: child.genome,
-            fitness: evaluation.fitness,
-            perSet,
-            sparsity: evaluation.sparsity,
-            score: omega * evaluation.fitness + beta * evaluation.sparsity,
-            attraction: evaluation.attraction,
-            sparsityTarget: child.sparsityTarget,
-          };
-          cands.push(cand);
-          this.env.onProgress?.(r, { kind: 'candidate', candidate: cand });
+          cands.push(
+            this.announce({
+              generation: gen,
+              index: i,
+              genome: child.genome,
+              fitness: evaluation.fitness,
+              perSet,
+              sparsity: evaluation.sparsity,
+              score: omega * evaluation.fitness + beta * evaluation.sparsity,
+              attraction: evaluation.attraction,
+              sparsityTarget: child.sparsityTarget,
+            }),
+          );
         }
-        await this.updateTop(cands);
         const archive = search.scoredArchive();
-        const sp = cands.map((x) => x.sparsity ?? 0);
+        return {
+          cands,
+          sigma: c.sae!.geneNoise ?? 0.02,
+          extra: {
+            archiveSparsity: mean(archive.map((m) => m.sparsity)),
+            attractionMean: mean(cands.map((x) => x.attraction).filter((x): x is number => x !== undefined)),
+          },
+          persist: () => (r.sae = search.state()),
+        };
+      },
+    );
+  }
+
+  private announce(cand: CandidateRecord): CandidateRecord {
+    this.env.onProgress?.(this.record, { kind: 'candidate', candidate: cand });
+    return cand;
+  }
+
+  /**
+   * The loop both strategies share: pause/stop checks, one generation, the top list, the history
+   * record, saving (with the strategy's state) and progress; then the final status.
+   */
+  private async drive(
+    more: () => boolean,
+    step: (gen: number) => Promise<{ cands: CandidateRecord[]; sigma: number; extra?: Partial<GenerationRecord>; persist: () => void }>,
+  ): Promise<RunRecord> {
+    const r = this.record;
+    r.status = 'running';
+    try {
+      while (more()) {
+        if (this.stopRequested) break;
+        if (this.pauseRequested) {
+          r.status = 'paused';
+          break;
+        }
+        const t0 = this.env.now();
+        const gen = r.history.length;
+        const { cands, sigma, extra, persist } = await step(gen);
+        await this.updateTop(cands);
         const g: GenerationRecord = {
           generation: gen,
           best: Math.max(...cands.map((x) => x.fitness)),
-          mean: cands.reduce((a, x) => a + x.fitness, 0) / cands.length,
-          sigma: c.sae!.geneNoise ?? 0.02,
-          sparsityMean: sp.reduce((a, b) => a + b, 0) / sp.length,
+          mean: mean(cands.map((x) => x.fitness))!,
+          sigma,
+          sparsityMean: mean(cands.map((x) => x.sparsity).filter((x): x is number => x !== undefined)),
           bestSoFar: Math.max(r.top[0]?.score ?? -Infinity, ...cands.map((x) => x.score)),
           points: cands.map((x) => ({ fitness: x.fitness, sparsity: x.sparsity, score: x.score })),
           ms: this.env.now() - t0,
-          archiveSparsity: archive.length ? archive.reduce((a, m) => a + m.sparsity, 0) / archive.length : undefined,
-          attractionMean: mean(cands.map((x) => x.attraction).filter((x): x is number => x !== undefined)),
+          ...extra,
         };
         r.history.push(g);
-        r.sae = search.state();
+        persist();
         r.updatedAt = this.env.now();
         await this.env.save(r);
         this.env.onProgress?.(r, { kind: 'generation', generation: g });
