@@ -1,12 +1,13 @@
 // Live diagnostics ("visually tuning sparsity"): per-layer merged sparsity, per-model density, sign
 // conflicts, mask overlap and per-model contribution, plus a layers × tensor-kind heatmap, redrawn
 // whenever the engine's diagnostics for the current recipe arrive (store/diagnostics.ts).
-import { createContext, memo, useContext, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
+import { createContext, memo, useContext, useDeferredValue, useMemo, useState } from 'react';
 import { Bar, BarChart, CartesianGrid, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
 import { useDiagnostics } from '../store/diagnostics';
 import { useStudio } from '../store/store';
 import type { DiagnosticsResult, TensorDiagnostics } from '../worker/api';
 import { formatValue } from './format';
+import { useChartWidth } from './useChartWidth';
 
 const PALETTE = ['#7aa2ff', '#4cc38a', '#f2b84b', '#e07bd8', '#5cc8d6', '#ff8a65', '#b39ddb', '#9ccc65'];
 const pct = (v: number) => `${Math.round(v * 100)}%`;
@@ -72,7 +73,7 @@ const Charts = memo(function Charts({ result, stale }: { result: DiagnosticsResu
     [result, models, pairs],
   );
   const whole = useMemo(() => totals(result), [result]);
-  const [gridRef, width] = useGridWidth();
+  const [gridRef, width] = useChartWidth();
   return (
     <div className={`diag-body${stale ? ' stale' : ''}`}>
       <p className="small diag-summary">
@@ -175,25 +176,6 @@ function Chart({ title, hint, children }: { title: string; hint: string; childre
 function cloneSized(el: React.ReactElement<{ width?: number; height?: number }>, width: number) {
   const Comp = el.type as React.ComponentType<{ width?: number; height?: number }>;
   return <Comp {...el.props} width={width} height={CHART_H} />;
-}
-
-function useGridWidth(): [React.RefObject<HTMLDivElement | null>, number] {
-  const ref = useRef<HTMLDivElement>(null);
-  const [w, setW] = useState(0);
-  useEffect(() => {
-    const el = ref.current;
-    if (!el) return;
-    const measure = () => {
-      const first = el.querySelector('.chart-box') as HTMLElement | null;
-      const next = Math.floor(first?.clientWidth ?? 0);
-      setW((prev) => (prev === next ? prev : next));
-    };
-    measure();
-    const ro = new ResizeObserver(measure);
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
-  return [ref, w];
 }
 
 function totals(r: DiagnosticsResult) {

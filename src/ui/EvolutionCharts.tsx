@@ -2,11 +2,12 @@
 // delta's sparsity (with SAE's archive sparsity and attraction share), and every evaluated candidate
 // on fitness × sparsity with the Pareto front drawn through the non-dominated ones. The store hands
 // over new data at most four times a second; the charts draw without animation.
-import { memo, useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useMemo } from 'react';
 import { CartesianGrid, Line, LineChart, Scatter, ScatterChart, Tooltip, XAxis, YAxis, ZAxis } from 'recharts';
 import type { LiveGeneration } from '../store/evolution';
 import type { RunView } from '../worker/api';
 import { paretoFront } from './pareto';
+import { useChartWidth } from './useChartWidth';
 
 const H = 118;
 const MARGIN = { top: 6, right: 10, bottom: 0, left: 0 };
@@ -42,26 +43,6 @@ function zeroTicks(values: number[]): number[] {
 }
 const f3 = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '—');
 
-/** One width for every chart of the grid (measured on the first chart box). */
-function useBoxWidth(): [React.RefObject<HTMLDivElement | null>, number] {
-  const ref = useRef<HTMLDivElement>(null);
-  const [w, setW] = useState(0);
-  useEffect(() => {
-    const el = ref.current;
-    if (!el) return;
-    const measure = () => {
-      const box = el.querySelector('.chart-box') as HTMLElement | null;
-      const next = Math.floor(box?.clientWidth ?? 0);
-      setW((prev) => (prev === next ? prev : next));
-    };
-    measure();
-    const ro = new ResizeObserver(measure);
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
-  return [ref, w];
-}
-
 function Fig({ title, hint, children, data }: { title: string; hint: string; children: React.ReactNode; data?: Record<string, number> }) {
   const attrs = Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [`data-${k}`, v]));
   return (
@@ -79,7 +60,7 @@ function Empty({ text }: { text: string }) {
 }
 
 export const EvolutionCharts = memo(function EvolutionCharts({ run, live }: { run: RunView; live: LiveGeneration | null }) {
-  const [ref, width] = useBoxWidth();
+  const [ref, width] = useChartWidth();
   const sae = run.config.kind === 'sae';
   const rows = useMemo(
     () =>
