@@ -55,7 +55,7 @@ export function parseSize(text: string): number {
   return n;
 }
 
-function parseInteger(flag: string, text: string, min: number): number {
+export function parseInteger(flag: string, text: string, min: number): number {
   if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${flag}: "${text}" is not an integer`);
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag}: ${text} must be an integer ≥ ${min}`);
@@ -133,4 +133,26 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
   if (positional.length > 1) throw new UsageError(`expected one configuration file, got ${positional.length}: ${positional.join(' ')}`);
   if (!o.out) throw new UsageError('missing --out <dir>');
   return { ...o, config: positional[0], out: o.out } as CliOptions;
+}
+
+/**
+ * Parses argv for a command: the options, or the exit code after printing help (0) or a usage
+ * error followed by the usage text (2). Other errors propagate.
+ */
+export function parseOrExit<T>(parse: () => T | 'help', usage: string, io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): T | number {
+  try {
+    const parsed = parse();
+    if (parsed === 'help') {
+      io.stdout.write(usage);
+      return 0;
+    }
+    return parsed;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr.write(`error: ${e.message}\n\n`);
+      io.stderr.write(usage);
+      return 2;
+    }
+    throw e;
+  }
 }

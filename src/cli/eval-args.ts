@@ -1,4 +1,5 @@
 // Command-line parsing for `npm run eval` (pure; unit-testable).
+import { parseInteger, UsageError } from './args';
 
 export const EVAL_USAGE = `usage: npm run eval -- <model-dir | config.yml> <eval.jsonl>... [options]
 
@@ -39,17 +40,6 @@ export interface EvalCliOptions {
   verbose: boolean;
 }
 
-export class EvalUsageError extends Error {
-  override name = 'UsageError';
-}
-
-function integer(flag: string, text: string, min: number): number {
-  if (!/^\d+$/.test(text.trim())) throw new EvalUsageError(`${flag}: "${text}" is not an integer`);
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min) throw new EvalUsageError(`${flag}: ${text} must be an integer ≥ ${min}`);
-  return n;
-}
-
 export function parseEvalArgs(argv: readonly string[]): EvalCliOptions | 'help' {
   const positional: string[] = [];
   const o: Partial<EvalCliOptions> & { verbose: boolean; seed: number; mode: EvalCliOptions['mode'] } = { verbose: false, seed: 0, mode: 'generate' };
@@ -68,12 +58,12 @@ export function parseEvalArgs(argv: readonly string[]): EvalCliOptions | 'help' 
     const value = (): string => {
       if (inline !== undefined) return inline;
       const v = argv[i + 1];
-      if (v === undefined || (v.startsWith('-') && v.length > 1)) throw new EvalUsageError(`${a} needs a value`);
+      if (v === undefined || (v.startsWith('-') && v.length > 1)) throw new UsageError(`${a} needs a value`);
       i++;
       return v;
     };
     if (a.startsWith('-') && a !== '-h' && a !== '-v' && a !== '--help' && a !== '--verbose') {
-      if (seen.has(a)) throw new EvalUsageError(`${a} was given twice`);
+      if (seen.has(a)) throw new UsageError(`${a} was given twice`);
       seen.add(a);
     }
     switch (a) {
@@ -88,32 +78,32 @@ export function parseEvalArgs(argv: readonly string[]): EvalCliOptions | 'help' 
         o.modelsDir = value();
         break;
       case '--limit':
-        o.limit = integer(a, value(), 1);
+        o.limit = parseInteger(a, value(), 1);
         break;
       case '--seed':
-        o.seed = integer(a, value(), 0);
-        if (o.seed > 0xffffffff) throw new EvalUsageError(`--seed: ${o.seed} must fit in 32 bits`);
+        o.seed = parseInteger(a, value(), 0);
+        if (o.seed > 0xffffffff) throw new UsageError(`--seed: ${o.seed} must fit in 32 bits`);
         break;
       case '--mode': {
         const m = value();
-        if (m !== 'generate' && m !== 'teacher-forced') throw new EvalUsageError(`--mode: "${m}" must be generate or teacher-forced`);
+        if (m !== 'generate' && m !== 'teacher-forced') throw new UsageError(`--mode: "${m}" must be generate or teacher-forced`);
         o.mode = m;
         break;
       }
       case '--max-new-tokens':
-        o.maxNewTokens = integer(a, value(), 1);
+        o.maxNewTokens = parseInteger(a, value(), 1);
         break;
       case '--out':
       case '-o':
         o.out = value();
-        if (!o.out) throw new EvalUsageError('--out needs a file name');
+        if (!o.out) throw new UsageError('--out needs a file name');
         break;
       default:
-        if (a.startsWith('-') && a.length > 1) throw new EvalUsageError(`unknown option ${a}`);
+        if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
         positional.push(a);
     }
   }
-  if (positional.length === 0) throw new EvalUsageError('missing the model folder or mergekit configuration');
-  if (positional.length === 1) throw new EvalUsageError('missing the eval sets (one or more .jsonl files)');
+  if (positional.length === 0) throw new UsageError('missing the model folder or mergekit configuration');
+  if (positional.length === 1) throw new UsageError('missing the eval sets (one or more .jsonl files)');
   return { ...o, target: positional[0], sets: positional.slice(1) } as EvalCliOptions;
 }

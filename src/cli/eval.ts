@@ -23,7 +23,8 @@ import { parseEvalSet } from '../eval/evalset';
 import { checkTokenization, unscorableError } from '../eval/tokenization-check';
 import type { EvalTarget } from '../eval/target';
 import type { EvaluateReply, EvaluateRequest, GpuReport } from '../worker/api';
-import { EVAL_USAGE, EvalUsageError, parseEvalArgs, type EvalCliOptions } from './eval-args';
+import { EVAL_USAGE, parseEvalArgs, type EvalCliOptions } from './eval-args';
+import { parseOrExit } from './args';
 import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
 import { formatDuration } from './progress';
 import { startCliServer, type CliServer } from './server';
@@ -144,22 +145,9 @@ function pct(x: number | undefined): string {
 
 export async function main(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const err = (s: string) => io.stderr.write(s + '\n');
-  let o: EvalCliOptions;
-  try {
-    const parsed = parseEvalArgs(argv);
-    if (parsed === 'help') {
-      io.stdout.write(EVAL_USAGE);
-      return 0;
-    }
-    o = parsed;
-  } catch (e) {
-    if (e instanceof EvalUsageError) {
-      err(`error: ${e.message}\n`);
-      io.stderr.write(EVAL_USAGE);
-      return 2;
-    }
-    throw e;
-  }
+  const parsed = parseOrExit(() => parseEvalArgs(argv), EVAL_USAGE, io);
+  if (typeof parsed === 'number') return parsed;
+  const o: EvalCliOptions = parsed;
   const started = Date.now();
   let server: CliServer | undefined;
   let browser: Browser | undefined;

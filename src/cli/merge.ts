@@ -22,7 +22,7 @@ import type { Recipe } from '../recipe/types';
 import type { ModelInfo } from '../recipe/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import type { GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
-import { parseArgs, UsageError, USAGE, type CliOptions } from './args';
+import { parseArgs, parseOrExit, USAGE, type CliOptions } from './args';
 import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
 import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
@@ -113,22 +113,9 @@ export interface CliIo {
 /** Runs the command; resolves to the exit code. Never throws. */
 export async function main(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const err = (s: string) => io.stderr.write(s + '\n');
-  let o: CliOptions;
-  try {
-    const parsed = parseArgs(argv);
-    if (parsed === 'help') {
-      io.stdout.write(USAGE);
-      return 0;
-    }
-    o = parsed;
-  } catch (e) {
-    if (e instanceof UsageError) {
-      err(`error: ${e.message}\n`);
-      io.stderr.write(USAGE);
-      return 2;
-    }
-    throw e;
-  }
+  const parsed = parseOrExit(() => parseArgs(argv), USAGE, io);
+  if (typeof parsed === 'number') return parsed;
+  const o: CliOptions = parsed;
 
   const started = Date.now();
   const configPath = resolve(o.config);
