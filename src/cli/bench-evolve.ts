@@ -7,7 +7,8 @@
 //      split only; its best candidate scored on the held-out split.
 //   3. SAE (same space and evaluation budget, β > 0) vs the plain evolution: held-out fitness and
 //      sparsity of the merged delta.
-//   4. CABS vs TIES (magnitude-pruned task vectors) and DARE (dare_linear) at equal density.
+//   4. CABS (n:m) vs TIES (magnitude-pruned task vectors) and DARE (dare_linear) at equal density,
+//      each with its weight chosen on the search split.
 // Budget and seeds are printed with the table; BENCH_GENERATIONS / BENCH_LIMIT / BENCH_SEED change them.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import type { PsMethod, PsSpace } from '../evolve/genome-ps';
 import { startCliServer } from './server';
 import { REPO_ROOT } from './merge';
 
-const DEMO = join(REPO_ROOT, 'public/demo');
+const DEMO = process.env.BENCH_DEMO ?? join(REPO_ROOT, 'public/demo');
 const GENERATIONS = Number(process.env.BENCH_GENERATIONS ?? 12);
 const LIMIT = Number(process.env.BENCH_LIMIT ?? 100);
 const SEED = Number(process.env.BENCH_SEED ?? 1);
@@ -31,6 +32,8 @@ const METHOD = (process.env.BENCH_METHOD ?? 'ties') as PsMethod;
 const GROUPS = Number(process.env.BENCH_GROUPS ?? 2);
 const FILTERS = process.env.BENCH_FILTERS === '1';
 const DFS = process.env.BENCH_DFS === '1';
+const CABS_DENSITIES = [0.25, 0.5];
+const CABS_WEIGHTS = [0.75, 1, 1.25];
 
 interface Row {
   name: string;
@@ -136,11 +139,26 @@ async function main(): Promise<void> {
       await addRow(`evolved DFS (${best.hops!.length} hops: ${best.hops!.map((h) => `${h.model.toUpperCase()}${h.layer}×${h.scale.toFixed(2)}`).join(' ')}; ${dfs.evaluations} evaluations)`, { kind: 'path', a: { kind: 'model', ref: 'demo-add' }, b: 'demo-rev', hops: best.hops! }, undefined, best.fitness);
     }
 
+    // CABS with its balanced n:m pruning (block 16, so both densities are exact n:m) against the
+    // task-arithmetic family pruned to the same density: TIES (magnitude + sign election) and
+    // DARE (dare_linear: random drop + rescale). Each method gets the same small λ grid (one weight
+    // for both task vectors), chosen on the search split; the held-out split reports.
     process.stderr.write('CABS vs TIES and DARE at equal density…\n');
-    for (const d of [0.2, 0.4]) {
-      await addRow(`cabs density ${d} (λ = 1, weights 1)`, { kind: 'recipe', recipe: recipe('cabs', 1, d) });
-      await addRow(`ties density ${d} (magnitude-pruned task vectors + sign election, weights 1)`, { kind: 'recipe', recipe: recipe('ties', 1, d, { normalize: false }) });
-      await addRow(`task arithmetic on DARE-pruned task vectors (dare_linear) density ${d}`, { kind: 'recipe', recipe: recipe('dare_linear', 1, d) });
+    const BLOCK = 16;
+    for (const d of CABS_DENSITIES) {
+      const family: { name: string; make: (w: number) => Recipe }[] = [
+        { name: `CABS n:m = ${Math.round(d * BLOCK)}:${BLOCK}`, make: (w) => recipe('cabs', w, d, { block_size: BLOCK }) },
+        { name: 'TIES', make: (w) => recipe('ties', w, d, { normalize: false }) },
+        { name: 'DARE (dare_linear)', make: (w) => recipe('dare_linear', w, d) },
+      ];
+      for (const f of family) {
+        let best: { w: number; f: number } | undefined;
+        for (const w of CABS_WEIGHTS) {
+          const fit = (await evaluate({ kind: 'recipe', recipe: f.make(w) }, search)).fitness;
+          if (!best || fit > best.f) best = { w, f: fit };
+        }
+        await addRow(`${f.name}, density ${d}, weights ${best!.w} (best of ${CABS_WEIGHTS.join(' / ')} on search)`, { kind: 'recipe', recipe: f.make(best!.w) }, undefined, best!.f);
+      }
     }
 
     const pct = (x: number | undefined) => (x === undefined ? '–' : (100 * x).toFixed(1));
