@@ -32,6 +32,8 @@ const METHOD = (process.env.BENCH_METHOD ?? 'ties') as PsMethod;
 const GROUPS = Number(process.env.BENCH_GROUPS ?? 2);
 const FILTERS = process.env.BENCH_FILTERS === '1';
 const DFS = process.env.BENCH_DFS === '1';
+/** CMA-ES step size in gene units ([0, 1] box); Akiba et al. use 1/6. */
+const SIGMA0 = Number(process.env.BENCH_SIGMA0 ?? 1 / 6);
 const CABS_DENSITIES = [0.25, 0.5];
 const CABS_WEIGHTS = [0.75, 1, 1.25];
 
@@ -112,9 +114,9 @@ async function main(): Promise<void> {
     const space: PsSpace = { method: METHOD, base: 'demo-base', models: ['demo-add', 'demo-rev'], numLayers: 4, layerGroups: GROUPS, filters: FILTERS ? ['self_attn', 'mlp'] : undefined, weightMax: 2, normalize: false, seedForRandom: SEED, densityMin: 0.05 };
     const popSize = 8;
     process.stderr.write(`PS evolution (${METHOD}, ${GENERATIONS} generations × ${popSize})…\n`);
-    const ps = await evolve(`bench-ps-${Date.now()}`, { kind: 'ps', ps: space, generations: GENERATIONS, seed: SEED, popSize, limit: LIMIT, sparsity: { omega: 1, beta: 0, base: 'demo-base' } });
+    const ps = await evolve(`bench-ps-${Date.now()}`, { kind: 'ps', ps: space, generations: GENERATIONS, seed: SEED, popSize, sigma0: SIGMA0, limit: LIMIT, sparsity: { omega: 1, beta: 0, base: 'demo-base' } });
     const psBest = ps.top[0];
-    await addRow(`evolved PS (${METHOD}, ${GROUPS} layer groups${FILTERS ? ' × attn/mlp' : ''}, CMA-ES, ${ps.evaluations} evaluations)`, { kind: 'recipe', recipe: psBest.recipe!, seed: SEED }, undefined, psBest.fitness);
+    await addRow(`evolved PS (${METHOD}, ${GROUPS} layer groups${FILTERS ? ' × attn/mlp' : ''}, CMA-ES σ0 ${+SIGMA0.toFixed(3)}, ${ps.evaluations} evaluations)`, { kind: 'recipe', recipe: psBest.recipe!, seed: SEED }, undefined, psBest.fitness);
 
     process.stderr.write(`SAE (same space and budget, ω = 1, β = ${SAE_BETA})…\n`);
     const sae = await evolve(`bench-sae-${Date.now()}`, { kind: 'sae', ps: space, sae: { archiveSize: popSize, beta: SAE_BETA, omega: 1, sparsityTerm: 'absolute', schedule: { sMin: 0.05, sMax: 0.5, t0: 16, tMult: 2 } }, generations: GENERATIONS, seed: SEED, popSize, limit: LIMIT, sparsity: { omega: 1, beta: SAE_BETA, base: 'demo-base' } });
