@@ -289,3 +289,38 @@ export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, ma
   });
   return ce(logits) as tf.Scalar;
 }
+
+/**
+ * Mean cross-entropy against soft targets `teacher` (probabilities [N, V], a constant) over the
+ * positions where `mask` is 1: −Σ teacher·log softmax(logits), i.e. KL(teacher ‖ model) plus a
+ * constant. Gradient (softmax − teacher)·mask / Σmask.
+ */
+export function maskedSoftCrossEntropy(logits: tf.Tensor2D, teacher: tf.Tensor2D, mask: tf.Tensor1D): tf.Scalar {
+  const m2 = tf.reshape(mask, [-1, 1]);
+  const denom = tf.maximum(tf.sum(mask), 1);
+  const ce = customGrad((z: tf.Tensor, save: tf.GradSaveFunc) => {
+    const shifted = tf.sub(z, tf.max(z, -1, true));
+    const e = tf.exp(shifted);
+    const s = tf.sum(e, -1, true);
+    const logp = tf.sub(shifted, tf.log(s));
+    save([tf.div(e, s), teacher, m2, denom]);
+    const value = tf.div(tf.neg(tf.sum(tf.mul(tf.mul(logp, teacher), m2))), denom) as tf.Scalar;
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [probs, t, mk, dn] = saved;
+        return tf.mul(tf.div(tf.mul(tf.sub(probs, t), mk), dn), dy);
+      },
+    };
+  });
+  return ce(logits) as tf.Scalar;
+}
+
+/** Softmax over the last axis of logits [N, V] from a model that is not being trained (no gradient). */
+export function probabilities(logits: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const shifted = tf.sub(logits, tf.max(logits, -1, true));
+    const e = tf.exp(shifted);
+    return tf.div(e, tf.sum(e, -1, true)) as tf.Tensor2D;
+  });
+}

@@ -1,7 +1,7 @@
 // Batches, the training loop and greedy exact-match evaluation for the demo models.
 import * as tf from '@tensorflow/tfjs';
 import { BOS_ID, EOS_ID, PAD_ID, encodeChars } from './tokenizer';
-import { forward, maskedCrossEntropy, type LlamaConfig, type Params } from './model';
+import { forward, maskedCrossEntropy, maskedSoftCrossEntropy, probabilities, type LlamaConfig, type Params } from './model';
 import { AdamW } from './optim';
 import type { Item } from './data';
 
@@ -9,6 +9,8 @@ import type { Item } from './data';
 export interface Example {
   ids: number[];
   lossFrom: number;
+  /** Match the teacher's next-token distributions here instead of the tokens (see TrainOptions.teacher). */
+  distill?: boolean;
 }
 
 /** <s> prompt answer </s>, loss on the answer and </s> only. */
@@ -26,6 +28,8 @@ interface Batch {
   ids: tf.Tensor2D;
   targets: tf.Tensor1D;
   mask: tf.Tensor1D;
+  /** Positions whose loss is the teacher's distribution (distill examples). */
+  dmask: tf.Tensor1D;
   S: number;
 }
 
@@ -36,14 +40,15 @@ function makeBatch(examples: Example[]): Batch {
   const ids = new Int32Array(B * S).fill(PAD_ID);
   const targets = new Int32Array(B * S).fill(PAD_ID);
   const mask = new Float32Array(B * S);
+  const dmask = new Float32Array(B * S);
   examples.forEach((e, b) => {
     for (let t = 0; t < e.ids.length - 1; t++) {
       ids[b * S + t] = e.ids[t];
       targets[b * S + t] = e.ids[t + 1];
-      if (t + 1 >= e.lossFrom) mask[b * S + t] = 1;
+      if (t + 1 >= e.lossFrom) (e.distill ? dmask : mask)[b * S + t] = 1;
     }
   });
-  return { ids: tf.tensor2d(ids, [B, S], 'int32'), targets: tf.tensor1d(targets, 'int32'), mask: tf.tensor1d(mask), S };
+  return { ids: tf.tensor2d(ids, [B, S], 'int32'), targets: tf.tensor1d(targets, 'int32'), mask: tf.tensor1d(mask), dmask: tf.tensor1d(dmask), S };
 }
 
 export interface TrainOptions {
@@ -57,6 +62,18 @@ export interface TrainOptions {
   batch: (step: number) => Example[];
   label: string;
   logEvery: number;
+  /**
+   * Per-tensor 0/1 masks (HF name → same shape): gradients are multiplied by them, so masked
+   * entries keep their starting values exactly (AdamW's moments stay zero there; experts use no
+   * weight decay). Tensors without a mask train freely.
+   */
+  gradMask?: Map<string, tf.Tensor>;
+  /**
+   * A frozen model whose next-token distributions the `distill` examples are trained to match
+   * (cross-entropy against its softmax), weighted `distillWeight` against the task loss.
+   */
+  teacher?: Params;
+  distillWeight?: number;
 }
 
 export async function train(c: LlamaConfig, params: Params, o: TrainOptions): Promise<{ finalLoss: number }> {
@@ -69,10 +86,25 @@ export async function train(c: LlamaConfig, params: Params, o: TrainOptions): Pr
     const progress = Math.max(0, (step - o.warmup) / Math.max(1, o.steps - o.warmup));
     const lr = o.lr * warm * (o.minLrFrac + (1 - o.minLrFrac) * 0.5 * (1 + Math.cos(Math.PI * progress)));
     const b = makeBatch(o.batch(step));
-    const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(forward(c, params, b.ids), b.targets, b.mask), vars);
+    const soft = o.teacher ? tf.tidy(() => probabilities(forward(c, o.teacher as Params, b.ids))) : undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = forward(c, params, b.ids);
+      const hard = maskedCrossEntropy(logits, b.targets, b.mask);
+      return soft ? tf.add(hard, tf.mul(maskedSoftCrossEntropy(logits, soft, b.dmask), o.distillWeight ?? 1)) : hard;
+    }, vars);
+    soft?.dispose();
+    if (o.gradMask) {
+      for (const [name, p] of params) {
+        const m = o.gradMask.get(name);
+        if (!m || !grads[p.name]) continue;
+        const g = grads[p.name];
+        grads[p.name] = tf.mul(g, m);
+        g.dispose();
+      }
+    }
     const norm = opt.step(grads, lr);
     const loss = (await value.data())[0];
-    tf.dispose([value, norm, b.ids, b.targets, b.mask]);
+    tf.dispose([value, norm, b.ids, b.targets, b.mask, b.dmask]);
     tf.dispose(grads);
     ema = Number.isNaN(ema) ? loss : 0.95 * ema + 0.05 * loss;
     if ((step + 1) % o.logEvery === 0 || step === o.steps - 1) {
@@ -96,7 +128,7 @@ export function exactMatch(c: LlamaConfig, params: Params, items: Item[], chunk 
     const exs = items.slice(i, i + chunk).map(taskExample);
     const b = makeBatch(exs);
     const [pred, tgt, mask] = tf.tidy(() => [tf.argMax(forward(c, params, b.ids), -1), b.targets, b.mask]).map((t) => t.dataSync());
-    tf.dispose([b.ids, b.targets, b.mask]);
+    tf.dispose([b.ids, b.targets, b.mask, b.dmask]);
     exs.forEach((_, k) => {
       let ok = true;
       for (let t = 0; t < b.S; t++) {

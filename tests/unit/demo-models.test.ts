@@ -2,7 +2,8 @@
 // studio's own code: the config parses as a Llama architecture, the safetensors header validates
 // and holds every weight the graph needs, the tokenizer loads and round-trips, the eval splits
 // parse and are disjoint, and the CPU reference forward pass confirms that each expert solves its
-// own task and not the other one (so training and evaluation agree on model semantics).
+// own task and not the other one (so training and evaluation agree on model semantics), and that
+// the experts were trained in disjoint slots, so that task arithmetic keeps both skills.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -102,6 +103,27 @@ describe('demo models in public/demo', async () => {
     }
   });
 
+  it('experts change disjoint parameters, which the base leaves silent (demo:train slots)', () => {
+    const base = models['demo-base'].weights;
+    let changedAdd = 0;
+    let changedRev = 0;
+    for (const [name, b] of base) {
+      const a = models['demo-add'].weights.get(name) as Float32Array;
+      const r = models['demo-rev'].weights.get(name) as Float32Array;
+      for (let i = 0; i < b.length; i++) {
+        const da = a[i] !== b[i];
+        const dr = r[i] !== b[i];
+        if (da && dr) throw new Error(`${name}[${i}] is changed by both experts`);
+        if (da) changedAdd++;
+        if (dr) changedRev++;
+        // An expert's output column starts at zero in the base: the base does not use that slot.
+        if ((da || dr) && (name.endsWith('o_proj.weight') || name.endsWith('down_proj.weight'))) expect(Math.abs(b[i])).toBe(0);
+      }
+    }
+    expect(changedAdd).toBeGreaterThan(10_000);
+    expect(changedRev).toBeGreaterThan(10_000);
+  });
+
   it('tokenize one id per character, with <s> first, and decode back exactly', () => {
     const { tok } = models['demo-base'];
     expect(tok.bosId).toBe(1);
@@ -135,5 +157,18 @@ describe('demo models in public/demo', async () => {
     expect(acc('demo-rev', 'addition')).toBeLessThanOrEqual(0.15);
     expect(acc('demo-base', 'addition')).toBeLessThanOrEqual(0.15);
     expect(acc('demo-base', 'reversal')).toBeLessThanOrEqual(0.15);
+  }, 60_000);
+
+  it('task arithmetic at weight 1 keeps both skills: its mean beats each expert (CPU reference)', () => {
+    const merged = new Map<string, Float32Array>();
+    for (const [name, b] of models['demo-base'].weights) {
+      const a = models['demo-add'].weights.get(name) as Float32Array;
+      const r = models['demo-rev'].weights.get(name) as Float32Array;
+      merged.set(name, b.map((x, i) => x + (a[i] - x) + (r[i] - x)));
+    }
+    const mergedModel: Model = { ...models['demo-base'], weights: merged };
+    const mean = (m: Model) => (exactMatch(m, splits.addition.test.slice(0, N)) + exactMatch(m, splits.reversal.test.slice(0, N))) / 2;
+    const best = Math.max(mean(models['demo-add']), mean(models['demo-rev']));
+    expect(mean(mergedModel)).toBeGreaterThan(best + 0.15);
   }, 60_000);
 });
