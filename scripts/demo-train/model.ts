@@ -264,36 +264,16 @@ export function forward(c: LlamaConfig, p: Params, ids: tf.Tensor2D): tf.Tensor2
 
 /**
  * Mean cross-entropy over the positions where `mask` is 1. logits [N, V], targets/mask [N]
- * (constants). Gradient (softmax − onehot)·mask / Σmask, written out (see the file note).
+ * (constants): the soft-target loss below against one-hot targets.
  */
 export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, mask: tf.Tensor1D): tf.Scalar {
-  const V = logits.shape[1];
-  const onehot = tf.oneHot(targets, V);
-  const m2 = tf.reshape(mask, [-1, 1]);
-  const denom = tf.maximum(tf.sum(mask), 1);
-  const ce = customGrad((z: tf.Tensor, save: tf.GradSaveFunc) => {
-    const shifted = tf.sub(z, tf.max(z, -1, true));
-    const e = tf.exp(shifted);
-    const s = tf.sum(e, -1, true);
-    const logp = tf.sub(shifted, tf.log(s));
-    // The constants ride along in save(): tensors merely captured here are freed after the forward.
-    save([tf.div(e, s), onehot, m2, denom]);
-    const value = tf.div(tf.neg(tf.sum(tf.mul(tf.mul(logp, onehot), m2))), denom) as tf.Scalar;
-    return {
-      value,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [probs, oh, mk, dn] = saved;
-        return tf.mul(tf.div(tf.mul(tf.sub(probs, oh), mk), dn), dy);
-      },
-    };
-  });
-  return ce(logits) as tf.Scalar;
+  return maskedSoftCrossEntropy(logits, tf.oneHot(targets, logits.shape[1]) as tf.Tensor2D, mask);
 }
 
 /**
  * Mean cross-entropy against soft targets `teacher` (probabilities [N, V], a constant) over the
  * positions where `mask` is 1: −Σ teacher·log softmax(logits), i.e. KL(teacher ‖ model) plus a
- * constant. Gradient (softmax − teacher)·mask / Σmask.
+ * constant. Gradient (softmax − teacher)·mask / Σmask, written out (see the file note).
  */
 export function maskedSoftCrossEntropy(logits: tf.Tensor2D, teacher: tf.Tensor2D, mask: tf.Tensor1D): tf.Scalar {
   const m2 = tf.reshape(mask, [-1, 1]);
@@ -303,6 +283,7 @@ export function maskedSoftCrossEntropy(logits: tf.Tensor2D, teacher: tf.Tensor2D
     const e = tf.exp(shifted);
     const s = tf.sum(e, -1, true);
     const logp = tf.sub(shifted, tf.log(s));
+    // The constants ride along in save(): tensors merely captured here are freed after the forward.
     save([tf.div(e, s), teacher, m2, denom]);
     const value = tf.div(tf.neg(tf.sum(tf.mul(tf.mul(logp, teacher), m2))), denom) as tf.Scalar;
     return {
