@@ -6,7 +6,8 @@ import { getGpu, gpuReport } from '../gpu/device';
 import { loadModels, runMerge } from '../merge/run';
 import { exportCabs } from '../merge/cabs-export';
 import { MemorySink, sinkFor } from '../io/sinks';
-import { CancelledError, EvalError, toRecord, type ErrorRecord } from '../errors';
+import { CancelledError, toRecord, type ErrorRecord } from '../errors';
+import { EvaluatorLock } from './evaluator-lock';
 import { DiagnosticsSession } from '../merge/diagnostics-session';
 import { EvalService } from '../eval/service';
 import { EvolveService } from '../evolve/service';
@@ -19,6 +20,8 @@ const evalService = new EvalService(getGpu, { backend: 'auto' });
 const evolveService = new EvolveService(evalService);
 let evalQueue: Promise<unknown> = Promise.resolve();
 let evalCurrent: AbortController | null = null;
+/** Try it evaluations and evolution runs share the evaluator: one kind at a time. */
+const evaluator = new EvaluatorLock();
 
 /** Evaluations run one at a time on the shared GPU state; a newer one cancels the one waiting or running. */
 function evalJob<T>(job: (signal: AbortSignal) => Promise<T>): Promise<T | { ok: false; error: ErrorRecord }> {
@@ -26,17 +29,34 @@ function evalJob<T>(job: (signal: AbortSignal) => Promise<T>): Promise<T | { ok:
   const ctl = new AbortController();
   evalCurrent = ctl;
   const run = evalQueue.then(async () => {
+    let release: (() => void) | undefined;
     try {
       if (ctl.signal.aborted) throw new CancelledError();
-      // The evolution loop drives the same evaluator (models, caches, sessions): never interleave.
-      if (evolveService.running) throw new EvalError('an evolution run is using the evaluator; pause or stop it first');
+      release = evaluator.acquire('evaluation');
       return await job(ctl.signal);
     } catch (e) {
       return { ok: false as const, error: toRecord(e) };
+    } finally {
+      release?.();
     }
   });
   evalQueue = run;
   return run;
+}
+
+/** Runs an evolution call holding the evaluator; refused (typed error) while an evaluation runs. */
+async function withEvaluator(run: () => Promise<EvolveReply>): Promise<EvolveReply> {
+  let release: () => void;
+  try {
+    release = evaluator.acquire('evolution');
+  } catch (e) {
+    return { ok: false, error: toRecord(e) };
+  }
+  try {
+    return await run();
+  } finally {
+    release();
+  }
 }
 
 type Outcome<T> = { ok: true; summary: T } | { ok: false; error: ErrorRecord };
@@ -100,10 +120,10 @@ const api: EngineApi = {
     });
   },
   evolveStart(req: EvolveStartRequest, onProgress?: (p: EvolveProgress) => void): Promise<EvolveReply> {
-    return evolveService.start(req.id, req.config, req.inputs, onProgress);
+    return withEvaluator(() => evolveService.start(req.id, req.config, req.inputs, onProgress));
   },
   evolveResume(id: string, onProgress?: (p: EvolveProgress) => void): Promise<EvolveReply> {
-    return evolveService.resume(id, onProgress);
+    return withEvaluator(() => evolveService.resume(id, onProgress));
   },
   evolvePause() {
     evolveService.pause();
