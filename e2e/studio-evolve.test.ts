@@ -5,7 +5,8 @@
 // interrupted by another reload mid-run and resumed automatically, finished; the best candidate
 // applied to the editor.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { parseMergekitYaml } from '../src/formats/mergekit-yaml';
@@ -150,5 +151,42 @@ test('Try it completes a prompt; a tiny evolution fills charts and table, pauses
   await shot(page, 'evolution-applied');
   // late progress messages (their own port) must not bring back a "running" view of a finished run
   expect(await panel.getAttribute('data-status')).toBe('done');
+  expect(errors).toEqual([]);
+});
+
+test('eval files the user adds are kept across reloads until removed, and win over a demo set of the same name', async () => {
+  const { page, errors } = await openStudio(studio, { demo: 'demo' });
+  await page.getByRole('tab', { name: 'Try it' }).click();
+  const sets = page.getByRole('list', { name: 'Eval sets' });
+  const count = () => sets.getByRole('listitem').count();
+  await expect.poll(count, { timeout: 30_000 }).toBe(demoSets.length);
+  const dir = mkdtempSync(join(tmpdir(), 'evalsets-'));
+  const mine = join(dir, 'mine.test.jsonl');
+  writeFileSync(mine, '{"prompt": "1+1=", "answer": "2"}\n{"prompt": "2+2=", "answer": "4"}\n{"prompt": "3+3=", "answer": "6"}\n');
+  const clash = join(dir, demoSets[0].name); // the user's own file under a demo set's name
+  writeFileSync(clash, '{"prompt": "5+5=", "answer": "10"}\n');
+  await page.getByTestId('input-evalsets').setInputFiles([mine, clash]);
+  await expect.poll(count).toBe(demoSets.length + 1);
+
+  const reloaded = async () => {
+    await page.reload();
+    await page.waitForSelector('html[data-ready=true]', { timeout: 120_000 });
+    await page.getByRole('tab', { name: 'Try it' }).click();
+    await expect.poll(() => page.getByText('Loading the demo eval sets…').count()).toBe(0);
+  };
+  await reloaded();
+  await expect.poll(count, { timeout: 30_000 }).toBe(demoSets.length + 1);
+  const mineRow = sets.getByRole('listitem').filter({ hasText: 'mine.test.jsonl' });
+  expect(await mineRow.textContent()).toContain('3 exact');
+  const clashRow = sets.getByRole('listitem').filter({ hasText: demoSets[0].name });
+  expect(await clashRow.textContent()).toContain('1 exact'); // still the user's file, not the demo's
+  expect(await clashRow.getByText('demo').count()).toBe(0);
+
+  await page.getByRole('button', { name: 'Remove mine.test.jsonl' }).click();
+  await page.getByRole('button', { name: `Remove ${demoSets[0].name}` }).click();
+  await expect.poll(count).toBe(demoSets.length - 1);
+  await reloaded();
+  await expect.poll(count, { timeout: 30_000 }).toBe(demoSets.length); // the demo set is back, mine is gone
+  expect(await sets.getByRole('listitem').filter({ hasText: 'mine.test.jsonl' }).count()).toBe(0);
   expect(errors).toEqual([]);
 });

@@ -1,8 +1,10 @@
 // The eval sets the studio knows: the demo's (listed by public/demo/manifest.json) and JSONL files
 // the user dropped or picked. Shared by "Try it" (run a set, see every item) and evolution (search
 // and held-out splits). Each text is parsed once on arrival so a malformed file shows its error
-// (file and line) in the list instead of failing a run later.
+// (file and line) in the list instead of failing a run later. The user's files are kept in
+// IndexedDB (name and text) until removed, so a reload finds them again.
 import { create } from 'zustand';
+import { idbRequest } from '../io/idb';
 import { parseEvalSet, type EvalSetKind } from '../eval/evalset';
 import { toRecord } from '../errors';
 import { demoFolder } from './shelf';
@@ -50,12 +52,31 @@ export function entryOf(name: string, text: string, origin: EvalSetEntry['origin
   }
 }
 
-/** Adds (or replaces, by name) entries. */
-export function addEvalSets(entries: EvalSetEntry[]): void {
-  const names = new Set(entries.map((e) => e.name));
-  const kept = useEvalSets.getState().sets.filter((s) => !names.has(s.name));
-  useEvalSets.setState({ sets: [...kept, ...entries], status: 'ready' });
+/**
+ * Adds (or replaces, by name) entries. `underFiles`: a set the user added under the same name
+ * wins (the demo's sets arrive after the saved ones on a reload).
+ */
+export function addEvalSets(entries: EvalSetEntry[], o: { underFiles?: boolean } = {}): void {
+  const current = useEvalSets.getState().sets;
+  const userNames = new Set(current.filter((s) => s.origin === 'file').map((s) => s.name));
+  const incoming = o.underFiles ? entries.filter((e) => !userNames.has(e.name)) : entries;
+  const names = new Set(incoming.map((e) => e.name));
+  const kept = current.filter((s) => !names.has(s.name));
+  useEvalSets.setState({ sets: [...kept, ...incoming], status: 'ready' });
 }
+
+/** The user's eval files as saved in IndexedDB. */
+interface SavedEvalSet {
+  name: string;
+  text: string;
+}
+const what = 'eval sets';
+const savedSets = {
+  put: (s: SavedEvalSet) => idbRequest('eval-sets', 'readwrite', (st) => st.put(s), what).then(() => undefined),
+  remove: (name: string) => idbRequest('eval-sets', 'readwrite', (st) => st.delete(name), what).then(() => undefined),
+  all: () => idbRequest('eval-sets', 'readonly', (st) => st.getAll() as IDBRequest<SavedEvalSet[]>, what),
+};
+const unsaved = (e: unknown) => useEvalSets.setState({ loadError: `Your eval sets are listed but will not survive a reload: ${toRecord(e).message}` });
 
 export async function addEvalFiles(files: File[]): Promise<void> {
   const jsonl = files.filter((f) => /\.jsonl?$/i.test(f.name));
@@ -63,10 +84,23 @@ export async function addEvalFiles(files: File[]): Promise<void> {
   const skipped = files.length - jsonl.length;
   if (entries.length) addEvalSets(entries);
   if (skipped) useEvalSets.setState({ loadError: `${skipped} file(s) ignored: eval sets are .jsonl files (one JSON object per line).` });
+  await Promise.all(entries.map((e) => savedSets.put({ name: e.name, text: e.text }))).catch(unsaved);
 }
 
 export function removeEvalSet(id: string): void {
+  const gone = useEvalSets.getState().sets.find((s) => s.id === id);
   useEvalSets.setState({ sets: useEvalSets.getState().sets.filter((s) => s.id !== id) });
+  if (gone?.origin === 'file') void savedSets.remove(gone.name).catch(unsaved);
+}
+
+/** Lists the eval files the user added in an earlier visit (parsed again, errors shown as before). */
+export async function loadSavedEvalSets(): Promise<void> {
+  try {
+    const saved = await savedSets.all();
+    if (saved.length) addEvalSets(saved.map((s) => entryOf(s.name, s.text, 'file')));
+  } catch (e) {
+    useEvalSets.setState({ loadError: `Your saved eval sets could not be read: ${toRecord(e).message}` });
+  }
 }
 
 interface ManifestEval {
@@ -93,8 +127,8 @@ export async function loadDemoEvalSets(): Promise<void> {
         return entryOf(e.name, text, 'demo', { split: e.split, task: e.task });
       }),
     );
-    addEvalSets(entries);
-    useEvalSets.setState({ status: 'ready', loadError: null });
+    addEvalSets(entries, { underFiles: true });
+    useEvalSets.setState({ status: 'ready' });
   } catch (e) {
     useEvalSets.setState({ status: 'ready', loadError: `The demo eval sets could not be loaded: ${e instanceof Error ? e.message : String(e)}` });
   }

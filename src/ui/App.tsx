@@ -6,7 +6,7 @@
 import { useEffect } from 'react';
 import { startAnalysis } from '../store/analysis';
 import { startDiagnostics } from '../store/diagnostics';
-import { loadDemoEvalSets } from '../store/evalsets';
+import { loadDemoEvalSets, loadSavedEvalSets } from '../store/evalsets';
 import { bootEvolution } from '../store/evolution';
 import { copyShareLink, openShareFromLocation } from '../store/share';
 import { loadDemo } from '../store/shelf';
@@ -35,7 +35,8 @@ async function boot(): Promise<void> {
   openShareFromLocation();
   window.addEventListener('hashchange', () => openShareFromLocation());
   const st = useStudio.getState();
-  void loadDemoEvalSets();
+  // Saved first, so that a user's file named like a demo set keeps its place (addEvalSets' underFiles).
+  void loadSavedEvalSets().then(() => loadDemoEvalSets());
   if (!st.demoDismissed) {
     await loadDemo(!st.hasRecipe).catch((e: unknown) =>
       useStudio.getState().set({ notice: { kind: 'error', text: `The demo models could not be loaded: ${e instanceof Error ? e.message : String(e)}` } }),
