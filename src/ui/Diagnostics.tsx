@@ -9,6 +9,13 @@ import type { DiagnosticsResult, TensorDiagnostics } from '../worker/api';
 import { formatValue } from './format';
 import { useChartWidth } from './useChartWidth';
 
+/**
+ * Top of the sign-conflict axis: the largest rate rounded up to a tenth (at least 10%), so the
+ * ticks are round and a merge without conflicts (disjoint task vectors) reads 0% of 10%, not 0% of
+ * an arbitrary auto range.
+ */
+const conflictAxisMax = (dataMax: number): number => Math.min(1, Math.max(0.1, Math.ceil(dataMax * 10 - 1e-9) / 10));
+
 const PALETTE = ['#7aa2ff', '#4cc38a', '#f2b84b', '#e07bd8', '#5cc8d6', '#ff8a65', '#b39ddb', '#9ccc65'];
 const pct = (v: number) => `${Math.round(v * 100)}%`;
 const pct1 = (v: number) => `${(v * 100).toFixed(1)}%`;
@@ -111,7 +118,7 @@ const Charts = memo(function Charts({ result, stale }: { result: DiagnosticsResu
           <BarChart data={rows} margin={MARGIN}>
             <Grid />
             <XAxis dataKey="layer" {...AXIS} />
-            <YAxis domain={[0, 'auto']} tickFormatter={pct} {...AXIS} width={36} />
+            <YAxis domain={[0, conflictAxisMax]} tickFormatter={pct} {...AXIS} width={36} />
             <Tooltip formatter={(v) => pct1(Number(v))} {...TOOLTIP} />
             <Bar dataKey="conflicts" name="conflict rate" fill="#ff8a65" isAnimationActive={false} />
           </BarChart>
