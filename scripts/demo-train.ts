@@ -344,13 +344,14 @@ ${(['add', 'rev'] as const).map((k) => {
 
 ${table}
 
-The merges are plain task arithmetic over all tensors.
+The merges are plain task arithmetic over all tensors. Wall time: ${wall.toFixed(0)} s on the 2-core development machine${REUSE_BASE ? ' (experts only: the base was reused with --reuse-base)' : ''}.
 
-Why slots: earlier demos fine-tuned every weight (also tried: random disjoint halves of every
-weight, the base as teacher, frozen norms and embeddings, gentler learning rates). Their experts were
-as accurate, but task arithmetic at λ = 1 kept at most 12% / 30.5% (addition / reversal) and no weight
-grid or evolution got the mean of both tasks above the better expert's: the task vectors interfered
-through every shared head and neuron. With disjoint slots and distillation they add instead. Wall time: ${wall.toFixed(0)} s on the 2-core development machine${REUSE_BASE ? ' (experts only: the base was reused with --reuse-base)' : ''}.
+Why slots: the previous demo fine-tuned every weight. Its experts were as accurate, but task
+arithmetic at λ = 1 kept 12% / 30.5% (addition / reversal), and no variant that trained shared
+weights (random disjoint halves of every weight, the base as teacher, frozen norms and embeddings,
+gentler learning rates, more task data in the base) got the mean of both tasks clearly above the
+better expert's (README, "Demo models"): the task vectors interfered through every shared head and
+neuron. With disjoint slots and distillation they add instead.
 
 ## SHA-256
 
