@@ -77,9 +77,6 @@ export class EvolveService {
   stop(): void {
     this.active?.stop();
   }
-  get running(): boolean {
-    return !!this.active;
-  }
 
   async list(): Promise<RunView[]> {
     return (await this.store.list()).map(viewOf).sort((a, b) => b.updatedAt - a.updatedAt);
