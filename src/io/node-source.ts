@@ -5,7 +5,7 @@ import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IoError } from '../errors';
 import { checkRead, throwIfAborted } from './sources';
-import type { ByteSource } from './types';
+import type { ByteSource, PortableSource } from './types';
 
 function reasonOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -63,6 +63,15 @@ export class NodeFileSource implements ByteSource {
     } finally {
       await fh.close().catch(() => undefined);
     }
+  }
+
+  portable(): PortableSource {
+    return { kind: 'node-file', name: this.name, path: this.path, size: this.size };
+  }
+
+  /** Reopens a portable description in this thread (a CPU engine worker in Node). */
+  static fromPortable(p: Extract<PortableSource, { kind: 'node-file' }>): NodeFileSource {
+    return new NodeFileSource(p.name, p.path, p.size);
   }
 
   async text(): Promise<string> {

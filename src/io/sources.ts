@@ -6,7 +6,7 @@
 // byte range; an aborted signal rejects with CancelledError.
 
 import { CancelledError, IoError, StudioError } from '../errors';
-import type { ByteSource } from './types';
+import type { ByteSource, PortableSource } from './types';
 
 /** Validates a read request against a file size; throws IoError when it is out of bounds. */
 export function checkRead(name: string, size: number, offset: number, length: number): void {
@@ -88,6 +88,10 @@ export class BlobSource implements ByteSource {
     return new Uint8Array(buf);
   }
 
+  portable(): PortableSource {
+    return { kind: 'blob', name: this.name, blob: this.blob };
+  }
+
   async text(): Promise<string> {
     try {
       return await this.blob.text();
@@ -116,6 +120,10 @@ export class MemorySource implements ByteSource {
   async text(): Promise<string> {
     return new TextDecoder().decode(this.bytes);
   }
+
+  portable(): PortableSource {
+    return { kind: 'memory', name: this.name, bytes: this.bytes };
+  }
 }
 
 /**
@@ -128,6 +136,10 @@ export class HttpSource implements ByteSource {
     readonly url: string,
     readonly size: number,
   ) {}
+
+  portable(): PortableSource {
+    return { kind: 'http', name: this.name, url: this.url, size: this.size };
+  }
 
   /** Finds the size with a HEAD request (falling back to a one-byte Range request). */
   static async open(name: string, url: string, signal?: AbortSignal): Promise<HttpSource> {

@@ -8,7 +8,19 @@ export interface ByteSource {
   read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
   /** Whole file as text (config.json, tokenizer files). */
   text(): Promise<string>;
+  /**
+   * A structured-clone-able description from which another thread (a CPU engine worker) opens the
+   * same bytes; absent when the source cannot cross threads.
+   */
+  portable?(): PortableSource;
 }
+
+/** A byte source as it crosses to a worker (postMessage): reopened there by io/portable.ts. */
+export type PortableSource =
+  | { kind: 'blob'; name: string; blob: Blob }
+  | { kind: 'http'; name: string; url: string; size: number }
+  | { kind: 'memory'; name: string; bytes: Uint8Array }
+  | { kind: 'node-file'; name: string; path: string; size: number };
 
 /** One output file being written, bytes appended in order. */
 export interface FileWriter {

@@ -1,7 +1,7 @@
 // The merge executor: headers → plan → shards, streaming every output tensor through the GPU
 // kernels into the sink, then config.json, tokenizer files, mergekit_config.yml and README.md.
 // The sink only publishes the folder on commit(); any failure aborts it (no partial output).
-import type { Gpu } from '../gpu/device';
+import type { MergeBackend, TensorWriter } from '../backends/types';
 import type { MergeProgress, MergeRequest, MergeSummary, ModelSpec } from '../worker/api';
 import type { ModelInfo } from '../recipe/model-info';
 import type { PlanEntry } from '../recipe/plan-types';
@@ -15,15 +15,18 @@ import { BlobSource, HttpSource } from '../io/sources';
 import { sinkFor, MemorySink } from '../io/sinks';
 import { itemSize, type Dtype } from '../formats/dtype';
 import { CancelledError, IoError, MethodError, UnsupportedError } from '../errors';
-import { elementCount, type Chunk } from './tensor-job';
-import { gpuMethod } from './gpu';
-import { mergeTensor, prefetchTensor, readTensorOnly } from './execute';
+
+const elementCount = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json'];
 
 export interface RunOptions {
   signal?: AbortSignal;
   onProgress?: (p: MergeProgress) => void;
+  /** Models already opened (the CLI reads local files in Node); default: opened from req.models. */
+  models?: Map<string, ModelInfo>;
+  /** Where the output goes; default: sinkFor(req.output). */
+  sink?: OutputSink;
 }
 
 export function sourcesFor(spec: ModelSpec): Map<string, ByteSource> {
@@ -46,7 +49,7 @@ export async function loadModels(specs: ModelSpec[], signal?: AbortSignal): Prom
   return models;
 }
 
-export async function runMerge(req: MergeRequest, gpu: Gpu, opts: RunOptions = {}): Promise<MergeSummary> {
+export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: RunOptions = {}): Promise<MergeSummary> {
   const t0 = performance.now();
   const { signal } = opts;
   const progress: MergeProgress = { stage: 'reading-headers', tensorsDone: 0, tensorsTotal: 0, bytesRead: 0, bytesTotal: 0, bytesWritten: 0, elapsedMs: 0 };
@@ -55,11 +58,10 @@ export async function runMerge(req: MergeRequest, gpu: Gpu, opts: RunOptions = {
     opts.onProgress?.({ ...progress });
   };
   report();
-  const models = await loadModels(req.models, signal);
+  const models = opts.models ?? (await loadModels(req.models, signal));
   report({ stage: 'planning' });
   const needsVocab = req.recipe.tokenizer !== undefined || req.recipe.tokenizer_source !== undefined;
   const plan = buildPlan(req.recipe, models, { seed: req.seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(models) : undefined });
-  for (const e of plan.entries) if (!gpuMethod(e.method)) throw new UnsupportedError(`merge method "${e.method}" has no GPU implementation`);
   const chat = req.recipe.chat_template;
   if (chat && chat !== 'auto' && !chat.includes('{'))
     throw new UnsupportedError(`chat_template "${chat}": named templates are not bundled yet; pass the Jinja template text or "auto"`, { key: 'chat_template' });
@@ -68,43 +70,56 @@ export async function runMerge(req: MergeRequest, gpu: Gpu, opts: RunOptions = {
   const inputBytes = (e: PlanEntry) => e.inputs.reduce((a, i) => a + elementCount(e.shape) * itemSize(i.tensor.dtype as Dtype), 0);
   report({ stage: 'merging', tensorsTotal: plan.entries.length, bytesTotal: plan.entries.reduce((a, e) => a + inputBytes(e), 0) });
 
-  const sink: OutputSink = sinkFor(req.output);
+  const sink: OutputSink = opts.sink ?? sinkFor(req.output);
   const files: { path: string; bytes: number }[] = [];
-  // tensors in the order they are written, so the next one's inputs can be read ahead
+  // tensors in the order they are written (shard by shard)
   const order = layout.shards.flatMap((s) => s.tensors.map((t) => byName.get(t.name)!));
-  let ahead: { entry: PlanEntry; bytes: Promise<Uint8Array>[] | undefined } | undefined;
-  try {
-    for (const shard of layout.shards) {
-      const w = await sink.create(shard.fileName);
-      let written = 0;
-      const put = async (bytes: Uint8Array) => {
-        await w.write(bytes);
-        written += bytes.byteLength;
-        report({ bytesWritten: progress.bytesWritten + bytes.byteLength });
-      };
-      await put(shard.layout.bytes);
-      for (const t of shard.tensors) {
-        if (signal?.aborted) throw new CancelledError();
-        const entry = byName.get(t.name)!;
-        const prefetched = ahead?.entry === entry ? ahead.bytes : undefined;
-        const next = order[order.indexOf(entry) + 1];
-        ahead = next ? { entry: next, bytes: prefetchTensor(gpu, next, req.chunkElements, signal) } : undefined;
+  const shardOf = new Map(layout.shards.flatMap((s, i) => s.tensors.map((t) => [t.name, i] as const)));
+  let shard = -1;
+  let w: FileWriter | undefined;
+  let written = 0;
+  let tensorStart = 0;
+  let current: PlanEntry | undefined;
+  const put = async (bytes: Uint8Array) => {
+    await w!.write(bytes);
+    written += bytes.byteLength;
+    report({ bytesWritten: progress.bytesWritten + bytes.byteLength });
+  };
+  const closeShard = async () => {
+    if (!w) return;
+    await w.close();
+    files.push({ path: layout.shards[shard].fileName, bytes: written });
+    w = undefined;
+  };
+  const writer: TensorWriter = {
+    async chunk(entry, c, bytes) {
+      if (current !== entry) {
+        current = entry;
+        const s = shardOf.get(entry.name)!;
+        while (shard < s) {
+          await closeShard();
+          shard++;
+          w = await sink.create(layout.shards[shard].fileName);
+          written = 0;
+          await put(layout.shards[shard].layout.bytes);
+        }
+        tensorStart = written;
         report({ currentTensor: entry.name });
-        const perElement = entry.inputs.reduce((a, i) => a + itemSize(i.tensor.dtype as Dtype), 0);
-        const before = written;
-        const onChunk = async (c: Chunk, bytes: Uint8Array) => {
-          await put(bytes);
-          report({ bytesRead: progress.bytesRead + c.count * perElement });
-        };
-        if (req.ioOnly) await readTensorOnly(gpu, entry, req.chunkElements, signal, onChunk, prefetched);
-        else await mergeTensor(gpu, entry, req.chunkElements, signal, onChunk, prefetched);
-        const expected = elementCount(entry.shape) * itemSize(entry.outDtype);
-        if (written - before !== expected) throw new MethodError(`internal error: tensor "${entry.name}" produced ${written - before} bytes, expected ${expected}`);
-        report({ tensorsDone: progress.tensorsDone + 1 });
       }
-      await w.close();
-      files.push({ path: shard.fileName, bytes: written });
-    }
+      await put(bytes);
+      const perElement = entry.inputs.reduce((a, i) => a + itemSize(i.tensor.dtype as Dtype), 0);
+      report({ bytesRead: progress.bytesRead + c.count * perElement });
+    },
+    async done(entry) {
+      const expected = elementCount(entry.shape) * itemSize(entry.outDtype);
+      if (current !== entry || written - tensorStart !== expected)
+        throw new MethodError(`internal error: tensor "${entry.name}" produced ${current === entry ? written - tensorStart : 0} bytes, expected ${expected}`);
+      report({ tensorsDone: progress.tensorsDone + 1 });
+    },
+  };
+  try {
+    await backend.mergeTensors(order, writer, { signal, chunkElements: req.chunkElements, ioOnly: req.ioOnly });
+    await closeShard();
     report({ stage: 'finalizing' });
     const text = async (path: string, content: string) => {
       const bytes = new TextEncoder().encode(content);

@@ -4,6 +4,7 @@ import * as Comlink from 'comlink';
 import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, DiagnosticsRequest, EngineApi, MergeProgress, MergeRequest, MergeResult } from './api';
 import { getGpu, gpuReport } from '../gpu/device';
 import { loadModels, runMerge } from '../merge/run';
+import { WebGpuBackend } from '../backends/webgpu';
 import { exportCabs } from '../merge/cabs-export';
 import { MemorySink, sinkFor } from '../io/sinks';
 import { CancelledError, toRecord, type ErrorRecord } from '../errors';
@@ -85,7 +86,7 @@ const api: EngineApi = {
     return gpuReport(await getGpu().catch(() => null));
   },
   merge(req: MergeRequest, onProgress?: (p: MergeProgress) => void): Promise<MergeResult> {
-    return exclusive(async (signal) => runMerge(req, await getGpu(), { signal, onProgress }));
+    return exclusive(async (signal) => runMerge(req, new WebGpuBackend(await getGpu()), { signal, onProgress }));
   },
   cancel() {
     current?.abort();

@@ -10,6 +10,7 @@ import { scoreSets } from '../../src/eval/score';
 import { parseEvalSet } from '../../src/eval/evalset';
 import type { ModelSpec } from '../../src/worker/api';
 import { runMerge } from '../../src/merge/run';
+import { WebGpuBackend } from '../../src/backends/webgpu';
 import { arch, config, expertA, expertB, models, ReferenceLm } from './eval-fixtures';
 
 // Eval sets whose answers a random model sometimes hits: we only need agreement with the twin.
@@ -64,7 +65,7 @@ describe('evaluation service', () => {
     expect(merged.sparsity!.layers.map((l) => l.layer)).toEqual([0, 1]);
 
     const gpu = await getGpu();
-    const written = await runMerge({ recipe, models, output: { kind: 'memory' } }, gpu);
+    const written = await runMerge({ recipe, models, output: { kind: 'memory' } }, new WebGpuBackend(gpu));
     const files = written.memoryFiles!;
     const spec: ModelSpec = { ref: 'merged', files: Object.entries(files).map(([path, bytes]) => ({ path, size: bytes.byteLength, blob: new Blob([bytes as Uint8Array<ArrayBuffer>]) })) };
     const s2 = new EvalService(getGpu, { backend: 'webgpu' });

@@ -2,6 +2,7 @@ import type { GpuMethod } from './types';
 import { num } from './types';
 import { axpy, dotBlocks } from '../../gpu/ops';
 import { coefs, collectPartials, sum64, emitInput } from './stats';
+import { slerpCoefficients } from '../methods/slerp';
 
 /**
  * mergekit's slerp: unit directions from whole-tensor norms (normalised only above 1e-8), lerp when
@@ -40,14 +41,3 @@ export const slerpGpu: GpuMethod = {
     }
   },
 };
-
-/** Coefficients (on v0, v1) from ‖v0‖², ‖v1‖², v0·v1. */
-export function slerpCoefficients(t: number, aa: number, bb: number, ab: number): [number, number] {
-  const n0 = Math.sqrt(aa);
-  const n1 = Math.sqrt(bb);
-  const d = ab / ((n0 > 1e-8 ? n0 : 1) * (n1 > 1e-8 ? n1 : 1));
-  if (Math.abs(d) > 0.9995) return [1 - t, t];
-  const theta = Math.acos(d);
-  const s = Math.sin(theta);
-  return [Math.sin((1 - t) * theta) / s, Math.sin(t * theta) / s];
-}

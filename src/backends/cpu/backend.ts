@@ -1,0 +1,155 @@
+// The CPU engine behind the backend door. Tensors are merged on worker threads (Node
+// worker_threads or Web Workers, whichever `spawn` makes), several at once, each in one thread, and
+// handed to the writer strictly in plan order. How many run at once is bounded by the thread count
+// and by a memory budget over the tensors in flight (their inputs while merging, their output until
+// written), so peak memory follows the largest tensors, not the model size or count.
+// With threads = 0 everything runs in the calling thread (tests, tiny merges).
+import type { PlanEntry } from '../../recipe/plan-types';
+import type { MergeBackend, MergeTensorsOptions, TensorWriter } from '../types';
+import { itemSize, type Dtype } from '../../formats/dtype';
+import { CancelledError, fromRecord, IoError, StudioError } from '../../errors';
+import { DECODED_BUDGET, elementCount } from './job';
+import { cpuMergeTensor } from './tensor';
+import { toPortableEntry, type CpuReply, type CpuTask } from './task';
+
+/** A worker thread as the pool sees it (Node's Worker and the DOM's Worker both adapt to this). */
+export interface PoolWorker {
+  post(task: CpuTask): void;
+  /** Called once with the callbacks for every reply and for a crash of the thread. */
+  listen(onReply: (r: CpuReply) => void, onCrash: (e: Error) => void): void;
+  terminate(): void;
+}
+
+export interface CpuBackendOptions {
+  /** Worker threads (0: run in the calling thread). */
+  threads: number;
+  spawn?: () => PoolWorker;
+  /** Bytes the tensors in flight may hold together (default 2 GiB). A larger tensor runs alone. */
+  memoryBudget?: number;
+}
+
+/** What merging an entry holds in memory at its peak (inputs as held by CpuJob, plus the output). */
+export function tensorMemory(e: PlanEntry): number {
+  const n = elementCount(e.shape);
+  const decoded = n * 4 * e.inputs.length;
+  const raw = e.inputs.reduce((a, i) => a + n * itemSize(i.tensor.dtype as Dtype), 0);
+  const held = decoded <= DECODED_BUDGET ? decoded : raw + 4 * (1 << 20) * 4 * e.inputs.length;
+  return held + n * 4 + n * itemSize(e.outDtype);
+}
+
+export class CpuBackend implements MergeBackend {
+  readonly kind = 'cpu';
+  private idle: PoolWorker[] = [];
+  private all: PoolWorker[] = [];
+  private pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void; worker: PoolWorker }>();
+  private queue: { task: CpuTask; resolve: (b: Uint8Array) => void; reject: (e: Error) => void }[] = [];
+  private nextId = 1;
+
+  constructor(readonly opts: CpuBackendOptions) {
+    if (opts.threads > 0 && !opts.spawn) throw new Error('CpuBackend: threads > 0 needs a spawn function');
+  }
+
+  get description(): string {
+    return this.opts.threads > 0 ? `CPU engine: ${this.opts.threads} worker thread${this.opts.threads === 1 ? '' : 's'}` : 'CPU engine: in this thread';
+  }
+
+  async mergeTensors(entries: readonly PlanEntry[], write: TensorWriter, o: MergeTensorsOptions = {}): Promise<void> {
+    const { signal } = o;
+    if (this.opts.threads <= 0) {
+      for (const entry of entries) {
+        if (signal?.aborted) throw new CancelledError();
+        await cpuMergeTensor(entry, o, (c, bytes) => write.chunk(entry, c, bytes));
+        await write.done(entry);
+      }
+      return;
+    }
+    const budget = this.opts.memoryBudget ?? 2 * 1024 ** 3;
+    const ahead = this.opts.threads * 2;
+    const cost = entries.map(tensorMemory);
+    const results: Promise<Uint8Array>[] = [];
+    let held = 0;
+    let next = 0;
+    const onAbort = () => this.dispose();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      for (let i = 0; i < entries.length; i++) {
+        // keep the threads busy: start later tensors while the budget allows (always the next one)
+        while (next < entries.length && (next <= i || (next - i <= ahead && held + cost[next] <= budget))) {
+          held += cost[next];
+          const p = this.run({ id: this.nextId++, entry: toPortableEntry(entries[next]), chunkElements: o.chunkElements, ioOnly: o.ioOnly });
+          p.catch(() => {}); // observed in order below
+          results.push(p);
+          next++;
+        }
+        if (signal?.aborted) throw new CancelledError();
+        const bytes = await results[i];
+        if (signal?.aborted) throw new CancelledError();
+        await write.chunk(entries[i], { start: 0, count: elementCount(entries[i].shape) }, bytes);
+        await write.done(entries[i]);
+        held -= cost[i];
+        results[i] = Promise.resolve(new Uint8Array(0)); // let the bytes go
+      }
+    } catch (e) {
+      this.dispose(); // stop every thread still working for this merge
+      throw signal?.aborted ? new CancelledError() : e;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private run(task: CpuTask): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ task, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length) {
+      let w = this.idle.pop();
+      if (!w && this.all.length < this.opts.threads) w = this.spawn();
+      if (!w) return;
+      const { task, resolve, reject } = this.queue.shift()!;
+      this.pending.set(task.id, { resolve, reject, worker: w });
+      w.post(task);
+    }
+  }
+
+  private spawn(): PoolWorker {
+    const w = this.opts.spawn!();
+    this.all.push(w);
+    w.listen(
+      (r) => {
+        const p = this.pending.get(r.id);
+        if (!p) return;
+        this.pending.delete(r.id);
+        this.idle.push(w);
+        if (r.ok) p.resolve(r.bytes);
+        else p.reject(fromRecord(r.error));
+        this.pump();
+      },
+      (e) => {
+        // a crashed thread (out of memory, a bug): fail its task with a message, never hang
+        this.all = this.all.filter((x) => x !== w);
+        this.idle = this.idle.filter((x) => x !== w);
+        for (const [id, p] of this.pending)
+          if (p.worker === w) {
+            this.pending.delete(id);
+            p.reject(e instanceof StudioError ? e : new IoError(`a CPU engine thread stopped: ${e.message} (out of memory? try fewer threads)`));
+          }
+        this.pump();
+      },
+    );
+    return w;
+  }
+
+  dispose(): void {
+    for (const w of this.all) w.terminate();
+    for (const [, p] of this.pending) p.reject(new CancelledError());
+    for (const q of this.queue) q.reject(new CancelledError());
+    this.all = [];
+    this.idle = [];
+    this.pending.clear();
+    this.queue = [];
+  }
+}

@@ -1,0 +1,42 @@
+// The CPU side of a merge method (the twin of merge/gpu/types.ts GpuMethod): the same passes over
+// the same chunks, in f32 operation for operation, so its output equals the WebGPU engine's.
+import type { PlanEntry } from '../../recipe/plan-types';
+import type { Chunk, CpuJob } from './job';
+
+/** Hands one chunk of the output (f32, chunk.count values) on; resolves once it is written. */
+export type CpuEmit = (c: Chunk, out: Float32Array) => Promise<void>;
+
+export interface CpuMethod {
+  name: string;
+  /** Row length when statistics are per row (chunks then hold whole rows). */
+  rowLen?(entry: PlanEntry): number | undefined;
+  /** The method reads each chunk once (inputs are streamed, not held). */
+  singleSweep?(entry: PlanEntry): boolean;
+  run(job: CpuJob, emit: CpuEmit): Promise<void>;
+  /**
+   * How the output compares with the WebGPU engine's: 'exact' (same bits, the arithmetic is
+   * replayed in f32 in the GPU's order) or 'reference' (the f64 CPU reference twin: within the
+   * tolerance the GPU tests allow, not bit-identical).
+   */
+  fidelity: 'exact' | 'reference';
+}
+
+export function num(p: Record<string, unknown>, name: string, fallback?: number): number {
+  const v = p[name];
+  if (typeof v === 'number') return v;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (fallback !== undefined) return fallback;
+  throw new Error(`parameter ${name} missing`);
+}
+
+export function bool(p: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const v = p[name];
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'number') return v !== 0;
+  return fallback;
+}
+
+/** Copies input i through chunk by chunk. */
+export async function emitInput(job: CpuJob, emit: CpuEmit, i: number): Promise<void> {
+  for (const c of job.chunks) await emit(c, await job.input(i, c));
+}

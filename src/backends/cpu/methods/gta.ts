@@ -1,0 +1,338 @@
+// The generalized task arithmetic family on the CPU (task_arithmetic, ties, breadcrumbs,
+// breadcrumbs_ties, dare_*, della*), replaying merge/gpu/gta.ts pass by pass in f32:
+//   selection sweeps  exact top-k by key = bits(fround(x − base)) & 0x7fffffff: a 16-bit histogram,
+//                     a second one inside the boundary bin, then ties at the threshold kept lowest
+//                     index first — the rule of merge/gpu/select.ts and the reference twin;
+//   mask sweep        the selections, DARE's counter-based Bernoulli mask, or DELLA's per-row ranks
+//                     (bitmasks over global element indices), with the L1 sums of the rescale as the
+//                     GPU reduces them (stats.ts);
+//   apply sweep       W = fround(fround(d·s)·w) per model, the f32 sign election and sums of
+//                     shaders/gta.wgsl in model order, normalize, λ, + base.
+// Every model's selections share each sweep, so a tensor is read (3 + 1 + 1) times at most.
+import type { CpuMethod } from '../method';
+import { bool, emitInput, num } from '../method';
+import type { CpuJob } from '../job';
+import { checkDella, type GtaVariant } from '../../../merge/methods/gta';
+import { keepThreshold, magpruneKeep, magpruneKeepParams } from '../../../merge/reference/rng';
+import { MethodError } from '../../../errors';
+import { blockSum2, rowSum2 } from '../stats';
+
+const f = Math.fround;
+
+type Plan =
+  | { kind: 'select'; ks: number[] }
+  | { kind: 'empty' }
+  | { kind: 'random'; density: number; inverse: boolean }
+  | { kind: 'magprune'; density: number; epsilon: number }
+  | undefined;
+
+/** A selection: mode 0 nothing, 1 key ≥ t, 2 key > t or (key == t and tie rank < r). */
+interface Selection {
+  mode: 0 | 1 | 2;
+  t: number;
+  r: number;
+}
+const NONE: Selection = { mode: 0, t: 0, r: 0 };
+
+export function gtaCpu(v: GtaVariant): CpuMethod {
+  return {
+    name: v.name,
+    fidelity: 'exact',
+    rowLen: v.sparsifier === 'della_magprune' ? (entry) => entry.shape[entry.shape.length - 1] ?? 1 : undefined,
+    singleSweep: (entry) => !v.sparsifier || entry.inputs.every((i) => i.isBase || num(i.params, 'density', 1) >= 1),
+    async run(job, emit) {
+      const { inputs, params } = job.entry;
+      const bi = inputs.findIndex((x) => x.isBase);
+      const others = inputs.map((_, i) => i).filter((i) => i !== bi);
+      if (others.length === 0 || bi < 0) return emitInput(job, emit, Math.max(bi, 0));
+      const normalize = bool(params, 'normalize', v.normalize);
+      const rescale = bool(params, 'rescale', v.rescale);
+      const lambda = f(num(params, 'lambda', 1));
+      const { weights, masks, scales } = await sparsify(job, v, bi, others, rescale);
+      const total = weights.reduce((a, b) => a + b, 0);
+      const scalarDiv = f(Math.abs(total) < 1e-8 ? 1 : total);
+      const M = others.length;
+      const w32 = Float32Array.from(weights);
+      const s32 = Float32Array.from(scales);
+      const W = new Float32Array(M);
+      for (const c of job.chunks) {
+        const base = await job.input(bi, c);
+        const xs = await job.inputs(c, others);
+        const out = new Float32Array(c.count);
+        for (let e = 0; e < c.count; e++) {
+          const g = c.start + e;
+          const b = base[e];
+          for (let k = 0; k < M; k++) {
+            const mask = masks[k];
+            let d = f(xs[k][e] - b);
+            if (mask && ((mask[g >>> 5] >>> (g & 31)) & 1) === 0) d = 0;
+            W[k] = f(d * s32[k]) * w32[k];
+          }
+          let m: number;
+          if (v.consensus) {
+            let sum = W[0];
+            for (let k = 1; k < M; k++) sum = f(sum + W[k]);
+            const maj = sum >= 0 ? 1 : -1;
+            let mixed = 0;
+            let div = 0;
+            for (let k = 0; k < M; k++) {
+              const agree = Math.sign(W[k]) === maj;
+              const mk = agree ? W[k] : 0;
+              const dk = agree ? w32[k] : 0;
+              if (k === 0) {
+                mixed = mk;
+                div = dk;
+              } else {
+                mixed = f(mixed + mk);
+                div = f(div + dk);
+              }
+            }
+            m = mixed;
+            if (normalize) m = f(m / (div === 0 ? 1 : div));
+          } else {
+            m = W[0];
+            for (let k = 1; k < M; k++) m = f(m + W[k]);
+            if (normalize) m = f(m / scalarDiv);
+          }
+          if (lambda !== 1) m = f(m * lambda);
+          out[e] = b + m;
+        }
+        await emit(c, out);
+      }
+    },
+  };
+}
+
+/** Every task vector's weight (f32), keep bitmask (undefined: all kept) and rescale factor. */
+async function sparsify(job: CpuJob, v: GtaVariant, bi: number, others: number[], rescale: boolean) {
+  const { inputs } = job.entry;
+  const n = job.n;
+  const weights = others.map((i) => f(num(inputs[i].params, 'weight')));
+  const plans = others.map((i) => sparsifierPlan(job, v, i));
+  const words = Math.ceil(n / 32);
+  const masks: (Uint32Array | undefined)[] = plans.map((p) => (p ? new Uint32Array(Math.max(1, words)) : undefined));
+  const scales = others.map(() => 1);
+  // 1. exact top-k thresholds for every 'select' plan, in shared sweeps
+  const reqs: { k: number; ki: number; slot: number }[] = [];
+  plans.forEach((p, ki) => p?.kind === 'select' && p.ks.forEach((kk, slot) => reqs.push({ k: kk, ki, slot })));
+  const sels = await selectTopKs(job, bi, others, reqs);
+  const selOf = (ki: number, slot: number) => sels[reqs.findIndex((r) => r.ki === ki && r.slot === slot)] ?? NONE;
+  // 2. masks (and the L1 sums of those rescaled by them) in one sweep
+  const l1 = plans.map((p) => rescale && !!p && p.kind !== 'magprune' && p.kind !== 'empty' && !(p.kind === 'random' && p.inverse));
+  const l1Rows = plans.map((p) => rescale && p?.kind === 'magprune');
+  const totals: [number, number][] = plans.map(() => [0, 0]);
+  const seed = job.entry.seed >>> 0;
+  const tieSeen = reqs.map(() => 0);
+  const rowLen = job.entry.shape[job.entry.shape.length - 1] ?? 1;
+  for (const c of job.chunks) {
+    if (!plans.some((p) => p && p.kind !== 'empty')) break;
+    const base = await job.input(bi, c);
+    for (const [ki, p] of plans.entries()) {
+      if (!p || p.kind === 'empty') continue;
+      const x = await job.input(others[ki], c);
+      const mask = masks[ki]!;
+      const d = new Float32Array(c.count);
+      for (let e = 0; e < c.count; e++) d[e] = x[e] - base[e];
+      const bits = new Uint32Array(d.buffer);
+      if (p.kind === 'select') {
+        const s1 = selOf(ki, 0);
+        const s2 = p.ks.length > 1 ? selOf(ki, 1) : NONE;
+        const i1 = reqs.findIndex((r) => r.ki === ki && r.slot === 0);
+        const i2 = reqs.findIndex((r) => r.ki === ki && r.slot === 1);
+        for (let e = 0; e < c.count; e++) {
+          const key = bits[e] & 0x7fffffff;
+          let keep = inSel(s1, key, i1, tieSeen);
+          if (s2.mode !== 0 && inSel(s2, key, i2, tieSeen)) keep = false;
+          if (keep) setBit(mask, c.start + e);
+        }
+      } else if (p.kind === 'random') {
+        const thr = keepThreshold(p.density);
+        const stream = others[ki] >>> 0;
+        const sm = Math.imul(stream, 0x9e3779b9);
+        for (let e = 0; e < c.count; e++) {
+          const g = c.start + e;
+          if (hash(hash((g ^ sm) >>> 0) ^ seed) >>> 8 < thr) setBit(mask, g);
+        }
+      } else {
+        magpruneRows(d, c.start, rowLen, p, seed, others[ki] >>> 0, mask);
+      }
+      const dv = (i: number) => Math.abs(d[i]);
+      const keep = (i: number) => ((mask[(c.start + i) >>> 5] >>> ((c.start + i) & 31)) & 1) === 1;
+      if (l1[ki]) totals[ki] = blockSum2(c.count, dv, keep, totals[ki]);
+      if (l1Rows[ki]) {
+        for (let r0 = 0; r0 < c.count; r0 += rowLen) {
+          const [a, k] = rowSum2(r0, rowLen, dv, keep);
+          totals[ki][0] += a;
+          totals[ki][1] += k;
+        }
+      }
+    }
+  }
+  plans.forEach((p, ki) => {
+    if (p?.kind === 'random' && p.inverse) scales[ki] = p.density > 0 ? 1 / f(p.density) : 1;
+    else if (l1[ki] || l1Rows[ki]) {
+      const [all, kept] = totals[ki];
+      scales[ki] = all < 1e-7 || kept < 1e-7 ? 1 : all / kept;
+    }
+  });
+  return { weights, masks, scales };
+}
+
+function setBit(mask: Uint32Array, g: number): void {
+  mask[g >>> 5] |= 1 << (g & 31);
+}
+
+function inSel(s: Selection, key: number, req: number, tieSeen: number[]): boolean {
+  if (s.mode === 0) return false;
+  if (s.mode === 1) return key >= s.t;
+  if (key > s.t) return true;
+  return key === s.t && tieSeen[req]++ < s.r;
+}
+
+/** lowbias32, as shaders/prelude.wgsl hash_u32 (inlined here for the hot loop). */
+function hash(x: number): number {
+  let h = x >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x846ca68b);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** DELLA's MagPrune over the whole rows of one chunk (d = the chunk's δ, `start` its first element). */
+function magpruneRows(d: Float32Array, start: number, C: number, p: { density: number; epsilon: number }, seed: number, stream: number, mask: Uint32Array): void {
+  const kp = magpruneKeepParams(p.density, p.epsilon);
+  const bits = new Uint32Array(d.buffer, d.byteOffset, d.length);
+  const sm = Math.imul(stream, 0x9e3779b9);
+  // (key, index) pairs sorted ascending: key·2^22 + index is exact in f64 while C ≤ 2^22
+  const wide = C > 2 ** 22;
+  const comp = wide ? undefined : new Float64Array(C);
+  for (let r0 = 0; r0 < d.length; r0 += C) {
+    let order: ArrayLike<number>;
+    const keyOf = (j: number) => {
+      const k = bits[r0 + j] & 0x7fffffff;
+      return k > 0x7f800000 ? 0x7f800001 : k;
+    };
+    if (comp) {
+      for (let j = 0; j < C; j++) comp[j] = keyOf(j) * 4194304 + j;
+      comp.sort();
+      order = comp;
+    } else {
+      const o = Array.from({ length: C }, (_, j) => j);
+      o.sort((a, b) => keyOf(a) - keyOf(b) || a - b);
+      order = o;
+    }
+    for (let s = 0; s < C; s++) {
+      const j = comp ? comp[s] % 4194304 : (order as number[])[s];
+      const g = start + r0 + j;
+      const u = hash(hash((g ^ sm) >>> 0) ^ seed) >>> 8;
+      if (magpruneKeep(u, s + 1, C, kp)) setBit(mask, g);
+    }
+  }
+}
+
+/** How a model's sparsifier selects (merge/gpu/gta.ts sparsifierPlan, same errors). */
+function sparsifierPlan(job: CpuJob, v: GtaVariant, i: number): Plan {
+  const p = job.entry.inputs[i].params;
+  const density = num(p, 'density', 1);
+  if (!v.sparsifier || density >= 1) return undefined;
+  const n = job.n;
+  if (v.sparsifier === 'magnitude') {
+    const k = Math.floor(density * n);
+    if (!(k > 0))
+      throw new MethodError(
+        `${v.name}: density ${density} keeps floor(${density}·${n}) = 0 elements of tensor "${job.entry.name}" (model ${job.entry.inputs[i].model}); mergekit refuses this (k must be > 0)`,
+        { tensor: job.entry.name, model: job.entry.inputs[i].model, key: 'density' },
+      );
+    return { kind: 'select', ks: [k] };
+  }
+  if (v.sparsifier === 'magnitude_outliers') {
+    const gamma = num(p, 'gamma', 0.01);
+    let nTop = Math.floor(gamma * n);
+    const target = Math.floor(density * n);
+    let nBot = n - target - nTop;
+    if (nBot < 0) {
+      nTop += nBot;
+      nBot = 0;
+    }
+    if (nTop <= 0) return { kind: 'empty' };
+    return { kind: 'select', ks: [n - nBot, nTop] };
+  }
+  if (v.sparsifier === 'random') return { kind: 'random', density, inverse: bool(job.entry.params, 'rescale_inverse_density', false) };
+  if (v.sparsifier === 'della_magprune') {
+    if (density <= 0) return { kind: 'empty' };
+    const epsilon = num(p, 'epsilon', 0.15);
+    checkDella(v.name, density, epsilon, job.entry.inputs[i].model);
+    return { kind: 'magprune', density, epsilon };
+  }
+  throw new MethodError(`sparsifier ${v.sparsifier} is not available on the CPU`);
+}
+
+/**
+ * For each request, the selection "descending rank of key < k" (key = bits(fround(x − base)) &
+ * 0x7fffffff; ties lower index first): two histogram sweeps (high, then low 16 bits of the key).
+ */
+async function selectTopKs(job: CpuJob, bi: number, others: number[], reqs: { k: number; ki: number }[]): Promise<Selection[]> {
+  const n = job.n;
+  const out: Selection[] = reqs.map((r) => (r.k <= 0 ? NONE : { mode: 1, t: 0, r: 0 }));
+  const live = reqs.map((_, i) => i).filter((i) => reqs[i].k > 0 && reqs[i].k < n);
+  if (!live.length) return out;
+  const hi = live.map(() => new Float64Array(32768));
+  const lo = live.map(() => new Float64Array(65536));
+  const bin = live.map(() => 0);
+  const above = live.map(() => 0);
+  for (const pass of [0, 1]) {
+    for (const c of job.chunks) {
+      const base = await job.input(bi, c);
+      const models = [...new Set(live.map((i) => reqs[i].ki))];
+      for (const ki of models) {
+        const x = await job.input(others[ki], c);
+        const d = new Float32Array(c.count);
+        for (let e = 0; e < c.count; e++) d[e] = x[e] - base[e];
+        const bits = new Uint32Array(d.buffer);
+        live.forEach((ri, li) => {
+          if (reqs[ri].ki !== ki) return;
+          if (pass === 0) {
+            const h = hi[li];
+            for (let e = 0; e < c.count; e++) h[(bits[e] & 0x7fffffff) >>> 16]++;
+          } else {
+            const l = lo[li];
+            const want = bin[li];
+            for (let e = 0; e < c.count; e++) {
+              const key = bits[e] & 0x7fffffff;
+              if (key >>> 16 === want) l[key & 0xffff]++;
+            }
+          }
+        });
+      }
+    }
+    live.forEach((ri, li) => {
+      const k = reqs[ri].k;
+      if (pass === 0) {
+        let acc = 0;
+        for (let b = 32767; b >= 0; b--) {
+          if (acc + hi[li][b] >= k) {
+            bin[li] = b;
+            above[li] = acc;
+            return;
+          }
+          acc += hi[li][b];
+        }
+      } else {
+        let acc = above[li];
+        for (let b = 65535; b >= 0; b--) {
+          const cnt = lo[li][b];
+          if (acc + cnt >= k) {
+            const t = ((bin[li] << 16) | b) >>> 0;
+            const r = k - acc;
+            out[ri] = r === cnt ? { mode: 1, t, r: 0 } : { mode: 2, t, r };
+            return;
+          }
+          acc += cnt;
+        }
+      }
+    });
+  }
+  return out;
+}

@@ -1,0 +1,52 @@
+// One plan entry on the CPU engine, in this thread: method passes over chunks, then encode to the
+// output dtype chunk by chunk in order.
+import type { PlanEntry } from '../../recipe/plan-types';
+import { itemSize } from '../../formats/dtype';
+import { MethodError, UnsupportedError } from '../../errors';
+import { readChunkBytes } from '../../merge/chunk-read';
+import { CpuJob, CPU_CHUNK, splitChunks, elementCount, type Chunk } from './job';
+import { cpuMethod } from './methods';
+import { encodeValues } from './encode';
+
+export interface CpuTensorOptions {
+  chunkElements?: number;
+  signal?: AbortSignal;
+  ioOnly?: boolean;
+}
+
+export async function cpuMergeTensor(entry: PlanEntry, o: CpuTensorOptions, write: (c: Chunk, bytes: Uint8Array) => Promise<void>): Promise<void> {
+  if (o.ioOnly) {
+    for (const c of splitChunks(elementCount(entry.shape), o.chunkElements ?? CPU_CHUNK)) {
+      await Promise.all(entry.inputs.map((inp) => readChunkBytes(inp, c, o.signal)));
+      await write(c, new Uint8Array(c.count * itemSize(entry.outDtype)));
+    }
+    return;
+  }
+  const method = cpuMethod(entry.method);
+  if (!method) throw new UnsupportedError(`merge method "${entry.method}" has no CPU implementation`);
+  const job = new CpuJob(entry, { chunkElements: o.chunkElements, rowLen: method.rowLen?.(entry), singleSweep: method.singleSweep?.(entry), signal: o.signal });
+  try {
+    if (job.n === 0) {
+      await write({ index: 0, start: 0, count: 0 }, new Uint8Array(0));
+      return;
+    }
+    await method.run(job, async (c, out) => {
+      if (out.length !== c.count) throw new MethodError(`internal error: tensor "${entry.name}" chunk at ${c.start} has ${out.length} values, expected ${c.count}`, { tensor: entry.name });
+      await write(c, encodeValues(out, entry.outDtype));
+    });
+  } finally {
+    job.dispose();
+  }
+}
+
+/** The whole tensor's encoded bytes (what a worker thread sends back). */
+export async function cpuTensorBytes(entry: PlanEntry, o: CpuTensorOptions): Promise<Uint8Array> {
+  const out = new Uint8Array(elementCount(entry.shape) * itemSize(entry.outDtype));
+  let at = 0;
+  await cpuMergeTensor(entry, o, async (_c, bytes) => {
+    out.set(bytes, at);
+    at += bytes.byteLength;
+  });
+  if (at !== out.byteLength) throw new MethodError(`internal error: tensor "${entry.name}" produced ${at} bytes, expected ${out.byteLength}`, { tensor: entry.name });
+  return out;
+}

@@ -1,0 +1,32 @@
+// The WebGPU backend: today's kernels behind the backend door. One tensor at a time on the device,
+// the next tensor's inputs read ahead while the current one runs.
+import type { Gpu } from '../gpu/device';
+import type { PlanEntry } from '../recipe/plan-types';
+import type { MergeBackend, MergeTensorsOptions, TensorWriter } from './types';
+import { mergeTensor, prefetchTensor, readTensorOnly } from '../merge/execute';
+import { CancelledError } from '../errors';
+
+export class WebGpuBackend implements MergeBackend {
+  readonly kind = 'webgpu';
+  constructor(readonly gpu: Gpu) {}
+
+  get description(): string {
+    const a = this.gpu.adapterInfo;
+    return `WebGPU: ${[a.vendor, a.architecture].filter(Boolean).join(' ') || 'adapter'}${this.gpu.isFallbackAdapter ? ' (software fallback)' : ''}`;
+  }
+
+  async mergeTensors(entries: readonly PlanEntry[], write: TensorWriter, o: MergeTensorsOptions = {}): Promise<void> {
+    const { signal, chunkElements } = o;
+    let ahead: { entry: PlanEntry; bytes: Promise<Uint8Array>[] | undefined } | undefined;
+    for (const [i, entry] of entries.entries()) {
+      if (signal?.aborted) throw new CancelledError();
+      const prefetched = ahead?.entry === entry ? ahead.bytes : undefined;
+      const next = entries[i + 1];
+      ahead = next ? { entry: next, bytes: prefetchTensor(this.gpu, next, chunkElements, signal) } : undefined;
+      const onChunk = (c: { start: number; count: number }, bytes: Uint8Array) => write.chunk(entry, c, bytes);
+      if (o.ioOnly) await readTensorOnly(this.gpu, entry, chunkElements, signal, onChunk, prefetched);
+      else await mergeTensor(this.gpu, entry, chunkElements, signal, onChunk, prefetched);
+      await write.done(entry);
+    }
+  }
+}

@@ -1,0 +1,36 @@
+// Reopening a byte source in another thread: a CPU engine worker receives PortableSource records
+// (a Blob, a URL, bytes, or — in Node — a file path) and reads the same bytes the page would.
+// Node files are opened by an opener the Node worker registers (io/node-source.ts), so this module
+// stays free of node: imports and loads in the browser.
+import { IoError } from '../errors';
+import { BlobSource, HttpSource, MemorySource } from './sources';
+import type { ByteSource, PortableSource } from './types';
+
+type Opener = (p: PortableSource) => ByteSource;
+let nodeFileOpener: Opener | undefined;
+
+/** Registers how 'node-file' sources are opened in this thread (the Node worker does this). */
+export function setNodeFileOpener(open: Opener): void {
+  nodeFileOpener = open;
+}
+
+export function openPortable(p: PortableSource): ByteSource {
+  switch (p.kind) {
+    case 'blob':
+      return new BlobSource(p.name, p.blob);
+    case 'http':
+      return new HttpSource(p.name, p.url, p.size);
+    case 'memory':
+      return new MemorySource(p.name, p.bytes);
+    case 'node-file':
+      if (!nodeFileOpener) throw new IoError(`${p.name}: a local file path cannot be read in this thread (no file system)`, { file: p.name });
+      return nodeFileOpener(p);
+  }
+}
+
+/** The portable form of a source, or an error naming it when it cannot cross threads. */
+export function portableOf(s: ByteSource): PortableSource {
+  const p = s.portable?.();
+  if (!p) throw new IoError(`${s.name}: this source cannot be read from a worker thread`, { file: s.name });
+  return p;
+}

@@ -1,0 +1,90 @@
+// The CPU engine against the WebGPU engine, in the same Chromium: every method of the table, each
+// input dtype, F32 and BF16 outputs, odd sizes, the default and a forced 4096-element CPU chunking.
+// Methods replayed in f32 ('exact') must give the GPU's bytes; methods still on their reference
+// twin ('reference') must stay within the GPU tests' tolerance (and the test prints how close).
+import { describe, expect, test } from 'vitest';
+import { closeness, gpuBytes, makeEntry, perturb, randn, type TestInput } from './support';
+import type { Dtype } from '../../src/formats/dtype';
+import { decodeElements } from '../../src/formats/dtype-codec';
+import { cpuTensorBytes } from '../../src/backends/cpu/tensor';
+import { cpuMethod } from '../../src/backends/cpu/methods';
+import { METHODS } from '../../src/merge/registry';
+
+const MERGE_METHOD_NAMES = METHODS.map((m) => m.name);
+
+interface Case {
+  method: string;
+  params?: Record<string, number | boolean | string>;
+  inputs: (d: Dtype) => TestInput[];
+  shape?: number[];
+}
+
+const SHAPE = [97, 211];
+const N = 97 * 211;
+function fam(seed: number, count: number, scale = 0.05) {
+  const base = randn(N, seed);
+  return { base, others: Array.from({ length: count }, (_, i) => perturb(base, seed * 31 + i + 1, scale)) };
+}
+const withBase = (seed: number, per: Record<string, number>[], d: Dtype, scale = 0.05): TestInput[] => {
+  const f = fam(seed, per.length, scale);
+  return [{ data: f.base, dtype: d, isBase: true }, ...f.others.map((x, i) => ({ data: x, dtype: d, params: per[i] }))];
+};
+
+const CASES: Case[] = [
+  { method: 'linear', params: { normalize: true }, inputs: (d) => fam(1, 3).others.map((x, i) => ({ data: x, dtype: d, params: { weight: [0.3, 0.5, 0.7][i] } })) },
+  { method: 'passthrough', inputs: (d) => [{ data: randn(N, 2), dtype: d, params: { scale: 0.7 } }] },
+  { method: 'task_arithmetic', params: { lambda: 0.8 }, inputs: (d) => withBase(3, [{ weight: 0.6 }, { weight: -0.4 }], d) },
+  { method: 'ties', params: { normalize: true }, inputs: (d) => withBase(4, [{ weight: 0.5, density: 0.3 }, { weight: 0.3, density: 0.55 }, { weight: 0.9, density: 0.7 }], d) },
+  { method: 'ties', params: { normalize: true, rescale: true, lambda: 1.3 }, inputs: (d) => withBase(5, [{ weight: 1, density: 0.4 }, { weight: 0.5, density: 0.25 }], d, 0.001) },
+  { method: 'breadcrumbs', inputs: (d) => withBase(6, [{ weight: 0.7, density: 0.6, gamma: 0.01 }, { weight: 0.3, density: 0.6, gamma: 0.05 }], d) },
+  { method: 'breadcrumbs_ties', params: { normalize: true }, inputs: (d) => withBase(7, [{ weight: 0.4, density: 0.5, gamma: 0.02 }, { weight: 0.6, density: 0.5, gamma: 0.02 }], d) },
+  { method: 'dare_linear', inputs: (d) => withBase(8, [{ weight: 0.5, density: 0.4 }, { weight: 0.5, density: 0.7 }], d) },
+  { method: 'dare_ties', inputs: (d) => withBase(9, [{ weight: 0.6, density: 0.3 }, { weight: 0.4, density: 0.5 }], d) },
+  { method: 'dare_ties', params: { rescale_inverse_density: true }, inputs: (d) => withBase(10, [{ weight: 0.6, density: 0.3 }, { weight: 0.4, density: 0.5 }], d) },
+  { method: 'della', inputs: (d) => withBase(11, [{ weight: 0.6, density: 0.5, epsilon: 0.1 }, { weight: 0.4, density: 0.4, epsilon: 0.2 }], d) },
+  { method: 'della_linear', params: { rescale: false }, inputs: (d) => withBase(12, [{ weight: 0.6, density: 0.5, epsilon: 0.1 }, { weight: 0.4, density: 0.6, epsilon: 0.15 }], d) },
+  { method: 'slerp', params: { t: 0.3 }, inputs: (d) => [{ data: randn(N, 13), dtype: d, isBase: true }, { data: randn(N, 14), dtype: d }] },
+  { method: 'nuslerp', inputs: (d) => fam(15, 2).others.map((x, i) => ({ data: x, dtype: d, params: { weight: [0.3, 0.7][i] } })) },
+  { method: 'multislerp', inputs: (d) => withBase(16, [{ weight: 0.5 }, { weight: 0.5 }], d, 0.2) },
+  { method: 'karcher', inputs: (d) => fam(17, 3, 0.2).others.map((x) => ({ data: x, dtype: d })) },
+  { method: 'model_stock', inputs: (d) => withBase(18, [{}, {}, {}], d, 0.1) },
+  { method: 'sce', params: { select_topk: 0.5 }, inputs: (d) => withBase(19, [{ weight: 1 }, { weight: 1 }], d) },
+  { method: 'nearswap', params: { t: 0.01 }, inputs: (d) => withBase(20, [{}], d) },
+  { method: 'ram', inputs: (d) => withBase(21, [{}, {}], d) },
+  { method: 'ramplus_tl', inputs: (d) => withBase(22, [{}, {}], d) },
+  { method: 'arcee_fusion', inputs: (d) => withBase(23, [{}], d) },
+  { method: 'cabs', params: { block_size: 4 }, inputs: (d) => withBase(24, [{ weight: 1, block_keep: 2 }, { weight: 0.8, block_keep: 2 }], d) },
+];
+
+test('the table covers every method the engine knows', () => {
+  const covered = new Set(CASES.map((c) => c.method));
+  expect(MERGE_METHOD_NAMES.filter((m) => !covered.has(m))).toEqual([]);
+  for (const m of MERGE_METHOD_NAMES) expect(cpuMethod(m), m).toBeDefined();
+});
+
+const worst: Record<string, number> = {};
+
+describe.each(['F32', 'BF16', 'F16'] as Dtype[])('CPU engine vs WebGPU engine, %s inputs', (dtype) => {
+  for (const [ci, c] of CASES.entries()) {
+    for (const out of ['F32', 'BF16'] as Dtype[]) {
+      test(`${c.method}#${ci} → ${out}`, async () => {
+        const entry = makeEntry(c.method, c.shape ?? SHAPE, c.inputs(dtype), c.params ?? {}, out);
+        const want = await gpuBytes(entry);
+        const cpu = await cpuTensorBytes(entry, {});
+        const tiny = await cpuTensorBytes(entry, { chunkElements: 4096 });
+        expect(tiny).toEqual(cpu); // chunk invariance on the CPU too
+        if (cpuMethod(c.method)!.fidelity === 'exact') {
+          let first = -1;
+          for (let i = 0; i < want.length; i++) if (want[i] !== cpu[i]) { first = i; break; }
+          expect(first, `first differing byte of ${want.length}`).toBe(-1);
+        } else {
+          const a = decodeElements(cpu, out);
+          const b = decodeElements(want, out);
+          const r = closeness(a, b, 2e-4, 1e-5);
+          worst[`${c.method} ${dtype}→${out}`] = r.worst;
+          expect(r.detail).toBe('');
+        }
+      });
+    }
+  }
+});
