@@ -177,7 +177,8 @@ describe('merge CLI: merges match the CPU reference', () => {
     expect(folder.config.torch_dtype).toBe('float32');
     // Tokenizer copied byte for byte from the first model.
     expect(await readFile(join(out, 'tokenizer.json'))).toEqual(await readFile(model('base/tokenizer.json')));
-    expect(run.stderr).toMatch(/^GPU: /m);
+    // no GPU device on this machine: auto picks the CPU engine and says why, without a browser
+    expect(run.stderr).toMatch(/^backend: (CPU engine: \d+ worker threads? \(no GPU device on this machine\)|WebGPU)/m);
   });
 
   it('ties on BF16 models (tied embeddings, gradient density, bf16 output)', async () => {
@@ -316,3 +317,34 @@ dtype: float32
     expect(r.stderr).toMatch(/--export-cabs needs a cabs recipe/);
   });
 });
+
+describe('merge CLI: the CPU engine writes what the WebGPU engine writes', () => {
+  const recipes: [string, string, Record<string, string>][] = [
+    ['ties-bf16', `merge_method: ties\nbase_model: bf16/base\nmodels:\n  - model: bf16/ft-a\n    parameters: {density: 0.5, weight: 0.6}\n  - model: bf16/ft-b\n    parameters: {density: [0.9, 0.3], weight: 0.4}\nparameters: {normalize: true}\nout_dtype: bfloat16\n`, {}],
+    ['dare-ties', `merge_method: dare_ties\nbase_model: bf16/base\nmodels:\n  - model: bf16/ft-a\n    parameters: {density: 0.4, weight: 0.5}\n  - model: bf16/ft-b\n    parameters: {density: 0.6, weight: 0.5}\n`, {}],
+    ['della', `merge_method: della_linear\nbase_model: base\nmodels:\n  - model: org/ft-a\n    parameters: {density: 0.5, weight: 0.5, epsilon: 0.1}\n  - model: org/ft-b\n    parameters: {density: 0.6, weight: 0.5, epsilon: 0.2}\n`, {}],
+    ['slerp', `merge_method: slerp\nbase_model: base\nmodels:\n  - model: base\n  - model: org/ft-a\nparameters: {t: [0, 0.3, 1]}\n`, {}],
+  ];
+  for (const [name, yaml] of recipes) {
+    it(name, async () => {
+      const yml = await writeYaml(`engines-${name}.yml`, yaml);
+      const bytes: Uint8Array[] = [];
+      for (const backend of ['cpu', 'webgpu']) {
+        const out = join(tmp, `engines-${name}-${backend}`);
+        const r = await runCli([yml, '--out', out, '--backend', backend, '--seed', '7', '--chunk-elements', '4096']);
+        expect(r.code, describeRun(r)).toBe(0);
+        expect(r.stderr).toMatch(backend === 'cpu' ? /^backend: CPU engine/m : /^backend: WebGPU/m);
+        bytes.push(new Uint8Array(await readFile(join(out, 'model.safetensors'))));
+      }
+      expect(bytes[0].length).toBe(bytes[1].length);
+      expect(Buffer.compare(Buffer.from(bytes[0]), Buffer.from(bytes[1]))).toBe(0);
+    });
+  }
+  it('--export-cabs refuses the CPU engine by name', async () => {
+    const yml = await writeYaml('engines-cabs.yml', `merge_method: cabs\nbase_model: base\nmodels:\n  - model: org/ft-a\n    parameters: {weight: 1, density: 0.5}\n`);
+    const r = await runCli([yml, '--out', join(tmp, 'engines-cabs'), '--export-cabs', '--backend', 'cpu']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--export-cabs runs on the WebGPU engine only/);
+  });
+});
+

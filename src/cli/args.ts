@@ -2,7 +2,8 @@
 
 export const USAGE = `usage: npm run merge -- <config.yml> --out <dir> [options]
 
-Merges the models a mergekit YAML names, on the GPU through headless Chromium + WebGPU.
+Merges the models a mergekit YAML names: on the GPU through headless Chromium + WebGPU, or on the
+CPU engine in Node (no browser), whichever --backend picks.
 
 arguments:
   <config.yml>            mergekit configuration (merge_method, models/slices, parameters, …)
@@ -18,6 +19,12 @@ options:
   --export-cabs           for a cabs recipe: instead of the merged model, write the pruned task
                           vectors as checkpoints (one folder per model) plus a mergekit recipe
                           (mergekit_config.yml) that reproduces the CABS merge in mergekit
+  --backend <b>           auto (default): WebGPU when Chromium finds a hardware GPU adapter, else
+                          the CPU engine; cpu: the CPU engine in Node, no browser; webgpu: always
+                          headless Chromium + WebGPU (a software adapter is slow but works)
+  --threads <n>           CPU engine worker threads (default: one per core)
+  --io-only               read every input byte range and write zeros of the output's layout,
+                          without merging (the I/O floor of npm run bench:merge)
   --chunk-elements <n>    process tensors in chunks of at most n elements (testing)
   --verbose, -v           also print the browser's console messages
   --help, -h              show this help
@@ -31,7 +38,18 @@ export interface CliOptions {
   shardSize?: number;
   chunkElements?: number;
   exportCabs?: boolean;
+  backend: BackendChoice;
+  threads?: number;
+  ioOnly?: boolean;
   verbose: boolean;
+}
+
+export type BackendChoice = 'auto' | 'cpu' | 'webgpu';
+
+/** --backend's value, checked (shared by merge and eval). */
+export function parseBackend(text: string): BackendChoice {
+  if (text === 'auto' || text === 'cpu' || text === 'webgpu') return text;
+  throw new UsageError(`--backend: "${text}" is not one of auto, cpu, webgpu`);
 }
 
 export class UsageError extends Error {
@@ -65,7 +83,7 @@ export function parseInteger(flag: string, text: string, min: number): number {
 /** Parses argv (without node and the script). Returns 'help' for -h/--help. Throws UsageError. */
 export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
   const positional: string[] = [];
-  const o: Partial<CliOptions> & { verbose: boolean } = { verbose: false };
+  const o: Partial<CliOptions> & { verbose: boolean; backend: BackendChoice } = { verbose: false, backend: 'auto' };
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -123,6 +141,17 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
       case '--chunk-elements':
         once(a);
         o.chunkElements = parseInteger(a, value(), 1);
+        break;
+      case '--io-only':
+        o.ioOnly = true;
+        break;
+      case '--backend':
+        once(a);
+        o.backend = parseBackend(value());
+        break;
+      case '--threads':
+        once(a);
+        o.threads = parseInteger(a, value(), 1);
         break;
       default:
         if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);

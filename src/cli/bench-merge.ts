@@ -1,96 +1,136 @@
-// `npm run bench:merge`: merge throughput against the I/O floor, in headless Chromium.
+// `npm run bench:merge`: whole-command wall time and peak memory of `npm run merge` on the CPU
+// engine (and, on request, the WebGPU engine) against the I/O floor and against mergekit itself,
+// per method, on two generated input sets:
+//   llama  3 × ~440 MB F32, Llama-shaped (6 layers, hidden 1024, vocab 16000, untied)
+//   qwen   3 × ~0.99 GB BF16, Qwen2-0.5B-shaped (24 layers, hidden 896, GQA 14/2 with biases,
+//          vocab 151936, tied embeddings)
+// Every command runs as a child process; peak memory is RSS summed over its process tree, sampled
+// every 100 ms. The floor is the same command with --io-only (the same reads and writes, no
+// compute). Ratios come from one run on one machine; nothing here is a test.
 //
-// Generates (once, cached in bench-out/models) three Llama-shaped F16 checkpoints of ≥ 256 MB each,
-// then, each in a fresh browser, runs: the I/O floor (every input byte range read over HTTP and an
-// output of the same layout written through the same sink, no GPU work), `linear` and `ties`.
-// Prints input MB/s, the ratio merge ÷ floor, and the peak memory (PSS, summed over all Chromium
-// processes, sampled every 50 ms) next to the target 4 × largest tensor + 256 MB.
-// Ratios come from one run on one machine; nothing here is a test.
-import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+// Environment:
+//   MERGEKIT_YAML=<cmd>   a mergekit-yaml command (e.g. ../shared/mergekit-bench/mergekit-yaml)
+//   BENCH_SETS=llama,qwen BENCH_METHODS=linear,ties,…   subsets
+//   BENCH_WEBGPU=1        also time --backend webgpu (slow without a hardware GPU)
+//   BENCH_THREADS=<n>     CPU engine threads (default: one per core)
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { parseMergekitYaml } from '../formats/mergekit-yaml';
 import { buildSafetensorsHeader } from '../formats/safetensors';
-import type { MergeRequest, MergeResult } from '../worker/api';
-import { findChromium, CHROMIUM_ARGS } from '../browser';
-import { resolveModel } from './models';
-import { OutputDir } from './output-dir';
-import { startCliServer } from './server';
 import { REPO_ROOT } from './merge';
 import { formatBytes } from './progress';
 
-const SHAPE = { layers: 8, hidden: 1024, intermediate: 2816, vocab: 32000 };
 const OUT = resolve(REPO_ROOT, 'bench-out');
-const MODELS = join(OUT, 'models');
 
-function tensorShapes(): [string, number[]][] {
-  const { layers, hidden: h, intermediate: f, vocab: v } = SHAPE;
-  const list: [string, number[]][] = [['model.embed_tokens.weight', [v, h]], ['model.norm.weight', [h]], ['lm_head.weight', [v, h]]];
-  for (let l = 0; l < layers; l++) {
-    const p = `model.layers.${l}.`;
-    list.push([p + 'input_layernorm.weight', [h]], [p + 'post_attention_layernorm.weight', [h]]);
-    for (const k of ['q', 'k', 'v', 'o']) list.push([`${p}self_attn.${k}_proj.weight`, [h, h]]);
-    list.push([p + 'mlp.gate_proj.weight', [f, h]], [p + 'mlp.up_proj.weight', [f, h]], [p + 'mlp.down_proj.weight', [h, f]]);
-  }
-  return list.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+interface InputSet {
+  name: string;
+  dtype: 'F32' | 'BF16';
+  config: Record<string, unknown>;
+  tensors: [string, number[]][];
 }
 
-/** Fast seeded F16 data: base values in ±[2^-6, 2^-1); fine-tunes flip low mantissa bits of the base. */
-async function writeModel(dir: string, seed: number, fineTune: boolean) {
+function llamaSet(): InputSet {
+  const L = 6, h = 1024, f = 2816, v = 16000;
+  const t: [string, number[]][] = [['model.embed_tokens.weight', [v, h]], ['model.norm.weight', [h]], ['lm_head.weight', [v, h]]];
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}.`;
+    t.push([p + 'input_layernorm.weight', [h]], [p + 'post_attention_layernorm.weight', [h]]);
+    for (const k of ['q', 'k', 'v', 'o']) t.push([`${p}self_attn.${k}_proj.weight`, [h, h]]);
+    t.push([p + 'mlp.gate_proj.weight', [f, h]], [p + 'mlp.up_proj.weight', [f, h]], [p + 'mlp.down_proj.weight', [h, f]]);
+  }
+  return {
+    name: 'llama',
+    dtype: 'F32',
+    tensors: t,
+    config: { architectures: ['LlamaForCausalLM'], model_type: 'llama', num_hidden_layers: L, hidden_size: h, intermediate_size: f, vocab_size: v, num_attention_heads: 16, num_key_value_heads: 16, torch_dtype: 'float32', tie_word_embeddings: false },
+  };
+}
+
+function qwenSet(): InputSet {
+  const L = 24, h = 896, f = 4864, v = 151936, kv = 128;
+  const t: [string, number[]][] = [['model.embed_tokens.weight', [v, h]], ['model.norm.weight', [h]]];
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}.`;
+    t.push([p + 'input_layernorm.weight', [h]], [p + 'post_attention_layernorm.weight', [h]]);
+    t.push([p + 'self_attn.q_proj.weight', [h, h]], [p + 'self_attn.q_proj.bias', [h]], [p + 'self_attn.k_proj.weight', [kv, h]], [p + 'self_attn.k_proj.bias', [kv]]);
+    t.push([p + 'self_attn.v_proj.weight', [kv, h]], [p + 'self_attn.v_proj.bias', [kv]], [p + 'self_attn.o_proj.weight', [h, h]]);
+    t.push([p + 'mlp.gate_proj.weight', [f, h]], [p + 'mlp.up_proj.weight', [f, h]], [p + 'mlp.down_proj.weight', [h, f]]);
+  }
+  return {
+    name: 'qwen',
+    dtype: 'BF16',
+    tensors: t,
+    config: { architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', num_hidden_layers: L, hidden_size: h, intermediate_size: f, vocab_size: v, num_attention_heads: 14, num_key_value_heads: 2, torch_dtype: 'bfloat16', tie_word_embeddings: true },
+  };
+}
+
+/** Seeded data: base values ~ ±[2^-6, 2^-1); fine-tunes add a small seeded perturbation. */
+async function writeModel(dir: string, set: InputSet, seed: number) {
   await mkdir(dir, { recursive: true });
-  const shapes = tensorShapes();
-  const layout = buildSafetensorsHeader(shapes.map(([name, shape]) => ({ name, dtype: 'F16', shape })), { format: 'pt' });
-  const fh = await open(join(dir, 'model.safetensors.tmp'), 'w');
+  const sorted = [...set.tensors].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const layout = buildSafetensorsHeader(sorted.map(([name, shape]) => ({ name, dtype: set.dtype, shape })), { format: 'pt' });
+  const tmp = join(dir, 'model.safetensors.tmp');
+  const fh = await open(tmp, 'w');
   await fh.write(layout.bytes);
   let s1 = 0x9e3779b9 ^ 17;
-  let s2 = (0x9e3779b9 ^ (fineTune ? seed : 0)) >>> 0;
+  let s2 = (0x85ebca6b ^ (seed * 0x27d4eb2f)) >>> 0;
   const next = (s: number) => {
     s ^= s << 13;
     s ^= s >>> 17;
     s ^= s << 5;
     return s >>> 0;
   };
-  for (const [, shape] of shapes) {
+  const f32 = new Float32Array(1 << 20);
+  const u32 = new Uint32Array(f32.buffer);
+  for (const [, shape] of sorted) {
     const n = shape.reduce((a, b) => a * b, 1);
-    const out = new Uint16Array(n);
-    for (let i = 0; i < n; i++) {
-      s1 = next(s1);
-      let h = (s1 & 0x83ff) | ((9 + (s1 >>> 16) % 5) << 10);
-      if (fineTune) {
-        s2 = next(s2);
-        h ^= s2 & 0x3f;
+    for (let done = 0; done < n; done += f32.length) {
+      const m = Math.min(f32.length, n - done);
+      for (let i = 0; i < m; i++) {
+        s1 = next(s1);
+        let x = ((s1 & 0xffff) / 65536 - 0.5) * 0.1;
+        if (seed > 0) {
+          s2 = next(s2);
+          x += ((s2 & 0xffff) / 65536 - 0.5) * 0.004;
+        }
+        f32[i] = x;
       }
-      out[i] = h;
+      if (set.dtype === 'F32') await fh.write(new Uint8Array(f32.buffer, 0, m * 4));
+      else {
+        const out = new Uint16Array(m);
+        for (let i = 0; i < m; i++) out[i] = (u32[i] + 0x7fff + ((u32[i] >>> 16) & 1)) >>> 16;
+        await fh.write(new Uint8Array(out.buffer));
+      }
     }
-    await fh.write(new Uint8Array(out.buffer));
   }
   await fh.close();
-  const { rename } = await import('node:fs/promises');
-  await rename(join(dir, 'model.safetensors.tmp'), join(dir, 'model.safetensors'));
-  const { layers, hidden, intermediate, vocab } = SHAPE;
-  await writeFile(
-    join(dir, 'config.json'),
-    JSON.stringify({ architectures: ['LlamaForCausalLM'], model_type: 'llama', num_hidden_layers: layers, hidden_size: hidden, intermediate_size: intermediate, vocab_size: vocab, num_attention_heads: 16, num_key_value_heads: 16, torch_dtype: 'float16', tie_word_embeddings: false }, null, 2),
-  );
+  await rename(tmp, join(dir, 'model.safetensors'));
+  await writeFile(join(dir, 'config.json'), JSON.stringify(set.config, null, 2));
 }
 
-async function ensureModels() {
-  const names = ['base', 'expert_a', 'expert_b'];
-  for (const [i, name] of names.entries()) {
-    const dir = join(MODELS, name);
+async function ensureModels(set: InputSet): Promise<string> {
+  const root = join(OUT, set.name);
+  for (const [i, name] of ['base', 'expert_a', 'expert_b'].entries()) {
+    const dir = join(root, name);
     if (existsSync(join(dir, 'model.safetensors'))) continue;
     process.stderr.write(`generating ${dir}…\n`);
-    await writeModel(dir, i, i > 0);
+    await writeModel(dir, set, i);
   }
+  return root;
 }
 
 const RECIPES: Record<string, string> = {
-  linear: `merge_method: linear\nmodels:\n  - model: base\n    parameters: {weight: 0.4}\n  - model: expert_a\n    parameters: {weight: 0.3}\n  - model: expert_b\n    parameters: {weight: 0.3}\n`,
-  ties: `merge_method: ties\nbase_model: base\nmodels:\n  - model: expert_a\n    parameters: {weight: 0.5, density: 0.5}\n  - model: expert_b\n    parameters: {weight: 0.5, density: 0.3}\nparameters: {normalize: true}\n`,
+  linear: 'merge_method: linear\nmodels:\n  - model: base\n    parameters: {weight: 0.4}\n  - model: expert_a\n    parameters: {weight: 0.3}\n  - model: expert_b\n    parameters: {weight: 0.3}\n',
+  task_arithmetic: 'merge_method: task_arithmetic\nbase_model: base\nmodels:\n  - model: expert_a\n    parameters: {weight: 0.6}\n  - model: expert_b\n    parameters: {weight: 0.4}\n',
+  ties: 'merge_method: ties\nbase_model: base\nmodels:\n  - model: expert_a\n    parameters: {weight: 0.5, density: 0.5}\n  - model: expert_b\n    parameters: {weight: 0.5, density: 0.3}\nparameters: {normalize: true}\n',
+  dare_ties: 'merge_method: dare_ties\nbase_model: base\nmodels:\n  - model: expert_a\n    parameters: {weight: 0.5, density: 0.5}\n  - model: expert_b\n    parameters: {weight: 0.5, density: 0.3}\n',
+  slerp: 'merge_method: slerp\nbase_model: base\nmodels:\n  - model: base\n  - model: expert_a\nparameters: {t: 0.4}\n',
+  della: 'merge_method: della\nbase_model: base\nmodels:\n  - model: expert_a\n    parameters: {weight: 0.5, density: 0.5, epsilon: 0.1}\n  - model: expert_b\n    parameters: {weight: 0.5, density: 0.4, epsilon: 0.1}\n',
 };
 
-/** Sum of PSS (kB) over the descendants of pid (Chromium's browser, GPU, renderer… processes). */
-async function treePss(root: number): Promise<number> {
+/** RSS (kB) summed over pid and its descendants. */
+async function treeRss(root: number): Promise<number> {
   const children = new Map<number, number[]>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -103,12 +143,12 @@ async function treePss(root: number): Promise<number> {
     }
   }
   let total = 0;
-  const stack = [...(children.get(root) ?? [])];
+  const stack = [root];
   while (stack.length) {
     const p = stack.pop()!;
     try {
-      const r = await readFile(`/proc/${p}/smaps_rollup`, 'utf8');
-      total += Number(/^Pss:\s+(\d+)/m.exec(r)?.[1] ?? 0);
+      const s = await readFile(`/proc/${p}/status`, 'utf8');
+      total += Number(/^VmRSS:\s+(\d+)/m.exec(s)?.[1] ?? 0);
     } catch {
       /* gone */
     }
@@ -117,71 +157,84 @@ async function treePss(root: number): Promise<number> {
   return total;
 }
 
-async function runOnce(kind: 'floor' | 'linear' | 'ties'): Promise<{ seconds: number; inputBytes: number; peakPss: number }> {
-  const recipe = parseMergekitYaml(kind === 'floor' ? RECIPES.linear : RECIPES[kind]);
-  const refs = ['base', 'expert_a', 'expert_b'];
-  const models = await Promise.all(refs.map((r) => resolveModel(r, MODELS)));
-  const outDir = join(OUT, `out-${kind}`);
-  await rm(outDir, { recursive: true, force: true });
-  const output = new OutputDir(outDir, 'bench');
-  const server = await startCliServer({ root: REPO_ROOT, models, output });
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
+interface Run {
+  seconds: number;
+  peak: number;
+  ok: boolean;
+  tail: string;
+}
+
+/** Runs a command, timing it and sampling its process tree's RSS. */
+async function timed(cmd: string, args: string[], cwd: string): Promise<Run> {
+  const t0 = performance.now();
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let tail = '';
+  child.stderr.on('data', (b: Buffer) => (tail = (tail + b.toString()).slice(-2000)));
   let peak = 0;
-  let sampling = true;
-  const pid = process.pid; // the browser is our child; the Vite server lives in this process and is not counted
+  let running = true;
   const sampler = (async () => {
-    while (sampling && pid) {
-      peak = Math.max(peak, await treePss(pid));
-      await new Promise((r) => setTimeout(r, 50));
+    while (running) {
+      if (child.pid) peak = Math.max(peak, await treeRss(child.pid));
+      await new Promise((r) => setTimeout(r, 100));
     }
   })();
-  try {
-    const page = await browser.newPage();
-    await page.exposeFunction('__progress', () => {});
-    await page.goto(`${server.origin}/cli.html`);
-    await page.waitForFunction(() => window.__engineReady === true, null, { timeout: 120_000 });
-    await page.evaluate(() => window.capabilities());
-    const req: MergeRequest = {
-      recipe,
-      models: models.map((m, i) => ({ ref: m.ref, files: m.files.map((f) => ({ path: f.path, size: f.size, url: `${server.modelsUrl}/${i}/${encodeURIComponent(f.path)}` })) })),
-      output: { kind: 'ws', url: server.sinkWsUrl },
-      ioOnly: kind === 'floor',
-    };
-    const t0 = performance.now();
-    const res: MergeResult = await page.evaluate((r) => window.runMerge(r), req);
-    const seconds = (performance.now() - t0) / 1000;
-    if (!res.ok) throw new Error(`${kind}: ${res.error.message}`);
-    return { seconds, inputBytes: res.summary.bytesRead, peakPss: peak * 1024 };
-  } finally {
-    sampling = false;
-    await sampler;
-    await browser.close();
-    await server.close();
-    await rm(outDir, { recursive: true, force: true });
-  }
+  const code: number = await new Promise((r) => child.on('close', (c) => r(c ?? 1)));
+  running = false;
+  await sampler;
+  return { seconds: (performance.now() - t0) / 1000, peak: peak * 1024, ok: code === 0, tail };
 }
 
 async function main() {
-  await ensureModels();
-  const sizes = await Promise.all(['base', 'expert_a', 'expert_b'].map((m) => stat(join(MODELS, m, 'model.safetensors')).then((s) => s.size)));
-  const largest = SHAPE.vocab * SHAPE.hidden * 2;
-  const budget = 4 * largest + 256 * 2 ** 20;
-  process.stderr.write(`inputs: 3 × ${formatBytes(sizes[0])} F16 (largest tensor ${formatBytes(largest)}); memory target ≤ ${formatBytes(budget)}\n`);
-  const results: Record<string, { seconds: number; inputBytes: number; peakPss: number }> = {};
-  for (const kind of ['floor', 'linear', 'ties'] as const) {
-    process.stderr.write(`running ${kind}…\n`);
-    results[kind] = await runOnce(kind);
+  const sets = (process.env.BENCH_SETS ?? 'llama,qwen').split(',').map((s) => (s === 'llama' ? llamaSet() : s === 'qwen' ? qwenSet() : undefined)).filter((s): s is InputSet => !!s);
+  const methods = (process.env.BENCH_METHODS ?? Object.keys(RECIPES).join(',')).split(',').filter((m) => RECIPES[m]);
+  const mergekit = process.env.MERGEKIT_YAML ? resolve(process.env.MERGEKIT_YAML) : undefined;
+  const webgpu = process.env.BENCH_WEBGPU === '1';
+  const threads = process.env.BENCH_THREADS ? ['--threads', process.env.BENCH_THREADS] : [];
+  const tsx = join(REPO_ROOT, 'node_modules/.bin/tsx');
+  const cli = join(REPO_ROOT, 'src/cli/merge.ts');
+  const lines: string[] = [];
+  const say = (s: string) => {
+    lines.push(s);
+    process.stdout.write(s + '\n');
+  };
+  say(`| inputs | method | I/O floor | CPU engine | ${webgpu ? 'WebGPU engine | ' : ''}${mergekit ? 'mergekit | CPU ÷ mergekit | ' : ''}CPU ÷ floor | peak RSS: CPU${mergekit ? ' / mergekit' : ''} |`);
+  say(`|---|---|---|---|${webgpu ? '---|' : ''}${mergekit ? '---|---|' : ''}---|---|`);
+  for (const set of sets) {
+    const root = await ensureModels(set);
+    const size = (await import('node:fs')).statSync(join(root, 'base', 'model.safetensors')).size;
+    const label = `3 × ${formatBytes(size)} ${set.dtype} (${set.name})`;
+    for (const method of methods) {
+      const cfg = join(root, `${method}.yml`);
+      await writeFile(cfg, RECIPES[method]);
+      const out = (tag: string) => join(root, `out-${method}-${tag}`);
+      const ours = async (tag: string, extra: string[]) => {
+        await rm(out(tag), { recursive: true, force: true });
+        process.stderr.write(`${set.name} ${method}: ${tag}…\n`);
+        const r = await timed(tsx, [cli, cfg, '--out', out(tag), ...extra], root);
+        await rm(out(tag), { recursive: true, force: true });
+        if (!r.ok) throw new Error(`${set.name} ${method} ${tag} failed:\n${r.tail}`);
+        return r;
+      };
+      const floor = await ours('floor', ['--backend', 'cpu', '--io-only', ...threads]);
+      const cpu = await ours('cpu', ['--backend', 'cpu', ...threads]);
+      const gpu = webgpu ? await ours('webgpu', ['--backend', 'webgpu']) : undefined;
+      let mk: Run | undefined;
+      if (mergekit) {
+        await rm(out('mergekit'), { recursive: true, force: true });
+        process.stderr.write(`${set.name} ${method}: mergekit…\n`);
+        mk = await timed(mergekit, [`${method}.yml`, out('mergekit')], root);
+        await rm(out('mergekit'), { recursive: true, force: true });
+        if (!mk.ok) process.stderr.write(`mergekit failed on ${set.name} ${method}:\n${mk.tail}\n`);
+      }
+      const s = (r: Run) => `${r.seconds.toFixed(1)} s`;
+      say(
+        `| ${label} | ${method} | ${s(floor)} | ${s(cpu)} | ${gpu ? `${s(gpu)} | ` : ''}${mergekit ? `${mk?.ok ? s(mk) : 'failed'} | ${mk?.ok ? (cpu.seconds / mk.seconds).toFixed(2) + '×' : '—'} | ` : ''}` +
+          `${(cpu.seconds / floor.seconds).toFixed(2)}× | ${formatBytes(cpu.peak)}${mergekit && mk ? ` / ${formatBytes(mk.peak)}` : ''} |`,
+      );
+    }
   }
-  const floor = results.floor;
-  const rows = (['floor', 'linear', 'ties'] as const).map((k) => {
-    const r = results[k];
-    const mbs = r.inputBytes / 1e6 / r.seconds;
-    const ratio = r.seconds / floor.seconds;
-    const target = k === 'linear' ? ' (target ≤ 3×)' : k === 'ties' ? ' (target ≤ 6×)' : '';
-    return `${k.padEnd(7)} ${r.seconds.toFixed(1).padStart(6)} s  ${mbs.toFixed(1).padStart(7)} MB/s input  ${ratio.toFixed(2).padStart(5)}× floor${target.padEnd(16)}  peak ${formatBytes(r.peakPss)}${r.peakPss <= budget ? '' : ' (over target)'}`;
-  });
-  process.stdout.write(rows.join('\n') + '\n');
+  await mkdir(OUT, { recursive: true });
+  await writeFile(join(OUT, 'bench-merge.md'), lines.join('\n') + '\n');
 }
 
 main().catch((e) => {

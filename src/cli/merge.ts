@@ -21,7 +21,10 @@ import type { ByteSource } from '../io/types';
 import type { Recipe } from '../recipe/types';
 import type { ModelInfo } from '../recipe/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
-import type { GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
+import type { GpuReport, MergeProgress, MergeRequest, MergeResult, MergeSummary } from '../worker/api';
+import type { MergeBackend } from '../backends/types';
+import { nodeCpuBackend } from '../backends/cpu/node-pool';
+import { mayHaveHardwareGpu, nodeMerge } from './node-merge';
 import { parseArgs, parseOrExit, USAGE, type CliOptions } from './args';
 import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
 import { OutputDir, outputTargetProblem } from './output-dir';
@@ -64,9 +67,9 @@ async function loadRecipe(configPath: string): Promise<Recipe> {
 /**
  * Reads every model's headers and builds the merge plan in Node, exactly as the engine will: a
  * malformed or truncated file, a missing tensor, a shape mismatch or a bad parameter fails here,
- * before any browser starts. Returns the number of output tensors.
+ * before any browser starts. Returns the opened models (the CPU path merges from them).
  */
-async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<number> {
+async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<Map<string, ModelInfo>> {
   const infos = new Map<string, ModelInfo>();
   for (const m of models) {
     const files = new Map<string, ByteSource>();
@@ -74,8 +77,8 @@ async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number |
     infos.set(m.ref, await openModel(m.ref, basename(m.dir), files));
   }
   const needsVocab = recipe.tokenizer !== undefined || recipe.tokenizer_source !== undefined;
-  const plan = buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
-  return plan.entries.length;
+  buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
+  return infos;
 }
 
 function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer, o: CliOptions): MergeRequest {
@@ -89,6 +92,7 @@ function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}),
     ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}),
+    ...(o.ioOnly ? { ioOnly: true } : {}),
   };
 }
 
@@ -123,10 +127,13 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   let server: CliServer | undefined;
   let browser: Browser | undefined;
   let page: Page | undefined;
+  let cpu: { backend: MergeBackend; abort: AbortController } | undefined;
   let interrupted = false;
   const progress = new ProgressPrinter(io.stderr);
 
   const cleanup = async () => {
+    cpu?.abort.abort();
+    cpu?.backend.dispose?.();
     await output?.abort();
     await browser?.close().catch(() => {});
     browser = undefined;
@@ -169,11 +176,57 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       if (outPath === m.dir || !relative(m.dir, outPath).startsWith('..'))
         throw new CliFailure(`--out ${outPath} is inside the input model folder of "${m.ref}" (${m.dir})`);
 
-    await preflight(recipe, models, o.seed);
+    const infos = await preflight(recipe, models, o.seed);
     if (interrupted) return 130;
 
     output = new OutputDir(outPath);
     output.validate = o.exportCabs ? validateExportFolder : validateOutputFolder;
+    // which engine: --backend, or (auto) WebGPU only on a hardware adapter
+    let choice = o.backend;
+    let why = '--backend cpu';
+    if (o.exportCabs) {
+      if (choice === 'cpu') throw new CliFailure('--export-cabs runs on the WebGPU engine only; use --backend webgpu or auto');
+      choice = 'webgpu';
+    }
+    if (choice === 'auto' && !mayHaveHardwareGpu()) {
+      choice = 'cpu';
+      why = 'no GPU device on this machine';
+    }
+    const printResult = (s: MergeSummary) => {
+      for (const w of s.warnings) err(`warning: ${w}`);
+      const files = output!.closed.length ? output!.closed : s.files;
+      const total = files.reduce((n, f) => n + f.bytes, 0);
+      const width = Math.max(...files.map((f) => f.path.length));
+      io.stdout.write(
+        `wrote ${relative(process.cwd(), outPath) || '.'}: ${files.length} files, ${formatBytes(total)} in ${formatDuration(Date.now() - started)} ` +
+          `(${s.tensors} tensors, ${formatBytes(s.bytesRead)} read, merge ${formatDuration(s.elapsedMs)})\n` +
+          files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}\n`).join(''),
+      );
+    };
+    const runOnCpu = async (): Promise<number> => {
+      const backend = nodeCpuBackend(o.threads);
+      cpu = { backend, abort: new AbortController() };
+      err(`backend: ${backend.description} (${why})`);
+      try {
+        const summary = await nodeMerge({
+          request: { recipe, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}), ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}), ...(o.ioOnly ? { ioOnly: true } : {}) },
+          models: infos,
+          output: output!,
+          backend,
+          signal: cpu.abort.signal,
+          onProgress: (p) => progress.update(p),
+        });
+        progress.finish();
+        if (interrupted) return 130;
+        if (output!.state !== 'committed') throw new CliFailure('the engine finished without committing its output; nothing was written');
+        printResult(summary);
+        return 0;
+      } finally {
+        backend.dispose();
+      }
+    };
+    if (choice === 'cpu') return await runOnCpu();
+
     server = await startCliServer({ root: REPO_ROOT, models, output, verbose: o.verbose });
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true, handleSIGINT: false, handleSIGTERM: false });
@@ -188,6 +241,16 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     await page.waitForFunction(() => window.__engineReady === true, null, { timeout: 120_000 });
 
     const gpu = await withTimeout(page.evaluate(() => window.capabilities()), 120_000, 'the engine worker did not report the GPU within 120 s');
+    if (choice === 'auto' && (!gpu.available || gpu.isFallbackAdapter)) {
+      why = gpu.available ? `WebGPU has only a software adapter here (${adapterLine(gpu)})` : 'no WebGPU adapter in Chromium';
+      await browser.close().catch(() => {});
+      browser = undefined;
+      page = undefined;
+      await server.close().catch(() => {});
+      server = undefined;
+      return await runOnCpu();
+    }
+    err(`backend: WebGPU in headless Chromium${choice === 'auto' ? ' (hardware adapter found)' : ''}`);
     if (!gpu.available)
       throw new CliFailure(
         'WebGPU unavailable in headless Chromium (no adapter). Check that Chromium supports WebGPU (Debian: the chromium package; libvulkan1 for SwiftShader) or set CHROMIUM_PATH to a Chrome/Chromium that does.',
@@ -230,16 +293,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     }
     if (output.state !== 'committed') throw new CliFailure('the engine finished without committing its output; nothing was written');
 
-    const s = result.summary;
-    for (const w of s.warnings) err(`warning: ${w}`);
-    const files = output.closed.length ? output.closed : s.files;
-    const total = files.reduce((n, f) => n + f.bytes, 0);
-    const width = Math.max(...files.map((f) => f.path.length));
-    io.stdout.write(
-      `wrote ${relative(process.cwd(), outPath) || '.'}: ${files.length} files, ${formatBytes(total)} in ${formatDuration(Date.now() - started)} ` +
-        `(${s.tensors} tensors, ${formatBytes(s.bytesRead)} read, merge ${formatDuration(s.elapsedMs)})\n` +
-        files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}\n`).join(''),
-    );
+    printResult(result.summary);
     return 0;
   } catch (e) {
     progress.finish();

@@ -22,15 +22,18 @@ describe('parseSize (mergekit --out-shard-size style)', () => {
 
 describe('parseArgs', () => {
   it('parses every option', () => {
-    expect(parseArgs(['c.yml', '--out', 'o', '--models-dir', 'm', '--seed', '7', '--shard-size', '5B', '--chunk-elements=4096', '-v'])).toEqual({
+    expect(parseArgs(['c.yml', '--out', 'o', '--models-dir', 'm', '--seed', '7', '--shard-size', '5B', '--chunk-elements=4096', '--backend', 'cpu', '--threads', '3', '-v'])).toEqual({
       config: 'c.yml',
       out: 'o',
       modelsDir: 'm',
       seed: 7,
       shardSize: 5e9,
       chunkElements: 4096,
+      backend: 'cpu',
+      threads: 3,
       verbose: true,
     });
+    expect(parseArgs(['c.yml', '--out', 'o'])).toMatchObject({ backend: 'auto' });
   });
   it('returns help', () => expect(parseArgs(['x', '--help'])).toBe('help'));
   it.each([
@@ -43,6 +46,8 @@ describe('parseArgs', () => {
     [['c.yml', '--out', 'o', '--seed', '-1'], /≥ 0/],
     [['c.yml', '--out', 'o', '--chunk-elements', '0'], /≥ 1/],
     [['c.yml', '--out', 'o', '--out', 'p'], /twice/],
+    [['c.yml', '--out', 'o', '--backend', 'gpu'], /not one of auto, cpu, webgpu/],
+    [['c.yml', '--out', 'o', '--threads', '0'], /≥ 1/],
   ])('%j is a usage error', (argv, msg) => expect(() => parseArgs(argv as string[])).toThrow(msg));
 });
 
