@@ -17,12 +17,14 @@ export interface Studio {
   close(): Promise<void>;
 }
 
-export async function startStudio(): Promise<Studio> {
+/** `webgpu: false` launches Chromium without --enable-unsafe-webgpu: no adapter in the page or its workers. */
+export async function startStudio(opts: { webgpu?: boolean } = {}): Promise<Studio> {
   const outDir = mkdtempSync(join(tmpdir(), 'studio-ui-'));
   await build({ root: REPO, logLevel: 'error', build: { outDir, emptyOutDir: true } });
   const server: PreviewServer = await preview({ root: REPO, logLevel: 'error', build: { outDir }, preview: { port: 0, host: '127.0.0.1' } });
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
+  const args = opts.webgpu === false ? CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu' && !a.startsWith('--enable-features=Vulkan')) : CHROMIUM_ARGS;
+  const browser = await chromium.launch({ executablePath: findChromium(), args, headless: true });
   mkdirSync(SHOTS, { recursive: true });
   return {
     url: server.resolvedUrls!.local[0],

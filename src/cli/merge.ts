@@ -89,6 +89,7 @@ function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer
       files: m.files.map((f) => ({ path: f.path, size: f.size, url: `${server.modelsUrl}/${i}/${encodeURIComponent(f.path)}` })),
     })),
     output: { kind: 'ws', url: server.sinkWsUrl },
+    engine: 'webgpu',
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}),
     ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}),

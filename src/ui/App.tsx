@@ -74,7 +74,7 @@ function Header() {
   const cap = useStudio((s) => s.capability);
   const link = useStudio((s) => s.shareLink);
   const chip =
-    cap.state === 'probing' ? { cls: 'probing', text: 'Checking WebGPU…' } : cap.state === 'ready' && cap.report.available ? (cap.report.isFallbackAdapter ? { cls: 'fallback', text: `${cap.report.architecture || cap.report.vendor} · software` } : { cls: 'ok', text: [cap.report.vendor, cap.report.architecture].filter(Boolean).join(' · ') || 'WebGPU' }) : { cls: 'bad', text: 'no WebGPU' };
+    cap.state === 'probing' ? { cls: 'probing', text: 'Checking WebGPU…' } : cap.state === 'ready' && cap.report.available ? (cap.report.isFallbackAdapter ? { cls: 'fallback', text: `${cap.report.architecture || cap.report.vendor} · software` } : { cls: 'ok', text: [cap.report.vendor, cap.report.architecture].filter(Boolean).join(' · ') || 'WebGPU' }) : cap.state === 'ready' && cap.report.merge?.engine === 'cpu' ? { cls: 'fallback', text: 'no WebGPU · CPU engine' } : { cls: 'bad', text: 'no WebGPU' };
   return (
     <header className="topbar">
       <div className="brand">

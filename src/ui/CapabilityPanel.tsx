@@ -43,13 +43,25 @@ function CapabilityBody() {
         Checking WebGPU…
       </p>
     );
-  if (cap.state === 'failed' || !cap.report.available)
+  if (cap.state === 'failed' || !cap.report.available) {
+    const engine = cap.state === 'ready' ? cap.report.merge : undefined;
     return (
-      <div className="callout bad" role="alert">
-        <strong>WebGPU unavailable.</strong> {cap.state === 'failed' ? cap.message + ' ' : ''}Merging needs WebGPU: use a recent Chrome, Edge or Chromium (on Linux,
-        start it with <code>--enable-unsafe-webgpu</code>), Safari 26, or Firefox on Windows / Apple Silicon macOS.
+      <div className={`callout ${engine?.engine === 'cpu' ? 'warn' : 'bad'}`} role="alert">
+        <strong>WebGPU unavailable.</strong> {cap.state === 'failed' ? cap.message + ' ' : ''}
+        {engine?.engine === 'cpu' ? (
+          <>
+            Merges run on the <b>CPU engine</b> ({engine.description.replace(/^CPU engine: /, '')}) with the same results. Evaluation runs on WebAssembly. With a GPU and a browser that
+            exposes it (a recent Chrome, Edge or Chromium — on Linux started with <code>--enable-unsafe-webgpu</code> — Safari 26, or Firefox on Windows / Apple Silicon macOS), large
+            merges and evaluations would run several times faster, and merge diagnostics would be available.
+          </>
+        ) : (
+          <>
+            Use a recent Chrome, Edge or Chromium (on Linux, start it with <code>--enable-unsafe-webgpu</code>), Safari 26, or Firefox on Windows / Apple Silicon macOS.
+          </>
+        )}
       </div>
     );
+  }
   const r = cap.report;
   const name = [r.vendor, r.architecture].filter(Boolean).join(' · ') || 'unknown adapter';
   return (
@@ -60,7 +72,14 @@ function CapabilityBody() {
       </p>
       {r.isFallbackAdapter ? (
         <p className="callout warn small" role="note">
-          This is a software (fallback) adapter: merges will be correct but much slower than on a real GPU. Check that hardware acceleration is enabled in your browser.
+          This is a software (fallback) adapter, which emulates a GPU on the processor.
+          {r.merge?.engine === 'cpu' ? (
+            <>
+              {' '}
+              Merges therefore run on the <b>CPU engine</b> ({r.merge.description.replace(/^CPU engine: /, '')}): the same bytes, several times faster than this adapter.
+            </>
+          ) : null}{' '}
+          A real GPU would be faster still: check that hardware acceleration is enabled in your browser.
         </p>
       ) : null}
       <dl className="facts limits">

@@ -58,6 +58,8 @@ export interface MergeRequest {
    * with no GPU work (the I/O floor that `npm run bench:merge` compares merges against).
    */
   ioOnly?: boolean;
+  /** Which engine: 'auto' (default: WebGPU on a hardware adapter, else the CPU engine), or forced. */
+  engine?: 'auto' | 'webgpu' | 'cpu';
 }
 
 export interface MergeProgress {
@@ -96,6 +98,11 @@ export interface GpuReport {
   isFallbackAdapter: boolean;
   features: string[];
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxStorageBuffersPerShaderStage: number; maxComputeWorkgroupsPerDimension: number };
+  /**
+   * Which engine merges run on here (set by the engine worker): WebGPU on a hardware adapter, the
+   * CPU engine otherwise (no WebGPU, no adapter, or only a software fallback adapter).
+   */
+  merge?: { engine: 'webgpu' | 'cpu'; description: string; reason?: string };
 }
 
 export type MergeResult = { ok: true; summary: MergeSummary } | { ok: false; error: ErrorRecord };

@@ -5,6 +5,9 @@ import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, Diagnostics
 import { getGpu, gpuReport } from '../gpu/device';
 import { loadModels, runMerge } from '../merge/run';
 import { WebGpuBackend } from '../backends/webgpu';
+import type { MergeBackend } from '../backends/types';
+import type { CpuBackend } from '../backends/cpu/backend';
+import { browserCpuBackend } from '../backends/cpu/browser-pool';
 import { exportCabs } from '../merge/cabs-export';
 import { MemorySink, sinkFor } from '../io/sinks';
 import { CancelledError, toRecord, type ErrorRecord } from '../errors';
@@ -81,12 +84,35 @@ async function exclusive<T extends { memoryFiles?: Record<string, Uint8Array> }>
   }
 }
 
+let cpuBackend: CpuBackend | undefined;
+
+/**
+ * The engine merges run on: WebGPU on a hardware adapter; the CPU engine (Web Workers) when there
+ * is no WebGPU, no adapter, or only a software fallback adapter (SwiftShader emulates a GPU on the
+ * same cores, several times slower than the CPU engine, with the same bytes).
+ */
+async function mergeBackend(engine: MergeRequest['engine'] = 'auto'): Promise<{ backend: MergeBackend; reason?: string }> {
+  if (engine === 'webgpu') return { backend: new WebGpuBackend(await getGpu()) };
+  let gpu = null;
+  let reason: string | undefined;
+  try {
+    gpu = await getGpu();
+  } catch (e) {
+    reason = toRecord(e).message;
+  }
+  if (gpu && !gpu.isFallbackAdapter && engine !== 'cpu') return { backend: new WebGpuBackend(gpu) };
+  cpuBackend ??= browserCpuBackend();
+  return { backend: cpuBackend, reason: reason ?? 'WebGPU offers only a software (fallback) adapter here' };
+}
+
 const api: EngineApi = {
   async capabilities() {
-    return gpuReport(await getGpu().catch(() => null));
+    const report = gpuReport(await getGpu().catch(() => null));
+    const { backend, reason } = await mergeBackend();
+    return { ...report, merge: { engine: backend.kind, description: backend.description, reason } };
   },
   merge(req: MergeRequest, onProgress?: (p: MergeProgress) => void): Promise<MergeResult> {
-    return exclusive(async (signal) => runMerge(req, new WebGpuBackend(await getGpu()), { signal, onProgress }));
+    return exclusive(async (signal) => runMerge(req, (await mergeBackend(req.engine)).backend, { signal, onProgress }));
   },
   cancel() {
     current?.abort();
