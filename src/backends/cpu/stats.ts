@@ -34,51 +34,70 @@ export function blockSum(n: number, v: (i: number) => number, total = 0): number
   return total;
 }
 
-/** Two block sums in one sweep (l1_blocks: Σ|δ| and Σ|δ·mask|). */
-export function blockSum2(n: number, v: (i: number) => number, keep: (i: number) => boolean, totals: [number, number] = [0, 0]): [number, number] {
+/**
+ * l1_rows (shaders/prune.wgsl) over the whole rows of one chunk: per row, thread t adds elements
+ * t, t+256, … of the row in order, then the tree; the row sums are added to `totals` in row order.
+ */
+export function l1RowSums(d: Float32Array, mask: Uint32Array, start: number, C: number, totals: [number, number]): [number, number] {
   let [t0, t1] = totals;
-  const lanes1 = new Float32Array(256);
-  for (let start = 0; start < n; start += 1024) {
+  const lanes1 = l1Lanes1;
+  for (let r0 = 0; r0 < d.length; r0 += C) {
     for (let t = 0; t < 256; t++) {
       let a0 = 0;
       let a1 = 0;
-      for (let k = 0; k < 4; k++) {
-        const i = start + k * 256 + t;
-        if (i < n) {
-          const d = v(i);
-          a0 = f(a0 + d);
-          if (keep(i)) a1 = f(a1 + d);
-        }
+      for (let j = t; j < C; j += 256) {
+        const v = Math.abs(d[r0 + j]);
+        a0 = f(a0 + v);
+        const g = start + r0 + j;
+        if ((mask[g >>> 5] >>> (g & 31)) & 1) a1 = f(a1 + v);
       }
       lanes[t] = a0;
       lanes1[t] = a1;
     }
-    t0 += tree();
-    for (let stride = 128; stride > 0; stride >>= 1) for (let t = 0; t < stride; t++) lanes1[t] = lanes1[t] + lanes1[t + stride];
+    for (let stride = 128; stride > 0; stride >>= 1)
+      for (let t = 0; t < stride; t++) {
+        lanes[t] = lanes[t] + lanes[t + stride];
+        lanes1[t] = lanes1[t] + lanes1[t + stride];
+      }
+    t0 += lanes[0];
     t1 += lanes1[0];
   }
   return [t0, t1];
 }
 
 /**
- * Per-row sums as shaders/prune.wgsl l1_rows: thread t adds elements t, t+256, … of the row in
- * order, then the tree. Returns [Σ|δ|, Σ|δ·mask|] of one row of `len` elements starting at `r0`.
+ * l1_blocks over one chunk without callbacks (the hot path of the L1 rescale): Σ|d| and Σ|d| over
+ * the elements whose bit (start + i) is set in `mask`, added to `totals`.
  */
-export function rowSum2(r0: number, len: number, v: (i: number) => number, keep: (i: number) => boolean): [number, number] {
-  const lanes1 = rowLanes1;
-  for (let t = 0; t < 256; t++) {
-    let a0 = 0;
-    let a1 = 0;
-    for (let j = t; j < len; j += 256) {
-      const d = v(r0 + j);
-      a0 = f(a0 + d);
-      if (keep(r0 + j)) a1 = f(a1 + d);
+export function l1BlockSums(d: Float32Array, mask: Uint32Array, start: number, totals: [number, number]): [number, number] {
+  // (per 1024-element block: the l1_blocks kernel's 256 threads and tree)
+  let [t0, t1] = totals;
+  const n = d.length;
+  const lanes1 = l1Lanes1;
+  for (let b = 0; b < n; b += 1024) {
+    for (let t = 0; t < 256; t++) {
+      let a0 = 0;
+      let a1 = 0;
+      for (let k = 0; k < 4; k++) {
+        const i = b + k * 256 + t;
+        if (i < n) {
+          const v = Math.abs(d[i]);
+          a0 = f(a0 + v);
+          const g = start + i;
+          if ((mask[g >>> 5] >>> (g & 31)) & 1) a1 = f(a1 + v);
+        }
+      }
+      lanes[t] = a0;
+      lanes1[t] = a1;
     }
-    lanes[t] = a0;
-    lanes1[t] = a1;
+    for (let stride = 128; stride > 0; stride >>= 1)
+      for (let t = 0; t < stride; t++) {
+        lanes[t] = lanes[t] + lanes[t + stride];
+        lanes1[t] = lanes1[t] + lanes1[t + stride];
+      }
+    t0 += lanes[0];
+    t1 += lanes1[0];
   }
-  const s0 = tree();
-  for (let stride = 128; stride > 0; stride >>= 1) for (let t = 0; t < stride; t++) lanes1[t] = lanes1[t] + lanes1[t + stride];
-  return [s0, lanes1[0]];
+  return [t0, t1];
 }
-const rowLanes1 = new Float32Array(256);
+const l1Lanes1 = new Float32Array(256);

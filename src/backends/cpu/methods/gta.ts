@@ -15,7 +15,7 @@ import type { CpuJob } from '../job';
 import { checkDella, type GtaVariant } from '../../../merge/methods/gta';
 import { keepThreshold, magpruneKeep, magpruneKeepParams } from '../../../merge/reference/rng';
 import { MethodError } from '../../../errors';
-import { blockSum2, rowSum2 } from '../stats';
+import { l1BlockSums, l1RowSums } from '../stats';
 
 const f = Math.fround;
 
@@ -156,16 +156,8 @@ async function sparsify(job: CpuJob, v: GtaVariant, bi: number, others: number[]
       } else {
         magpruneRows(d, c.start, rowLen, p, seed, others[ki] >>> 0, mask);
       }
-      const dv = (i: number) => Math.abs(d[i]);
-      const keep = (i: number) => ((mask[(c.start + i) >>> 5] >>> ((c.start + i) & 31)) & 1) === 1;
-      if (l1[ki]) totals[ki] = blockSum2(c.count, dv, keep, totals[ki]);
-      if (l1Rows[ki]) {
-        for (let r0 = 0; r0 < c.count; r0 += rowLen) {
-          const [a, k] = rowSum2(r0, rowLen, dv, keep);
-          totals[ki][0] += a;
-          totals[ki][1] += k;
-        }
-      }
+      if (l1[ki]) totals[ki] = l1BlockSums(d, mask, c.start, totals[ki]);
+      if (l1Rows[ki]) totals[ki] = l1RowSums(d, mask, c.start, rowLen, totals[ki]);
     }
   }
   plans.forEach((p, ki) => {
@@ -200,32 +192,43 @@ function hash(x: number): number {
   return h >>> 0;
 }
 
-/** DELLA's MagPrune over the whole rows of one chunk (d = the chunk's δ, `start` its first element). */
+/**
+ * DELLA's MagPrune over the whole rows of one chunk (d = the chunk's δ, `start` its first element):
+ * each row's elements ordered by (key, index) ascending — a stable LSD radix sort over the 31-bit
+ * key in four 8-bit digits, so equal keys keep index order — then the keep rule of rng.ts.
+ */
 function magpruneRows(d: Float32Array, start: number, C: number, p: { density: number; epsilon: number }, seed: number, stream: number, mask: Uint32Array): void {
   const kp = magpruneKeepParams(p.density, p.epsilon);
   const bits = new Uint32Array(d.buffer, d.byteOffset, d.length);
   const sm = Math.imul(stream, 0x9e3779b9);
-  // (key, index) pairs sorted ascending: key·2^22 + index is exact in f64 while C ≤ 2^22
-  const wide = C > 2 ** 22;
-  const comp = wide ? undefined : new Float64Array(C);
+  const keys = new Uint32Array(C);
+  let order = new Uint32Array(C);
+  let tmp = new Uint32Array(C);
+  const count = new Uint32Array(256);
   for (let r0 = 0; r0 < d.length; r0 += C) {
-    let order: ArrayLike<number>;
-    const keyOf = (j: number) => {
+    for (let j = 0; j < C; j++) {
       const k = bits[r0 + j] & 0x7fffffff;
-      return k > 0x7f800000 ? 0x7f800001 : k;
-    };
-    if (comp) {
-      for (let j = 0; j < C; j++) comp[j] = keyOf(j) * 4194304 + j;
-      comp.sort();
-      order = comp;
-    } else {
-      const o = Array.from({ length: C }, (_, j) => j);
-      o.sort((a, b) => keyOf(a) - keyOf(b) || a - b);
-      order = o;
+      keys[j] = k > 0x7f800000 ? 0x7f800001 : k;
+      order[j] = j;
+    }
+    for (let shift = 0; shift < 32; shift += 8) {
+      count.fill(0);
+      for (let j = 0; j < C; j++) count[(keys[j] >>> shift) & 255]++;
+      if (count[(keys[0] >>> shift) & 255] === C) continue; // one digit value: order unchanged
+      let sum = 0;
+      for (let b = 0; b < 256; b++) {
+        const c = count[b];
+        count[b] = sum;
+        sum += c;
+      }
+      for (let s = 0; s < C; s++) {
+        const j = order[s];
+        tmp[count[(keys[j] >>> shift) & 255]++] = j;
+      }
+      [order, tmp] = [tmp, order];
     }
     for (let s = 0; s < C; s++) {
-      const j = comp ? comp[s] % 4194304 : (order as number[])[s];
-      const g = start + r0 + j;
+      const g = start + r0 + order[s];
       const u = hash(hash((g ^ sm) >>> 0) ^ seed) >>> 8;
       if (magpruneKeep(u, s + 1, C, kp)) setBit(mask, g);
     }
