@@ -18,8 +18,9 @@
 //      that also reads every record back (`load()`), so a reloaded page lists exactly what the user
 //      last saw. A journaled remove is replayed as a delete, so a removed file does not come back.
 //
-// When localStorage cannot hold an operation (quota, storage disabled), the key's older journal
-// entry is dropped (it must not be replayed over the newer write) and the page asks the browser to
+// When localStorage cannot hold an operation (quota, storage disabled, or larger than `maxChars`,
+// so that big files never crowd out the recipe's own localStorage), the key's older journal entry
+// is dropped (it must not be replayed over the newer write) and the page asks the browser to
 // confirm leaving (`beforeunload`) until the IndexedDB write has completed.
 import { idbTransaction, type StoreName } from './idb';
 import { holdUnload } from './unload-guard';
@@ -72,6 +73,11 @@ export class JournaledStore<V> {
       storage?: () => JournalStorage | undefined;
       /** Called while an operation the journal could not hold is in flight; returns its release. */
       hold?: () => () => void;
+      /**
+       * Larger operations (JSON characters) are not journaled, so that a big file cannot fill the
+       * origin's localStorage quota that the recipe and settings share (default 1M: ~2 MB).
+       */
+      maxChars?: number;
     },
   ) {
     this.prefix = `${PREFIX}${o.name}/`;
@@ -136,7 +142,9 @@ export class JournaledStore<V> {
     if (!st) return false;
     const k = this.keyFor(op.key);
     try {
-      st.setItem(k, JSON.stringify(op));
+      const text = JSON.stringify(op);
+      if (text.length > (this.o.maxChars ?? 1_000_000)) throw new RangeError('too large for the journal');
+      st.setItem(k, text);
       return true;
     } catch {
       try {

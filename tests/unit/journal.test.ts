@@ -188,6 +188,23 @@ describe('journaled store', () => {
     expect(b.db.get('a.jsonl')?.text).toHaveLength(500);
   });
 
+  test('an operation over maxChars is not journaled (localStorage is left to the recipe), but still written', async () => {
+    const ls = fakeStorage();
+    const b = fakeBackend();
+    let holds = 0;
+    const s = new JournaledStore<Rec>({ name: 'eval-sets', keyOf: (r) => r.name, backend: b.backend, storage: () => ls, maxChars: 150, hold: () => (holds++, () => holds--) });
+    expect(s.put({ name: 'small.jsonl', text: 'x' }).held).toBe(true);
+    const big = s.put({ name: 'big.jsonl', text: 'x'.repeat(200) });
+    expect(big.held).toBe(false);
+    expect(s.entries().map((e) => e.key)).toEqual(['small.jsonl']);
+    expect(holds).toBe(1);
+    await b.completeNext();
+    await b.completeNext();
+    await big.done;
+    expect(holds).toBe(0);
+    expect(b.db.get('big.jsonl')?.text).toHaveLength(200);
+  });
+
   test('no localStorage at all: writes still go through, each held by the unload guard', async () => {
     const b = fakeBackend();
     let holds = 0;
