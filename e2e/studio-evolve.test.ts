@@ -154,8 +154,32 @@ test('Try it completes a prompt; a tiny evolution fills charts and table, pauses
   expect(errors).toEqual([]);
 });
 
+/**
+ * A slow disk: while sessionStorage says "e2e-hold-idb", every write to the eval-sets store keeps its
+ * IndexedDB transaction open (a chain of count() requests), so the write is still in flight when
+ * the test reloads. A reload closes the page's connection and aborts that transaction: whatever
+ * the studio only had in that write is lost, which is the race the journal exists for.
+ */
+function slowDisk(): void {
+  const hold = () => sessionStorage.getItem('e2e-hold-idb') === '1';
+  for (const m of ['put', 'delete'] as const) {
+    const original = IDBObjectStore.prototype[m] as (...a: unknown[]) => IDBRequest;
+    (IDBObjectStore.prototype as unknown as Record<string, unknown>)[m] = function (this: IDBObjectStore, ...a: unknown[]) {
+      const req = original.apply(this, a);
+      if (this.name === 'eval-sets' && hold()) {
+        const spin = () => {
+          if (hold()) this.count().onsuccess = spin;
+        };
+        spin();
+      }
+      return req;
+    };
+  }
+}
+
 test('eval files the user adds are kept across reloads until removed, and win over a demo set of the same name', async () => {
-  const { page, errors } = await openStudio(studio, { demo: 'demo' });
+  const { page, errors } = await openStudio(studio, { demo: 'demo', init: slowDisk });
+  const holdWrites = (on: boolean) => page.evaluate((on) => (on ? sessionStorage.setItem('e2e-hold-idb', '1') : sessionStorage.removeItem('e2e-hold-idb')), on);
   await page.getByRole('tab', { name: 'Try it' }).click();
   const sets = page.getByRole('list', { name: 'Eval sets' });
   const count = () => sets.getByRole('listitem').count();
@@ -165,28 +189,50 @@ test('eval files the user adds are kept across reloads until removed, and win ov
   writeFileSync(mine, '{"prompt": "1+1=", "answer": "2"}\n{"prompt": "2+2=", "answer": "4"}\n{"prompt": "3+3=", "answer": "6"}\n');
   const clash = join(dir, demoSets[0].name); // the user's own file under a demo set's name
   writeFileSync(clash, '{"prompt": "5+5=", "answer": "10"}\n');
-  await page.getByTestId('input-evalsets').setInputFiles([mine, clash]);
-  await expect.poll(count).toBe(demoSets.length + 1);
-
+  const mineRow = sets.getByRole('listitem').filter({ hasText: 'mine.test.jsonl' });
+  const clashRow = sets.getByRole('listitem').filter({ hasText: demoSets[0].name });
+  const saveState = (row: typeof mineRow) => row.getByRole('status').textContent();
   const reloaded = async () => {
     await page.reload();
     await page.waitForSelector('html[data-ready=true]', { timeout: 120_000 });
     await page.getByRole('tab', { name: 'Try it' }).click();
-    await expect.poll(() => page.getByText('Loading the demo eval sets…').count()).toBe(0);
   };
+  const journal = () => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('merge-studio-journal')));
+
+  // ---- add while the disk is slow: listed at once, but "saving…" until IndexedDB has it
+  await holdWrites(true);
+  await page.getByTestId('input-evalsets').setInputFiles([mine, clash]);
+  await expect.poll(count).toBe(demoSets.length + 1);
+  expect(await saveState(mineRow)).toBe('saving…');
+  // reload at once, the writes still in flight: nothing is lost
   await reloaded();
+  await expect.poll(() => mineRow.count(), { timeout: 30_000 }).toBe(1);
+  expect(await saveState(mineRow)).toBe('saving…'); // listed from the journal, being written again
+  await holdWrites(false);
   await expect.poll(count, { timeout: 30_000 }).toBe(demoSets.length + 1);
-  const mineRow = sets.getByRole('listitem').filter({ hasText: 'mine.test.jsonl' });
+  await expect.poll(() => saveState(mineRow)).toBe('saved in this browser');
+  await expect.poll(() => saveState(clashRow)).toBe('saved in this browser');
+  await expect.poll(journal).toEqual([]); // settled writes leave nothing in the journal
+  await reloaded();
+  await expect.poll(() => page.getByText('Loading the demo eval sets…').count()).toBe(0);
+  await expect.poll(count, { timeout: 30_000 }).toBe(demoSets.length + 1);
   expect(await mineRow.textContent()).toContain('3 exact');
-  const clashRow = sets.getByRole('listitem').filter({ hasText: demoSets[0].name });
   expect(await clashRow.textContent()).toContain('1 exact'); // still the user's file, not the demo's
   expect(await clashRow.getByText('demo').count()).toBe(0);
+  expect(await saveState(mineRow)).toBe('saved in this browser');
+  await shot(page.getByRole('region', { name: 'Try it' }), 'try-it-eval-sets-saved');
 
+  // ---- remove while the disk is slow and reload at once: the sets do not come back
+  await holdWrites(true);
   await page.getByRole('button', { name: 'Remove mine.test.jsonl' }).click();
   await page.getByRole('button', { name: `Remove ${demoSets[0].name}` }).click();
   await expect.poll(count).toBe(demoSets.length - 1);
   await reloaded();
+  await holdWrites(false);
+  await expect.poll(() => page.getByText('Loading the demo eval sets…').count()).toBe(0);
   await expect.poll(count, { timeout: 30_000 }).toBe(demoSets.length); // the demo set is back, mine is gone
-  expect(await sets.getByRole('listitem').filter({ hasText: 'mine.test.jsonl' }).count()).toBe(0);
+  expect(await mineRow.count()).toBe(0);
+  expect(await clashRow.getByText('demo').count()).toBe(1);
+  await expect.poll(journal).toEqual([]);
   expect(errors).toEqual([]);
 });

@@ -24,20 +24,44 @@ function open(what: string): Promise<IDBDatabase> {
   });
 }
 
-/** One request in its own transaction on `store`; resolves when the transaction commits. */
-export async function idbRequest<T>(store: StoreName, mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>, what: string): Promise<T> {
+/**
+ * One transaction on `store`: `fn` issues its requests and returns a getter for the result, read
+ * once the transaction has **completed** (`oncomplete`, i.e. committed), never on a request's
+ * `onsuccess`, which fires while the transaction can still abort (a reload, a quota error).
+ */
+export async function idbTransaction<T>(store: StoreName, mode: IDBTransactionMode, fn: (s: IDBObjectStore) => () => T, what: string): Promise<T> {
   const db = await open(what);
   // A newer tab upgrading the database asks this connection to go.
   db.onversionchange = () => db.close();
   try {
     return await new Promise<T>((resolve, reject) => {
       const t = db.transaction(store, mode);
-      const req = fn(t.objectStore(store));
-      t.oncomplete = () => resolve(req.result);
       t.onerror = () => reject(new IoError(`IndexedDB: ${t.error?.message ?? 'transaction failed'}`));
       t.onabort = () => reject(new IoError(`IndexedDB: ${t.error?.message ?? 'transaction aborted'}`));
+      let result: () => T;
+      try {
+        result = fn(t.objectStore(store));
+      } catch (e) {
+        // A request that could not be issued (a bad key, say): none of the others may commit.
+        t.abort();
+        return reject(new IoError(`IndexedDB: ${e instanceof Error ? e.message : String(e)}`));
+      }
+      t.oncomplete = () => resolve(result());
     });
   } finally {
     db.close();
   }
+}
+
+/** One request in its own transaction on `store`; resolves when the transaction commits. */
+export function idbRequest<T>(store: StoreName, mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>, what: string): Promise<T> {
+  return idbTransaction(
+    store,
+    mode,
+    (s) => {
+      const req = fn(s);
+      return () => req.result;
+    },
+    what,
+  );
 }

@@ -2,9 +2,12 @@
 // the user dropped or picked. Shared by "Try it" (run a set, see every item) and evolution (search
 // and held-out splits). Each text is parsed once on arrival so a malformed file shows its error
 // (file and line) in the list instead of failing a run later. The user's files are kept in
-// IndexedDB (name and text) until removed, so a reload finds them again.
+// IndexedDB (name and text) until removed, so a reload finds them again. They go through the
+// write-ahead journal of io/journal.ts: a file is journaled in the same task that lists it (so a
+// reload right after cannot lose it), and its row says "saved in this browser" only once the
+// IndexedDB transaction has completed; a removal is journaled the same way, so it cannot come back.
 import { create } from 'zustand';
-import { idbRequest } from '../io/idb';
+import { idbBackend, JournaledStore } from '../io/journal';
 import { parseEvalSet, type EvalSetKind } from '../eval/evalset';
 import { toRecord } from '../errors';
 import { demoFolder } from './shelf';
@@ -22,7 +25,15 @@ export interface EvalSetEntry {
   items: number;
   /** Why the file cannot be used (it stays listed so the user sees the message). */
   error?: string;
+  /** The user's files: whether this browser has kept it (absent for the demo's sets). */
+  save?: SaveState;
 }
+
+/**
+ * "saving": listed, its IndexedDB write not completed yet (`held`: the journal holds it, so a reload
+ * now keeps it; otherwise the page asks before unloading). "saved": the transaction completed.
+ */
+export type SaveState = { state: 'saving'; held: boolean } | { state: 'saved' } | { state: 'failed'; reason: string };
 
 export interface EvalSetsState {
   sets: EvalSetEntry[];
@@ -70,36 +81,72 @@ interface SavedEvalSet {
   name: string;
   text: string;
 }
-const what = 'eval sets';
-const savedSets = {
-  put: (s: SavedEvalSet) => idbRequest('eval-sets', 'readwrite', (st) => st.put(s), what).then(() => undefined),
-  remove: (name: string) => idbRequest('eval-sets', 'readwrite', (st) => st.delete(name), what).then(() => undefined),
-  all: () => idbRequest('eval-sets', 'readonly', (st) => st.getAll() as IDBRequest<SavedEvalSet[]>, what),
-};
-const unsaved = (e: unknown) => useEvalSets.setState({ loadError: `Your eval sets are listed but will not survive a reload: ${toRecord(e).message}` });
+const savedSets = new JournaledStore<SavedEvalSet>({ name: 'eval-sets', keyOf: (s) => s.name, backend: idbBackend('eval-sets', 'eval sets') });
+
+const reasonOf = (e: unknown) => toRecord(e).message;
+
+/** Sets the save state of a listed entry (nothing if it was removed or replaced meanwhile). */
+function setSave(id: string, save: SaveState): void {
+  const sets = useEvalSets.getState().sets;
+  if (sets.some((s) => s.id === id)) useEvalSets.setState({ sets: sets.map((s) => (s.id === id ? { ...s, save } : s)) });
+}
+
+/** Lists the user's file and saves it: journaled now, "saved" when its IndexedDB write completes. */
+function keep(entry: EvalSetEntry): EvalSetEntry {
+  const w = savedSets.put({ name: entry.name, text: entry.text });
+  w.done.then(
+    () => setSave(entry.id, { state: 'saved' }),
+    (e: unknown) => setSave(entry.id, { state: 'failed', reason: reasonOf(e) }),
+  );
+  return { ...entry, save: { state: 'saving', held: w.held } };
+}
 
 export async function addEvalFiles(files: File[]): Promise<void> {
   const jsonl = files.filter((f) => /\.jsonl?$/i.test(f.name));
   const entries = await Promise.all(jsonl.map(async (f) => entryOf(f.name, await f.text(), 'file')));
   const skipped = files.length - jsonl.length;
-  if (entries.length) addEvalSets(entries);
+  // Journaled in the same task as listed: no reload can come between the two.
+  if (entries.length) addEvalSets(entries.map(keep));
   if (skipped) useEvalSets.setState({ loadError: `${skipped} file(s) ignored: eval sets are .jsonl files (one JSON object per line).` });
-  await Promise.all(entries.map((e) => savedSets.put({ name: e.name, text: e.text }))).catch(unsaved);
 }
 
 export function removeEvalSet(id: string): void {
   const gone = useEvalSets.getState().sets.find((s) => s.id === id);
   useEvalSets.setState({ sets: useEvalSets.getState().sets.filter((s) => s.id !== id) });
-  if (gone?.origin === 'file') void savedSets.remove(gone.name).catch(unsaved);
+  if (gone?.origin !== 'file') return;
+  savedSets.remove(gone.name).done.catch((e: unknown) =>
+    useEvalSets.setState({ loadError: `${gone.name} could not be removed from this browser's storage (${reasonOf(e)}); it may be listed again after a reload.` }),
+  );
 }
 
-/** Lists the eval files the user added in an earlier visit (parsed again, errors shown as before). */
+/**
+ * Lists the eval files the user added in an earlier visit (parsed again, errors shown as before):
+ * those still in the journal at once ("saving…": a reload interrupted their write), then all of
+ * them once the journal has been replayed into IndexedDB.
+ */
 export async function loadSavedEvalSets(): Promise<void> {
+  const { pending, all } = savedSets.load();
+  const listed = new Map<string, string>(); // name → id of the entry listed from the journal
+  if (pending.length) {
+    const entries = pending.map((s) => ({ ...entryOf(s.name, s.text, 'file'), save: { state: 'saving', held: true } as SaveState }));
+    for (const e of entries) listed.set(e.name, e.id);
+    addEvalSets(entries);
+  }
   try {
-    const saved = await savedSets.all();
-    if (saved.length) addEvalSets(saved.map((s) => entryOf(s.name, s.text, 'file')));
+    const saved = await all;
+    for (const [name, id] of listed) {
+      if (saved.some((s) => s.name === name)) setSave(id, { state: 'saved' });
+      // Another tab removed it before this replay ran: not listed any more.
+      else useEvalSets.setState({ sets: useEvalSets.getState().sets.filter((s) => s.id !== id) });
+    }
+    const sets = useEvalSets.getState().sets;
+    // A file the user added while this ran is newer than what was saved under its name.
+    const userNames = new Set(sets.filter((s) => s.origin === 'file').map((s) => s.name));
+    const fresh = saved.filter((s) => !userNames.has(s.name));
+    if (fresh.length) addEvalSets(fresh.map((s) => ({ ...entryOf(s.name, s.text, 'file'), save: { state: 'saved' } })));
   } catch (e) {
-    useEvalSets.setState({ loadError: `Your saved eval sets could not be read: ${toRecord(e).message}` });
+    for (const id of listed.values()) setSave(id, { state: 'failed', reason: reasonOf(e) });
+    useEvalSets.setState({ loadError: `Your saved eval sets could not be read: ${reasonOf(e)}` });
   }
 }
 

@@ -2,7 +2,7 @@
 // gets its greedy completion; eval sets (the demo's and dropped .jsonl files) get per-set metrics
 // and a row per item. Busy while an evolution run uses the evaluator.
 import { useRef, useState, type DragEvent } from 'react';
-import { addEvalFiles, removeEvalSet, useEvalSets, type EvalSetEntry } from '../store/evalsets';
+import { addEvalFiles, removeEvalSet, useEvalSets, type EvalSetEntry, type SaveState } from '../store/evalsets';
 import { generate, runEval, setsToRun, useEvaluate } from '../store/evaluate';
 import { useEvolution } from '../store/evolution';
 import { useStudio } from '../store/store';
@@ -134,6 +134,23 @@ function Generate({ disabled }: { disabled: boolean }) {
   );
 }
 
+/** Whether a user's file is kept in this browser: "saved" only once its IndexedDB write completed. */
+function SaveNote({ save }: { save: SaveState }) {
+  const text =
+    save.state === 'saved'
+      ? 'saved in this browser'
+      : save.state === 'failed'
+        ? `not saved: ${save.reason}`
+        : save.held
+          ? 'saving…'
+          : 'saving… keep this tab open until it is saved';
+  return (
+    <span className={`small save-state ${save.state === 'failed' ? 'bad' : save.state === 'saving' && !save.held ? 'warn-text' : 'muted'}`} role="status" data-state={save.state}>
+      {text}
+    </span>
+  );
+}
+
 function EvalSets({ disabled }: { disabled: boolean }) {
   const sets = useEvalSets((s) => s.sets);
   const status = useEvalSets((s) => s.status);
@@ -178,6 +195,7 @@ function EvalSets({ disabled }: { disabled: boolean }) {
                     ×
                   </button>
                 ) : null}
+                {s.save ? <SaveNote save={s.save} /> : null}
                 {s.error ? <p className="small bad set-error">{s.error}</p> : null}
               </li>
             ))}
