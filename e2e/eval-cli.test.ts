@@ -49,6 +49,13 @@ describe('npm run eval', () => {
     expect(r.stderr).toMatch(/task_arithmetic merge, not written/);
     expect(r.stdout).toMatch(/reversal\.test\.jsonl\s+exact\s+16/);
     expect(await readdir(tmp)).toEqual(before);
+    // auto on a software adapter: WebAssembly; --backend webgpu forces WebGPU, with the same scores
+    expect(r.stderr).toMatch(/^backend: WebAssembly, weights merged on the CPU \(auto; .*software fallback/m);
+    const g = await evalCli([yml, join(EVALS, 'addition.test.jsonl'), join(EVALS, 'reversal.test.jsonl'), '--models-dir', DEMO, '--limit', '16', '--mode', 'teacher-forced', '--backend', 'webgpu']);
+    expect(g.code, show(g)).toBe(0);
+    expect(g.stderr).toMatch(/^backend: WebGPU \(--backend webgpu\)/m);
+    const scores = (out: string) => out.split('\n').filter((l) => /accuracy/.test(l));
+    expect(scores(g.stdout)).toEqual(scores(r.stdout));
   });
 
   it('bad input: malformed JSONL line, unsupported architecture, missing files, bad arguments', async () => {

@@ -1,5 +1,5 @@
 // Command-line parsing for `npm run eval` (pure; unit-testable).
-import { parseInteger, UsageError } from './args';
+import { parseBackend, parseInteger, UsageError, type BackendChoice } from './args';
 
 export const EVAL_USAGE = `usage: npm run eval -- <model-dir | config.yml> <eval.jsonl>... [options]
 
@@ -24,6 +24,9 @@ options:
   --max-new-tokens <n>    cap on generated tokens (default: longest answer + 8)
   --out <file.json>       write per-set metrics and per-item results (prompt, completion,
                           extracted answer, correct, log-likelihoods) as JSON
+  --backend <b>           auto (default): WebGPU on a hardware adapter, else WebAssembly with the
+                          weights merged on the CPU; cpu: always WebAssembly (no WebGPU needed);
+                          webgpu: always WebGPU (a software adapter is exact but slow)
   --verbose, -v           also print the browser's console messages
   --help, -h              show this help
 `;
@@ -38,11 +41,12 @@ export interface EvalCliOptions {
   maxNewTokens?: number;
   out?: string;
   verbose: boolean;
+  backend: BackendChoice;
 }
 
 export function parseEvalArgs(argv: readonly string[]): EvalCliOptions | 'help' {
   const positional: string[] = [];
-  const o: Partial<EvalCliOptions> & { verbose: boolean; seed: number; mode: EvalCliOptions['mode'] } = { verbose: false, seed: 0, mode: 'generate' };
+  const o: Partial<EvalCliOptions> & { verbose: boolean; seed: number; mode: EvalCliOptions['mode']; backend: BackendChoice } = { verbose: false, seed: 0, mode: 'generate', backend: 'auto' };
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -92,6 +96,9 @@ export function parseEvalArgs(argv: readonly string[]): EvalCliOptions | 'help' 
       }
       case '--max-new-tokens':
         o.maxNewTokens = parseInteger(a, value(), 1);
+        break;
+      case '--backend':
+        o.backend = parseBackend(value());
         break;
       case '--out':
       case '-o':

@@ -179,8 +179,13 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     await page.goto(`${server.origin}/cli.html`);
     await page.waitForFunction(() => window.__engineReady === true, null, { timeout: 120_000 });
     const gpu: GpuReport = await page.evaluate(() => window.capabilities());
-    if (!gpu.available) throw new CliFailure('WebGPU unavailable in headless Chromium (no adapter). Debian: install chromium and libvulkan1, or set CHROMIUM_PATH to a Chrome/Chromium with WebGPU.');
-    err(`GPU: ${[gpu.vendor, gpu.architecture].filter(Boolean).join(' ') || 'unknown adapter'}${gpu.isFallbackAdapter ? ' [software fallback: exact, slow]' : ''}`);
+    if (!gpu.available && o.backend === 'webgpu')
+      throw new CliFailure('WebGPU unavailable in headless Chromium (no adapter). Debian: install chromium and libvulkan1, or set CHROMIUM_PATH to a Chrome/Chromium with WebGPU; or use --backend cpu.');
+    // auto: WebGPU on a hardware adapter, else WebAssembly with CPU-merged weights (the eval service's own rule)
+    const want: 'auto' | 'webgpu' | 'wasm' = o.backend === 'cpu' ? 'wasm' : o.backend === 'webgpu' ? 'webgpu' : 'auto';
+    const ran = await page.evaluate((b) => window.setEvalBackend(b), want);
+    const adapter = gpu.available ? `${[gpu.vendor, gpu.architecture].filter(Boolean).join(' ') || 'unknown adapter'}${gpu.isFallbackAdapter ? ' [software fallback]' : ''}` : 'no WebGPU adapter';
+    err(`backend: ${ran === 'wasm' ? 'WebAssembly, weights merged on the CPU' : 'WebGPU'} (${o.backend === 'auto' ? `auto; ${adapter}` : `--backend ${o.backend}`})`);
     err(`evaluating ${plan.label} on ${plan.sets.map((s) => s.name).join(', ')}…`);
     const srv = server;
     const request: EvaluateRequest = {
