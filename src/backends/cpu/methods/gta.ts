@@ -52,50 +52,74 @@ export function gtaCpu(v: GtaVariant): CpuMethod {
       const total = weights.reduce((a, b) => a + b, 0);
       const scalarDiv = f(Math.abs(total) < 1e-8 ? 1 : total);
       const M = others.length;
-      const w32 = Float32Array.from(weights);
-      const s32 = Float32Array.from(scales);
-      const W = new Float32Array(M);
+      // model by model over whole chunks, as the kernels run (gta_sum, gta_agree, gta_finish)
+      const W = others.map(() => new Float32Array(0));
       for (const c of job.chunks) {
         const base = await job.input(bi, c);
         const xs = await job.inputs(c, others);
-        const out = new Float32Array(c.count);
-        for (let e = 0; e < c.count; e++) {
-          const g = c.start + e;
-          const b = base[e];
-          for (let k = 0; k < M; k++) {
-            const mask = masks[k];
-            let d = f(xs[k][e] - b);
-            if (mask && ((mask[g >>> 5] >>> (g & 31)) & 1) === 0) d = 0;
-            W[k] = f(d * s32[k]) * w32[k];
+        const n = c.count;
+        for (let k = 0; k < M; k++) {
+          if (W[k].length !== n) W[k] = new Float32Array(n);
+          const Wk = W[k];
+          const x = xs[k];
+          const mask = masks[k];
+          const sk = f(scales[k]);
+          const wk = weights[k];
+          if (mask) {
+            for (let e = 0; e < n; e++) {
+              const g = c.start + e;
+              const d = ((mask[g >>> 5] >>> (g & 31)) & 1) === 0 ? 0 : f(x[e] - base[e]);
+              Wk[e] = f(d * sk) * wk;
+            }
+          } else if (sk === 1) {
+            for (let e = 0; e < n; e++) Wk[e] = f(x[e] - base[e]) * wk;
+          } else {
+            for (let e = 0; e < n; e++) Wk[e] = f(f(x[e] - base[e]) * sk) * wk;
           }
-          let m: number;
-          if (v.consensus) {
-            let sum = W[0];
-            for (let k = 1; k < M; k++) sum = f(sum + W[k]);
-            const maj = sum >= 0 ? 1 : -1;
-            let mixed = 0;
-            let div = 0;
-            for (let k = 0; k < M; k++) {
-              const agree = Math.sign(W[k]) === maj;
-              const mk = agree ? W[k] : 0;
-              const dk = agree ? w32[k] : 0;
+        }
+        const out = new Float32Array(n);
+        if (v.consensus) {
+          const sum = new Float32Array(W[0]);
+          for (let k = 1; k < M; k++) {
+            const Wk = W[k];
+            for (let e = 0; e < n; e++) sum[e] = sum[e] + Wk[e];
+          }
+          const mixed = new Float32Array(n);
+          const div = new Float32Array(n);
+          for (let k = 0; k < M; k++) {
+            const Wk = W[k];
+            const wk = weights[k];
+            for (let e = 0; e < n; e++) {
+              const agree = Math.sign(Wk[e]) === (sum[e] >= 0 ? 1 : -1);
               if (k === 0) {
-                mixed = mk;
-                div = dk;
+                mixed[e] = agree ? Wk[e] : 0;
+                div[e] = agree ? wk : 0;
+              } else if (agree) {
+                mixed[e] = mixed[e] + Wk[e];
+                div[e] = div[e] + wk;
               } else {
-                mixed = f(mixed + mk);
-                div = f(div + dk);
+                mixed[e] = mixed[e] + 0; // −0 + 0 is +0, as on the GPU
               }
             }
-            m = mixed;
-            if (normalize) m = f(m / (div === 0 ? 1 : div));
-          } else {
-            m = W[0];
-            for (let k = 1; k < M; k++) m = f(m + W[k]);
-            if (normalize) m = f(m / scalarDiv);
           }
-          if (lambda !== 1) m = f(m * lambda);
-          out[e] = b + m;
+          for (let e = 0; e < n; e++) {
+            let m = mixed[e];
+            if (normalize) m = f(m / (div[e] === 0 ? 1 : div[e]));
+            if (lambda !== 1) m = f(m * lambda);
+            out[e] = base[e] + m;
+          }
+        } else {
+          const mixed = W[0];
+          for (let k = 1; k < M; k++) {
+            const Wk = W[k];
+            for (let e = 0; e < n; e++) mixed[e] = mixed[e] + Wk[e];
+          }
+          for (let e = 0; e < n; e++) {
+            let m = mixed[e];
+            if (normalize) m = f(m / scalarDiv);
+            if (lambda !== 1) m = f(m * lambda);
+            out[e] = base[e] + m;
+          }
         }
         await emit(c, out);
       }
