@@ -503,6 +503,48 @@ export class SaeSearch {
     return rec;
   }
 
+  /**
+   * CmaEs.ask()'s contract: the candidates to evaluate next, the same ones again until they are
+   * told. Those are the pending children when there are any (after a restore too, in order), else
+   * one new child. SAE is steady-state: a child's parents are drawn from the archive its
+   * predecessor has already joined, so one ask() breeds one child (handing out several at once
+   * would draw them all from the same archive and change the search); the run loop groups children
+   * into rounds.
+   */
+  ask(): SaeChild[] {
+    if (this.pending.length === 0) this.proposeChild();
+    return this.pending.map((p) => this.childOf(p));
+  }
+
+  /**
+   * CmaEs.tell()'s contract: one evaluation per asked child, in ask() order; every evaluation is
+   * checked before any child joins the archive, so a refused tell() changes nothing.
+   */
+  tell(evaluations: SaeEvaluation[]): SaeRecord[] {
+    const n = this.pending.length;
+    if (n === 0) throw new OptimizerError('sparsity-aware evolution: tell() called without asked candidates; call ask() first', { key: 'child' });
+    if (!Array.isArray(evaluations) || evaluations.length !== n)
+      throw new OptimizerError(`sparsity-aware evolution: tell() needs ${n} evaluation${n === 1 ? '' : 's'} (one per asked candidate), got ${Array.isArray(evaluations) ? evaluations.length : typeof evaluations}`, { key: 'evaluation' });
+    const ids = this.pending.map((p) => p.id);
+    ids.forEach((id, k) => this.checkEvaluation(evaluations[k], id));
+    return ids.map((id, k) => this.acceptChild(id, evaluations[k]));
+  }
+
+  /** Children evaluated and accepted so far (SAE is steady-state: each one is a generation). */
+  get generation(): number {
+    return this.history.length;
+  }
+
+  /** Evaluations told so far (one per child). */
+  get evaluations(): number {
+    return this.history.length;
+  }
+
+  /** The mutation step: σ of the Gaussian noise on child genes (what CMA-ES reports as its step size). */
+  get sigma(): number {
+    return this.o.geneNoise;
+  }
+
   /** Proposes, evaluates (and measures attraction when the callback is given), accepts. */
   async next(cb: SaeCallbacks): Promise<{ child: SaeChild; evaluation: SaeEvaluation; record: SaeRecord }> {
     const child = this.pending.length > 0 ? this.childOf(this.pending[0]) : this.proposeChild();
@@ -542,6 +584,11 @@ export class SaeSearch {
       history: this.records(),
       ...(this.bestMember ? { best: structuredCloneMember(this.bestMember) } : {}),
     };
+  }
+
+  /** CmaEs.restore()'s name for fromState(). */
+  static restore(state: SaeState): SaeSearch {
+    return SaeSearch.fromState(state);
   }
 
   static fromState(state: SaeState): SaeSearch {

@@ -261,6 +261,41 @@ describe('SaeSearch', () => {
     expect(resumed.best()).toEqual(full.best());
   });
 
+  test('ask/tell (the CMA-ES surface) runs the same search as next(); ask repeats until told, after a restore too', async () => {
+    const opts: SaeOptions = { ...base, competition: true, geneNoise: 0.03 };
+    const viaNext = await run(opts, 42, 30);
+    const s = new SaeSearch(opts, space, 42);
+    for (let i = 0; i < 30; i++) {
+      const asked = s.ask();
+      expect(asked).toHaveLength(1); // steady-state: one child per ask
+      expect(s.ask()).toEqual(asked);
+      if (i === 17) {
+        // a reload with the child in flight: the restored search asks for the same child
+        const restored = SaeSearch.restore(JSON.parse(JSON.stringify(s.state())) as SaeState);
+        expect(restored.ask()).toEqual(asked);
+      }
+      const [rec] = s.tell(asked.map(synthetic));
+      expect(rec.id).toBe(asked[0].id);
+      expect(s.generation).toBe(i + 1);
+    }
+    expect(s.state()).toEqual(viaNext.state());
+    expect(s.evaluations).toBe(30);
+    expect(s.sigma).toBe(0.03);
+  });
+
+  test('tell() without an ask, with the wrong count or a bad evaluation is refused and changes nothing', () => {
+    const s = new SaeSearch({ ...base, archiveSize: 2, competition: true }, space, 1);
+    expect(errorOf(() => s.tell([{ fitness: 1, sparsity: 0.2, perItem: [1] }]))).toBeInstanceOf(OptimizerError);
+    const [a] = s.ask();
+    expect(errorOf(() => s.tell([])).message).toMatch(/needs 1 evaluation/);
+    const before = s.state();
+    expect(errorOf(() => s.tell([{ fitness: 1, sparsity: 0.2 }])).message).toMatch(/needs perItem/);
+    expect(s.state()).toEqual(before);
+    expect(s.ask()).toEqual([a]);
+    s.tell([{ fitness: 1, sparsity: 0.2, perItem: [1, 0, 1] }]);
+    expect(s.generation).toBe(1);
+  });
+
   test('misuse is refused with OptimizerErrors', () => {
     expect(errorOf(() => new SaeSearch(base, { ...space, method: 'task_arithmetic', densityMin: undefined }, 1)).message).toMatch(/density genes/);
     expect(errorOf(() => new SaeSearch(base, { method: 'cabs', base: 'b', models: ['x'], numLayers: 2, layerGroups: 1 }, 1)).message).toMatch(/densityGenes: true/);
