@@ -1,6 +1,8 @@
 // One evolution run: CMA-ES over a parameter-space (PS) or data-flow-space (DFS) genome, or the
 // sparsity-aware archive search (SAE), with fitness from the evaluation service on the search
 // split and the held-out split scored separately for every new best (never used for selection).
+// Both strategies have the same ask/tell surface, so one step function runs every generation; the
+// kind of run is looked at once, where the optimizer is built (optimizerFor).
 // Everything is injected (evaluator, store, clock), so the loop is tested in Node with a synthetic
 // evaluator; the engine worker wires the real one. The whole run is one JSON record, saved after
 // every generation: a reload continues it bit for bit.
@@ -9,7 +11,7 @@ import type { EvalTarget, ModelOrRecipe } from '../eval/target';
 import { CmaEs, type CmaState } from './cmaes';
 import { decodePs, psBounds, psDimension, psInitialMean, validatePsSpace, type PsSpace } from './genome-ps';
 import { decodeDfs, dfsBounds, dfsDimension, dfsInitialMean, dfsToHopList, dfsToRecipe, dfsIsUnscaled, validateDfsSpace, type DfsHop, type DfsSpace } from './genome-dfs';
-import { SaeSearch, type SaeOptions, type SaeState } from './sae';
+import { SaeSearch, type SaeEvaluation, type SaeOptions, type SaeState } from './sae';
 import { OptimizerError } from '../errors';
 
 /** ps / dfs: CMA-ES; sae: the sparsity-aware archive search over PS genomes. */
@@ -105,9 +107,19 @@ export interface CandidateEval {
   perItem?: number[];
 }
 
+/** What an evaluation measures besides fitness. */
+export interface CandidateEvalOptions {
+  /** Measure the merged delta's sparsity against this model. */
+  sparsityBase?: string;
+  /** SAE: also the attraction share against this target (the sparser parent). */
+  attractionTo?: EvalTarget;
+  /** Per-item scores (SAE's competition-normalised fitness). */
+  perItem?: boolean;
+}
+
 /** The world a run needs (the worker passes GPU-backed implementations). */
 export interface RunEnv {
-  evaluate(target: EvalTarget, split: 'search' | 'heldout', opts: { sparsityBase?: string; attractionTo?: EvalTarget; perItem?: boolean }): Promise<CandidateEval>;
+  evaluate(target: EvalTarget, split: 'search' | 'heldout', opts: CandidateEvalOptions): Promise<CandidateEval>;
   save(record: RunRecord): Promise<void>;
   now(): number;
   onProgress?(record: RunRecord, event: { kind: 'candidate'; candidate: CandidateRecord } | { kind: 'generation'; generation: GenerationRecord }): void;
@@ -140,7 +152,7 @@ export function newRun(id: string, config: EvolveConfig, setNames: RunRecord['se
   return { id, version: 1, createdAt: now, updatedAt: now, status: 'running', config, setNames, cma: null, history: [], top: [] };
 }
 
-function optimizerFor(c: EvolveConfig): CmaEs {
+function cmaFor(c: EvolveConfig): CmaEs {
   const ps = c.kind === 'ps';
   const b = ps ? psBounds(c.ps!) : dfsBounds(c.dfs!);
   return new CmaEs({
@@ -152,6 +164,102 @@ function optimizerFor(c: EvolveConfig): CmaEs {
     separable: c.separable,
     bounds: b,
   });
+}
+
+/** A candidate as the run loop evaluates it. */
+interface Proposal {
+  genome: number[];
+  target: EvalTarget;
+  options: CandidateEvalOptions;
+  /** SAE: the schedule's sparsity target of the child. */
+  sparsityTarget?: number | null;
+}
+
+/**
+ * The one surface the run loop drives: both strategies ask for candidates and are told their
+ * evaluations (CmaEs and SaeSearch have the same ask/tell shape); these adapters only say how a
+ * candidate is evaluated and scored, what a generation adds to the history, and which field of
+ * the record holds the strategy's JSON state.
+ */
+interface RunOptimizer {
+  /** Candidates in one generation record: CMA-ES's λ (one ask), SAE's round of children (one per ask). */
+  readonly perGeneration: number;
+  /** Recorded in the history: CMA-ES's step size after the generation, SAE's gene noise. */
+  readonly sigma: number;
+  ask(): Proposal[];
+  /** The record fields one search evaluation gives: what the strategy maximises, and SAE's extras. */
+  judge(p: Proposal, e: CandidateEval): Pick<CandidateRecord, 'sparsity' | 'score' | 'attraction' | 'sparsityTarget'>;
+  /** The evaluations of the last ask(), in its order. */
+  tell(evals: CandidateEval[]): void;
+  summary(cands: CandidateRecord[]): Partial<GenerationRecord>;
+  /** Writes the strategy's state into the record (saved with it). */
+  save(r: RunRecord): void;
+}
+
+/** CMA-ES over a PS or DFS genome: a fresh one, or the record's saved state. */
+function cmaOptimizer(r: RunRecord): RunOptimizer {
+  const c = r.config;
+  const cma = r.cma ? CmaEs.restore(r.cma) : cmaFor(c);
+  const sp = c.sparsity;
+  const score = (e: CandidateEval) => (sp && e.sparsity !== undefined ? sp.omega * e.fitness + sp.beta * e.sparsity : e.fitness);
+  return {
+    perGeneration: cma.popSize,
+    get sigma() {
+      return cma.sigma;
+    },
+    ask: () => cma.ask().map((genome) => ({ genome, target: decodeCandidate(c, genome).target, options: { sparsityBase: sp?.base } })),
+    judge: (_p, e) => ({ sparsity: e.sparsity, score: score(e) }),
+    tell: (evals) => cma.tell(evals.map((e) => -score(e))), // CMA-ES minimises
+    summary: () => ({}),
+    save: (rec) => {
+      rec.cma = cma.state();
+    },
+  };
+}
+
+/** SAE's evaluation of a search result (its sparsity is 0 when the evaluator measured none). */
+function saeEvaluation(e: CandidateEval): SaeEvaluation {
+  return { fitness: e.fitness, sparsity: e.sparsity ?? 0, layerSparsity: e.layerSparsity, perItem: e.perItem, attraction: e.attraction };
+}
+
+/** The sparsity-aware archive search over PS genomes: a fresh one, or the record's saved state. */
+function saeOptimizer(r: RunRecord): RunOptimizer {
+  const c = r.config;
+  const o = c.sae!;
+  const search = r.sae ? SaeSearch.restore(r.sae) : new SaeSearch(o, c.ps!, c.seed);
+  const omega = o.omega ?? 0.5, beta = o.beta ?? 0.5;
+  const sparsityBase = c.sparsity?.base ?? c.ps!.base!;
+  const recipeTarget = (recipe: Recipe): EvalTarget => ({ kind: 'recipe', recipe, seed: c.seed });
+  return {
+    perGeneration: c.popSize ?? o.archiveSize,
+    sigma: o.geneNoise ?? 0.02,
+    ask: () =>
+      search.ask().map((child) => ({
+        genome: child.genome,
+        target: recipeTarget(child.recipe),
+        options: { sparsityBase, attractionTo: child.sparserParent ? recipeTarget(child.sparserParent.recipe) : undefined, perItem: o.competition },
+        sparsityTarget: child.sparsityTarget,
+      })),
+    judge: (p, e) => {
+      const s = saeEvaluation(e);
+      return { sparsity: s.sparsity, score: omega * s.fitness + beta * s.sparsity, attraction: s.attraction, sparsityTarget: p.sparsityTarget };
+    },
+    tell: (evals) => {
+      search.tell(evals.map(saeEvaluation));
+    },
+    summary: (cands) => ({
+      archiveSparsity: mean(search.scoredArchive().map((m) => m.sparsity)),
+      attractionMean: mean(cands.map((x) => x.attraction).filter((x): x is number => x !== undefined)),
+    }),
+    save: (rec) => {
+      rec.sae = search.state();
+    },
+  };
+}
+
+/** The run's strategy (the only place the loop looks at the kind of run). */
+function optimizerFor(r: RunRecord): RunOptimizer {
+  return r.config.kind === 'sae' ? saeOptimizer(r) : cmaOptimizer(r);
 }
 
 /** The candidate a genome stands for. */
@@ -191,129 +299,17 @@ export class EvolutionRun {
 
   /** Runs generations until the budget is spent, a pause or stop, or an error; saves after each. */
   async run(): Promise<RunRecord> {
-    return this.record.config.kind === 'sae' ? this.runSae() : this.runCma();
-  }
-
-  private async runCma(): Promise<RunRecord> {
     const r = this.record;
-    const c = r.config;
-    const cma = r.cma ? CmaEs.restore(r.cma) : optimizerFor(c);
-    return this.drive(
-      () => cma.generation < c.generations,
-      async (gen) => {
-        const xs = cma.ask();
-        const cands: CandidateRecord[] = [];
-        for (let i = 0; i < xs.length; i++) {
-          const genome = xs[i];
-          const e = await this.env.evaluate(decodeCandidate(c, genome).target, 'search', { sparsityBase: c.sparsity?.base });
-          const score = c.sparsity && e.sparsity !== undefined ? c.sparsity.omega * e.fitness + c.sparsity.beta * e.sparsity : e.fitness;
-          cands.push(this.announce({ generation: gen, index: i, genome, fitness: e.fitness, perSet: e.perSet, sparsity: e.sparsity, score }));
-        }
-        cma.tell(cands.map((x) => -x.score));
-        return { cands, sigma: cma.sigma, persist: () => (r.cma = cma.state()) };
-      },
-    );
-  }
-
-  private sparsityBase(): string {
-    const c = this.record.config;
-    return c.sparsity?.base ?? c.ps!.base!;
-  }
-
-  /** SAE: rounds of children from the archive search; same saving, history and top list as CMA runs. */
-  private async runSae(): Promise<RunRecord> {
-    const r = this.record;
-    const c = r.config;
-    const search = r.sae ? SaeSearch.fromState(r.sae) : new SaeSearch(c.sae!, c.ps!, c.seed);
-    const perRound = c.popSize ?? c.sae!.archiveSize;
-    const omega = c.sae!.omega ?? 0.5, beta = c.sae!.beta ?? 0.5;
-    return this.drive(
-      () => r.history.length < c.generations,
-      async (gen) => {
-        const cands: CandidateRecord[] = [];
-        for (let i = 0; i < perRound; i++) {
-          let perSet: number[] = [];
-          const { child, evaluation } = await search.next({
-            evaluate: async (recipe, ch) => {
-              const e = await this.env.evaluate({ kind: 'recipe', recipe, seed: c.seed }, 'search', {
-                sparsityBase: this.sparsityBase(),
-                attractionTo: ch.sparserParent ? { kind: 'recipe', recipe: ch.sparserParent.recipe, seed: c.seed } : undefined,
-                perItem: c.sae!.competition,
-              });
-              perSet = e.perSet;
-              return { fitness: e.fitness, sparsity: e.sparsity ?? 0, layerSparsity: e.layerSparsity, perItem: e.perItem, attraction: e.attraction };
-            },
-          });
-          cands.push(
-            this.announce({
-              generation: gen,
-              index: i,
-              genome: child.genome,
-              fitness: evaluation.fitness,
-              perSet,
-              sparsity: evaluation.sparsity,
-              score: omega * evaluation.fitness + beta * evaluation.sparsity,
-              attraction: evaluation.attraction,
-              sparsityTarget: child.sparsityTarget,
-            }),
-          );
-        }
-        const archive = search.scoredArchive();
-        return {
-          cands,
-          sigma: c.sae!.geneNoise ?? 0.02,
-          extra: {
-            archiveSparsity: mean(archive.map((m) => m.sparsity)),
-            attractionMean: mean(cands.map((x) => x.attraction).filter((x): x is number => x !== undefined)),
-          },
-          persist: () => (r.sae = search.state()),
-        };
-      },
-    );
-  }
-
-  private announce(cand: CandidateRecord): CandidateRecord {
-    this.env.onProgress?.(this.record, { kind: 'candidate', candidate: cand });
-    return cand;
-  }
-
-  /**
-   * The loop both strategies share: pause/stop checks, one generation, the top list, the history
-   * record, saving (with the strategy's state) and progress; then the final status.
-   */
-  private async drive(
-    more: () => boolean,
-    step: (gen: number) => Promise<{ cands: CandidateRecord[]; sigma: number; extra?: Partial<GenerationRecord>; persist: () => void }>,
-  ): Promise<RunRecord> {
-    const r = this.record;
+    const opt = optimizerFor(r);
     r.status = 'running';
     try {
-      while (more()) {
+      while (r.history.length < r.config.generations) {
         if (this.stopRequested) break;
         if (this.pauseRequested) {
           r.status = 'paused';
           break;
         }
-        const t0 = this.env.now();
-        const gen = r.history.length;
-        const { cands, sigma, extra, persist } = await step(gen);
-        await this.updateTop(cands);
-        const g: GenerationRecord = {
-          generation: gen,
-          best: Math.max(...cands.map((x) => x.fitness)),
-          mean: mean(cands.map((x) => x.fitness))!,
-          sigma,
-          sparsityMean: mean(cands.map((x) => x.sparsity).filter((x): x is number => x !== undefined)),
-          bestSoFar: Math.max(r.top[0]?.score ?? -Infinity, ...cands.map((x) => x.score)),
-          points: cands.map((x) => ({ fitness: x.fitness, sparsity: x.sparsity, score: x.score })),
-          ms: this.env.now() - t0,
-          ...extra,
-        };
-        r.history.push(g);
-        persist();
-        r.updatedAt = this.env.now();
-        await this.env.save(r);
-        this.env.onProgress?.(r, { kind: 'generation', generation: g });
+        await this.step(opt);
       }
       if (r.status === 'running') r.status = this.stopRequested ? 'stopped' : 'done';
     } catch (e) {
@@ -323,6 +319,52 @@ export class EvolutionRun {
     r.updatedAt = this.env.now();
     await this.env.save(r);
     return r;
+  }
+
+  /**
+   * One generation, the same for every strategy: ask, evaluate each candidate on the search split,
+   * tell, until the generation holds its candidates (CMA-ES: one population; SAE: a round of
+   * children, one ask each); then the top list, the history record, the strategy's state into the
+   * record, saving and progress.
+   */
+  private async step(opt: RunOptimizer): Promise<void> {
+    const r = this.record;
+    const t0 = this.env.now();
+    const gen = r.history.length;
+    const cands: CandidateRecord[] = [];
+    while (cands.length < opt.perGeneration) {
+      const asked = opt.ask();
+      if (asked.length === 0) throw new OptimizerError('the optimizer proposed no candidates');
+      const evals: CandidateEval[] = [];
+      for (const a of asked) {
+        const e = await this.env.evaluate(a.target, 'search', a.options);
+        evals.push(e);
+        cands.push(this.announce({ generation: gen, index: cands.length, genome: a.genome, fitness: e.fitness, perSet: e.perSet, ...opt.judge(a, e) }));
+      }
+      opt.tell(evals);
+    }
+    await this.updateTop(cands);
+    const g: GenerationRecord = {
+      generation: gen,
+      best: Math.max(...cands.map((x) => x.fitness)),
+      mean: mean(cands.map((x) => x.fitness))!,
+      sigma: opt.sigma,
+      sparsityMean: mean(cands.map((x) => x.sparsity).filter((x): x is number => x !== undefined)),
+      bestSoFar: Math.max(r.top[0]?.score ?? -Infinity, ...cands.map((x) => x.score)),
+      points: cands.map((x) => ({ fitness: x.fitness, sparsity: x.sparsity, score: x.score })),
+      ms: this.env.now() - t0,
+      ...opt.summary(cands),
+    };
+    r.history.push(g);
+    opt.save(r);
+    r.updatedAt = this.env.now();
+    await this.env.save(r);
+    this.env.onProgress?.(r, { kind: 'generation', generation: g });
+  }
+
+  private announce(cand: CandidateRecord): CandidateRecord {
+    this.env.onProgress?.(this.record, { kind: 'candidate', candidate: cand });
+    return cand;
   }
 
   /** Keeps the TOP_N best by score; every newcomer to the top is scored on the held-out split. */

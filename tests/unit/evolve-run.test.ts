@@ -5,6 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { EvolutionRun, newRun, validateConfig, type EvolveConfig, type RunEnv, type RunRecord } from '../../src/evolve/run';
 import type { EvalTarget } from '../../src/eval/target';
 import type { Recipe } from '../../src/recipe/types';
+import { OptimizerError } from '../../src/errors';
 
 const config = (over: Partial<EvolveConfig> = {}): EvolveConfig => ({
   kind: 'ps',
@@ -108,6 +109,18 @@ describe('evolution run', () => {
     const resumed = await new EvolutionRun(JSON.parse(JSON.stringify(saved.at(-1))), saeEnv([])).run();
     const strip = (r: RunRecord) => ({ history: r.history.map((g) => ({ ...g, ms: 0 })), top: r.top, sae: r.sae });
     expect(strip(resumed)).toEqual(strip(straight));
+  });
+
+  test('a saved optimizer state that cannot be read is refused with an OptimizerError, not a crash', async () => {
+    const sae = config({ kind: 'sae', sae: { archiveSize: 4 }, ps: { method: 'ties', base: 'base', models: ['add', 'rev'], numLayers: 4, layerGroups: 1, densityMin: 0.05 } });
+    const bad: [EvolveConfig, Partial<RunRecord>][] = [
+      [config(), { cma: { kind: 'cmaes', version: 7 } as unknown as RunRecord['cma'] }],
+      [sae, { sae: { version: 2 } as unknown as RunRecord['sae'] }],
+    ];
+    for (const [c, state] of bad) {
+      const rec = { ...newRun('x', c, { search: [], heldout: [] }, 0), ...state };
+      await expect(new EvolutionRun(rec, env([], [])).run()).rejects.toBeInstanceOf(OptimizerError);
+    }
   });
 
   test('a budget of zero and bad spaces are refused before any work', () => {
