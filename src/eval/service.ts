@@ -19,10 +19,10 @@ import { InputCache } from '../merge/input-cache';
 import { readTokenizerTexts } from '../recipe/plan';
 import { EvalError } from '../errors';
 import { parseArch, type LlamaArch } from './arch';
-import { parseEvalSet, sampleItems, type EvalSet } from './evalset';
+import type { EvalSet } from './evalset';
+import { EvalSetCache, type EvalSetInput } from './evalset-cache';
 import { loadTokenizer, type EvalTokenizer } from './tokenizer';
 import { encodePrompt } from './encode';
-import { checkTokenization, unscorableError } from './tokenization-check';
 import { scoreSets, type ExactMode, type ItemResult, type SetMetrics } from './score';
 import { OrtLanguageModel, SessionCache, type Readback } from './ort-lm';
 import { resolveTarget, describeTarget, type EvalTarget, type ResolvedWeights } from './target';
@@ -34,12 +34,7 @@ import { buildGraph } from './graph';
 import { referenceForward } from './reference';
 import { createSession, runSession, ort, type SessionTarget } from './ort';
 
-export interface EvalSetInput {
-  /** File name for messages, e.g. "addition.search.jsonl". */
-  name: string;
-  /** JSONL text. */
-  text: string;
-}
+export type { EvalSetInput } from './evalset-cache';
 
 export interface EvaluateOptions {
   /** At most this many items per set (a seeded subset). */
@@ -66,6 +61,8 @@ export interface EvalServiceOptions {
    * 'webgpu' / 'wasm' force one (a forced 'webgpu' fails where there is no device).
    */
   backend?: 'auto' | EvalBackend;
+  /** The eval set parser (tests count its calls: a run parses each set once). */
+  parseEvalSet?: (name: string, text: string) => EvalSet;
 }
 
 /** Weights of a target on either backend: GPU-resident, or CPU arrays (a Map) on wasm. */
@@ -109,11 +106,15 @@ export class EvalService {
   private cpuBases = new Map<string, CpuWeights>();
   private wasmSessions?: SessionCache;
   private chosen?: Promise<EvalBackend>;
+  // Parsed and checked eval sets by content: a run's preflight fills it, its candidates reuse it.
+  private sets: EvalSetCache;
 
   constructor(
     private getGpu: () => Promise<Gpu>,
     private options: EvalServiceOptions = {},
-  ) {}
+  ) {
+    this.sets = new EvalSetCache({ parse: options.parseEvalSet });
+  }
 
   /** The backend this service evaluates on (for 'auto': whether getGpu() resolved on first use). */
   backend(): Promise<EvalBackend> {
@@ -169,20 +170,14 @@ export class EvalService {
     return tok;
   }
 
-  /** Parses and checks eval sets against a tokenizer: every problem is reported before any GPU work. */
+  /**
+   * Parses and checks eval sets against a tokenizer: every problem is reported before any GPU work.
+   * Each set is parsed once and checked once per tokenizer and options (evalset-cache.ts), so the
+   * preflight of a run does the work and every candidate's evaluate() reuses it.
+   */
   prepareSets(inputs: EvalSetInput[], tok: EvalTokenizer, o: { limit?: number; seed?: number; mode?: ExactMode } = {}): EvalSet[] {
     if (inputs.length === 0) throw new EvalError('no eval sets were given');
-    return inputs.map((input) => {
-      const set = parseEvalSet(input.name, input.text);
-      const report = checkTokenization(tok, set);
-      const err = unscorableError(report, tok.file);
-      if (err) throw err;
-      if (o.mode === 'teacher-forced' && set.kind === 'exact') {
-        const bad = set.items.find((it) => it.extract && it.extract !== 'exact');
-        if (bad) throw new EvalError(`${input.name}, line ${bad.line}: teacher-forced scoring needs exact answers; this item extracts "${typeof bad.extract === 'string' ? bad.extract : 'regex'}" (use generate mode)`, { file: input.name, line: bad.line });
-      }
-      return o.limit !== undefined ? sampleItems(set, o.limit, o.seed ?? 0) : set;
-    });
+    return inputs.map((input) => this.sets.prepare(input, tok, o));
   }
 
   /** Resident weights of a target (the caller disposes them). */

@@ -103,7 +103,8 @@ export class EvolveService {
       hiddenB = b ? Number(b.config.hidden_size) : undefined;
     }
     validateConfig(c, { hiddenA, hiddenB });
-    // Parse and tokenize-check every set once (clear errors naming file and line before any GPU work).
+    // Parse and tokenize-check every set (clear errors naming file and line before any GPU work);
+    // the evaluation service keeps the result, so no candidate parses or checks a set again.
     const tokModel = c.kind !== 'dfs' ? (c.ps!.base ?? c.ps!.models[0]) : c.dfsA?.kind === 'model' ? c.dfsA.ref : c.dfs!.modelB;
     const info = infos.get(tokModel);
     if (!info) throw new OptimizerError(`model "${tokModel}" is not among the loaded models`);

@@ -103,6 +103,18 @@ describe('evaluation service', () => {
     got.items![1].forEach((it, i) => close(it.nll, want[2].items[i].nll));
   });
 
+  test('evaluations of the same sets parse them once, and score as before', async () => {
+    const parsed: string[] = [];
+    const s = new EvalService(getGpu, { backend: 'webgpu', parseEvalSet: (name, text) => (parsed.push(name), parseEvalSet(name, text)) });
+    await s.useModels(models);
+    const first = await s.evaluate({ kind: 'model', ref: 'a' }, [exactSet, choiceSet], { mode: 'generate' });
+    // The worker receives fresh copies of the texts with every request: the key is the content.
+    const again = await s.evaluate({ kind: 'model', ref: 'a' }, [structuredClone(exactSet), choiceSet], { mode: 'generate' });
+    expect(parsed).toEqual(['exact.jsonl', 'choice.jsonl']);
+    expect(again.sets).toEqual(first.sets);
+    expect(again.items).toEqual(first.items);
+  });
+
   test('bad input: malformed JSONL names the line; no eval sets; a vocab mismatch names the files', async () => {
     const s = await service();
     await expect(s.evaluate({ kind: 'model', ref: 'a' }, [{ name: 'bad.jsonl', text: '{"prompt":"1","answer":"2"}\n{oops' }])).rejects.toThrow(/bad\.jsonl.*line 2/);

@@ -7,6 +7,7 @@ import { EvalService, type EvalSetInput } from '../../src/eval/service';
 import { EvolveService, type EvolveInputs, type StoredRun } from '../../src/evolve/service';
 import { runStore } from '../../src/evolve/run-store';
 import type { EvolveConfig } from '../../src/evolve/run';
+import { parseEvalSet } from '../../src/eval/evalset';
 import { models } from './eval-fixtures';
 
 const items = ['1+2=', '3+4=', 'ab=', 'cd=', 'x:', 'yy:'].map((p, i) => JSON.stringify({ prompt: p, answer: ['3', '7', 'ba', 'dc', 'x', 'yy'][i] }));
@@ -53,6 +54,16 @@ describe('evolution service (GPU + IndexedDB)', () => {
     expect(g).toHaveLength(2);
     expect(g.every((x) => x.sparsityMean! > 0 && x.sparsityMean! < 1)).toBe(true);
     expect(g[1].attractionMean).toBeGreaterThanOrEqual(0);
+  });
+
+  test('a run parses and checks its eval sets once (at its preflight), not once per candidate', async () => {
+    const parsed: string[] = [];
+    const counting = new EvalService(getGpu, { backend: 'wasm', parseEvalSet: (name, text) => (parsed.push(name), parseEvalSet(name, text)) });
+    const r = await new EvolveService(counting).start('parse-once', { kind: 'ps', ps, generations: 2, seed: 3, popSize: 3 }, inputs);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.run.history.flatMap((g) => g.points)).toHaveLength(6);
+    expect(r.run.top.every((t) => t.heldout !== undefined)).toBe(true);
+    expect(parsed).toEqual(['s.jsonl', 'h.jsonl']);
   });
 
   test('bad input is refused before any work: zero budget, empty search sets, a bad JSONL line', async () => {
