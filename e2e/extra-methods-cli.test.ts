@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMergekitYaml } from '../src/formats/mergekit-yaml';
+import { parseMergekitYaml } from '../src/recipe/mergekit-yaml';
 import { writeTinyLlama } from '../tests/fixtures/checkpoints';
 import { compareWithReference, expectedTensors, leftovers, openModelsNode, readOutputFolder, runCli, type CliRun } from './support';
 

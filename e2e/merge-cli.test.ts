@@ -6,7 +6,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, truncate, writeFile } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMergekitYaml } from '../src/formats/mergekit-yaml';
+import { parseMergekitYaml } from '../src/recipe/mergekit-yaml';
 import { writeTinyLlama, type TinyLlamaOptions } from '../tests/fixtures/checkpoints';
 import { compareWithReference, exists, expectedTensors, leftovers, openModelsNode, readOutputFolder, runCli, type CliRun } from './support';
 

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { parseMergekitYaml } from '../src/formats/mergekit-yaml';
+import { parseMergekitYaml } from '../src/recipe/mergekit-yaml';
 import { REPO } from './support';
 import { openStudio, shelfSettled, shot, startStudio, type Studio } from './studio-support';
 

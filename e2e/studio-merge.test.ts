@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { parseMergekitYaml } from '../src/formats/mergekit-yaml';
+import { parseMergekitYaml } from '../src/recipe/mergekit-yaml';
 import { writeTinyLlama } from '../tests/fixtures/checkpoints';
 import { compareWithReference, expectedTensors, openModelsNode, readOutputFolder, REPO } from './support';
 import { openStudio, planSettled, shelfSettled, shot, startStudio, tempDir, type Studio } from './studio-support';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMergekitYaml } from '../src/formats/mergekit-yaml';
+import { parseMergekitYaml } from '../src/recipe/mergekit-yaml';
 import { evaluateSetting } from '../src/recipe/resolve';
 import type { Page } from 'playwright-core';
 import { openStudio, planSettled, shelfSettled, shot, startStudio, tempDir, type Studio } from './studio-support';

@@ -10,7 +10,7 @@ import { parseSafetensorsHeader, SHARD_INDEX_FILE, SINGLE_SHARD_FILE } from '../
 import { nodeModelFiles } from '../src/io/node-source';
 import { referenceMerge } from '../src/merge/reference/index';
 import { buildPlan, readTokenizerTexts } from '../src/recipe/plan';
-import type { ModelInfo } from '../src/recipe/model-info';
+import type { ModelInfo } from '../src/formats/model-info';
 import type { PlanEntry, PlanInput } from '../src/recipe/plan-types';
 import type { Recipe } from '../src/recipe/types';
 import { decodeToF32, elementBits, encodeF32, roundTo, ulpDistance, type FixtureDtype } from '../tests/fixtures/dtype-codec';

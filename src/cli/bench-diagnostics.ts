@@ -11,7 +11,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseMergekitYaml } from '../formats/mergekit-yaml';
+import { parseMergekitYaml } from '../recipe/mergekit-yaml';
 import type { DiagnosticsReply, DiagnosticsRequest } from '../worker/api';
 import { findChromium, CHROMIUM_ARGS } from '../browser';
 import { resolveModel } from './models';

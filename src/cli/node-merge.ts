@@ -2,7 +2,7 @@
 // reads by the worker threads and written into the same atomic output folder (OutputDir: a
 // temporary name, validated, renamed when complete) as the WebGPU path's.
 import type { MergeProgress, MergeRequest, MergeSummary } from '../worker/api';
-import type { ModelInfo } from '../recipe/model-info';
+import type { ModelInfo } from '../formats/model-info';
 import type { FileWriter, OutputSink } from '../io/types';
 import type { MergeBackend } from '../backends/types';
 import { runMerge } from '../merge/run';

@@ -6,7 +6,7 @@
 // suits the models a CPU can evaluate anyway; memory is inputs + output of one tensor at a time
 // beyond the result.
 // Pure: no GPU, no DOM (runs in Node).
-import type { ModelInfo } from '../recipe/model-info';
+import type { ModelInfo } from '../formats/model-info';
 import type { Plan, PlanEntry, PlanInput } from '../recipe/plan-types';
 import type { Dtype } from '../formats/dtype';
 import { decodeElements, roundThrough } from '../formats/dtype-codec';

@@ -11,8 +11,8 @@
 // on emulated GPU threads and one candidate of the demo took ~14 s against ~0.5 s on wasm (the
 // same fitness values; README, bench:eval).
 import type { Gpu } from '../gpu/device';
-import type { ModelSpec } from '../worker/api';
-import type { ModelInfo } from '../recipe/model-info';
+import type { ModelSpec } from '../io/types';
+import type { ModelInfo } from '../formats/model-info';
 import { loadModels } from '../merge/run';
 import { modelsSignature } from '../merge/diagnostics-session';
 import { InputCache } from '../merge/input-cache';

@@ -4,7 +4,7 @@
 // (cpu-weights.ts) resolvers share these so both backends evaluate exactly the same model.
 // Pure: no GPU, no DOM.
 import type { Recipe } from '../recipe/types';
-import type { ModelInfo } from '../recipe/model-info';
+import type { ModelInfo } from '../formats/model-info';
 import type { Plan } from '../recipe/plan-types';
 import { buildPlan } from '../recipe/plan';
 import { ModelError, RecipeError } from '../errors';

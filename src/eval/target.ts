@@ -3,7 +3,7 @@
 // (data-flow merge; model A may itself be a recipe, as in PS+DFS). The planning and the layer
 // pool are shared with the CPU twin (cpu-weights.ts) through target-plan.ts.
 import type { Gpu } from '../gpu/device';
-import type { ModelInfo } from '../recipe/model-info';
+import type { ModelInfo } from '../formats/model-info';
 import type { InputCacheLike } from '../merge/input-cache';
 import { readTokenizerTexts } from '../recipe/plan';
 import { mergeResident, ResidentWeights } from './resident';

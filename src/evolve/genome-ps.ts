@@ -29,7 +29,7 @@
 
 import { RecipeError } from '../errors';
 import { getMethod } from '../merge/registry';
-import type { ModelInfo } from '../recipe/model-info';
+import type { ModelInfo } from '../formats/model-info';
 import type { FilteredValue, InputModel, OutputSlice, Params, Recipe, Setting, SliceSource } from '../recipe/types';
 
 export type PsMethod = 'ties' | 'dare_ties' | 'task_arithmetic' | 'linear' | 'breadcrumbs' | 'della' | 'cabs';

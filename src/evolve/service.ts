@@ -2,7 +2,7 @@
 // (GPU merges + ONNX forward passes, weights never read back), saves every generation to
 // IndexedDB together with the run's inputs (model files — URLs or the user's File objects — and
 // eval set texts), and sends the UI only small views of the run.
-import type { ModelSpec } from '../worker/api';
+import type { ModelSpec } from '../io/types';
 import type { EvalService, EvalSetInput } from '../eval/service';
 import { setScore } from '../eval/service';
 import { EvolutionRun, newRun, validateConfig, type EvolveConfig, type RunRecord } from './run';
@@ -24,6 +24,13 @@ export type RunView = Omit<RunRecord, 'cma'> & { evaluations: number };
 export type EvolveProgress = { kind: 'candidate'; runId: string; generation: number; index: number; fitness: number; sparsity?: number } | { kind: 'generation'; run: RunView };
 
 export type EvolveReply = { ok: true; run: RunView } | { ok: false; error: ErrorRecord };
+
+/** Starts a run (the engine worker's evolveStart): saved to IndexedDB every generation. */
+export interface EvolveStartRequest {
+  id: string;
+  config: EvolveConfig;
+  inputs: EvolveInputs;
+}
 
 export function viewOf(r: RunRecord): RunView {
   const { cma, ...rest } = r as StoredRun;

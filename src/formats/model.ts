@@ -4,7 +4,7 @@
 
 import { ModelError } from '../errors';
 import type { ByteSource } from '../io/types';
-import type { ModelInfo, TensorInfo } from '../recipe/model-info';
+import type { ModelInfo, TensorInfo } from './model-info';
 import { SHARD_INDEX_FILE, parseSafetensorsHeader, parseShardIndex, type SafetensorsHeader } from './safetensors';
 
 const CONFIG_FILE = 'config.json';

@@ -1,7 +1,22 @@
 // The only place that requests the adapter and device. Asks for the adapter's own limits (the
 // spec defaults are far smaller) and reports what it got, including software fallback.
 import { GpuError } from '../errors';
-import type { GpuReport } from '../worker/api';
+
+/** What the studio's capability panel and the CLI's adapter line show (structured-cloneable). */
+export interface GpuReport {
+  available: boolean;
+  vendor: string;
+  architecture: string;
+  description: string;
+  isFallbackAdapter: boolean;
+  features: string[];
+  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxStorageBuffersPerShaderStage: number; maxComputeWorkgroupsPerDimension: number };
+  /**
+   * Which engine merges run on here (set by the engine worker): WebGPU on a hardware adapter, the
+   * CPU engine otherwise (no WebGPU, no adapter, or only a software fallback adapter).
+   */
+  merge?: { engine: 'webgpu' | 'cpu'; description: string; reason?: string };
+}
 
 export interface Gpu {
   device: GPUDevice;

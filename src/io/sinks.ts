@@ -11,10 +11,9 @@
 // Directory handles cannot be renamed in every browser, so commit moves files one by one with
 // FileSystemFileHandle.move() where it exists and copies (then deletes) otherwise.
 import { IoError } from '../errors';
-import type { OutputSpec } from '../worker/api';
 import { HttpSink } from './http-sink';
 import { outputPathSegments } from './output-path';
-import type { FileWriter, OutputSink } from './types';
+import type { FileWriter, OutputSink, OutputSpec } from './types';
 import { WsSink } from './ws-sink';
 
 export { HttpSink } from './http-sink';

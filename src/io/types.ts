@@ -1,4 +1,6 @@
 // Byte sources (a File/Blob, an HTTP URL, a Node file) and output sinks. The engine only sees these.
+// Also the two plain records that say where they come from (ModelSpec) and go to (OutputSpec): both
+// cross the worker boundary (structured-cloneable) and are turned into sources / sinks here in io/.
 
 export interface ByteSource {
   /** A name for messages: the file's path relative to its model folder, or a URL. */
@@ -37,3 +39,32 @@ export interface OutputSink {
   commit(): Promise<void>;
   abort(): Promise<void>;
 }
+
+/** Where a model's files come from, as seen by the engine. */
+export interface ModelFileSpec {
+  /** Path inside the model folder, e.g. "model-00001-of-00002.safetensors" or "config.json". */
+  path: string;
+  size: number;
+  /** Either a URL readable with HTTP Range requests … */
+  url?: string;
+  /** … or a File / Blob (the studio). */
+  blob?: Blob;
+}
+export interface ModelSpec {
+  /** The reference exactly as the recipe writes it. */
+  ref: string;
+  files: ModelFileSpec[];
+}
+
+/** Where a merge's output folder goes (io/sinks.ts `sinkFor` makes the sink). */
+export type OutputSpec =
+  /** The CLI: files are streamed to a localhost server over one WebSocket (see io/ws-sink.ts). */
+  | { kind: 'ws'; url: string }
+  /** Files are streamed to a localhost server with HTTP requests (see io/http-sink.ts). */
+  | { kind: 'http'; url: string }
+  /** The studio: a directory the user picked (File System Access API). */
+  | { kind: 'directory'; handle: FileSystemDirectoryHandle }
+  /** OPFS subdirectory name (fallback, and tests). */
+  | { kind: 'opfs'; dir: string }
+  /** Keep everything in memory and return it (tests only; small models). */
+  | { kind: 'memory' };

@@ -16,12 +16,12 @@
 //   with the recipe's per-model `weight` settings; `lambda`, dtype, out_dtype and tokenizer settings
 //   are carried over.
 import type { Gpu } from '../gpu/device';
-import type { ModelInfo, TensorInfo } from '../recipe/model-info';
+import type { ModelInfo, TensorInfo } from '../formats/model-info';
 import type { PlanEntry } from '../recipe/plan-types';
 import type { Recipe } from '../recipe/types';
 import type { OutputSink } from '../io/types';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
-import { recipeToMergekitYaml } from '../formats/mergekit-yaml';
+import { recipeToMergekitYaml } from '../recipe/mergekit-yaml';
 import { planShards, DEFAULT_MAX_SHARD_BYTES, SHARD_INDEX_FILE, type OutputTensor } from '../formats/safetensors';
 import { itemSize, isMergeable, type Dtype } from '../formats/dtype';
 import { TensorJob } from './tensor-job';

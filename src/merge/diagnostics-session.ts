@@ -2,8 +2,9 @@
 // decoded inputs stay as long as the model set is the same (a slider move changes only the recipe),
 // and a newer call cancels an older one still running. Importable from tests (no worker globals).
 import type { Gpu } from '../gpu/device';
-import type { DiagnosticsReply, DiagnosticsRequest, ModelSpec } from '../worker/api';
-import type { ModelInfo } from '../recipe/model-info';
+import type { DiagnosticsReply, DiagnosticsRequest } from './requests';
+import type { ModelSpec } from '../io/types';
+import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import { loadModels } from './run';
 import { diagnose, DiagCache } from './diagnostics';

@@ -2,13 +2,14 @@
 // kernels into the sink, then config.json, tokenizer files, mergekit_config.yml and README.md.
 // The sink only publishes the folder on commit(); any failure aborts it (no partial output).
 import type { MergeBackend, TensorWriter } from '../backends/types';
-import type { MergeProgress, MergeRequest, MergeSummary, ModelSpec } from '../worker/api';
-import type { ModelInfo } from '../recipe/model-info';
+import type { MergeProgress, MergeRequest, MergeSummary } from './requests';
+import type { ModelSpec } from '../io/types';
+import type { ModelInfo } from '../formats/model-info';
 import type { PlanEntry } from '../recipe/plan-types';
 import type { ByteSource, FileWriter, OutputSink } from '../io/types';
 import { openModel } from '../formats/model';
 import { planShards, DEFAULT_MAX_SHARD_BYTES, SHARD_INDEX_FILE } from '../formats/safetensors';
-import { recipeToMergekitYaml } from '../formats/mergekit-yaml';
+import { recipeToMergekitYaml } from '../recipe/mergekit-yaml';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import { modelCard } from '../recipe/model-card';
 import { BlobSource, HttpSource } from '../io/sources';

@@ -1,9 +1,9 @@
 // README.md of a merged model: Hugging Face front matter, the models, the method and the exact
 // mergekit YAML that reproduces the merge. Pure: no DOM, no node: imports.
 
-import { recipeToMergekitYaml } from '../formats/mergekit-yaml';
+import { recipeToMergekitYaml } from './mergekit-yaml';
 import { getMethod } from '../merge/registry';
-import type { ModelInfo } from './model-info';
+import type { ModelInfo } from '../formats/model-info';
 import type { Recipe } from './types';
 
 /** Every model the recipe references, in order of first appearance (base first). */

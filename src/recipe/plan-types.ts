@@ -2,7 +2,7 @@
 // The executor needs nothing else. Built by recipe/plan.ts from a Recipe + ModelInfos.
 
 import type { Dtype } from '../formats/dtype';
-import type { TensorInfo } from './model-info';
+import type { TensorInfo } from '../formats/model-info';
 
 export interface PlanInput {
   /** Model reference as in the recipe. */

@@ -31,7 +31,7 @@ import {
 import { DTYPE_TO_TORCH, TORCH_TO_DTYPE, isMergeable, type Dtype } from '../formats/dtype';
 import { getMethod } from '../merge/registry';
 import type { MethodSpec, ParamValue } from '../merge/spec';
-import type { ModelInfo, TensorInfo } from './model-info';
+import type { ModelInfo, TensorInfo } from '../formats/model-info';
 import type { Plan, PlanEntry, PlanInput } from './plan-types';
 import { ParameterResolver, type ResolveScope } from './resolve';
 import type { OutputSlice, Recipe } from './types';

@@ -5,7 +5,7 @@ import { toRecord } from '../errors';
 import { dfsToHopList, hopListToYaml } from '../evolve/genome-dfs';
 import { psToMergekitEvolveYaml } from '../evolve/mergekit-evolve';
 import type { BestRecord } from '../evolve/run';
-import { recipeToMergekitYaml } from '../formats/mergekit-yaml';
+import { recipeToMergekitYaml } from '../recipe/mergekit-yaml';
 import type { RunView } from '../worker/api';
 import { useEvolution, type ExportedText } from './evolution';
 import { startMerge } from './run';

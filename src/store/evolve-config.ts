@@ -6,7 +6,7 @@ import { OptimizerError, RecipeError } from '../errors';
 import { PS_METHODS, psDimension, psSafeDensityMin, type PsFilter, type PsMethod, type PsSpace } from '../evolve/genome-ps';
 import type { DfsSpace } from '../evolve/genome-dfs';
 import type { EvolveConfig } from '../evolve/run';
-import type { ModelInfo } from '../recipe/model-info';
+import type { ModelInfo } from '../formats/model-info';
 import type { Recipe } from '../recipe/types';
 import { recipeModels } from '../recipe/model-card';
 

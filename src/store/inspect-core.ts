@@ -7,7 +7,7 @@ import { itemSize, isMergeable, type Dtype } from '../formats/dtype';
 import { getMethod } from '../merge/registry';
 import type { MethodSpec } from '../merge/spec';
 import { recipeModels } from '../recipe/model-card';
-import type { ModelInfo } from '../recipe/model-info';
+import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, isEmbedTensor, readTokenizerTexts } from '../recipe/plan';
 import { setMethod } from '../recipe/edit';
 import type { Recipe } from '../recipe/types';

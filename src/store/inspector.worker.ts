@@ -5,7 +5,7 @@ import { toRecord } from '../errors';
 import { openModel } from '../formats/model';
 import { BlobSource } from '../io/sources';
 import { outputPathSegments } from '../io/output-path';
-import type { ModelInfo } from '../recipe/model-info';
+import type { ModelInfo } from '../formats/model-info';
 import type { Recipe } from '../recipe/types';
 import type { HashTarget, InspectorApi, OpenResult } from './inspector-api';
 import { compareToBase, planReport, summarize, tensorRows } from './inspect-core';

@@ -1,5 +1,5 @@
 // Share links: the recipe and its checkpoints' identities in the URL fragment (formats/share-url.ts).
-import { decodeShare, encodeShare, shareCodeFromHash, SHARE_PARAM, type ModelIdentity } from '../formats/share-url';
+import { decodeShare, encodeShare, shareCodeFromHash, SHARE_PARAM, type ModelIdentity } from '../recipe/share-url';
 import { recipeModels } from '../recipe/model-card';
 import type { Recipe } from '../recipe/types';
 import { identityOf } from './shelf';

@@ -1,7 +1,7 @@
 // Model shelf actions: add dropped/picked files (grouped into models, headers read in the inspector
 // worker), remove and rename models, load the demo, match checkpoints against a share link.
-import { parseMergekitYaml } from '../formats/mergekit-yaml';
-import type { ModelIdentity } from '../formats/share-url';
+import { parseMergekitYaml } from '../recipe/mergekit-yaml';
+import type { ModelIdentity } from '../recipe/share-url';
 import { defaultRecipe, renameModel } from '../recipe/edit';
 import { recipeModels } from '../recipe/model-card';
 import { groupFiles, uniqueName, type FileGroup, type PickedFile } from './grouping';

@@ -5,8 +5,8 @@
 import { create } from 'zustand';
 import { createJSONStorage, persist } from 'zustand/middleware';
 import { toRecord, type ErrorRecord } from '../errors';
-import { parseMergekitYaml, recipeToMergekitYaml } from '../formats/mergekit-yaml';
-import type { ModelIdentity } from '../formats/share-url';
+import { parseMergekitYaml, recipeToMergekitYaml } from '../recipe/mergekit-yaml';
+import type { ModelIdentity } from '../recipe/share-url';
 import type { Recipe } from '../recipe/types';
 import type { GpuReport } from '../worker/api';
 import type { Analysis, RunState, ShelfModel } from './types';

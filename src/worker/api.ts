@@ -1,168 +1,26 @@
 // The typed surface of the engine worker (one worker owns the GPUDevice). The studio and the
 // headless CLI page talk to it only through this API (comlink). Everything here is structured-cloneable.
+// The request and reply records belong to the rooms that handle them (io/, gpu/, merge/, eval/,
+// evolve/); they are re-exported here for the worker's callers. Nothing below worker/ imports this file.
 
-import type { Recipe } from '../recipe/types';
 import type { ErrorRecord } from '../errors';
-import type { DiagnosticsResult } from '../merge/diagnostics';
-import type { EvalSetInput, EvaluateOptions, EvaluateSummary } from '../eval/service';
+import type { GpuReport } from '../gpu/device';
+import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, DiagnosticsRequest, MergeProgress, MergeRequest, MergeResult } from '../merge/requests';
+import type { CompleteReply, CompleteRequest, EvaluateReply, EvaluateRequest } from '../eval/requests';
 import type { EvalTarget } from '../eval/target';
-import type { Readback } from '../eval/ort-lm';
+import type { EvolveProgress, EvolveReply, EvolveStartRequest, RunView } from '../evolve/service';
+import type { ModelSpec } from '../io/types';
 
-import type { EvolveConfig } from '../evolve/run';
-import type { EvolveInputs, EvolveProgress, EvolveReply, RunView } from '../evolve/service';
-
-export type { EvalSetInput, EvaluateSummary, EvalTarget, Readback, EvolveConfig, EvolveInputs, EvolveProgress, EvolveReply, RunView };
-
+export type { ModelFileSpec, ModelSpec, OutputSpec } from '../io/types';
+export type { GpuReport } from '../gpu/device';
+export type { MergeRequest, MergeProgress, MergeSummary, MergeResult, OutputFileSummary, DiagnosticsRequest, DiagnosticsReply, CabsExportRequest, CabsExportResult } from '../merge/requests';
 export type { DiagnosticsResult, TensorDiagnostics, LayerDiagnostics, DiagnosticsFigures } from '../merge/diagnostics';
-
-/** Where a model's files come from, as seen by the worker. */
-export interface ModelFileSpec {
-  /** Path inside the model folder, e.g. "model-00001-of-00002.safetensors" or "config.json". */
-  path: string;
-  size: number;
-  /** Either a URL readable with HTTP Range requests … */
-  url?: string;
-  /** … or a File / Blob (the studio). */
-  blob?: Blob;
-}
-export interface ModelSpec {
-  /** The reference exactly as the recipe writes it. */
-  ref: string;
-  files: ModelFileSpec[];
-}
-
-export type OutputSpec =
-  /** The CLI: files are streamed to a localhost server over one WebSocket (see io/ws-sink.ts). */
-  | { kind: 'ws'; url: string }
-  /** Files are streamed to a localhost server with HTTP requests (see io/http-sink.ts). */
-  | { kind: 'http'; url: string }
-  /** The studio: a directory the user picked (File System Access API). */
-  | { kind: 'directory'; handle: FileSystemDirectoryHandle }
-  /** OPFS subdirectory name (fallback, and tests). */
-  | { kind: 'opfs'; dir: string }
-  /** Keep everything in memory and return it (tests only; small models). */
-  | { kind: 'memory' };
-
-export interface MergeRequest {
-  recipe: Recipe;
-  models: ModelSpec[];
-  output: OutputSpec;
-  /** Override the seed for random methods (CLI --seed). */
-  seed?: number;
-  /** Max output shard size in bytes (default 5e9, like mergekit). */
-  maxShardBytes?: number;
-  /** Force a chunk size in elements (tests: results must not depend on it). */
-  chunkElements?: number;
-  /**
-   * Benchmark only: read every input byte range and write an output of the same layout and size,
-   * with no GPU work (the I/O floor that `npm run bench:merge` compares merges against).
-   */
-  ioOnly?: boolean;
-  /** Which engine: 'auto' (default: WebGPU on a hardware adapter, else the CPU engine), or forced. */
-  engine?: 'auto' | 'webgpu' | 'cpu';
-}
-
-export interface MergeProgress {
-  stage: 'reading-headers' | 'planning' | 'merging' | 'finalizing' | 'done';
-  tensorsDone: number;
-  tensorsTotal: number;
-  /** Bytes of input tensor data read so far / in total. */
-  bytesRead: number;
-  bytesTotal: number;
-  bytesWritten: number;
-  currentTensor?: string;
-  elapsedMs: number;
-}
-
-export interface OutputFileSummary {
-  path: string;
-  bytes: number;
-}
-
-export interface MergeSummary {
-  files: OutputFileSummary[];
-  tensors: number;
-  bytesRead: number;
-  bytesWritten: number;
-  elapsedMs: number;
-  warnings: string[];
-  /** Only for output kind 'memory'. */
-  memoryFiles?: Record<string, Uint8Array>;
-}
-
-export interface GpuReport {
-  available: boolean;
-  vendor: string;
-  architecture: string;
-  description: string;
-  isFallbackAdapter: boolean;
-  features: string[];
-  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxStorageBuffersPerShaderStage: number; maxComputeWorkgroupsPerDimension: number };
-  /**
-   * Which engine merges run on here (set by the engine worker): WebGPU on a hardware adapter, the
-   * CPU engine otherwise (no WebGPU, no adapter, or only a software fallback adapter).
-   */
-  merge?: { engine: 'webgpu' | 'cpu'; description: string; reason?: string };
-}
-
-export type MergeResult = { ok: true; summary: MergeSummary } | { ok: false; error: ErrorRecord };
-
-/** What the studio draws while tuning sparsity (merge/diagnostics.ts): nothing is merged or written. */
-export interface DiagnosticsRequest {
-  recipe: Recipe;
-  models: ModelSpec[];
-  /** Override the seed for random methods. */
-  seed?: number;
-  /** Only these output tensors (default: all). */
-  tensors?: string[];
-  /** Force a chunk size in elements (tests). */
-  chunkElements?: number;
-  /**
-   * GPU bytes of decoded inputs kept resident between calls with the same models (default 512 MiB;
-   * 0 turns the cache off). Headers are kept too; a different model set clears both.
-   */
-  cacheBytes?: number;
-}
-
-export type DiagnosticsReply = ({ ok: true } & DiagnosticsResult & { cache: { bytes: number; entries: number } }) | { ok: false; error: ErrorRecord };
-
-/** CABS → mergekit (merge/cabs-export.ts): pruned checkpoints of every task vector plus mergekit_config.yml. */
-export interface CabsExportRequest {
-  recipe: Recipe;
-  models: ModelSpec[];
-  output: OutputSpec;
-  seed?: number;
-  maxShardBytes?: number;
-  chunkElements?: number;
-}
-
-export type CabsExportResult =
-  | { ok: true; summary: { yaml: string; method: 'task_arithmetic' | 'ties'; folders: Record<string, string>; files: OutputFileSummary[]; memoryFiles?: Record<string, Uint8Array> } }
-  | { ok: false; error: ErrorRecord };
-
-/** Evaluation (eval/service.ts): merge on the GPU without writing, then score eval sets with onnxruntime-web. */
-export interface EvaluateRequest extends Omit<EvaluateOptions, 'signal'> {
-  target: EvalTarget;
-  models: ModelSpec[];
-  evalSets: EvalSetInput[];
-}
-export type EvaluateReply = { ok: true; summary: EvaluateSummary } | { ok: false; error: ErrorRecord };
-
-/** "Try it": the greedy completion of one prompt. */
-export interface CompleteRequest {
-  target: EvalTarget;
-  models: ModelSpec[];
-  prompt: string;
-  maxNewTokens?: number;
-}
-export type CompleteReply = { ok: true; text: string; tokens: number; ms: number; readback: Readback } | { ok: false; error: ErrorRecord };
-
-/** Evolution (evolve/service.ts): runs in the worker, saved to IndexedDB every generation. */
-export interface EvolveStartRequest {
-  id: string;
-  config: EvolveConfig;
-  inputs: EvolveInputs;
-}
+export type { EvaluateRequest, EvaluateReply, CompleteRequest, CompleteReply } from '../eval/requests';
+export type { EvalSetInput, EvaluateSummary } from '../eval/service';
+export type { EvalTarget } from '../eval/target';
+export type { Readback } from '../eval/ort-lm';
+export type { EvolveConfig } from '../evolve/run';
+export type { EvolveInputs, EvolveProgress, EvolveReply, EvolveStartRequest, RunView } from '../evolve/service';
 
 export interface EngineApi {
   capabilities(): Promise<GpuReport>;

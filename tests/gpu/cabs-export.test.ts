@@ -9,13 +9,13 @@ import { MemorySink } from '../../src/io/sinks';
 import type { ByteSource } from '../../src/io/types';
 import { openModel } from '../../src/formats/model';
 import { buildSafetensorsHeader } from '../../src/formats/safetensors';
-import { parseMergekitYaml } from '../../src/formats/mergekit-yaml';
+import { parseMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { buildPlan } from '../../src/recipe/plan';
-import type { ModelInfo } from '../../src/recipe/model-info';
+import type { ModelInfo } from '../../src/formats/model-info';
 import { mergeTensor } from '../../src/merge/execute';
 import { exportCabs } from '../../src/merge/cabs-export';
 import { DiagnosticsSession } from '../../src/merge/diagnostics-session';
-import type { ModelSpec } from '../../src/worker/api';
+import type { ModelSpec } from '../../src/io/types';
 import { encodeF32 } from '../fixtures/dtype-codec';
 
 const SHAPES: Record<string, number[]> = {

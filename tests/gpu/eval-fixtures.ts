@@ -4,7 +4,7 @@ import { parseArch, type Hop, type LlamaArch } from '../../src/eval/arch';
 import { buildGraph } from '../../src/eval/graph';
 import { referenceForward, scoreLogits } from '../../src/eval/reference';
 import type { LanguageModel, TokenScores } from '../../src/eval/lm';
-import type { ModelSpec } from '../../src/worker/api';
+import type { ModelSpec } from '../../src/io/types';
 import { charTokenizerJson, charVocabSize, BASE_CONFIG } from '../unit/eval-helpers';
 import { randn } from './support';
 

@@ -8,7 +8,7 @@ import { EvalService, type EvalSetInput } from '../../src/eval/service';
 import type { Hop, LlamaArch } from '../../src/eval/arch';
 import { scoreSets } from '../../src/eval/score';
 import { parseEvalSet } from '../../src/eval/evalset';
-import type { ModelSpec } from '../../src/worker/api';
+import type { ModelSpec } from '../../src/io/types';
 import { runMerge } from '../../src/merge/run';
 import { WebGpuBackend } from '../../src/backends/webgpu';
 import { arch, config, expertA, expertB, models, ReferenceLm } from './eval-fixtures';

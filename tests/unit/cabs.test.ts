@@ -4,10 +4,10 @@
 import { describe, expect, it, test } from 'vitest';
 import { referenceMerge, cabsSelect, magnitudeKeys, nmMask, rowTopkMask, tensorTopkMask, keepCount, type RefEntry, type RefInput } from '../../src/merge/reference';
 import { cabs, cabsOrder, blockQuota } from '../../src/merge/methods/cabs';
-import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/formats/mergekit-yaml';
+import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { MethodError } from '../../src/errors';
 import { buildPlan } from '../../src/recipe/plan';
-import type { ModelInfo, TensorInfo } from '../../src/recipe/model-info';
+import type { ModelInfo, TensorInfo } from '../../src/formats/model-info';
 import type { ByteSource } from '../../src/io/types';
 
 type P = Record<string, number | boolean | string>;

@@ -10,7 +10,7 @@ import { MemorySource } from '../../src/io/sources';
 import { buildPlan } from '../../src/recipe/plan';
 import { referenceMerge } from '../../src/merge/reference';
 import type { ByteSource } from '../../src/io/types';
-import type { ModelInfo } from '../../src/recipe/model-info';
+import type { ModelInfo } from '../../src/formats/model-info';
 import type { Recipe } from '../../src/recipe/types';
 import { decodeToF32, encodeF32, f32Bits, roundTo, ulpDistance, elementBits, type FixtureDtype } from '../fixtures/dtype-codec';
 

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { buildEvolveConfig, DEFAULT_FORM, defaultRole, resolveModels, type EvolveForm, type ModelFacts } from '../../src/store/evolve-config';
 import { psSafeDensityMin } from '../../src/evolve/genome-ps';
 import { validateConfig } from '../../src/evolve/run';
-import type { ModelInfo } from '../../src/recipe/model-info';
+import type { ModelInfo } from '../../src/formats/model-info';
 import type { Recipe } from '../../src/recipe/types';
 import { paretoFront } from '../../src/ui/pareto';
 import { StudioError } from '../../src/errors';

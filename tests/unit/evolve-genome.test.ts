@@ -30,10 +30,10 @@ import {
 } from '../../src/evolve/genome-dfs';
 import { psToMergekitEvolveYaml } from '../../src/evolve/mergekit-evolve';
 import { buildPlan } from '../../src/recipe/plan';
-import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/formats/mergekit-yaml';
-import { decodeShare, encodeShare } from '../../src/formats/share-url';
+import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/recipe/mergekit-yaml';
+import { decodeShare, encodeShare } from '../../src/recipe/share-url';
 import { ModelError, OptimizerError, RecipeError, UnsupportedError } from '../../src/errors';
-import type { ModelInfo, TensorInfo } from '../../src/recipe/model-info';
+import type { ModelInfo, TensorInfo } from '../../src/formats/model-info';
 import type { ByteSource } from '../../src/io/types';
 import type { Recipe } from '../../src/recipe/types';
 

@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { referenceMerge, type RefEntry, type RefInput } from '../../src/merge/reference';
 import { buildPlan } from '../../src/recipe/plan';
-import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/formats/mergekit-yaml';
+import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { MethodError, RecipeError } from '../../src/errors';
-import type { ModelInfo, TensorInfo } from '../../src/recipe/model-info';
+import type { ModelInfo, TensorInfo } from '../../src/formats/model-info';
 import type { ByteSource } from '../../src/io/types';
 import type { Recipe } from '../../src/recipe/types';
 import { arceeFusionImportance } from '../../src/merge/reference/arcee-fusion';

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/formats/mergekit-yaml';
+import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { RecipeError, UnsupportedError } from '../../src/errors';
 import { MERGEKIT_ONLY } from '../../src/merge/registry';
 import type { FilteredValue, Recipe, Setting } from '../../src/recipe/types';

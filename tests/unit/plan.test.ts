@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { buildPlan, readTokenizerTexts, splitLayerName, tensorSeed, tokenizerVocab } from '../../src/recipe/plan';
 import { evaluateSetting, ParameterResolver } from '../../src/recipe/resolve';
 import { modelCard } from '../../src/recipe/model-card';
-import { parseMergekitYaml } from '../../src/formats/mergekit-yaml';
+import { parseMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { getMethod } from '../../src/merge/registry';
 import {
   MethodError,
@@ -13,7 +13,7 @@ import {
   UnsupportedDtypeError,
   UnsupportedError,
 } from '../../src/errors';
-import type { ModelInfo, TensorInfo } from '../../src/recipe/model-info';
+import type { ModelInfo, TensorInfo } from '../../src/formats/model-info';
 import type { ByteSource } from '../../src/io/types';
 import type { PlanEntry } from '../../src/recipe/plan-types';
 import type { Recipe } from '../../src/recipe/types';

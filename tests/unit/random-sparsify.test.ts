@@ -5,10 +5,10 @@ import { hashU32, keepThreshold, magpruneKeep, magpruneKeepParams, rand01, randU
 import { dareSparsify, dellaSparsify, magnitudeRowRanks, magpruneMask, randomMask } from '../../src/merge/reference/random-sparsify';
 import { referenceMerge, type RefEntry } from '../../src/merge/reference';
 import { getMethod, MERGEKIT_ONLY } from '../../src/merge/registry';
-import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/formats/mergekit-yaml';
+import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { buildPlan } from '../../src/recipe/plan';
 import { MethodError } from '../../src/errors';
-import type { ModelInfo, TensorInfo } from '../../src/recipe/model-info';
+import type { ModelInfo, TensorInfo } from '../../src/formats/model-info';
 import type { ByteSource } from '../../src/io/types';
 
 function prng(seed: number): () => number {

@@ -3,8 +3,8 @@
 import { describe, expect, test } from 'vitest';
 import { createHash } from 'node:crypto';
 import { deflateSync } from 'fflate';
-import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/formats/mergekit-yaml';
-import { decodeShare, encodeShare, fromBase64Url, inflateBounded, shareCodeFromHash, toBase64Url, MAX_SHARE_BYTES } from '../../src/formats/share-url';
+import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/recipe/mergekit-yaml';
+import { decodeShare, encodeShare, fromBase64Url, inflateBounded, shareCodeFromHash, toBase64Url, MAX_SHARE_BYTES } from '../../src/recipe/share-url';
 import { buildPlan } from '../../src/recipe/plan';
 import {
   defaultRecipe,
@@ -20,7 +20,7 @@ import {
   toGradient,
 } from '../../src/recipe/edit';
 import type { Recipe } from '../../src/recipe/types';
-import type { ModelInfo, TensorInfo } from '../../src/recipe/model-info';
+import type { ModelInfo, TensorInfo } from '../../src/formats/model-info';
 import type { ByteSource } from '../../src/io/types';
 import { groupFiles, uniqueName } from '../../src/store/grouping';
 import { Sha256 } from '../../src/store/sha256';

@@ -10,7 +10,7 @@
 import { deflateSync, Inflate } from 'fflate';
 import { z } from 'zod';
 import { parseMergekitYaml, recipeToMergekitYaml } from './mergekit-yaml';
-import type { Recipe } from '../recipe/types';
+import type { Recipe } from './types';
 
 export const SHARE_PARAM = 'share';
 /** Longest fragment accepted (characters). Chrome caps URLs at 2 MB; chat apps far lower. */

@@ -37,8 +37,8 @@ import type {
   TokenizerConfig,
   TokenSource,
   ValueOrGradient,
-} from '../recipe/types';
-import type { TorchDtypeName } from './dtype';
+} from './types';
+import type { TorchDtypeName } from '../formats/dtype';
 
 const TOP_KEYS = [
   'merge_method',

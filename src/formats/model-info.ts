@@ -1,6 +1,6 @@
 // What the engine knows about one input checkpoint after reading its headers (not its data).
 
-import type { Dtype } from '../formats/dtype';
+import type { Dtype } from './dtype';
 import type { ByteSource } from '../io/types';
 
 export interface TensorInfo {
