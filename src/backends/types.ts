@@ -1,5 +1,5 @@
 // The one backend door: how merges (to a folder, OPFS, the CLI) get an output tensor's bytes.
-// Two implementations: WebGPU (backends/webgpu.ts: the WGSL kernels) and the CPU engine
+// Two implementations: WebGPU (backends/webgpu/: the WGSL kernels) and the CPU engine
 // (backends/cpu: the same passes replayed in f32 on worker threads). Callers never branch on which.
 import type { PlanEntry } from '../recipe/plan-types';
 

@@ -7,7 +7,7 @@ import type { Plan, PlanEntry } from '../recipe/plan-types';
 import type { InputCacheLike } from '../merge/input-cache';
 import { UnsupportedError, MethodError } from '../errors';
 import { TensorJob, elementCount } from '../merge/tensor-job';
-import { chunkLimit } from '../merge/execute';
+import { chunkLimit } from '../backends/webgpu/execute';
 import { gpuMethod } from '../merge/gpu';
 import { storage } from '../gpu/buffers';
 import { decode, encode16 } from '../gpu/ops';

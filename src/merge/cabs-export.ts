@@ -25,7 +25,7 @@ import { recipeToMergekitYaml } from '../recipe/mergekit-yaml';
 import { planShards, DEFAULT_MAX_SHARD_BYTES, SHARD_INDEX_FILE, type OutputTensor } from '../formats/safetensors';
 import { itemSize, isMergeable, type Dtype } from '../formats/dtype';
 import { TensorJob } from './tensor-job';
-import { chunkLimit } from './execute';
+import { chunkLimit } from '../backends/webgpu/execute';
 import { cabsGpu } from './gpu/cabs';
 import { cabsExportRecipe, cabsOverlapFree } from './cabs-export-recipe';
 

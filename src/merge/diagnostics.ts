@@ -25,7 +25,7 @@ import type { Gpu } from '../gpu/device';
 import type { Plan, PlanEntry } from '../recipe/plan-types';
 import { TensorJob } from './tensor-job';
 import { gpuMethod } from './gpu';
-import { chunkLimit } from './execute';
+import { chunkLimit } from '../backends/webgpu/execute';
 import { num } from './gpu/types';
 import type { Sparsified } from './gpu/types';
 import { diagCombine, diagModel, diagStrips, planeWords } from '../gpu/ops-diagnostics';

@@ -13,7 +13,7 @@ import { setMethod } from '../recipe/edit';
 import type { Recipe } from '../recipe/types';
 import type { CompatReport, DtypeCount, ModelSummary, PlanReport, ShapeIssue, TensorRow } from './types';
 
-/** merge/execute.ts CHUNK_BUDGET_BYTES: GPU bytes one tensor's chunk set may use. */
+/** backends/webgpu/execute.ts CHUNK_BUDGET_BYTES: GPU bytes one tensor's chunk set may use. */
 const GPU_CHUNK_BUDGET = 192 * 1024 * 1024;
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -146,7 +146,7 @@ export async function planReport(recipe: Recipe, models: Map<string, ModelInfo>)
       const n = e.shape.reduce((a, b) => a * b, 1);
       outputBytes += n * itemSize(e.outDtype);
       readBytes += e.inputs.reduce((a, i) => a + n * itemSize(i.tensor.dtype as Dtype), 0);
-      // merge/execute.ts chunkLimit: a chunk set holds (inputs + 5) f32 buffers within its per-tensor
+      // backends/webgpu/execute.ts chunkLimit: a chunk set holds (inputs + 5) f32 buffers within its per-tensor
       // budget (CHUNK_BUDGET_BYTES there, not exported: keep this copy in step).
       const k = e.inputs.length + 5;
       const chunk = Math.min(n, Math.floor(GPU_CHUNK_BUDGET / (4 * k)), 64 * 1024 * 1024);

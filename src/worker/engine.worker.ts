@@ -4,7 +4,7 @@ import * as Comlink from 'comlink';
 import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, DiagnosticsRequest, EngineApi, MergeProgress, MergeRequest, MergeResult } from './api';
 import { getGpu, gpuReport } from '../gpu/device';
 import { loadModels, runMerge } from '../merge/run';
-import { WebGpuBackend } from '../backends/webgpu';
+import { WebGpuBackend } from '../backends/webgpu/backend';
 import type { MergeBackend } from '../backends/types';
 import type { CpuBackend } from '../backends/cpu/backend';
 import { browserCpuBackend } from '../backends/cpu/browser-pool';

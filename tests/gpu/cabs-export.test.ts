@@ -12,7 +12,7 @@ import { buildSafetensorsHeader } from '../../src/formats/safetensors';
 import { parseMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { buildPlan } from '../../src/recipe/plan';
 import type { ModelInfo } from '../../src/formats/model-info';
-import { mergeTensor } from '../../src/merge/execute';
+import { mergeTensor } from '../../src/backends/webgpu/execute';
 import { exportCabs } from '../../src/merge/cabs-export';
 import { DiagnosticsSession } from '../../src/merge/diagnostics-session';
 import type { ModelSpec } from '../../src/io/types';

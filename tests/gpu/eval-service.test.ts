@@ -10,7 +10,7 @@ import { scoreSets } from '../../src/eval/score';
 import { parseEvalSet } from '../../src/eval/evalset';
 import type { ModelSpec } from '../../src/io/types';
 import { runMerge } from '../../src/merge/run';
-import { WebGpuBackend } from '../../src/backends/webgpu';
+import { WebGpuBackend } from '../../src/backends/webgpu/backend';
 import { arch, config, expertA, expertB, models, ReferenceLm } from './eval-fixtures';
 
 // Eval sets whose answers a random model sometimes hits: we only need agreement with the twin.

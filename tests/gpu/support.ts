@@ -4,7 +4,7 @@ import type { PlanEntry, PlanInput } from '../../src/recipe/plan-types';
 import type { Dtype } from '../../src/formats/dtype';
 import { MemorySource } from '../../src/io/sources';
 import { getGpu } from '../../src/gpu/device';
-import { mergeTensor } from '../../src/merge/execute';
+import { mergeTensor } from '../../src/backends/webgpu/execute';
 import { referenceMerge } from '../../src/merge/reference';
 import { decodeToF32, encodeF32, roundTo } from '../fixtures/dtype-codec';
 

@@ -1,10 +1,10 @@
 // The WebGPU backend: today's kernels behind the backend door. One tensor at a time on the device,
 // the next tensor's inputs read ahead while the current one runs.
-import type { Gpu } from '../gpu/device';
-import type { PlanEntry } from '../recipe/plan-types';
-import type { MergeBackend, MergeTensorsOptions, TensorWriter } from './types';
-import { mergeTensor, prefetchTensor, readTensorOnly } from '../merge/execute';
-import { CancelledError } from '../errors';
+import type { Gpu } from '../../gpu/device';
+import type { PlanEntry } from '../../recipe/plan-types';
+import type { MergeBackend, MergeTensorsOptions, TensorWriter } from '../types';
+import { mergeTensor, prefetchTensor, readTensorOnly } from './execute';
+import { CancelledError } from '../../errors';
 
 export class WebGpuBackend implements MergeBackend {
   readonly kind = 'webgpu';

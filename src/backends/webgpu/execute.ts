@@ -1,14 +1,14 @@
 // Runs one plan entry on the GPU: method kernels over chunks, then encode to the output dtype and
 // read back, chunk by chunk and in order.
-import type { Gpu } from '../gpu/device';
-import type { PlanEntry } from '../recipe/plan-types';
-import { UnsupportedError } from '../errors';
-import { TensorJob, readChunkBytes, splitChunks, elementCount, type Chunk } from './tensor-job';
-import { itemSize, type Dtype } from '../formats/dtype';
-import { gpuMethod } from './gpu';
-import { encode16 } from '../gpu/ops';
-import { storage } from '../gpu/buffers';
-import { MemorySource } from '../io/sources';
+import type { Gpu } from '../../gpu/device';
+import type { PlanEntry } from '../../recipe/plan-types';
+import { UnsupportedError } from '../../errors';
+import { TensorJob, readChunkBytes, splitChunks, elementCount, type Chunk } from '../../merge/tensor-job';
+import { itemSize, type Dtype } from '../../formats/dtype';
+import { gpuMethod } from '../../merge/gpu';
+import { encode16 } from '../../gpu/ops';
+import { storage } from '../../gpu/buffers';
+import { MemorySource } from '../../io/sources';
 
 /** GPU memory a tensor's chunk set may use (inputs + scratch), bounding peak memory. */
 const CHUNK_BUDGET_BYTES = 192 * 1024 * 1024;
