@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { openModel } from '../src/formats/model';
 import { parseSafetensorsHeader, SHARD_INDEX_FILE, SINGLE_SHARD_FILE } from '../src/formats/safetensors';
 import { nodeModelFiles } from '../src/io/node-source';
-import { referenceMerge } from '../src/merge/reference/index';
+import { referenceMerge } from '../src/methods/reference';
 import { buildPlan, readTokenizerTexts } from '../src/recipe/plan';
 import type { ModelInfo } from '../src/formats/model-info';
 import type { PlanEntry, PlanInput } from '../src/recipe/plan-types';

@@ -1,6 +1,6 @@
 // The CPU twin of target.ts for the wasm evaluation backend (no WebGPU): the same plan, each input
 // read whole (readChunkBytes, crops included), decoded to f32 with the compute dtype's rounding,
-// merged by the method's CPU reference twin (merge/reference: the oracle the GPU kernels are tested
+// merged by the method's CPU reference twin (methods/reference.ts: the oracle the GPU kernels are tested
 // against; random methods draw from the same counter-based hash, so masks are identical) and rounded
 // through the entry's output dtype exactly as mergeResident does. A tensor is held whole, so this
 // suits the models a CPU can evaluate anyway; memory is inputs + output of one tensor at a time
@@ -10,9 +10,9 @@ import type { ModelInfo } from '../formats/model-info';
 import type { Plan, PlanEntry, PlanInput } from '../recipe/plan-types';
 import type { Dtype } from '../formats/dtype';
 import { decodeElements, roundThrough } from '../formats/dtype-codec';
-import { readChunkBytes } from '../merge/chunk-read';
-import { inputCacheKey } from '../merge/input-cache';
-import { referenceMerge } from '../merge/reference';
+import { readChunkBytes } from '../recipe/chunk-read';
+import { inputCacheKey } from '../recipe/chunk-read';
+import { referenceMerge } from '../methods/reference';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../errors';
 import { isMergeable } from '../formats/dtype';
 import { assemblePath, pathLayout, pathUses, planTarget, type EvalTarget, type ResolvedTarget } from './target-plan';

@@ -6,7 +6,7 @@
 import { Batch, storage } from '../gpu/buffers';
 import { deltaCounts } from '../gpu/ops-delta';
 import { layerOf } from '../merge/diagnostics';
-import { elementCount } from '../merge/tensor-job';
+import { elementCount } from '../gpu/tensor-job';
 import type { ResidentWeights } from './resident';
 import { EvalError } from '../errors';
 

@@ -4,11 +4,11 @@
 // (Tensor.fromGpuBuffer), so a candidate costs kernels + one forward pass and zero weight readback.
 import type { Gpu } from '../gpu/device';
 import type { Plan, PlanEntry } from '../recipe/plan-types';
-import type { InputCacheLike } from '../merge/input-cache';
+import type { InputCacheLike } from '../gpu/input-cache';
 import { UnsupportedError, MethodError } from '../errors';
-import { TensorJob, elementCount } from '../merge/tensor-job';
+import { TensorJob, elementCount } from '../gpu/tensor-job';
 import { chunkLimit } from '../backends/webgpu/execute';
-import { gpuMethod } from '../merge/gpu';
+import { gpuMethod } from '../methods/webgpu';
 import { storage } from '../gpu/buffers';
 import { decode, encode16 } from '../gpu/ops';
 

@@ -15,7 +15,7 @@ import type { ModelSpec } from '../io/types';
 import type { ModelInfo } from '../formats/model-info';
 import { loadModels } from '../merge/run';
 import { modelsSignature } from '../merge/diagnostics-session';
-import { InputCache } from '../merge/input-cache';
+import { InputCache } from '../gpu/input-cache';
 import { readTokenizerTexts } from '../recipe/plan';
 import { EvalError } from '../errors';
 import { parseArch, type LlamaArch } from './arch';

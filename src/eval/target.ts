@@ -4,7 +4,7 @@
 // pool are shared with the CPU twin (cpu-weights.ts) through target-plan.ts.
 import type { Gpu } from '../gpu/device';
 import type { ModelInfo } from '../formats/model-info';
-import type { InputCacheLike } from '../merge/input-cache';
+import type { InputCacheLike } from '../gpu/input-cache';
 import { readTokenizerTexts } from '../recipe/plan';
 import { mergeResident, ResidentWeights } from './resident';
 import { assemblePath, pathLayout, planTarget, type EvalTarget, type ModelOrRecipe, type ResolvedTarget } from './target-plan';

@@ -10,6 +10,8 @@
 //    [densityMin, 1] (TIES refuses floor(density·numel) = 0, so densityMin should be at least
 //    1/smallest-tensor; see psSafeDensityMin), and for della the open interval DELLA's keep
 //    probabilities allow, (|ε|, 1 − |ε|), shrunk by DELLA_MARGIN.
+//  - Which methods can be searched, their genes, density floor and band come from each method's
+//    spec (`evolve`, methods/<folder>/spec.ts); nothing here names a method.
 //  - Gene order is mergekit-evolve's [group][model][parameter set][parameter], so an exported
 //    mergekit-evolve genome and ours index the same way.
 //  - One layer group: `models:` with scalars (or filter lists). Several: `slices:`, one per group,
@@ -28,14 +30,27 @@
 //    needs those: it prunes by capping density genes).
 
 import { RecipeError } from '../errors';
-import { getMethod } from '../merge/registry';
+import { getMethod, METHODS } from '../methods/specs';
+import type { EvolveGene, EvolveSpec, MethodSpec } from '../methods/spec';
 import type { ModelInfo } from '../formats/model-info';
 import type { FilteredValue, InputModel, OutputSlice, Params, Recipe, Setting, SliceSource } from '../recipe/types';
 
-export type PsMethod = 'ties' | 'dare_ties' | 'task_arithmetic' | 'linear' | 'breadcrumbs' | 'della' | 'cabs';
-export const PS_METHODS: readonly PsMethod[] = ['ties', 'dare_ties', 'task_arithmetic', 'linear', 'breadcrumbs', 'della', 'cabs'];
+/** A merge method evolution can search: its spec says how (`evolve`, methods/<folder>/spec.ts). */
+export type PsMethod = string;
+/** The searchable methods, in the method list's order: every spec with `evolve`. */
+export const PS_METHODS: readonly PsMethod[] = METHODS.filter((m) => m.evolve).map((m) => m.name);
+/** Sparsity-aware evolution prunes by capping density genes: the searchable methods that have them. */
+export const SAE_METHODS: readonly PsMethod[] = METHODS.filter((m) => m.evolve && (m.evolve.genes.includes('density') || m.evolve.optionalDensityGenes)).map((m) => m.name);
 export type PsFilter = 'self_attn' | 'mlp';
-export type PsParam = 'weight' | 'density';
+export type PsParam = EvolveGene;
+
+/** The spec of a searchable method; RecipeError naming the searchable ones otherwise. */
+export function evolveSpec(method: PsMethod): MethodSpec & { evolve: EvolveSpec } {
+  const spec = METHODS.find((m) => m.name === method);
+  if (!spec?.evolve)
+    throw new RecipeError(`evolution method "${String(method)}" is not searchable in parameter space; use one of ${PS_METHODS.join(', ')}`, { key: 'method' });
+  return spec as MethodSpec & { evolve: EvolveSpec };
+}
 
 export interface PsSpace {
   method: PsMethod;
@@ -75,7 +90,7 @@ export interface PsGene {
   label: string;
 }
 
-/** DELLA needs density − |ε| > 0 and density + |ε| < 1 strictly; decoded densities keep this margin. */
+/** DELLA needs density − |ε| > 0 and density + |ε| < 1 strictly; decoded densities keep this margin (any `densityBand`). */
 export const DELLA_MARGIN = 1e-4;
 const DECIMALS = 1e6;
 
@@ -92,15 +107,10 @@ function roundIn(v: number, lo: number, hi: number): number {
 
 /** The per-model parameters that are genes for this space, in gene order (weight first). */
 export function psParams(space: PsSpace): PsParam[] {
-  switch (space.method) {
-    case 'task_arithmetic':
-    case 'linear':
-      return ['weight'];
-    case 'cabs':
-      return space.densityGenes ? ['weight', 'density'] : ['weight'];
-    default:
-      return ['weight', 'density'];
-  }
+  const e = evolveSpec(space.method).evolve;
+  const genes = [...e.genes];
+  if (e.optionalDensityGenes && space.densityGenes && !genes.includes('density')) genes.push('density');
+  return genes;
 }
 
 /** Half-open layer range of every group. */
@@ -116,9 +126,7 @@ function paramSets(space: PsSpace): (PsFilter | null)[] {
 
 /** Throws RecipeError naming the field when the space cannot produce valid recipes. */
 export function validatePsSpace(space: PsSpace): void {
-  if (!PS_METHODS.includes(space.method))
-    throw new RecipeError(`evolution method "${String(space.method)}" is not searchable in parameter space; use one of ${PS_METHODS.join(', ')}`, { key: 'method' });
-  const spec = getMethod(space.method);
+  const spec = evolveSpec(space.method);
   if (!Array.isArray(space.models) || space.models.length === 0) throw new RecipeError('the parameter-space search needs at least one model', { key: 'models' });
   const seen = new Set<string>();
   for (const m of space.models) {
@@ -126,7 +134,7 @@ export function validatePsSpace(space: PsSpace): void {
     if (seen.has(m)) throw new RecipeError(`model ${m} is listed twice; each model gets its genes once`, { key: 'models', model: m });
     seen.add(m);
   }
-  if (space.method === 'linear') {
+  if (spec.base === 'input') {
     if (space.base !== undefined)
       throw new RecipeError(
         `linear treats base_model as an ordinary input that needs its own weight; leave base out and list ${space.base} among the models if it should be mixed in`,
@@ -152,7 +160,7 @@ export function validatePsSpace(space: PsSpace): void {
   if (!(wMax > 0 && wMax <= 2)) throw new RecipeError(`weightMax must be in (0, 2], got ${wMax}`, { key: 'weightMax' });
   const dMin = space.densityMin ?? 0;
   if (!(dMin >= 0 && dMin < 1)) throw new RecipeError(`densityMin must be in [0, 1), got ${dMin}`, { key: 'densityMin' });
-  if (space.densityGenes && space.method !== 'cabs')
+  if (space.densityGenes && !spec.evolve.optionalDensityGenes)
     throw new RecipeError(`densityGenes applies to cabs only; ${space.method} ${psParams(space).includes('density') ? 'always evolves' : 'has no'} density`, { key: 'densityGenes' });
   if (space.seedForRandom !== undefined && !(Number.isSafeInteger(space.seedForRandom) && space.seedForRandom >= 0))
     throw new RecipeError(`seedForRandom must be a non-negative integer, got ${space.seedForRandom}`, { key: 'random_seed' });
@@ -168,30 +176,35 @@ export function validatePsSpace(space: PsSpace): void {
     if (!spec.params.some((p) => p.name === 'normalize')) throw new RecipeError(`${space.method} has no normalize parameter`, { key: 'normalize' });
     if (space.fixed && 'normalize' in space.fixed) throw new RecipeError('normalize is given both as a space option and in fixed; give it once', { key: 'normalize' });
   }
-  if (space.method === 'cabs' && space.densityGenes && space.fixed && 'block_keep' in space.fixed)
-    throw new RecipeError('cabs: a fixed block_keep overrides the density genes (block_keep wins over density); remove one', { key: 'block_keep' });
-  if (space.method === 'della') {
+  const over = spec.evolve.densityOverriddenBy;
+  if (over && space.densityGenes && space.fixed && over in space.fixed)
+    throw new RecipeError(`${space.method}: a fixed ${over} overrides the density genes (${over} wins over density); remove one`, { key: over });
+  const band = spec.evolve.densityBand;
+  if (band) {
     const [lo, hi] = densityRange(space);
-    if (!(lo < hi)) throw new RecipeError(`della: epsilon ${dellaEpsilon(space)} leaves no valid density (needs |epsilon| < 0.5)`, { key: 'epsilon' });
+    if (!(lo < hi)) throw new RecipeError(`${space.method}: ${band} ${bandWidth(space, band)} leaves no valid density (needs |${band}| < 0.5)`, { key: band });
   }
 }
 
-function dellaEpsilon(space: PsSpace): number {
-  const e = space.fixed?.epsilon;
+/** The value of the method's density-band parameter (DELLA's epsilon): fixed, else the spec default. */
+function bandWidth(space: PsSpace, band: string): number {
+  const e = space.fixed?.[band];
   if (e === undefined) {
-    const d = getMethod('della').params.find((p) => p.name === 'epsilon')?.default;
-    return typeof d === 'number' ? d : 0.15;
+    const d = getMethod(space.method).params.find((p) => p.name === band)?.default;
+    if (typeof d !== 'number') throw new RecipeError(`${space.method}: ${band} has no default; fix it in the space`, { key: band });
+    return d;
   }
   if (typeof e !== 'number' || !Number.isFinite(e))
-    throw new RecipeError(`della: fixed epsilon must be one finite number when density is evolved (it bounds the density range), got ${JSON.stringify(e)}`, { key: 'epsilon' });
+    throw new RecipeError(`${space.method}: fixed ${band} must be one finite number when density is evolved (it bounds the density range), got ${JSON.stringify(e)}`, { key: band });
   return e;
 }
 
 /** [lo, hi] of decoded densities. */
 function densityRange(space: PsSpace): [number, number] {
   const dMin = space.densityMin ?? 0;
-  if (space.method === 'della') {
-    const a = Math.abs(dellaEpsilon(space)) + DELLA_MARGIN;
+  const band = evolveSpec(space.method).evolve.densityBand;
+  if (band) {
+    const a = Math.abs(bandWidth(space, band)) + DELLA_MARGIN;
     return [Math.max(dMin, a), 1 - a];
   }
   return [dMin, 1];

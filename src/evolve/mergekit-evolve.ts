@@ -12,10 +12,11 @@
 
 import { Document } from 'yaml';
 import { UnsupportedError } from '../errors';
-import { getMethod } from '../merge/registry';
+import { getMethod, METHODS } from '../methods/specs';
 import { psGroupRanges, validatePsSpace, type PsSpace } from './genome-ps';
 
-export const MERGEKIT_EVOLVE_METHODS = ['linear', 'task_arithmetic', 'ties', 'dare_ties'] as const;
+/** The searchable methods mergekit-evolve also searches (spec.evolve.mergekitEvolve). */
+export const MERGEKIT_EVOLVE_METHODS: readonly string[] = METHODS.filter((m) => m.evolve?.mergekitEvolve).map((m) => m.name);
 
 export interface MergekitEvolveTask {
   /** lm-eval task name. */
@@ -40,7 +41,7 @@ export interface MergekitEvolveExtras {
 /** A mergekit-evolve YAML config for the search space; UnsupportedError for methods it lacks. */
 export function psToMergekitEvolveYaml(space: PsSpace, tasks: MergekitEvolveTask[], extras: MergekitEvolveExtras = {}): string {
   validatePsSpace(space);
-  if (!(MERGEKIT_EVOLVE_METHODS as readonly string[]).includes(space.method))
+  if (!MERGEKIT_EVOLVE_METHODS.includes(space.method))
     throw new UnsupportedError(
       `mergekit-evolve cannot search ${space.method} merges (it supports ${MERGEKIT_EVOLVE_METHODS.join(', ')} and slerp); export the best recipe as mergekit YAML instead`,
       { key: 'merge_method' },

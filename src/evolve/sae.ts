@@ -34,7 +34,7 @@
 
 import { OptimizerError } from '../errors';
 import type { Recipe } from '../recipe/types';
-import { decodePs, psDensityGene, psDimension, psGenes, psInitialMean, type PsSpace } from './genome-ps';
+import { decodePs, evolveSpec, psDensityGene, psDimension, psGenes, psInitialMean, SAE_METHODS, type PsSpace } from './genome-ps';
 import { Rng, type RngState } from './rng';
 
 export interface SparsityScheduleOptions {
@@ -301,7 +301,7 @@ export class SaeSearch {
     if (this.densityIdx.length === 0)
       throw new OptimizerError(
         `sparsity-aware evolution prunes through density genes, and ${space.method} has none` +
-          (space.method === 'cabs' ? ' (set densityGenes: true)' : '; use ties, dare_ties, breadcrumbs, della or cabs'),
+          (evolveSpec(space.method).evolve.optionalDensityGenes ? ' (set densityGenes: true)' : `; use ${SAE_METHODS.join(', ')}`),
         { key: 'method' },
       );
     for (const [i, g] of this.o.initialGenomes.entries()) this.checkGenome(g, `initialGenomes[${i}]`);

@@ -2,7 +2,7 @@
 // mergekit recipe over the exported folders. No GPU imports: usable from Node (CLI, unit tests).
 import type { PlanEntry } from '../recipe/plan-types';
 import type { Params, Recipe } from '../recipe/types';
-import { cabsModel, topkQuota } from './methods/cabs';
+import { cabsModel, topkQuota } from '../methods/cabs/spec';
 
 /** Whether no tensor of the plan can keep a position in two task vectors. */
 export function cabsOverlapFree(entries: PlanEntry[]): boolean {

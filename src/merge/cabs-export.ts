@@ -24,9 +24,9 @@ import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import { recipeToMergekitYaml } from '../recipe/mergekit-yaml';
 import { planShards, DEFAULT_MAX_SHARD_BYTES, SHARD_INDEX_FILE, type OutputTensor } from '../formats/safetensors';
 import { itemSize, isMergeable, type Dtype } from '../formats/dtype';
-import { TensorJob } from './tensor-job';
+import { TensorJob } from '../gpu/tensor-job';
 import { chunkLimit } from '../backends/webgpu/execute';
-import { cabsGpu } from './gpu/cabs';
+import { cabsGpu } from '../methods/cabs/webgpu';
 import { cabsExportRecipe, cabsOverlapFree } from './cabs-export-recipe';
 
 export { cabsExportRecipe, cabsOverlapFree };

@@ -8,8 +8,8 @@ import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import { loadModels } from './run';
 import { diagnose, DiagCache } from './diagnostics';
-import { InputCache } from './input-cache';
-import { RankCache } from './rank-cache';
+import { InputCache } from '../gpu/input-cache';
+import { RankCache } from '../gpu/rank-cache';
 import { CancelledError, toRecord } from '../errors';
 
 export const DEFAULT_DIAGNOSTICS_CACHE_BYTES = 512 * 1024 * 1024;

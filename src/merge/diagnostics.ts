@@ -23,16 +23,16 @@
 // norm and lm_head form the `null` group).
 import type { Gpu } from '../gpu/device';
 import type { Plan, PlanEntry } from '../recipe/plan-types';
-import { TensorJob } from './tensor-job';
-import { gpuMethod } from './gpu';
+import { TensorJob } from '../gpu/tensor-job';
+import { gpuMethod } from '../methods/webgpu';
 import { chunkLimit } from '../backends/webgpu/execute';
-import { num } from './gpu/types';
-import type { Sparsified } from './gpu/types';
+import { num } from '../methods/shared/webgpu/types';
+import type { Sparsified } from '../methods/shared/webgpu/types';
 import { diagCombine, diagModel, diagStrips, planeWords } from '../gpu/ops-diagnostics';
 import { storage } from '../gpu/buffers';
-import { inputCacheKey } from './input-cache';
-import type { InputCacheLike } from './input-cache';
-import type { RankCacheLike } from './rank-cache';
+import { inputCacheKey } from '../recipe/chunk-read';
+import type { InputCacheLike } from '../gpu/input-cache';
+import type { RankCacheLike } from '../gpu/tensor-job';
 import { CancelledError, UnsupportedError } from '../errors';
 
 /** At most this many task vectors per tensor (one bit each in the per-element state). */

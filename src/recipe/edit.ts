@@ -1,10 +1,10 @@
 // Named, pure edits of a Recipe: what the studio's controls do. Each takes a recipe and returns a
 // new one (never mutates), so undo, persistence and share links see plain values. The method's
-// parameter spec (merge/registry) decides which parameters exist; nothing here lists parameters.
+// parameter spec (methods/specs.ts) decides which parameters exist; nothing here lists parameters.
 // Pure: no DOM, no node: imports.
 
-import { getMethod } from '../merge/registry';
-import type { MethodSpec, ParamSpec } from '../merge/spec';
+import { getMethod } from '../methods/specs';
+import type { MethodSpec, ParamSpec } from '../methods/spec';
 import type { TorchDtypeName } from '../formats/dtype';
 import type { FilteredValue, InputModel, ModelRef, OutputSlice, Params, Recipe, Scalar, Setting, SliceSource, ValueOrGradient } from './types';
 

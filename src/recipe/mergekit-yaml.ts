@@ -22,8 +22,8 @@ import {
   type Scalar as YScalar,
 } from 'yaml';
 import { RecipeError, UnsupportedError } from '../errors';
-import { getMethod } from '../merge/registry';
-import type { MethodSpec, ParamSpec } from '../merge/spec';
+import { getMethod } from '../methods/specs';
+import type { MethodSpec, ParamSpec } from '../methods/spec';
 import type {
   FilteredValue,
   InputModel,

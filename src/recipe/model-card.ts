@@ -2,7 +2,7 @@
 // mergekit YAML that reproduces the merge. Pure: no DOM, no node: imports.
 
 import { recipeToMergekitYaml } from './mergekit-yaml';
-import { getMethod } from '../merge/registry';
+import { getMethod } from '../methods/specs';
 import type { ModelInfo } from '../formats/model-info';
 import type { Recipe } from './types';
 

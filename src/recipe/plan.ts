@@ -29,8 +29,8 @@ import {
   UnsupportedError,
 } from '../errors';
 import { DTYPE_TO_TORCH, TORCH_TO_DTYPE, isMergeable, type Dtype } from '../formats/dtype';
-import { getMethod } from '../merge/registry';
-import type { MethodSpec, ParamValue } from '../merge/spec';
+import { getMethod } from '../methods/specs';
+import type { MethodSpec, ParamValue } from '../methods/spec';
 import type { ModelInfo, TensorInfo } from '../formats/model-info';
 import type { Plan, PlanEntry, PlanInput } from './plan-types';
 import { ParameterResolver, type ResolveScope } from './resolve';

@@ -10,7 +10,7 @@
 // A value that is a conditional list and matches no filter counts as undefined and falls through.
 
 import { RecipeError } from '../errors';
-import type { MethodSpec, ParamSpec, ParamValue } from '../merge/spec';
+import type { MethodSpec, ParamSpec, ParamValue } from '../methods/spec';
 import type { FilteredValue, ModelRef, OutputSlice, Params, Recipe, Scalar, Setting } from './types';
 
 function isFiltered(x: unknown): x is FilteredValue {

@@ -1,6 +1,6 @@
 // The Recipe: the single source of truth for a merge. Field names are mergekit's own wire names
 // (merge_method, base_model, layer_range, …) so YAML, URL and Recipe never need a renaming table.
-// A Recipe is always the *validated* form: parse YAML with formats/mergekit-yaml.ts.
+// A Recipe is always the *validated* form: parse YAML with recipe/mergekit-yaml.ts.
 
 import type { TorchDtypeName } from '../formats/dtype';
 

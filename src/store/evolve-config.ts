@@ -3,7 +3,8 @@
 // evolve/run.ts validates and runs. Everything that can be known from the shelf's headers is
 // checked here first, so a bad choice is a message next to the form, not a failed run.
 import { OptimizerError, RecipeError } from '../errors';
-import { PS_METHODS, psDimension, psSafeDensityMin, type PsFilter, type PsMethod, type PsSpace } from '../evolve/genome-ps';
+import { evolveSpec, PS_METHODS, psDimension, psSafeDensityMin, SAE_METHODS, type PsFilter, type PsMethod, type PsSpace } from '../evolve/genome-ps';
+import { getMethod } from '../methods/specs';
 import type { DfsSpace } from '../evolve/genome-dfs';
 import type { EvolveConfig } from '../evolve/run';
 import type { ModelInfo } from '../formats/model-info';
@@ -78,11 +79,11 @@ export const DEFAULT_FORM: EvolveForm = {
   popSize: null,
 };
 
-/** Methods whose density genes can underflow TIES-style top-k (floor(d·n) = 0 refuses the merge). */
-const NEEDS_DENSITY_FLOOR: readonly PsMethod[] = ['ties', 'dare_ties', 'breadcrumbs', 'della'];
-/** SAE prunes by capping density genes: methods that have them. */
-export const SAE_METHODS: readonly PsMethod[] = ['ties', 'dare_ties', 'breadcrumbs', 'della', 'cabs'];
-const NO_BASE: readonly PsMethod[] = ['linear'];
+/** SAE prunes by capping density genes: methods that have them (derived from the method specs). */
+export { SAE_METHODS };
+
+/** The method treats a base as an ordinary input (linear): the search mixes models, no base. */
+const noBaseModel = (method: PsMethod): boolean => getMethod(method).base === 'input';
 
 /** What the shelf knows about a model from its headers. */
 export interface ModelFacts {
@@ -97,7 +98,7 @@ export interface ModelFacts {
 export function resolveModels(form: EvolveForm, recipe: Recipe, available: string[]): { base: string | undefined; experts: string[]; pool: string[] } {
   const inRecipe = recipeModels(recipe).filter((r) => available.includes(r));
   const pool = inRecipe.length ? inRecipe : available;
-  const noBase = NO_BASE.includes(form.method);
+  const noBase = noBaseModel(form.method);
   let base = form.base === null ? (recipe.base_model && pool.includes(recipe.base_model) ? recipe.base_model : pool[0]) : form.base || undefined;
   if (noBase) base = undefined;
   const experts = (form.experts ?? pool.filter((m) => noBase || m !== base)).filter((m) => available.includes(m) && (noBase || m !== base));
@@ -131,7 +132,7 @@ function intIn(v: number, lo: number, hi: number, what: string): number {
 function psSpace(form: EvolveForm, recipe: Recipe, facts: Map<string, ModelFacts>): { space: PsSpace; models: string[] } {
   if (!PS_METHODS.includes(form.method)) throw new RecipeError(`method ${form.method} cannot be evolved; use one of ${PS_METHODS.join(', ')}`, { key: 'method' });
   const { base, experts } = resolveModels(form, recipe, [...facts.keys()]);
-  if (experts.length === 0) throw new RecipeError(NO_BASE.includes(form.method) ? 'pick at least one model to mix' : 'pick at least one expert besides the base model', { key: 'models' });
+  if (experts.length === 0) throw new RecipeError(noBaseModel(form.method) ? 'pick at least one model to mix' : 'pick at least one expert besides the base model', { key: 'models' });
   const models = base ? [base, ...experts] : experts;
   const layers = models.map((m) => factsOf(facts, m).layers);
   const odd = models.find((_, i) => layers[i] !== layers[0]);
@@ -146,14 +147,17 @@ function psSpace(form: EvolveForm, recipe: Recipe, facts: Map<string, ModelFacts
   };
   if (base) space.base = base;
   if (form.filters.length) space.filters = [...form.filters];
+  const spec = evolveSpec(form.method);
   // The paper's evolved weights sum to about 2: with weights up to 2 the merge must not renormalise them.
-  if (form.weightMax > 1 && form.method !== 'cabs') space.normalize = false;
-  if (NEEDS_DENSITY_FLOOR.includes(form.method)) {
+  if (form.weightMax > 1 && spec.params.some((p) => p.name === 'normalize')) space.normalize = false;
+  // Density genes that can underflow a top-k (floor(d·n) = 0 refuses the merge) start at 1/smallest tensor.
+  if (spec.evolve.densityFloor) {
     const smallest = Math.min(...models.map((m) => factsOf(facts, m).smallestTensor));
     space.densityMin = psSafeDensityMin([{ tensors: new Map([['t', { shape: [smallest] }]]) } as unknown as ModelInfo]);
   }
-  if (form.method === 'dare_ties' || form.method === 'della') space.seedForRandom = form.seed;
-  if (form.method === 'cabs' && form.kind === 'sae') space.densityGenes = true;
+  if (spec.random) space.seedForRandom = form.seed;
+  // SAE prunes through density genes: switch them on where the method has them only on request.
+  if (spec.evolve.optionalDensityGenes && form.kind === 'sae') space.densityGenes = true;
   return { space, models };
 }
 

@@ -4,8 +4,8 @@
 // warning is exactly the one a merge would raise.
 import { toRecord } from '../errors';
 import { itemSize, isMergeable, type Dtype } from '../formats/dtype';
-import { getMethod } from '../merge/registry';
-import type { MethodSpec } from '../merge/spec';
+import { getMethod } from '../methods/specs';
+import type { MethodSpec } from '../methods/spec';
 import { recipeModels } from '../recipe/model-card';
 import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, isEmbedTensor, readTokenizerTexts } from '../recipe/plan';

@@ -18,7 +18,7 @@ const open = new Map<string, ModelInfo>();
 const SAMPLE = 64 * 1024;
 
 /**
- * The checkpoint fingerprint (formats/share-url.ts ModelIdentity.hash): per .safetensors file in
+ * The checkpoint fingerprint (recipe/share-url.ts ModelIdentity.hash): per .safetensors file in
  * path order, its header (length + JSON) and the first and last 64 KiB of its data. Reads ≤ 128 KiB
  * of data per shard, never the whole file.
  */

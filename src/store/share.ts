@@ -1,4 +1,4 @@
-// Share links: the recipe and its checkpoints' identities in the URL fragment (formats/share-url.ts).
+// Share links: the recipe and its checkpoints' identities in the URL fragment (recipe/share-url.ts).
 import { decodeShare, encodeShare, shareCodeFromHash, SHARE_PARAM, type ModelIdentity } from '../recipe/share-url';
 import { recipeModels } from '../recipe/model-card';
 import type { Recipe } from '../recipe/types';

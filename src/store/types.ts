@@ -33,7 +33,7 @@ export interface ModelSummary {
   totalBytes: number;
   shards: string[];
   tensors: number;
-  /** Hex SHA-256 fingerprint: headers + data samples (formats/share-url.ts ModelIdentity.hash). */
+  /** Hex SHA-256 fingerprint: headers + data samples (recipe/share-url.ts ModelIdentity.hash). */
   fingerprint: string;
 }
 

@@ -2,7 +2,7 @@
 // per-layer curve when the value is a gradient), a checkbox for booleans. A value not set at this
 // level shows what it inherits (another level, or mergekit's default) and can be overridden.
 import { useEffect, useState } from 'react';
-import type { ParamSpec } from '../merge/spec';
+import type { ParamSpec } from '../methods/spec';
 import { resampleGradient, toGradient } from '../recipe/edit';
 import type { ValueOrGradient } from '../recipe/types';
 import { CurveEditor } from './CurveEditor';

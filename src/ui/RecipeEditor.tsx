@@ -3,8 +3,8 @@
 // a custom substring), per-layer curves, slices for passthrough, seed and dtypes.
 import { useState, type KeyboardEvent } from 'react';
 import type { TorchDtypeName } from '../formats/dtype';
-import { METHODS, getMethod } from '../merge/registry';
-import type { MethodSpec, ParamSpec } from '../merge/spec';
+import { METHODS, getMethod } from '../methods/specs';
+import type { MethodSpec, ParamSpec } from '../methods/spec';
 import { filteredValue, filtersOf, setDtype, setMethod, setParamFiltered, setSeed } from '../recipe/edit';
 import type { Recipe, ValueOrGradient } from '../recipe/types';
 import { useStudio } from '../store/store';

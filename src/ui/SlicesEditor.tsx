@@ -1,6 +1,6 @@
 // The slices editor (passthrough and other frankenmerges): output slices in order, each taking a
 // [start, end) layer range from one or more sources, with a layer map of the resulting stack.
-import type { MethodSpec } from '../merge/spec';
+import type { MethodSpec } from '../methods/spec';
 import { moveSlice, removeSlice, setSlices, updateSliceSource } from '../recipe/edit';
 import type { OutputSlice, SliceSource } from '../recipe/types';
 import { useStudio } from '../store/store';

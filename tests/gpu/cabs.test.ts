@@ -6,10 +6,10 @@ import { closeness, gpuBytes, gpuValues, makeEntry, perturb, randn, referenceVal
 import type { Dtype } from '../../src/formats/dtype';
 import type { PlanEntry } from '../../src/recipe/plan-types';
 import { getGpu } from '../../src/gpu/device';
-import { TensorJob } from '../../src/merge/tensor-job';
-import { cabsGpu } from '../../src/merge/gpu/cabs';
-import { magnitudePruneMask, magnitudeTopkMask, newMask, pruneRowLen, type PruneScope } from '../../src/merge/gpu/prune';
-import { cabsSelect, keepCount, magnitudeKeys, nmMask, rowTopkMask, tensorTopkMask } from '../../src/merge/reference';
+import { TensorJob } from '../../src/gpu/tensor-job';
+import { cabsGpu } from '../../src/methods/cabs/webgpu';
+import { magnitudePruneMask, magnitudeTopkMask, newMask, pruneRowLen, type PruneScope } from '../../src/methods/shared/webgpu/prune';
+import { cabsSelect, keepCount, magnitudeKeys, nmMask, rowTopkMask, tensorTopkMask } from '../../src/methods/reference';
 import { roundTo } from '../fixtures/dtype-codec';
 
 const ODD = [97, 211];

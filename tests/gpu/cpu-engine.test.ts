@@ -8,7 +8,7 @@ import type { Dtype } from '../../src/formats/dtype';
 import { decodeElements } from '../../src/formats/dtype-codec';
 import { cpuTensorBytes } from '../../src/backends/cpu/tensor';
 import { cpuMethod } from '../../src/backends/cpu/methods';
-import { METHODS } from '../../src/merge/registry';
+import { METHODS } from '../../src/methods/specs';
 
 const MERGE_METHOD_NAMES = METHODS.map((m) => m.name);
 

@@ -5,10 +5,11 @@ import { makeEntry, perturb, randn, type TestInput } from './support';
 import type { PlanEntry } from '../../src/recipe/plan-types';
 import { getGpu } from '../../src/gpu/device';
 import { diagnose, pairIndex, DiagCache, type DiagnosticsResult, type TensorDiagnostics } from '../../src/merge/diagnostics';
-import { InputCache } from '../../src/merge/input-cache';
-import { RankCache } from '../../src/merge/rank-cache';
-import { absF32, cabsSelect, referenceDiagnostics, taskVector, topkMask, type RefDiagnostics } from '../../src/merge/reference';
-import { magpruneMask } from '../../src/merge/reference/random-sparsify';
+import { InputCache } from '../../src/gpu/input-cache';
+import { RankCache } from '../../src/gpu/rank-cache';
+import { absF32, cabsSelect, taskVector, topkMask } from '../../src/methods/reference';
+import { referenceDiagnostics, type RefDiagnostics } from '../../src/merge/diagnostics-reference';
+import { magpruneMask } from '../../src/methods/shared/reference/random-sparsify';
 import { roundTo } from '../fixtures/dtype-codec';
 import type { Dtype } from '../../src/formats/dtype';
 

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { closeness, gpuBytes, gpuValues, makeEntry, perturb, randn, referenceValues, type TestInput } from './support';
 import type { Dtype } from '../../src/formats/dtype';
-import { arceeFusionImportance } from '../../src/merge/reference/arcee-fusion';
+import { arceeFusionImportance } from '../../src/methods/arcee-fusion/reference';
 import { roundTo } from '../fixtures/dtype-codec';
 
 interface Case {

@@ -3,6 +3,8 @@
 import { describe, expect, test } from 'vitest';
 import { closeness, gpuBytes, gpuValues, makeEntry, perturb, randn, referenceValues, type TestInput } from './support';
 import type { Dtype } from '../../src/formats/dtype';
+import { METHODS } from '../../src/methods/specs';
+import { gpuMethod } from '../../src/methods/webgpu';
 
 interface Case {
   name: string;
@@ -113,4 +115,11 @@ test('embedding crop: a larger input is read as its leading [rows, cols] block, 
     const got = await gpuValues(entry, chunk);
     expect(closeness(got, want, 2e-6, 1e-7).detail).toBe('');
   }
+});
+
+describe('the WebGPU table', () => {
+  test('derives an implementation of the same name for every method of the list', () => {
+    for (const m of METHODS) expect(gpuMethod(m.name)?.name, m.name).toBe(m.name);
+    expect(gpuMethod('no_such_method')).toBeUndefined();
+  });
 });

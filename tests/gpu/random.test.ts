@@ -6,9 +6,9 @@ import { closeness, gpuBytes, gpuValues, makeEntry, perturb, randn, referenceVal
 import type { Dtype } from '../../src/formats/dtype';
 import type { PlanEntry } from '../../src/recipe/plan-types';
 import { getGpu } from '../../src/gpu/device';
-import { TensorJob } from '../../src/merge/tensor-job';
-import { magnitudeRankPruneMask, maskWordOffsets, maskWords, randomPruneMask } from '../../src/merge/gpu/random-prune';
-import { magpruneMask, randomMask } from '../../src/merge/reference/random-sparsify';
+import { TensorJob } from '../../src/gpu/tensor-job';
+import { magnitudeRankPruneMask, maskWordOffsets, maskWords, randomPruneMask } from '../../src/methods/shared/webgpu/random-prune';
+import { magpruneMask, randomMask } from '../../src/methods/shared/reference/random-sparsify';
 import { roundTo } from '../fixtures/dtype-codec';
 
 /** Runs `make` on a job over the entry and returns the mask as one byte per element. */

@@ -5,7 +5,7 @@ import type { Dtype } from '../../src/formats/dtype';
 import { MemorySource } from '../../src/io/sources';
 import { getGpu } from '../../src/gpu/device';
 import { mergeTensor } from '../../src/backends/webgpu/execute';
-import { referenceMerge } from '../../src/merge/reference';
+import { referenceMerge } from '../../src/methods/reference';
 import { decodeToF32, encodeF32, roundTo } from '../fixtures/dtype-codec';
 
 export interface TestInput {

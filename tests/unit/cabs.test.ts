@@ -2,8 +2,8 @@
 // out in the comments, not produced by the code under test), invariants on random tensors, spec
 // validation, and YAML round trips of every cabs parameter.
 import { describe, expect, it, test } from 'vitest';
-import { referenceMerge, cabsSelect, magnitudeKeys, nmMask, rowTopkMask, tensorTopkMask, keepCount, type RefEntry, type RefInput } from '../../src/merge/reference';
-import { cabs, cabsOrder, blockQuota } from '../../src/merge/methods/cabs';
+import { referenceMerge, cabsSelect, magnitudeKeys, nmMask, rowTopkMask, tensorTopkMask, keepCount, type RefEntry, type RefInput } from '../../src/methods/reference';
+import { cabs, cabsOrder, blockQuota } from '../../src/methods/cabs/spec';
 import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { MethodError } from '../../src/errors';
 import { buildPlan } from '../../src/recipe/plan';

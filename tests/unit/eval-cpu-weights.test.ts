@@ -8,7 +8,7 @@ import { CpuInputCache, resolveTargetCpu } from '../../src/eval/cpu-weights';
 import { openModel } from '../../src/formats/model';
 import { MemorySource } from '../../src/io/sources';
 import { buildPlan } from '../../src/recipe/plan';
-import { referenceMerge } from '../../src/merge/reference';
+import { referenceMerge } from '../../src/methods/reference';
 import type { ByteSource } from '../../src/io/types';
 import type { ModelInfo } from '../../src/formats/model-info';
 import type { Recipe } from '../../src/recipe/types';

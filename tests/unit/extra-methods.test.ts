@@ -2,15 +2,15 @@
 // cases (every expected number is worked out in the comments), planner validation before any tensor
 // is read, and mergekit YAML round trips of each method's parameters.
 import { describe, expect, it } from 'vitest';
-import { referenceMerge, type RefEntry, type RefInput } from '../../src/merge/reference';
+import { referenceMerge, type RefEntry, type RefInput } from '../../src/methods/reference';
 import { buildPlan } from '../../src/recipe/plan';
 import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { MethodError, RecipeError } from '../../src/errors';
 import type { ModelInfo, TensorInfo } from '../../src/formats/model-info';
 import type { ByteSource } from '../../src/io/types';
 import type { Recipe } from '../../src/recipe/types';
-import { arceeFusionImportance } from '../../src/merge/reference/arcee-fusion';
-import { fusionQuantileIndices, fusionThreshold, quantileSelection } from '../../src/merge/gpu/fusion-math';
+import { arceeFusionImportance } from '../../src/methods/arcee-fusion/reference';
+import { fusionQuantileIndices, fusionThreshold, quantileSelection } from '../../src/methods/arcee-fusion/fusion-math';
 
 type P = Record<string, number | boolean | string>;
 const inp = (data: number[], params: P = {}, isBase = false): RefInput => ({ data: Float32Array.from(data), isBase, params, shape: [data.length] });

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { RecipeError, UnsupportedError } from '../../src/errors';
-import { MERGEKIT_ONLY } from '../../src/merge/registry';
+import { MERGEKIT_ONLY } from '../../src/methods/specs';
 import type { FilteredValue, Recipe, Setting } from '../../src/recipe/types';
 
 // The three example configs of research/mergekit.md §2 plus the frankenmerge.

@@ -3,7 +3,7 @@ import { buildPlan, readTokenizerTexts, splitLayerName, tensorSeed, tokenizerVoc
 import { evaluateSetting, ParameterResolver } from '../../src/recipe/resolve';
 import { modelCard } from '../../src/recipe/model-card';
 import { parseMergekitYaml } from '../../src/recipe/mergekit-yaml';
-import { getMethod } from '../../src/merge/registry';
+import { getMethod } from '../../src/methods/specs';
 import {
   MethodError,
   MissingTensorError,

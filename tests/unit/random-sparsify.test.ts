@@ -1,10 +1,10 @@
 // DARE / DELLA on the CPU: the counter-based RNG twin, exact keep decisions, statistics of the masks,
 // the L1 rescale, reproducibility, validation at plan time and YAML round trips.
 import { describe, expect, test } from 'vitest';
-import { hashU32, keepThreshold, magpruneKeep, magpruneKeepParams, rand01, randU24 } from '../../src/merge/reference/rng';
-import { dareSparsify, dellaSparsify, magnitudeRowRanks, magpruneMask, randomMask } from '../../src/merge/reference/random-sparsify';
-import { referenceMerge, type RefEntry } from '../../src/merge/reference';
-import { getMethod, MERGEKIT_ONLY } from '../../src/merge/registry';
+import { hashU32, keepThreshold, magpruneKeep, magpruneKeepParams, rand01, randU24 } from '../../src/methods/shared/reference/rng';
+import { dareSparsify, dellaSparsify, magnitudeRowRanks, magpruneMask, randomMask } from '../../src/methods/shared/reference/random-sparsify';
+import { referenceMerge, type RefEntry } from '../../src/methods/reference';
+import { getMethod, MERGEKIT_ONLY } from '../../src/methods/specs';
 import { parseMergekitYaml, recipeToMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { buildPlan } from '../../src/recipe/plan';
 import { MethodError } from '../../src/errors';

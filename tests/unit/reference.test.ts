@@ -11,7 +11,7 @@ import {
   breadcrumbsRange,
   type RefEntry,
   type RefInput,
-} from '../../src/merge/reference';
+} from '../../src/methods/reference';
 import { MethodError } from '../../src/errors';
 
 type P = Record<string, number | boolean | string>;

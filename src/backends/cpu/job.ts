@@ -6,7 +6,7 @@
 import type { PlanEntry } from '../../recipe/plan-types';
 import { isMergeable, itemSize, type Dtype } from '../../formats/dtype';
 import { decodeElements } from '../../formats/dtype-codec';
-import { readChunkBytes } from '../../merge/chunk-read';
+import { readChunkBytes } from '../../recipe/chunk-read';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../../errors';
 
 export interface Chunk {

@@ -1,4 +1,4 @@
-// The CPU side of a merge method (the twin of merge/gpu/types.ts GpuMethod): the same passes over
+// The CPU side of a merge method (the twin of methods/shared/webgpu/types.ts GpuMethod): the same passes over
 // the same chunks, in f32 operation for operation, so its output equals the WebGPU engine's.
 import type { PlanEntry } from '../../recipe/plan-types';
 import type { Chunk, CpuJob } from './job';

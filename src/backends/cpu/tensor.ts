@@ -3,7 +3,7 @@
 import type { PlanEntry } from '../../recipe/plan-types';
 import { itemSize } from '../../formats/dtype';
 import { MethodError, UnsupportedError } from '../../errors';
-import { readChunkBytes } from '../../merge/chunk-read';
+import { readChunkBytes } from '../../recipe/chunk-read';
 import { CpuJob, CPU_CHUNK, splitChunks, elementCount, type Chunk } from './job';
 import { cpuMethod } from './methods';
 import { encodeValues } from './encode';

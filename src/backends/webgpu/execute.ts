@@ -3,9 +3,9 @@
 import type { Gpu } from '../../gpu/device';
 import type { PlanEntry } from '../../recipe/plan-types';
 import { UnsupportedError } from '../../errors';
-import { TensorJob, readChunkBytes, splitChunks, elementCount, type Chunk } from '../../merge/tensor-job';
+import { TensorJob, readChunkBytes, splitChunks, elementCount, type Chunk } from '../../gpu/tensor-job';
 import { itemSize, type Dtype } from '../../formats/dtype';
-import { gpuMethod } from '../../merge/gpu';
+import { gpuMethod } from '../../methods/webgpu';
 import { encode16 } from '../../gpu/ops';
 import { storage } from '../../gpu/buffers';
 import { MemorySource } from '../../io/sources';

@@ -1,8 +1,8 @@
 // The generalized task arithmetic family on the CPU (task_arithmetic, ties, breadcrumbs,
-// breadcrumbs_ties, dare_*, della*), replaying merge/gpu/gta.ts pass by pass in f32:
+// breadcrumbs_ties, dare_*, della*), replaying methods/gta/webgpu.ts pass by pass in f32:
 //   selection sweeps  exact top-k by key = bits(fround(x − base)) & 0x7fffffff: a 16-bit histogram,
 //                     a second one inside the boundary bin, then ties at the threshold kept lowest
-//                     index first — the rule of merge/gpu/select.ts and the reference twin;
+//                     index first — the rule of methods/shared/webgpu/select.ts and the reference twin;
 //   mask sweep        the selections, DARE's counter-based Bernoulli mask, or DELLA's per-row ranks
 //                     (bitmasks over global element indices), with the L1 sums of the rescale as the
 //                     GPU reduces them (stats.ts);
@@ -12,8 +12,8 @@
 import type { CpuMethod } from '../method';
 import { bool, emitInput, num } from '../method';
 import type { CpuJob } from '../job';
-import { checkDella, type GtaVariant } from '../../../merge/methods/gta';
-import { keepThreshold, magpruneKeep, magpruneKeepParams } from '../../../merge/reference/rng';
+import { checkDella, type GtaVariant } from '../../../methods/gta/spec';
+import { keepThreshold, magpruneKeep, magpruneKeepParams } from '../../../methods/shared/reference/rng';
 import { MethodError } from '../../../errors';
 import { l1BlockSums, l1RowSums } from '../stats';
 
@@ -259,7 +259,7 @@ function magpruneRows(d: Float32Array, start: number, C: number, p: { density: n
   }
 }
 
-/** How a model's sparsifier selects (merge/gpu/gta.ts sparsifierPlan, same errors). */
+/** How a model's sparsifier selects (methods/gta/webgpu.ts sparsifierPlan, same errors). */
 function sparsifierPlan(job: CpuJob, v: GtaVariant, i: number): Plan {
   const p = job.entry.inputs[i].params;
   const density = num(p, 'density', 1);

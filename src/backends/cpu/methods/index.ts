@@ -5,8 +5,8 @@ import { linearCpu, passthroughCpu } from './linear';
 import { slerpCpu } from './slerp';
 import { gtaCpu } from './gta';
 import { referenceCpu } from './reference';
-import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear } from '../../../merge/methods/gta';
-import { REFERENCE_METHODS } from '../../../merge/reference';
+import { taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear } from '../../../methods/gta/spec';
+import { REFERENCE_METHODS } from '../../../methods/reference';
 
 const EXACT: CpuMethod[] = [linearCpu, passthroughCpu, slerpCpu, ...[taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear].map((m) => gtaCpu(m.gta))];
 const TABLE = new Map<string, CpuMethod>(EXACT.map((m) => [m.name, m]));

@@ -1,9 +1,9 @@
-// Methods without an f32 replay yet run on their CPU reference twin (merge/reference: the oracle
+// Methods without an f32 replay yet run on their CPU reference twin (methods/reference.ts: the oracle
 // the WebGPU kernels are tested against — same selections, same random masks, f64 arithmetic), on
 // the whole tensor at once. Their output is within the GPU tests' tolerance of the WebGPU engine's,
 // not bit-identical, and memory is the tensor's decoded inputs plus its output.
 import type { CpuMethod } from '../method';
-import { referenceMerge } from '../../../merge/reference';
+import { referenceMerge } from '../../../methods/reference';
 
 export function referenceCpu(name: string): CpuMethod {
   return {

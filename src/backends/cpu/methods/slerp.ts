@@ -2,7 +2,7 @@
 import type { CpuMethod } from '../method';
 import { emitInput, num } from '../method';
 import { blockSum } from '../stats';
-import { slerpCoefficients } from '../../../merge/methods/slerp';
+import { slerpCoefficients } from '../../../methods/slerp/spec';
 
 const f = Math.fround;
 

@@ -1,0 +1,188 @@
+// One output tensor on the GPU: splits it into chunks, reads each input's byte range for a chunk,
+// uploads and decodes it to f32. Chunk starts are multiples of 1024 elements (the reduction block),
+// or whole rows for row-wise methods, so results never depend on the chunk size.
+// When the tensor fits in one chunk, decoded inputs stay resident across a method's passes;
+// otherwise each pass re-reads its chunks (memory stays bounded by a few chunks).
+// Chunk starts are multiples of 4096 elements (top-k tie blocks; also 1024-element reduction blocks).
+import type { PlanEntry, PlanInput } from '../recipe/plan-types';
+import { isMergeable, type Dtype } from '../formats/dtype';
+import { CancelledError, UnsupportedDtypeError } from '../errors';
+import { Batch, storage, uploadBytes } from './buffers';
+import { decode, TIE_BLOCK } from './ops';
+import type { InputCacheLike } from './input-cache';
+import { inputCacheKey, readChunkBytes } from '../recipe/chunk-read';
+
+export { readChunkBytes };
+
+export interface Chunk {
+  index: number;
+  /** First element (flat, in the output / cropped layout). */
+  start: number;
+  count: number;
+}
+
+export interface JobOptions {
+  /** Upper bound on elements per chunk (tests force tiny values). */
+  chunkElements: number;
+  /** Chunks must hold whole rows of this length (row-wise methods). */
+  rowLen?: number;
+  signal?: AbortSignal;
+  onRead?: (bytes: number) => void;
+  /** Bytes of chunk 0 of each input, already being read (the executor reads ahead one tensor). */
+  prefetched?: Promise<Uint8Array>[];
+  /** Decoded chunks kept across jobs (merge diagnostics); buffers it adopts are not freed by the job. */
+  inputCache?: InputCacheLike;
+  /** Magnitude ranks kept across jobs: exact top-k selections become one pass (select.ts, merge diagnostics). */
+  rankCache?: RankCacheLike;
+}
+
+/** What a job asks of a rank cache (gpu/rank-cache.ts implements it; select.ts and CABS use it). */
+export interface RankEntry {
+  /** rank[e] of element e (u32, GPU). */
+  ranks: GPUBuffer;
+  /** order[r] = element of rank r (CPU). */
+  order: Uint32Array;
+  /** Per "rowLen:m": for each n:m block, its elements' offsets in rank order (u32, GPU). */
+  blocks: Map<string, GPUBuffer>;
+}
+
+export interface RankCacheLike {
+  /** Ranks of |x_xi − x_bi| for a resident job (undefined when not resident or over budget). */
+  ranks(job: TensorJob, xi: number, bi: number): Promise<RankEntry | undefined>;
+  /** Per n:m block (rows of rowLen, blocks of m), its elements' offsets within the block in rank order. */
+  blockOrder(job: TensorJob, xi: number, bi: number, rowLen: number, m: number): Promise<GPUBuffer | undefined>;
+}
+
+export function elementCount(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function splitChunks(n: number, maxElements: number, rowLen?: number): Chunk[] {
+  let size: number;
+  if (rowLen && rowLen > 0) size = Math.max(1, Math.floor(maxElements / rowLen)) * rowLen;
+  // multiples of the top-k tie block (itself a multiple of the 1024-element reduction block)
+  else size = Math.max(TIE_BLOCK, Math.floor(maxElements / TIE_BLOCK) * TIE_BLOCK);
+  const out: Chunk[] = [];
+  for (let start = 0, i = 0; start < n || (n === 0 && i === 0); start += size, i++) {
+    out.push({ index: i, start, count: Math.min(size, n - start) });
+    if (n === 0) break;
+  }
+  return out;
+}
+
+export class TensorJob {
+  readonly n: number;
+  readonly chunks: Chunk[];
+  readonly resident: boolean;
+  private cache = new Map<string, GPUBuffer>();
+  private transient: GPUBuffer[] = [];
+  private scratchBufs = new Map<string, GPUBuffer>();
+  /** Reads in flight, by "input:chunk": every input of a chunk is requested at once. */
+  private pending = new Map<string, Promise<Uint8Array>>();
+  readonly maxChunk: number;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly entry: PlanEntry,
+    readonly opts: JobOptions,
+  ) {
+    this.n = elementCount(entry.shape);
+    this.chunks = splitChunks(this.n, opts.chunkElements, opts.rowLen);
+    this.resident = this.chunks.length === 1;
+    this.maxChunk = Math.max(1, ...this.chunks.map((c) => c.count));
+    for (const inp of entry.inputs) {
+      if (!isMergeable(inp.tensor.dtype)) throw new UnsupportedDtypeError(inp.tensor.source.name, inp.tensor.name, inp.tensor.dtype);
+    }
+    opts.prefetched?.forEach((p, i) => this.pending.set(`${i}:0`, p));
+  }
+
+  /** The bytes of input i, chunk c; starts the reads of the chunk's other inputs alongside. */
+  private bytes(i: number, c: Chunk): Promise<Uint8Array> {
+    for (let j = 0; j < this.entry.inputs.length; j++) {
+      const key = `${j}:${c.index}`;
+      if (this.pending.has(key) || this.cache.has(key)) continue;
+      if (this.opts.inputCache?.get(inputCacheKey(this.entry.inputs[j], c, this.entry.computeDtype))) continue;
+      const p = readChunkBytes(this.entry.inputs[j], c, this.opts.signal);
+      p.catch(() => {}); // observed by whoever awaits it
+      this.pending.set(key, p);
+    }
+    const key = `${i}:${c.index}`;
+    const p = this.pending.get(key) ?? readChunkBytes(this.entry.inputs[i], c, this.opts.signal);
+    this.pending.delete(key);
+    return p;
+  }
+
+  batch(): Batch {
+    return new Batch(this.device);
+  }
+
+  /**
+   * The stored words of input i for chunk c, uploaded but not decoded (freed at endChunk): for
+   * single-sweep kernels that decode as they combine.
+   */
+  async rawInput(i: number, c: Chunk): Promise<{ words: GPUBuffer; dtype: Dtype }> {
+    if (this.opts.signal?.aborted) throw new CancelledError();
+    const bytes = await this.bytes(i, c);
+    this.opts.onRead?.(bytes.byteLength);
+    const words = uploadBytes(this.device, bytes, `${this.entry.name}#${i}.raw`);
+    this.transient.push(words);
+    return { words, dtype: this.entry.inputs[i].tensor.dtype as Dtype };
+  }
+
+  /** Decoded f32 buffer of input i for chunk c. */
+  async input(i: number, c: Chunk): Promise<GPUBuffer> {
+    const key = `${i}:${c.index}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const ck = this.opts.inputCache ? inputCacheKey(this.entry.inputs[i], c, this.entry.computeDtype) : undefined;
+    const shared = ck !== undefined ? this.opts.inputCache!.get(ck) : undefined;
+    if (shared) return shared;
+    if (this.opts.signal?.aborted) throw new CancelledError();
+    const inp = this.entry.inputs[i];
+    const bytes = await this.bytes(i, c);
+    this.opts.onRead?.(bytes.byteLength);
+    const words = uploadBytes(this.device, bytes, `${this.entry.name}#${i}.raw`);
+    const out = storage(this.device, c.count * 4, `${this.entry.name}#${i}.f32`);
+    const b = this.batch();
+    decode(b, inp.tensor.dtype as Dtype, words, out, c.count, this.entry.computeDtype);
+    b.temps.push(words);
+    await b.submit();
+    if (ck !== undefined && this.opts.inputCache!.offer(ck, out, c.count * 4)) return out;
+    if (this.resident) this.cache.set(key, out);
+    else this.transient.push(out);
+    return out;
+  }
+
+  /** Frees buffers loaded for the current chunk (no-op for resident tensors). */
+  endChunk(): void {
+    for (const b of this.transient) b.destroy();
+    this.transient = [];
+  }
+
+  /** A named scratch buffer of maxChunk f32 (or `bytes`), reused across chunks. */
+  scratch(name: string, bytes = this.maxChunk * 4): GPUBuffer {
+    let b = this.scratchBufs.get(name);
+    if (!b || b.size < bytes) {
+      b?.destroy();
+      b = storage(this.device, bytes, `${this.entry.name}:${name}`);
+      this.scratchBufs.set(name, b);
+    }
+    return b;
+  }
+
+  /** Tracks a buffer to free when the job ends. */
+  own(name: string, buf: GPUBuffer): GPUBuffer {
+    this.scratchBufs.get(name)?.destroy();
+    this.scratchBufs.set(name, buf);
+    return buf;
+  }
+
+  dispose(): void {
+    this.pending.clear();
+    this.endChunk();
+    for (const b of this.cache.values()) b.destroy();
+    for (const b of this.scratchBufs.values()) b.destroy();
+    this.cache.clear();
+    this.scratchBufs.clear();
+  }
+}

@@ -1,0 +1,181 @@
+// Exact whole-tensor top-k by |δ| on the GPU: a 3-pass radix select (11/11/10-bit digits) over the
+// f32 bit patterns finds the k-th largest key T; ties at T are kept lowest index first, using
+// per-block tie counts and an exclusive prefix (only when some, not all, tied elements are kept).
+// Every request of a tensor (one per model, two for breadcrumbs) shares each sweep over the chunks,
+// so a tensor too large to stay resident is re-read 3 times for selection, not 3 × models times.
+import type { TensorJob, Chunk } from '../../../gpu/tensor-job';
+import { histogram, makeMask, tieCount, NONE, TIE_BLOCK, type Selection } from '../../../gpu/ops';
+import { storage, uploadU32 } from '../../../gpu/buffers';
+import { rankMask } from '../../../gpu/ops-magnitude';
+
+const PASSES = [
+  { shift: 21, bits: 11 },
+  { shift: 10, bits: 11 },
+  { shift: 0, bits: 10 },
+];
+
+export interface TopKRequest {
+  /** Input index of x; the key is |x − base|. */
+  xi: number;
+  k: number;
+  /** Instead of input xi: a chunk's ready-made keys (f32 bit patterns ≤ 0x7fffffff, base not subtracted). */
+  keys?: KeyBuffer;
+}
+
+/** A chunk's key buffer (e.g. magnitude.wgsl free_keys: taken positions as key 0). */
+export type KeyBuffer = (c: Chunk) => Promise<GPUBuffer>;
+
+/** Per request, the buffers its key is read from in chunk c: its keys buffer, or input xi and the base. */
+async function keyInputs(job: TensorJob, bi: number, reqs: { xi: number; keys?: KeyBuffer }[], c: Chunk): Promise<{ x: GPUBuffer; base?: GPUBuffer }[]> {
+  const xs = new Map<number, GPUBuffer>();
+  const out: { x: GPUBuffer; base?: GPUBuffer }[] = [];
+  let base: GPUBuffer | undefined;
+  for (const r of reqs) {
+    if (r.keys) {
+      out.push({ x: await r.keys(c) });
+      continue;
+    }
+    base ??= await job.input(bi, c);
+    if (!xs.has(r.xi)) xs.set(r.xi, await job.input(r.xi, c));
+    out.push({ x: xs.get(r.xi)!, base });
+  }
+  return out;
+}
+
+/** For each request, the selection "rank < k" (rank by |x − base| descending, then index). */
+export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[]): Promise<Selection[]> {
+  const n = job.n;
+  const out: Selection[] = reqs.map((r) => (r.k <= 0 ? NONE : { mode: 1, t: 0, r: 0 }));
+  let live = reqs.map((r, i) => i).filter((i) => reqs[i].k > 0 && reqs[i].k < n);
+  // With cached ranks (job.opts.rankCache, resident tensors), "rank < k" needs no radix select.
+  const rc = job.opts.rankCache;
+  if (rc && live.length) {
+    const ranked: number[] = [];
+    for (const i of live) if (!reqs[i].keys && (await rc.ranks(job, reqs[i].xi, bi))) ranked.push(i);
+    for (const i of ranked) out[i] = { mode: 2, t: 0, r: 0, rank: reqs[i].k } as RankedSelection;
+    live = live.filter((i) => !ranked.includes(i));
+  }
+  if (!live.length) return out;
+  const state = live.map((i) => ({ i, prefixMask: 0, prefixValue: 0, remaining: reqs[i].k, lastCount: 0 }));
+  const bins = job.scratch('bins', 2048 * 4 * live.length);
+  for (const p of PASSES) {
+    const clear = job.batch();
+    clear.clear(bins);
+    await clear.submit();
+    for (const c of job.chunks) {
+      const src = await keyInputs(job, bi, state.map((s) => reqs[s.i]), c);
+      const b = job.batch();
+      state.forEach((s, j) => histogram(b, src[j].x, src[j].base, c.count, p.shift, s.prefixMask, s.prefixValue, bins, j * 2048));
+      await b.submit();
+      job.endChunk();
+    }
+    const rb = job.batch();
+    rb.read(bins, 2048 * 4 * live.length);
+    const [bytes] = await rb.submit();
+    state.forEach((s, j) => {
+      const counts = new Uint32Array(bytes.buffer, bytes.byteOffset + j * 2048 * 4, 2048);
+      // the kernel bins (key >> shift) & 2047: in the last pass that includes bit 10, already fixed
+      // by the prefix, so all 2048 bins are scanned every time
+      let cum = 0;
+      let digit = -1;
+      for (let d = 2047; d >= 0; d--) {
+        if (cum + counts[d] >= s.remaining) {
+          digit = d;
+          break;
+        }
+        cum += counts[d];
+      }
+      if (digit < 0) throw new Error(`radix select lost track of rank ${reqs[s.i].k} in "${job.entry.name}"`);
+      s.remaining -= cum;
+      s.lastCount = counts[digit];
+      s.prefixValue = (s.prefixValue | (digit << p.shift)) >>> 0;
+      s.prefixMask = (s.prefixMask | (((1 << p.bits) - 1) << p.shift)) >>> 0;
+    });
+  }
+  for (const s of state) out[s.i] = { mode: s.remaining === s.lastCount ? 1 : 2, t: s.prefixValue, r: s.remaining };
+  return out;
+}
+
+export interface MaskRequest {
+  xi: number;
+  /** As TopKRequest.keys. */
+  keys?: KeyBuffer;
+  s1: Selection;
+  s2: Selection;
+  /** ceil(n/32) words; chunk starts are multiples of 1024 so each chunk owns its words. */
+  mask: GPUBuffer;
+}
+
+/** A selection "rank < rank" over cached ranks (only meaningful to buildMasks of the same job). */
+export type RankedSelection = Selection & { rank?: number };
+
+/** The rank bound of a selection when it can be served from cached ranks: NONE → 0, all → n, ranked → rank. */
+function rankBound(s: RankedSelection, n: number): number | undefined {
+  if (s.rank !== undefined) return s.rank;
+  if (s.mode === 0) return 0;
+  if (s.mode === 1 && s.t === 0) return n;
+  return undefined;
+}
+
+/** Builds every mask sel(s1) && !sel(s2) of the key |x − base|, sharing sweeps over the chunks. */
+export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]): Promise<void> {
+  const rc = job.opts.rankCache;
+  if (rc && reqs.length) {
+    const rest: MaskRequest[] = [];
+    const b = job.batch();
+    for (const r of reqs) {
+      const hi = rankBound(r.s1, job.n);
+      const lo = rankBound(r.s2, job.n);
+      const e = !r.keys && hi !== undefined && lo !== undefined && ((r.s1 as RankedSelection).rank !== undefined || (r.s2 as RankedSelection).rank !== undefined) ? await rc.ranks(job, r.xi, bi) : undefined;
+      if (e) rankMask(b, job.n, e.ranks, lo!, hi!, r.mask);
+      else rest.push(r);
+    }
+    await b.submit();
+    reqs = rest;
+  }
+  if (!reqs.length) return;
+  const nBlocks = Math.ceil(job.n / TIE_BLOCK);
+  const ties: ([GPUBuffer, GPUBuffer] | undefined)[] = reqs.map(() => undefined);
+  const tied = reqs.map((r, i) => i).filter((i) => reqs[i].s1.mode === 2 || reqs[i].s2.mode === 2);
+  if (tied.length) {
+    const counts = tied.map(() => [storage(job.device, nBlocks * 4, 'ties1'), storage(job.device, nBlocks * 4, 'ties2')] as const);
+    for (const c of job.chunks) {
+      const src = await keyInputs(job, bi, tied.map((i) => reqs[i]), c);
+      const b = job.batch();
+      for (const [j, i] of tied.entries()) tieCount(b, src[j].x, src[j].base, c.count, reqs[i].s1, reqs[i].s2, c.start / TIE_BLOCK, counts[j][0], counts[j][1]);
+      await b.submit();
+      job.endChunk();
+    }
+    const rb = job.batch();
+    for (const [t1, t2] of counts) {
+      rb.read(t1, nBlocks * 4);
+      rb.read(t2, nBlocks * 4);
+    }
+    const res = await rb.submit();
+    for (const [j, i] of tied.entries()) {
+      counts[j][0].destroy();
+      counts[j][1].destroy();
+      const pre = (k: number) => uploadU32(job.device, exclusivePrefix(new Uint32Array(res[k].buffer, res[k].byteOffset, nBlocks)));
+      ties[i] = [job.own(`ties1.${i}`, pre(2 * j)), job.own(`ties2.${i}`, pre(2 * j + 1))];
+    }
+  }
+  for (const c of job.chunks) {
+    const src = await keyInputs(job, bi, reqs, c);
+    const b = job.batch();
+    for (const [i, r] of reqs.entries()) makeMask(b, src[i].x, src[i].base, c.count, r.s1, r.s2, c.start, ties[i]?.[0], ties[i]?.[1], r.mask);
+    await b.submit();
+    job.endChunk();
+  }
+}
+
+/** Exclusive prefix with the total appended (length n + 1): block b holds ties [out[b], out[b+1]). */
+function exclusivePrefix(counts: Uint32Array): Uint32Array {
+  const out = new Uint32Array(counts.length + 1);
+  let s = 0;
+  for (let i = 0; i < counts.length; i++) {
+    out[i] = s;
+    s += counts[i];
+  }
+  out[counts.length] = s;
+  return out;
+}
