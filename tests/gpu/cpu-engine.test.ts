@@ -7,7 +7,7 @@ import { closeness, gpuBytes, makeEntry, perturb, randn, type TestInput } from '
 import type { Dtype } from '../../src/formats/dtype';
 import { decodeElements } from '../../src/formats/dtype-codec';
 import { cpuTensorBytes } from '../../src/backends/cpu/tensor';
-import { cpuMethod } from '../../src/backends/cpu/methods';
+import { cpuMethod } from '../../src/methods/cpu';
 import { METHODS } from '../../src/methods/specs';
 
 const MERGE_METHOD_NAMES = METHODS.map((m) => m.name);

@@ -1,9 +1,10 @@
-// The one method list (src/methods/specs.ts) and what derives from it: the CPU table, the WebGPU
-// table (tests/gpu/methods.test.ts: it needs WebGPU globals) and evolution's tables. A method is one
-// folder; nothing else may keep its own list.
+// The one method list (src/methods/specs.ts) and what derives from it: the CPU twins, the CPU
+// engine's table, the WebGPU table (tests/gpu/methods.test.ts: it needs WebGPU globals) and
+// evolution's tables. A method is one folder; nothing else may keep its own list.
 import { describe, expect, it } from 'vitest';
 import { METHOD_ENTRIES, METHODS, getMethod } from '../../src/methods/specs';
 import { REFERENCE_METHODS } from '../../src/methods/reference';
+import { cpuMethod } from '../../src/methods/cpu';
 import { PS_METHODS, SAE_METHODS, evolveSpec } from '../../src/evolve/genome-ps';
 import { MERGEKIT_EVOLVE_METHODS } from '../../src/evolve/mergekit-evolve';
 
@@ -17,6 +18,13 @@ describe('the method list', () => {
 
   it('gives every method a CPU twin, and the CPU table nothing else', () => {
     expect([...REFERENCE_METHODS].sort()).toEqual(METHODS.map((m) => m.name).sort());
+  });
+
+  it('gives every method a CPU engine implementation: its folder\'s cpu.ts, else its reference twin', () => {
+    for (const m of METHODS) expect(cpuMethod(m.name)?.name, m.name).toBe(m.name);
+    const exact = METHOD_ENTRIES.filter((e) => cpuMethod(e.spec.name)!.fidelity === 'exact').map((e) => e.folder);
+    expect([...new Set(exact)]).toEqual(['linear', 'gta', 'slerp', 'passthrough']);
+    expect(cpuMethod('no_such_method')).toBeUndefined();
   });
 
   it('derives evolution tables from the specs (the tables evolution used to keep by hand)', () => {

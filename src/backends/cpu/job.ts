@@ -8,12 +8,9 @@ import { isMergeable, itemSize, type Dtype } from '../../formats/dtype';
 import { decodeElements } from '../../formats/dtype-codec';
 import { readChunkBytes } from '../../recipe/chunk-read';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../../errors';
+import type { Chunk, CpuJob } from '../../methods/shared/cpu/method';
 
-export interface Chunk {
-  index: number;
-  start: number;
-  count: number;
-}
+export type { Chunk };
 
 /** Elements per CPU chunk: large enough to amortise calls, small enough to stay in cache-friendly strides. */
 export const CPU_CHUNK = 1 << 20;
@@ -44,7 +41,7 @@ export interface CpuJobOptions {
   signal?: AbortSignal;
 }
 
-export class CpuJob {
+export class CpuTensorJob implements CpuJob {
   readonly n: number;
   readonly chunks: Chunk[];
   private decoded: (Float32Array | undefined)[];

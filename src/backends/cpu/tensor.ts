@@ -4,8 +4,8 @@ import type { PlanEntry } from '../../recipe/plan-types';
 import { itemSize } from '../../formats/dtype';
 import { MethodError, UnsupportedError } from '../../errors';
 import { readChunkBytes } from '../../recipe/chunk-read';
-import { CpuJob, CPU_CHUNK, splitChunks, elementCount, type Chunk } from './job';
-import { cpuMethod } from './methods';
+import { CpuTensorJob, CPU_CHUNK, splitChunks, elementCount, type Chunk } from './job';
+import { cpuMethod } from '../../methods/cpu';
 import { encodeValues } from './encode';
 
 export interface CpuTensorOptions {
@@ -24,7 +24,7 @@ export async function cpuMergeTensor(entry: PlanEntry, o: CpuTensorOptions, writ
   }
   const method = cpuMethod(entry.method);
   if (!method) throw new UnsupportedError(`merge method "${entry.method}" has no CPU implementation`);
-  const job = new CpuJob(entry, { chunkElements: o.chunkElements, rowLen: method.rowLen?.(entry), singleSweep: method.singleSweep?.(entry), signal: o.signal });
+  const job = new CpuTensorJob(entry, { chunkElements: o.chunkElements, rowLen: method.rowLen?.(entry), singleSweep: method.singleSweep?.(entry), signal: o.signal });
   try {
     if (job.n === 0) {
       await write({ index: 0, start: 0, count: 0 }, new Uint8Array(0));

@@ -1,7 +1,29 @@
-// The CPU side of a merge method (the twin of methods/shared/webgpu/types.ts GpuMethod): the same passes over
-// the same chunks, in f32 operation for operation, so its output equals the WebGPU engine's.
-import type { PlanEntry } from '../../recipe/plan-types';
-import type { Chunk, CpuJob } from './job';
+// The CPU engine's side of a merge method (the twin of ../webgpu/types.ts GpuMethod): the same passes
+// over the same chunks, in f32 operation for operation, so its output equals the WebGPU engine's.
+// A method folder's optional cpu.ts implements it; the CPU engine (backends/cpu) supplies the job.
+import type { PlanEntry } from '../../../recipe/plan-types';
+
+export interface Chunk {
+  index: number;
+  /** First element (flat, in the output / cropped layout). */
+  start: number;
+  count: number;
+}
+
+/** One output tensor as a CPU method sees it (backends/cpu/job.ts CpuTensorJob implements it). */
+export interface CpuJob {
+  readonly entry: PlanEntry;
+  /** Elements of the output tensor. */
+  readonly n: number;
+  /** The chunk geometry (the WebGPU engine's: 4096-aligned, or whole rows of rowLen). */
+  readonly chunks: readonly Chunk[];
+  /** Input i's values over chunk c (f32, rounded to the compute dtype): a view, do not write to it. */
+  input(i: number, c: Chunk): Promise<Float32Array>;
+  /** All inputs (or those listed) over chunk c, read concurrently. */
+  inputs(c: Chunk, which?: readonly number[]): Promise<Float32Array[]>;
+  /** Throws the method's error naming the tensor. */
+  fail(message: string): never;
+}
 
 /** Hands one chunk of the output (f32, chunk.count values) on; resolves once it is written. */
 export type CpuEmit = (c: Chunk, out: Float32Array) => Promise<void>;

@@ -9,13 +9,14 @@
 //   apply sweep       W = fround(fround(d·s)·w) per model, the f32 sign election and sums of
 //                     shaders/gta.wgsl in model order, normalize, λ, + base.
 // Every model's selections share each sweep, so a tensor is read (3 + 1 + 1) times at most.
-import type { CpuMethod } from '../method';
-import { bool, emitInput, num } from '../method';
-import type { CpuJob } from '../job';
-import { checkDella, type GtaVariant } from '../../../methods/gta/spec';
-import { keepThreshold, magpruneKeep, magpruneKeepParams } from '../../../methods/shared/reference/rng';
-import { MethodError } from '../../../errors';
-import { l1BlockSums, l1RowSums } from '../stats';
+import type { CpuMethod } from '../shared/cpu/method';
+import { bool, emitInput, num } from '../shared/cpu/method';
+import type { CpuJob } from '../shared/cpu/method';
+import { checkDella, gtaVariant, type GtaVariant } from './spec';
+import type { MethodSpec } from '../spec';
+import { keepThreshold, magpruneKeep, magpruneKeepParams } from '../shared/reference/rng';
+import { MethodError } from '../../errors';
+import { l1BlockSums, l1RowSums } from '../shared/cpu/stats';
 
 const f = Math.fround;
 
@@ -362,4 +363,9 @@ async function selectTopKs(job: CpuJob, bi: number, others: number[], reqs: { k:
     });
   }
   return out;
+}
+
+/** The CPU engine's implementation of each of this folder's specs (methods/cpu.ts). */
+export function cpu(spec: MethodSpec): CpuMethod {
+  return gtaCpu(gtaVariant(spec));
 }

@@ -2,8 +2,8 @@
 // the WebGPU kernels are tested against — same selections, same random masks, f64 arithmetic), on
 // the whole tensor at once. Their output is within the GPU tests' tolerance of the WebGPU engine's,
 // not bit-identical, and memory is the tensor's decoded inputs plus its output.
-import type { CpuMethod } from '../method';
-import { referenceMerge } from '../../../methods/reference';
+import type { CpuMethod } from './method';
+import { referenceMerge } from '../../reference';
 
 export function referenceCpu(name: string): CpuMethod {
   return {

@@ -1,8 +1,8 @@
 // slerp on the CPU: the GPU's dot_blocks reductions (stats.ts) and its axpy pair, in f32.
-import type { CpuMethod } from '../method';
-import { emitInput, num } from '../method';
-import { blockSum } from '../stats';
-import { slerpCoefficients } from '../../../methods/slerp/spec';
+import type { CpuMethod } from '../shared/cpu/method';
+import { emitInput, num } from '../shared/cpu/method';
+import { blockSum } from '../shared/cpu/stats';
+import { slerpCoefficients } from './spec';
 
 const f = Math.fround;
 
@@ -33,3 +33,8 @@ export const slerpCpu: CpuMethod = {
     }
   },
 };
+
+/** The CPU engine's implementation of this folder's spec (methods/cpu.ts). */
+export function cpu(): CpuMethod {
+  return slerpCpu;
+}
