@@ -1,18 +1,18 @@
 // The CPU twin of target.ts for the wasm evaluation backend (no WebGPU): the same plan, each input
 // read whole (readChunkBytes, crops included), decoded to f32 with the compute dtype's rounding,
-// merged by the method's CPU reference twin (methods/reference.ts: the oracle the GPU kernels are tested
-// against; random methods draw from the same counter-based hash, so masks are identical) and rounded
-// through the entry's output dtype exactly as mergeResident does. A tensor is held whole, so this
+// merged by the CPU engine (backends/cpu: each method's f32 replay of its WebGPU passes, so the
+// values equal the GPU-resident ones; methods without a replay use their reference twin) and
+// rounded through the entry's output dtype exactly as mergeResident does. A tensor is held whole, so this
 // suits the models a CPU can evaluate anyway; memory is inputs + output of one tensor at a time
 // beyond the result.
 // Pure: no GPU, no DOM (runs in Node).
 import type { ModelInfo } from '../formats/model-info';
 import type { Plan, PlanEntry, PlanInput } from '../recipe/plan-types';
 import type { Dtype } from '../formats/dtype';
-import { decodeElements, roundThrough } from '../formats/dtype-codec';
+import { decodeElements } from '../formats/dtype-codec';
 import { readChunkBytes } from '../recipe/chunk-read';
 import { inputCacheKey } from '../recipe/chunk-read';
-import { referenceMerge } from '../methods/reference';
+import { cpuMergeValues } from '../backends/cpu/tensor';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../errors';
 import { isMergeable } from '../formats/dtype';
 import { assemblePath, pathLayout, pathUses, planTarget, type EvalTarget, type ResolvedTarget } from './target-plan';
@@ -78,13 +78,11 @@ export async function cpuMergeEntry(entry: PlanEntry, o: CpuWeightsOptions = {})
   if (o.signal?.aborted) throw new CancelledError();
   const n = elementCount(entry.shape);
   if (n === 0) return new Float32Array(0);
-  const inputs = [];
-  for (const inp of entry.inputs) inputs.push({ data: await decodedInput(entry, inp, o), isBase: inp.isBase, params: inp.params, shape: entry.shape });
-  let out = referenceMerge({ name: entry.name, method: entry.method, shape: entry.shape, inputs, params: entry.params, seed: entry.seed });
-  // a twin handing back an input array would alias the input cache
-  if (inputs.some((x) => x.data === out)) out = Float32Array.from(out);
+  const inputs: Float32Array[] = [];
+  for (const inp of entry.inputs) inputs.push(await decodedInput(entry, inp, o));
+  const out = await cpuMergeValues(entry, (i) => Promise.resolve(inputs[i]), o.signal);
   if (out.length !== n) throw new MethodError(`internal error: tensor "${entry.name}" produced ${out.length} elements on the CPU, expected ${n}`, { tensor: entry.name });
-  return entry.outDtype === 'F32' ? out : roundThrough(out, entry.outDtype);
+  return out;
 }
 
 /** Every entry of a plan merged on the CPU, by output name (plan order). */

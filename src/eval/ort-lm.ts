@@ -11,7 +11,7 @@ import type { LanguageModel, TokenScores } from './lm';
 import type { LlamaArch, Hop } from './arch';
 import { buildGraph, type BuiltGraph, type GraphOptions } from './graph';
 import { createSession, runSession, ort, type SessionTarget } from './ort';
-import type { ResidentWeights } from './resident';
+import type { EvalWeights } from './weights';
 import { EvalError } from '../errors';
 
 /** Tokens per forward pass (batch × padded length): bounds activation memory. */
@@ -70,14 +70,12 @@ export class SessionCache {
 
 export interface OrtLmOptions {
   arch: LlamaArch;
-  /** GPU-resident weights (WebGPU sessions). */
-  weights?: ResidentWeights;
+  /** The target's weights, on the engine of `sessions` (GPU-resident for WebGPU, CPU arrays for wasm). */
+  weights: EvalWeights;
   sessions: SessionCache;
   /** Layer path (pool indices + scales); absent = the plain model. */
   hops?: Hop[];
   readback: Readback;
-  /** For the wasm EP: weights as CPU arrays (computed on the CPU by cpu-weights.ts; taken before `weights`). */
-  cpuWeights?: Map<string, Float32Array>;
 }
 
 const i64 = (data: number[] | BigInt64Array, dims: number[]) => new ort.Tensor('int64', data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v)), dims);
@@ -97,13 +95,11 @@ export class OrtLanguageModel implements LanguageModel {
     for (const w of graph.weightInputs) {
       let t = this.weightFeeds[w.name];
       if (!t) {
-        const cpu = this.o.cpuWeights?.get(w.name);
-        const r = cpu ? undefined : this.o.weights?.get(w.name);
-        if (!cpu && !r) throw new EvalError(`the evaluation graph needs tensor "${w.name}", which the model or merge does not provide`, { tensor: w.name });
+        const have = this.o.weights.elements(w.name);
+        if (have === undefined) throw new EvalError(`the evaluation graph needs tensor "${w.name}", which the model or merge does not provide`, { tensor: w.name });
         const n = w.shape.reduce((a, b) => a * b, 1);
-        const have = cpu ? cpu.length : r!.shape.reduce((a, b) => a * b, 1);
-        if (n !== have) throw new EvalError(`tensor "${w.name}" has ${r ? `shape [${r.shape.join(', ')}]` : `${have} elements`}, the graph for this config.json expects [${w.shape.join(', ')}]`, { tensor: w.name });
-        t = cpu ? new ort.Tensor('float32', cpu, w.shape) : ort.Tensor.fromGpuBuffer(r!.buffer, { dataType: 'float32', dims: w.shape });
+        if (n !== have) throw new EvalError(`tensor "${w.name}" has ${this.o.weights.shapeText(w.name)}, the graph for this config.json expects [${w.shape.join(', ')}]`, { tensor: w.name });
+        t = this.o.weights.feed(w.name, w.shape);
         this.weightFeeds[w.name] = t;
       }
       out[w.name] = t;

@@ -3,10 +3,11 @@
 // sparsity measures. A candidate then costs its merge kernels and a few forward passes.
 // Importable from tests (no worker globals).
 //
-// Two backends: 'webgpu' (merge kernels + ORT's WebGPU EP on the engine's device) and 'wasm', the
-// fallback where WebGPU is missing: weights are merged on the CPU by the reference twins
-// (cpu-weights.ts: the same plan, codecs and random masks) and ORT runs its wasm EP (threaded when
-// the page is cross-origin isolated). 'auto' picks WebGPU on a hardware adapter and wasm where
+// Two backends behind one door (weights.ts: WeightsEngine / EvalWeights): 'webgpu' (merge kernels
+// + ORT's WebGPU EP on the engine's device) and 'wasm', the fallback where WebGPU is missing:
+// weights are merged by the CPU engine (cpu-weights.ts: the same plan, codecs, masks and f32
+// arithmetic, so the same values) and ORT runs its wasm EP (threaded when the page is
+// cross-origin isolated). Nothing below branches on which one runs. 'auto' picks WebGPU on a hardware adapter and wasm where
 // WebGPU is missing or is only a software adapter (SwiftShader): there ORT's WebGPU kernels run
 // on emulated GPU threads and one candidate of the demo took ~14 s against ~0.5 s on wasm (the
 // same fitness values; README, bench:eval).
@@ -15,7 +16,6 @@ import type { ModelSpec } from '../io/types';
 import type { ModelInfo } from '../formats/model-info';
 import { loadModels } from '../merge/run';
 import { modelsSignature } from '../merge/diagnostics-session';
-import { InputCache } from '../gpu/input-cache';
 import { readTokenizerTexts } from '../recipe/plan';
 import { EvalError } from '../errors';
 import { parseArch, type LlamaArch } from './arch';
@@ -25,14 +25,12 @@ import { loadTokenizer, type EvalTokenizer } from './tokenizer';
 import { encodePrompt } from './encode';
 import { scoreSets, type ExactMode, type ItemResult, type SetMetrics } from './score';
 import { OrtLanguageModel, SessionCache, type Readback } from './ort-lm';
-import { resolveTarget, describeTarget, type EvalTarget, type ResolvedWeights } from './target';
-import { deltaStats, deltaStatsCpu, type DeltaStats } from './delta-stats';
-import { CpuInputCache, resolveTargetCpu, type CpuResolvedWeights, type CpuWeights } from './cpu-weights';
-import type { ResidentWeights } from './resident';
-import { Batch } from '../gpu/buffers';
+import { describeTarget, type EvalTarget } from './target';
+import type { DeltaStats } from './delta-stats';
+import { CpuWeightsEngine, GpuWeightsEngine, type EvalBackend, type EvalWeights, type ResolvedEvalWeights, type WeightsEngine } from './weights';
 import { buildGraph } from './graph';
 import { referenceForward } from './reference';
-import { createSession, runSession, ort, type SessionTarget } from './ort';
+import { createSession, runSession, ort } from './ort';
 
 export type { EvalSetInput } from './evalset-cache';
 
@@ -52,7 +50,7 @@ export interface EvaluateOptions {
 }
 
 /** Where weights are merged and the model runs. */
-export type EvalBackend = 'webgpu' | 'wasm';
+export type { EvalBackend };
 
 export interface EvalServiceOptions {
   /**
@@ -65,10 +63,8 @@ export interface EvalServiceOptions {
   parseEvalSet?: (name: string, text: string) => EvalSet;
 }
 
-/** Weights of a target on either backend: GPU-resident, or CPU arrays (a Map) on wasm. */
-export type AnyResolvedWeights = ResolvedWeights | CpuResolvedWeights;
-
-const onCpu = (r: AnyResolvedWeights): r is CpuResolvedWeights => r.weights instanceof Map;
+/** Weights of a target on the backend that evaluates it. */
+export type AnyResolvedWeights = ResolvedEvalWeights;
 
 export interface EvaluateSummary {
   target: string;
@@ -97,14 +93,11 @@ export class EvalService {
   private signature = '';
   private models?: Map<string, ModelInfo>;
   private tokenizerTexts?: Map<string, string | undefined>;
-  private cache = new InputCache(512 * 1024 * 1024);
-  private sessions?: SessionCache;
   private tokenizers = new Map<string, EvalTokenizer>();
-  private bases = new Map<string, ResidentWeights>();
-  // wasm backend state: decoded inputs, base weights and sessions on the CPU
-  private cpuCache = new CpuInputCache(512 * 1024 * 1024);
-  private cpuBases = new Map<string, CpuWeights>();
-  private wasmSessions?: SessionCache;
+  // per backend: where weights are merged, its ORT sessions, and resident base weights (sparsity)
+  private engines: Record<EvalBackend, WeightsEngine>;
+  private sessions: Partial<Record<EvalBackend, SessionCache>> = {};
+  private bases = new Map<string, EvalWeights>();
   private chosen?: Promise<EvalBackend>;
   // Parsed and checked eval sets by content: a run's preflight fills it, its candidates reuse it.
   private sets: EvalSetCache;
@@ -114,6 +107,7 @@ export class EvalService {
     private options: EvalServiceOptions = {},
   ) {
     this.sets = new EvalSetCache({ parse: options.parseEvalSet });
+    this.engines = { webgpu: new GpuWeightsEngine(getGpu), wasm: new CpuWeightsEngine() };
   }
 
   /** The backend this service evaluates on (for 'auto': whether getGpu() resolved on first use). */
@@ -144,9 +138,7 @@ export class EvalService {
   }
 
   private async sessionCache(backend: EvalBackend): Promise<SessionCache> {
-    if (backend === 'wasm') return (this.wasmSessions ??= new SessionCache({ ep: 'wasm' }));
-    if (!this.sessions) this.sessions = new SessionCache({ ep: 'webgpu', device: (await this.getGpu()).device });
-    return this.sessions;
+    return (this.sessions[backend] ??= new SessionCache(await this.engines[backend].sessionTarget()));
   }
 
   async tokenizerFor(model: ModelInfo): Promise<EvalTokenizer> {
@@ -180,76 +172,48 @@ export class EvalService {
     return inputs.map((input) => this.sets.prepare(input, tok, o));
   }
 
-  /** Resident weights of a target (the caller disposes them). */
-  async resolve(target: EvalTarget, signal?: AbortSignal): Promise<ResolvedWeights> {
+  /** A target's weights on a backend (default: this service's); the caller disposes them. */
+  async resolveWeights(target: EvalTarget, backend?: EvalBackend, signal?: AbortSignal): Promise<ResolvedEvalWeights> {
     if (!this.models) throw new EvalError('no models are loaded');
     const models = this.models;
-    return resolveTarget(await this.getGpu(), target, models, {
-      signal,
-      inputCache: this.cache,
-      tokenizerTexts: async () => (this.tokenizerTexts ??= await readTokenizerTexts(models)),
-    });
+    const engine = this.engines[backend ?? (await this.backend())];
+    return engine.resolve(target, models, { signal, tokenizerTexts: async () => (this.tokenizerTexts ??= await readTokenizerTexts(models)) });
   }
 
-  /** The same weights computed on the CPU (the wasm backend; nothing to dispose). */
-  async resolveCpu(target: EvalTarget, signal?: AbortSignal): Promise<CpuResolvedWeights> {
-    if (!this.models) throw new EvalError('no models are loaded');
-    const models = this.models;
-    return resolveTargetCpu(target, models, {
-      signal,
-      inputCache: this.cpuCache,
-      tokenizerTexts: async () => (this.tokenizerTexts ??= await readTokenizerTexts(models)),
-    });
-  }
-
-  /** Weights of a target on the given backend. */
   private resolveOn(backend: EvalBackend, target: EvalTarget, signal?: AbortSignal): Promise<AnyResolvedWeights> {
-    return backend === 'wasm' ? this.resolveCpu(target, signal) : this.resolve(target, signal);
+    return this.resolveWeights(target, backend, signal);
   }
 
   private static release(r: AnyResolvedWeights): void {
-    if (!onCpu(r)) r.weights.dispose();
+    r.weights.dispose();
   }
 
   archOf(r: AnyResolvedWeights): LlamaArch {
     return parseArch(r.config, `${r.tokenizerModel.name}/config.json`);
   }
 
-  /** A LanguageModel over resolved weights (valid until GPU weights are disposed): WebGPU sessions for resident weights, wasm for CPU ones. */
+  /** A LanguageModel over resolved weights (valid until they are disposed), on their backend's sessions. */
   async languageModel(r: AnyResolvedWeights, readback: Readback): Promise<OrtLanguageModel> {
-    const common = { arch: this.archOf(r), hops: r.hops, readback };
-    if (onCpu(r)) return new OrtLanguageModel({ ...common, cpuWeights: r.weights, sessions: await this.sessionCache('wasm') });
-    return new OrtLanguageModel({ ...common, weights: r.weights, sessions: await this.sessionCache('webgpu') });
+    return new OrtLanguageModel({ arch: this.archOf(r), hops: r.hops, readback, weights: r.weights, sessions: await this.sessionCache(r.weights.backend) });
   }
 
-  private async baseWeights(ref: string, signal?: AbortSignal): Promise<ResidentWeights> {
-    let w = this.bases.get(ref);
+  private async baseWeights(backend: EvalBackend, ref: string, signal?: AbortSignal): Promise<EvalWeights> {
+    const key = `${backend}\u0000${ref}`;
+    let w = this.bases.get(key);
     if (!w) {
-      w = (await this.resolve({ kind: 'model', ref }, signal)).weights;
-      this.bases.set(ref, w);
-    }
-    return w;
-  }
-
-  private async baseWeightsCpu(ref: string, signal?: AbortSignal): Promise<CpuWeights> {
-    let w = this.cpuBases.get(ref);
-    if (!w) {
-      w = (await this.resolveCpu({ kind: 'model', ref }, signal)).weights;
-      this.cpuBases.set(ref, w);
+      w = (await this.resolveOn(backend, { kind: 'model', ref }, signal)).weights;
+      this.bases.set(key, w);
     }
     return w;
   }
 
   /** The merged delta's sparsity against a base (and the attraction share against `other`), on the weights' backend. */
   private async sparsityOf(resolved: AnyResolvedWeights, o: NonNullable<EvaluateOptions['sparsity']>, signal?: AbortSignal): Promise<DeltaStats> {
-    if (onCpu(resolved)) {
-      const other = o.other ? await this.resolveCpu(o.other, signal) : undefined;
-      return deltaStatsCpu(resolved.weights, await this.baseWeightsCpu(o.base, signal), other?.weights);
-    }
-    const base = await this.baseWeights(o.base, signal);
-    const other = o.other ? await this.resolve(o.other, signal) : undefined;
+    const backend = resolved.weights.backend;
+    const base = await this.baseWeights(backend, o.base, signal);
+    const other = o.other ? await this.resolveOn(backend, o.other, signal) : undefined;
     try {
-      return await deltaStats(resolved.weights, base, other?.weights);
+      return await this.engines[backend].deltaStats(resolved.weights, base, other?.weights);
     } finally {
       other?.weights.dispose();
     }
@@ -313,32 +277,15 @@ export class EvalService {
     const resolved = await this.resolveOn(backend, target, signal);
     try {
       const arch = this.archOf(resolved);
-      let host: Map<string, Float32Array>;
-      let bytes = 0;
-      let where: SessionTarget;
-      if (onCpu(resolved)) {
-        host = resolved.weights;
-        where = { ep: 'wasm' };
-      } else {
-        const gpu = await this.getGpu();
-        host = new Map();
-        for (const [name, t] of resolved.weights.tensors) {
-          const b = new Batch(gpu.device);
-          const n = t.shape.reduce((a, x) => a * x, 1);
-          b.read(t.buffer, n * 4);
-          const [raw] = await b.submit();
-          host.set(name, new Float32Array(raw.buffer, raw.byteOffset, n));
-          bytes += n * 4;
-        }
-        where = { ep: 'webgpu', device: gpu.device };
-      }
+      const { values: host, bytesReadBack: bytes } = await resolved.weights.host();
+      const where = await this.engines[backend].sessionTarget();
       const want = referenceForward(arch, (n) => host.get(n), ids, { hops: resolved.hops });
       const graph = buildGraph(arch, { hops: resolved.hops });
       const session = await createSession(graph.bytes, where);
       try {
         const feeds: Record<string, ort.Tensor> = {};
         for (const w of graph.weightInputs)
-          feeds[w.name] = onCpu(resolved) ? new ort.Tensor('float32', host.get(w.name)!, w.shape) : ort.Tensor.fromGpuBuffer(resolved.weights.get(w.name)!.buffer, { dataType: 'float32', dims: w.shape });
+          feeds[w.name] = resolved.weights.feed(w.name, w.shape);
         const B = ids.length, S = ids[0].length;
         const i64 = (f: (b: number, t: number) => number) => new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, k) => BigInt(f(Math.floor(k / S), k % S))), [B, S]);
         feeds.input_ids = i64((b, t) => ids[b][t]);
@@ -362,11 +309,9 @@ export class EvalService {
   }
 
   reset(): void {
-    this.cache.clear();
+    for (const e of Object.values(this.engines)) e.clear();
     for (const w of this.bases.values()) w.dispose();
     this.bases.clear();
-    this.cpuCache.clear();
-    this.cpuBases.clear();
     this.tokenizers.clear();
     this.models = undefined;
     this.tokenizerTexts = undefined;

@@ -154,7 +154,7 @@ describe('resolveTargetCpu', () => {
     expect(sameBits(up, b['model.layers.1.mlp.up_proj.weight'])).not.toBe(''); // F32 storage: rounding changed values
   });
 
-  test('dare_ties: the CPU twin on the plan entry (inputs, parameters, seed) exactly; the recipe seed decides the masks', async () => {
+  test('dare_ties: the CPU engine on the plan entry (inputs, parameters, seed) matches the reference twin; the recipe seed decides the masks', async () => {
     const { models, base, a, b } = await setup();
     const recipe = (seed: number): Recipe => ({ merge_method: 'dare_ties', base_model: 'base', models: [{ model: 'a', parameters: { weight: 0.6, density: 0.5 } }, { model: 'b', parameters: { weight: 0.4, density: 0.3 } }], dtype: 'float32', random_seed: seed });
     const r1 = await resolveTargetCpu({ kind: 'recipe', recipe: recipe(5) }, models);
@@ -166,7 +166,12 @@ describe('resolveTargetCpu', () => {
     for (const e of plan.entries) {
       const want = referenceMerge({ name: e.name, method: e.method, shape: e.shape, params: e.params, seed: e.seed, inputs: e.inputs.map((inp) => ({ data: data[inp.model][e.name], isBase: inp.isBase, params: inp.params, shape: e.shape })) });
       const got = r1.weights.get(e.name)!;
-      expect(sameBits(got, roundTo(want, e.outDtype))).toBe('');
+      // the CPU engine replays the GPU's f32 arithmetic (bit-identical to it: tests/gpu/cpu-engine.test.ts);
+      // the twin computes in f64 with the same masks: equal up to f32 rounding
+      const w = roundTo(want, e.outDtype);
+      let worst = 0;
+      for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(got[i] - w[i]) / (Math.abs(w[i]) + 1e-6));
+      expect(worst, e.name).toBeLessThan(2e-5);
       expect(sameBits(again.weights.get(e.name)!, got)).toBe('');
       if (sameBits(r2.weights.get(e.name)!, got) !== '') differs++;
     }

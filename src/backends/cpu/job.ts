@@ -39,6 +39,11 @@ export interface CpuJobOptions {
   /** The method reads every chunk once: stream the inputs instead of holding them. */
   singleSweep?: boolean;
   signal?: AbortSignal;
+  /**
+   * Whole-tensor decoded inputs from elsewhere (the evaluator's cache of decoded base and expert
+   * tensors, kept across candidates): used instead of reading, and never written to.
+   */
+  decoded?: (i: number) => Promise<Float32Array>;
 }
 
 export class CpuTensorJob implements CpuJob {
@@ -56,7 +61,7 @@ export class CpuTensorJob implements CpuJob {
     for (const inp of entry.inputs)
       if (!isMergeable(inp.tensor.dtype)) throw new UnsupportedDtypeError(inp.tensor.source.name, inp.tensor.name, inp.tensor.dtype);
     const decodedBytes = this.n * 4 * entry.inputs.length;
-    this.whole = decodedBytes <= DECODED_BUDGET && !opts.singleSweep;
+    this.whole = !!opts.decoded || (decodedBytes <= DECODED_BUDGET && !opts.singleSweep);
     // whole-tensor decode: one chunk geometry still applies (reductions are blockwise anyway)
     this.chunks = splitChunks(this.n, opts.chunkElements ?? CPU_CHUNK, opts.rowLen);
     this.decoded = entry.inputs.map(() => undefined);
@@ -79,8 +84,11 @@ export class CpuTensorJob implements CpuJob {
     if (this.whole) {
       let d = this.decoded[i];
       if (!d) {
-        const bytes = await readChunkBytes(inp, { start: 0, count: this.n }, this.opts.signal);
-        d = this.decoded[i] = decodeElements(bytes, dtype, this.entry.computeDtype);
+        if (this.opts.decoded) d = this.decoded[i] = await this.opts.decoded(i);
+        else {
+          const bytes = await readChunkBytes(inp, { start: 0, count: this.n }, this.opts.signal);
+          d = this.decoded[i] = decodeElements(bytes, dtype, this.entry.computeDtype);
+        }
       }
       return d.subarray(c.start, c.start + c.count);
     }

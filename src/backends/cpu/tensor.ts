@@ -7,6 +7,7 @@ import { readChunkBytes } from '../../recipe/chunk-read';
 import { CpuTensorJob, CPU_CHUNK, splitChunks, elementCount, type Chunk } from './job';
 import { cpuMethod } from '../../methods/cpu';
 import { encodeValues } from './encode';
+import { roundThrough } from '../../formats/dtype-codec';
 
 export interface CpuTensorOptions {
   chunkElements?: number;
@@ -49,4 +50,25 @@ export async function cpuTensorBytes(entry: PlanEntry, o: CpuTensorOptions): Pro
   });
   if (at !== out.byteLength) throw new MethodError(`internal error: tensor "${entry.name}" produced ${at} bytes, expected ${out.byteLength}`, { tensor: entry.name });
   return out;
+}
+
+/**
+ * One entry's f32 values as a checkpoint of its outDtype would hold them (the evaluator's CPU
+ * weights: the same values the WebGPU engine keeps resident), inputs from `decoded`.
+ */
+export async function cpuMergeValues(entry: PlanEntry, decoded: (i: number) => Promise<Float32Array>, signal?: AbortSignal): Promise<Float32Array> {
+  const method = cpuMethod(entry.method);
+  if (!method) throw new UnsupportedError(`merge method "${entry.method}" has no CPU implementation`);
+  const job = new CpuTensorJob(entry, { rowLen: method.rowLen?.(entry), signal, decoded });
+  const out = new Float32Array(job.n);
+  try {
+    if (job.n > 0)
+      await method.run(job, async (c, values) => {
+        if (values.length !== c.count) throw new MethodError(`internal error: tensor "${entry.name}" chunk at ${c.start} has ${values.length} values, expected ${c.count}`, { tensor: entry.name });
+        out.set(values, c.start);
+      });
+  } finally {
+    job.dispose();
+  }
+  return entry.outDtype === 'F32' ? out : roundThrough(out, entry.outDtype);
 }

@@ -1,0 +1,155 @@
+// The evaluator's side of the backend door: where a target's merged weights live and how ORT is fed
+// from them. Two engines, one surface, so EvalService never asks which it has:
+//   WebGPU  — the merge kernels keep every tensor resident (resident.ts); ORT's WebGPU EP reads the
+//             buffers directly (Tensor.fromGpuBuffer): zero weight readback;
+//   CPU     — the CPU engine merges into Float32Arrays (cpu-weights.ts: each method's f32 replay
+//             of its WebGPU passes, so the same values) and ORT runs its wasm EP.
+import type { Gpu } from '../gpu/device';
+import type { ModelInfo } from '../formats/model-info';
+import { InputCache } from '../gpu/input-cache';
+import { Batch } from '../gpu/buffers';
+import { EvalError } from '../errors';
+import { ort, type SessionTarget } from './ort';
+import { resolveTarget } from './target';
+import { ResidentWeights } from './resident';
+import { CpuInputCache, resolveTargetCpu, type CpuWeights } from './cpu-weights';
+import { deltaStats, deltaStatsCpu, type DeltaStats } from './delta-stats';
+import type { EvalTarget, ResolvedTarget } from './target-plan';
+
+export type EvalBackend = 'webgpu' | 'wasm';
+
+/** One target's f32 weights on an engine (values rounded through the recipe's output dtype). */
+export interface EvalWeights {
+  readonly backend: EvalBackend;
+  names(): string[];
+  /** Element count of a tensor, or undefined when the target has none of that name. */
+  elements(name: string): number | undefined;
+  /** Shape for messages. */
+  shapeText(name: string): string;
+  /** The graph input for a tensor (its data stays where it is). */
+  feed(name: string, dims: number[]): ort.Tensor;
+  /** The values on the host (the accuracy check): GPU weights are read back and counted. */
+  host(): Promise<{ values: Map<string, Float32Array>; bytesReadBack: number }>;
+  dispose(): void;
+}
+
+export type ResolvedEvalWeights = ResolvedTarget<EvalWeights>;
+
+export interface WeightsEngine {
+  readonly backend: EvalBackend;
+  resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights>;
+  /** The merged delta's sparsity against a base (and attraction toward `other`), on this engine. */
+  deltaStats(merged: EvalWeights, base: EvalWeights, other?: EvalWeights): Promise<DeltaStats>;
+  sessionTarget(): Promise<SessionTarget>;
+  /** Drops decoded inputs kept across candidates. */
+  clear(): void;
+}
+
+class GpuWeights implements EvalWeights {
+  readonly backend = 'webgpu';
+  constructor(
+    readonly resident: ResidentWeights,
+    private gpu: Gpu,
+  ) {}
+  names(): string[] {
+    return [...this.resident.tensors.keys()];
+  }
+  elements(name: string): number | undefined {
+    return this.resident.get(name)?.shape.reduce((a, b) => a * b, 1);
+  }
+  shapeText(name: string): string {
+    return `shape [${this.resident.get(name)?.shape.join(', ')}]`;
+  }
+  feed(name: string, dims: number[]): ort.Tensor {
+    return ort.Tensor.fromGpuBuffer(this.resident.get(name)!.buffer, { dataType: 'float32', dims });
+  }
+  async host() {
+    const values = new Map<string, Float32Array>();
+    let bytesReadBack = 0;
+    for (const [name, t] of this.resident.tensors) {
+      const b = new Batch(this.gpu.device);
+      const n = t.shape.reduce((a, x) => a * x, 1);
+      b.read(t.buffer, n * 4);
+      const [raw] = await b.submit();
+      values.set(name, new Float32Array(raw.buffer, raw.byteOffset, n));
+      bytesReadBack += n * 4;
+    }
+    return { values, bytesReadBack };
+  }
+  dispose(): void {
+    this.resident.dispose();
+  }
+}
+
+class CpuWeightsView implements EvalWeights {
+  readonly backend = 'wasm';
+  constructor(readonly values: CpuWeights) {}
+  names(): string[] {
+    return [...this.values.keys()];
+  }
+  elements(name: string): number | undefined {
+    return this.values.get(name)?.length;
+  }
+  shapeText(name: string): string {
+    return `${this.values.get(name)?.length} elements`;
+  }
+  feed(name: string, dims: number[]): ort.Tensor {
+    return new ort.Tensor('float32', this.values.get(name)!, dims);
+  }
+  async host() {
+    return { values: this.values, bytesReadBack: 0 };
+  }
+  dispose(): void {
+    /* garbage-collected */
+  }
+}
+
+export class GpuWeightsEngine implements WeightsEngine {
+  readonly backend = 'webgpu';
+  private cache = new InputCache(512 * 1024 * 1024);
+  constructor(private getGpu: () => Promise<Gpu>) {}
+
+  async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights> {
+    const gpu = await this.getGpu();
+    const r = await resolveTarget(gpu, target, models, { signal: o.signal, inputCache: this.cache, tokenizerTexts: o.tokenizerTexts });
+    return { ...r, weights: new GpuWeights(r.weights, gpu) };
+  }
+  deltaStats(merged: EvalWeights, base: EvalWeights, other?: EvalWeights): Promise<DeltaStats> {
+    return deltaStats(gpuOf(merged), gpuOf(base), other && gpuOf(other));
+  }
+  async sessionTarget(): Promise<SessionTarget> {
+    return { ep: 'webgpu', device: (await this.getGpu()).device };
+  }
+  clear(): void {
+    this.cache.clear();
+  }
+}
+
+export class CpuWeightsEngine implements WeightsEngine {
+  readonly backend = 'wasm';
+  private cache = new CpuInputCache(512 * 1024 * 1024);
+
+  async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights> {
+    const r = await resolveTargetCpu(target, models, { signal: o.signal, inputCache: this.cache, tokenizerTexts: o.tokenizerTexts });
+    return { ...r, weights: new CpuWeightsView(r.weights) };
+  }
+  async deltaStats(merged: EvalWeights, base: EvalWeights, other?: EvalWeights): Promise<DeltaStats> {
+    return deltaStatsCpu(cpuOf(merged), cpuOf(base), other && cpuOf(other));
+  }
+  async sessionTarget(): Promise<SessionTarget> {
+    return { ep: 'wasm' };
+  }
+  clear(): void {
+    this.cache.clear();
+  }
+}
+
+function gpuOf(w: EvalWeights): ResidentWeights {
+  if (!(w instanceof GpuWeights)) throw new EvalError('internal error: weights from another engine');
+  return w.resident;
+}
+
+function cpuOf(w: EvalWeights): CpuWeights {
+  if (!(w instanceof CpuWeightsView)) throw new EvalError('internal error: weights from another engine');
+  return w.values;
+}
