@@ -1,11 +1,12 @@
 // The studio in a Chromium without WebGPU (no --enable-unsafe-webgpu: navigator.gpu gives no
 // adapter, in the page or in its workers): the capability panel says merges run on the CPU engine,
-// and the demo merge written by the studio is byte for byte what the CLI writes.
+// diagnostics are drawn from the CPU engine's masks, and the demo merge written by the studio is
+// byte for byte what the CLI writes.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, runCli } from './support';
-import { openStudio, planSettled, shelfSettled, shot, startStudio, tempDir, type Studio } from './studio-support';
+import { diagnosticsShown, openStudio, planSettled, shelfSettled, shot, startStudio, tempDir, type Studio } from './studio-support';
 
 let studio: Studio;
 const root = tempDir('studio-cpu-');
@@ -32,6 +33,12 @@ test('without WebGPU the studio merges the demo recipe on the CPU engine, byte-i
   await shot(panel, 'capability-cpu-engine');
   await shelfSettled(page);
   await planSettled(page);
+  // diagnostics come from the CPU engine too: charts, no error
+  await diagnosticsShown(page);
+  const diag = page.locator('.diagnostics');
+  expect(await diag.getByRole('alert').count()).toBe(0);
+  expect(await diag.textContent()).not.toContain('WebGPU');
+  await shot(diag, 'diagnostics-cpu-engine');
   const yaml = await page.getByRole('textbox', { name: 'mergekit YAML' }).inputValue();
   await page.getByRole('button', { name: 'Merge', exact: true }).click();
   const summary = page.getByRole('status', { name: 'Merge summary' });

@@ -7,6 +7,7 @@ import type { ModelSpec } from '../io/types';
 import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import { loadModels } from './run';
+import { diagnoseCpu } from './diagnostics-cpu';
 import { diagnose, DiagCache } from './diagnostics';
 import { InputCache } from '../gpu/input-cache';
 import { RankCache } from '../gpu/rank-cache';
@@ -50,7 +51,8 @@ export class DiagnosticsSession {
   private async once(getGpuFn: () => Promise<Gpu>, req: DiagnosticsRequest, signal: AbortSignal): Promise<DiagnosticsReply> {
     try {
       if (signal.aborted) throw new CancelledError();
-      const gpu = await getGpuFn();
+      // no WebGPU device at all: the CPU engine computes the same figures
+      const gpu = await getGpuFn().catch(() => undefined);
       const sig = modelsSignature(req.models);
       const budget = req.cacheBytes ?? DEFAULT_DIAGNOSTICS_CACHE_BYTES;
       if (sig !== this.signature || !this.models) {
@@ -69,7 +71,7 @@ export class DiagnosticsSession {
       const needsVocab = req.recipe.tokenizer !== undefined || req.recipe.tokenizer_source !== undefined;
       if (needsVocab && !this.tokenizerTexts) this.tokenizerTexts = await readTokenizerTexts(this.models);
       const plan = buildPlan(req.recipe, this.models, { seed: req.seed, tokenizerTexts: needsVocab ? this.tokenizerTexts : undefined });
-      const res = await diagnose(gpu, plan, { chunkElements: req.chunkElements, signal, inputCache: this.cache, rankCache: this.ranks, diagCache: this.diag, tensors: req.tensors });
+      const res = !gpu ? await diagnoseCpu(plan, { signal, tensors: req.tensors }) : await diagnose(gpu, plan, { chunkElements: req.chunkElements, signal, inputCache: this.cache, rankCache: this.ranks, diagCache: this.diag, tensors: req.tensors });
       return { ok: true, ...res, cache: { bytes: (this.cache?.bytes ?? 0) + (this.ranks?.bytes ?? 0) + (this.diag?.bytes ?? 0), entries: this.cache?.size ?? 0 } };
     } catch (e) {
       return { ok: false, error: toRecord(e) };

@@ -80,6 +80,8 @@ export interface DiagnosticsResult {
   /** Tensors left out, with the reason (no base model, …). */
   skipped: { name: string; reason: string }[];
   elapsedMs: number;
+  /** Which engine computed it. */
+  engine: 'webgpu' | 'cpu';
 }
 
 export interface DiagnoseOptions {
@@ -123,7 +125,7 @@ export interface Raw {
   intersections: number[];
 }
 
-function emptyRaw(m: number, numel = 0): Raw {
+export function emptyRaw(m: number, numel = 0): Raw {
   const z = () => new Array<number>(m).fill(0);
   return { numel, kept: z(), nonzero: z(), sq: z(), keptSq: z(), l1: z(), union: 0, multi: 0, conflicts: 0, intersections: new Array<number>((m * (m - 1)) / 2).fill(0) };
 }
@@ -362,7 +364,15 @@ function accumulate(acc: Raw, r: Raw, local: number[], m: number): void {
  * Diagnostics of a plan (or of some of its entries) on the GPU. Tensors are processed one after
  * another; with an input cache, a second call over the same models reads nothing from the sources.
  */
-export async function diagnose(gpu: Gpu, plan: Plan | PlanEntry[], opts: DiagnoseOptions = {}): Promise<DiagnosticsResult> {
+export function diagnose(gpu: Gpu, plan: Plan | PlanEntry[], opts: DiagnoseOptions = {}): Promise<DiagnosticsResult> {
+  return diagnoseWith(plan, opts, (entry) => tensorRaw(gpu, entry, opts), 'webgpu');
+}
+
+/** One tensor's raw figures over its own task vectors (local model order), or why it is skipped. */
+export type TensorRawFn = (entry: PlanEntry) => Promise<{ raw: Raw; models: string[] } | string>;
+
+/** The plan walk and the per-tensor / per-layer aggregation, over any engine's per-tensor figures. */
+export async function diagnoseWith(plan: Plan | PlanEntry[], opts: DiagnoseOptions, rawOf: TensorRawFn, engine: DiagnosticsResult['engine']): Promise<DiagnosticsResult> {
   const t0 = performance.now();
   let entries = Array.isArray(plan) ? plan : plan.entries;
   if (opts.tensors) {
@@ -375,7 +385,7 @@ export async function diagnose(gpu: Gpu, plan: Plan | PlanEntry[], opts: Diagnos
   const perTensor: { entry: PlanEntry; raw: Raw; local: number[] }[] = [];
   const skipped: { name: string; reason: string }[] = [];
   // a few tensors in flight: their submits and readbacks interleave (results are kept in plan order)
-  const results: Awaited<ReturnType<typeof tensorRaw>>[] = new Array(entries.length);
+  const results: Awaited<ReturnType<TensorRawFn>>[] = new Array(entries.length);
   let next = 0;
   let failure: { e: unknown } | undefined;
   const worker = async () => {
@@ -383,7 +393,7 @@ export async function diagnose(gpu: Gpu, plan: Plan | PlanEntry[], opts: Diagnos
       const i = next++;
       try {
         if (opts.signal?.aborted) throw new CancelledError();
-        results[i] = await tensorRaw(gpu, entries[i], opts);
+        results[i] = await rawOf(entries[i]);
       } catch (e) {
         failure ??= { e };
       }
@@ -410,5 +420,5 @@ export async function diagnose(gpu: Gpu, plan: Plan | PlanEntry[], opts: Diagnos
   }
   const keys = [...byLayer.keys()].sort((a, b) => (a === null ? 1 : b === null ? -1 : a - b));
   const layers = keys.map((layer) => ({ layer, tensors: byLayer.get(layer)!.tensors, ...figures(byLayer.get(layer)!.raw, M) }));
-  return { models, tensors, layers, skipped, elapsedMs: performance.now() - t0 };
+  return { models, tensors, layers, skipped, elapsedMs: performance.now() - t0, engine };
 }

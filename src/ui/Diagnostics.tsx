@@ -31,7 +31,7 @@ export function Diagnostics() {
       <header className="panel-head">
         <h2 id="diag-title">Diagnostics</h2>
         <span className="muted small">
-          {d.status === 'running' ? 'updating…' : d.status === 'ready' ? `updated ${Math.round(d.latencyMs)} ms after the change · GPU ${Math.round(d.engineMs)} ms` : d.status === 'unavailable' ? d.reason : d.status === 'error' ? '' : 'waiting for the recipe'}
+          {d.status === 'running' ? 'updating…' : d.status === 'ready' ? `updated ${Math.round(d.latencyMs)} ms after the change · ${d.result?.engine === 'cpu' ? 'CPU engine' : 'GPU'} ${Math.round(d.engineMs)} ms` : d.status === 'unavailable' ? d.reason : d.status === 'error' ? '' : 'waiting for the recipe'}
         </span>
       </header>
       {d.status === 'error' && d.error ? (

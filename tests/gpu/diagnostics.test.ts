@@ -5,6 +5,7 @@ import { makeEntry, perturb, randn, type TestInput } from './support';
 import type { PlanEntry } from '../../src/recipe/plan-types';
 import { getGpu } from '../../src/gpu/device';
 import { diagnose, pairIndex, DiagCache, type DiagnosticsResult, type TensorDiagnostics } from '../../src/merge/diagnostics';
+import { diagnoseCpu } from '../../src/merge/diagnostics-cpu';
 import { InputCache } from '../../src/gpu/input-cache';
 import { RankCache } from '../../src/gpu/rank-cache';
 import { absF32, cabsSelect, taskVector, topkMask } from '../../src/methods/reference';
@@ -198,5 +199,27 @@ describe('diagnostics vs a CPU computation', () => {
     caches.diagCache.clear();
     caches.rankCache.clear();
     caches.inputCache.clear();
+  });
+});
+
+describe('diagnostics on the CPU engine (a studio without WebGPU)', () => {
+  test('ties, dare_ties, della and task_arithmetic: the same counts as the GPU, sums close', async () => {
+    const f = family(97 * 211, 41, 3);
+    const entries = [
+      entryOf('ties', [97, 211], f, [{ weight: 0.5, density: 0.3 }, { weight: 0.3, density: 0.55 }, { weight: 0.9, density: 0.7 }], {}, 'BF16', 'model.layers.0.mlp.up_proj.weight').entry,
+      entryOf('dare_ties', [97, 211], f, [{ weight: 0.5, density: 0.4 }, { weight: 0.3, density: 0.5 }, { weight: 0.4, density: 0.6 }], {}, 'F32', 'model.layers.1.mlp.up_proj.weight').entry,
+      entryOf('della', [97, 211], f, [{ weight: 0.5, density: 0.4, epsilon: 0.1 }, { weight: 0.3, density: 0.5, epsilon: 0.1 }, { weight: 0.4, density: 0.6, epsilon: 0.2 }], {}, 'F16', 'model.layers.2.mlp.up_proj.weight').entry,
+      entryOf('task_arithmetic', [97, 211], f, [{ weight: 0.5 }, { weight: 0.3 }, { weight: 0.4 }], {}, 'BF16', 'model.norm.weight').entry,
+    ];
+    const gpu = await diagnose(await getGpu(), entries);
+    const cpu = await diagnoseCpu(entries);
+    expect(cpu.models).toEqual(gpu.models);
+    expect(cpu.skipped).toEqual(gpu.skipped);
+    const counts = (d: DiagnosticsResult) => [...d.tensors, ...d.layers].map((t) => [t.numel, t.kept, t.nonzero, t.mergedNonzero, t.multi, t.conflicts, t.intersections]);
+    expect(counts(cpu)).toEqual(counts(gpu));
+    const sums = (d: DiagnosticsResult) => [...d.tensors, ...d.layers].flatMap((t) => [...t.norm, ...t.keptNorm, ...t.l1, ...t.share]);
+    const [a, b] = [sums(cpu), sums(gpu)];
+    a.forEach((v, i) => expect(Math.abs(v - b[i])).toBeLessThanOrEqual(1e-5 * Math.abs(b[i]) + 1e-9));
+    expect(gpu.tensors[0].kept.some((k) => k < gpu.tensors[0].numel)).toBe(true); // masks were compared, not only dense vectors
   });
 });

@@ -41,6 +41,13 @@ export function gtaCpu(v: GtaVariant): CpuMethod {
     fidelity: 'exact',
     rowLen: v.sparsifier === 'della_magprune' ? (entry) => entry.shape[entry.shape.length - 1] ?? 1 : undefined,
     singleSweep: (entry) => !v.sparsifier || entry.inputs.every((i) => i.isBase || num(i.params, 'density', 1) >= 1),
+    async sparsify(job) {
+      const bi = job.entry.inputs.findIndex((x) => x.isBase);
+      const others = job.entry.inputs.map((_, i) => i).filter((i) => i !== bi);
+      if (others.length === 0 || bi < 0) return undefined;
+      const s = await sparsify(job, v, bi, others, bool(job.entry.params, 'rescale', v.rescale));
+      return { base: bi, models: others, masks: s.masks, coefs: s.weights.map((w, k) => w * s.scales[k]) };
+    },
     async run(job, emit) {
       const { inputs, params } = job.entry;
       const bi = inputs.findIndex((x) => x.isBase);

@@ -41,6 +41,19 @@ export interface CpuMethod {
    * tolerance the GPU tests allow, not bit-identical).
    */
   fidelity: 'exact' | 'reference';
+  /**
+   * The method's pruned task vectors of one tensor without merging (merge diagnostics on the CPU,
+   * the twin of the WebGPU side's sparsify). Methods that do not prune leave it out (dense).
+   */
+  sparsify?(job: CpuJob): Promise<CpuSparsified | undefined>;
+}
+
+/** Masks over τₖ = xₖ − base (bit g of a mask: global element g) and each kept element's merge factor. */
+export interface CpuSparsified {
+  base: number;
+  models: number[];
+  masks: (Uint32Array | undefined)[];
+  coefs: number[];
 }
 
 export function num(p: Record<string, unknown>, name: string, fallback?: number): number {
