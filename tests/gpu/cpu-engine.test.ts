@@ -45,8 +45,27 @@ const CASES: Case[] = [
   { method: 'della_linear', params: { rescale: false }, inputs: (d) => withBase(12, [{ weight: 0.6, density: 0.5, epsilon: 0.1 }, { weight: 0.4, density: 0.6, epsilon: 0.15 }], d) },
   { method: 'slerp', params: { t: 0.3 }, inputs: (d) => [{ data: randn(N, 13), dtype: d, isBase: true }, { data: randn(N, 14), dtype: d }] },
   { method: 'nuslerp', inputs: (d) => fam(15, 2).others.map((x, i) => ({ data: x, dtype: d, params: { weight: [0.3, 0.7][i] } })) },
+  { method: 'nuslerp', inputs: (d) => withBase(25, [{ weight: 0.6 }, { weight: 0.2 }], d) },
+  { method: 'nuslerp', params: { nuslerp_flatten: false }, inputs: (d) => withBase(26, [{ weight: 0.5 }, { weight: 0.5 }], d, 0.3) },
+  { method: 'nuslerp', params: { nuslerp_flatten: false }, inputs: (d) => fam(27, 2).others.map((x, i) => ({ data: x, dtype: d, params: { weight: [0, 0][i] } })) },
+  // columns over several 256-row blocks (forced chunks hold whole blocks), with and without base; identical models: lerp
+  { method: 'nuslerp', params: { nuslerp_flatten: false, nuslerp_row_wise: true }, shape: [600, 37], inputs: (d) => { const b = randn(600 * 37, 28); return [{ data: b, dtype: d, isBase: true }, ...[0.3, 0.9].map((w, i) => ({ data: perturb(b, 281 + i, 0.1), dtype: d, params: { weight: w } }))]; } },
+  { method: 'nuslerp', params: { nuslerp_flatten: false, nuslerp_row_wise: true }, shape: [600, 37], inputs: (d) => [0.4, 0.6].map((w, i) => ({ data: randn(600 * 37, 29 + i), dtype: d, params: { weight: w } })) },
+  { method: 'nuslerp', inputs: (d) => { const x = randn(N, 30); return [0.25, 0.75].map((w) => ({ data: x, dtype: d, params: { weight: w } })); } },
   { method: 'multislerp', inputs: (d) => withBase(16, [{ weight: 0.5 }, { weight: 0.5 }], d, 0.2) },
+  { method: 'multislerp', params: { normalize_weights: false }, inputs: (d) => fam(31, 3, 0.3).others.map((x, i) => ({ data: x, dtype: d, params: { weight: [0.3, 0.5, 0.4][i] } })) },
+  { method: 'multislerp', params: { eps: 1e-4 }, inputs: (d) => withBase(32, [{ weight: 0.2 }, { weight: 0.3 }, { weight: 0.5 }, { weight: 0.1 }], d, 0.1) },
+  // antipodal task vectors (exact in every dtype) with equal weights: ‖m‖ < eps, mergekit's w₀X₀ + w₁X₁ fallback
+  { method: 'multislerp', inputs: (d) => { const b = randn(N, 33).map((v) => Math.round(v * 4) / 4); const x = randn(N, 34).map((v) => (Math.round(v * 2) + 0.5) / 8); return [{ data: b, dtype: d, isBase: true }, ...[1, -1].map((s) => ({ data: b.map((v, i) => v + s * x[i]), dtype: d, params: { weight: 0.5 } }))]; } },
   { method: 'karcher', inputs: (d) => fam(17, 3, 0.2).others.map((x) => ({ data: x, dtype: d })) },
+  // stops at max_iter; converged at once (tol above every angle); a zero input (not valid) with a base
+  { method: 'karcher', params: { max_iter: 2, tol: 1e-9 }, inputs: (d) => fam(35, 4, 0.5).others.map((x) => ({ data: x, dtype: d })) },
+  { method: 'karcher', params: { tol: 1e-2 }, inputs: (d) => fam(36, 3, 0.001).others.map((x) => ({ data: x, dtype: d })) },
+  { method: 'karcher', params: { max_iter: 0 }, inputs: (d) => fam(37, 3, 0.2).others.map((x) => ({ data: x, dtype: d })) },
+  { method: 'karcher', inputs: (d) => [{ data: randn(N, 38), dtype: d, isBase: true }, { data: new Float32Array(N), dtype: d }, { data: randn(N, 39), dtype: d }] },
+  // antipodal inputs: the mean is ~0 (first unit vector); all-zero inputs: zeros
+  { method: 'karcher', inputs: (d) => { const x = randn(N, 40); return [{ data: x, dtype: d }, { data: x.map((v) => -v), dtype: d }]; } },
+  { method: 'karcher', inputs: (d) => [{ data: new Float32Array(N), dtype: d }, { data: new Float32Array(N), dtype: d }] },
   { method: 'model_stock', inputs: (d) => withBase(18, [{}, {}, {}], d, 0.1) },
   { method: 'model_stock', params: { filter_wise: true }, inputs: (d) => withBase(41, [{}, {}, {}, {}], d, 0.1) },
   // rows longer than the 256 lanes; one 1-D row over the whole tensor
