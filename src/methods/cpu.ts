@@ -10,8 +10,13 @@ import * as linear from './linear/cpu';
 import * as passthrough from './passthrough/cpu';
 import * as slerp from './slerp/cpu';
 import * as gta from './gta/cpu';
+import * as modelStock from './model-stock/cpu';
+import * as nearswap from './nearswap/cpu';
+import * as nuslerp from './nuslerp/cpu';
+import * as multislerp from './multislerp/cpu';
+import * as karcher from './karcher/cpu';
 
-const EXACT: Partial<Record<MethodFolder, { cpu(spec: MethodSpec): CpuMethod }>> = { linear, passthrough, slerp, gta };
+const EXACT: Partial<Record<MethodFolder, { cpu(spec: MethodSpec): CpuMethod }>> = { linear, passthrough, slerp, gta, modelStock, nearswap, nuslerp, multislerp, karcher };
 
 const TABLE = new Map<string, CpuMethod>(METHOD_ENTRIES.map(({ folder, spec }) => [spec.name, EXACT[folder]?.cpu(spec) ?? referenceCpu(spec.name)]));
 

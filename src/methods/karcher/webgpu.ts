@@ -3,6 +3,7 @@ import { num } from '../shared/webgpu/types';
 import { axpy, dotBlocks } from '../../gpu/ops';
 import { coefs, collectPartials, sum64, emitInput } from '../shared/webgpu/stats';
 import type { TensorJob } from '../../gpu/tensor-job';
+import { karcherCoefficients } from './spec';
 
 /**
  * mergekit's karcher (α = 1/N, max_iter, tol). Every vector the iteration forms — the mean u and the
@@ -30,66 +31,7 @@ export const karcherGpu: GpuMethod = {
       }
     });
     const norms = normParts.map((p) => Math.sqrt(sum64(p)));
-    const valid = all.filter((i) => norms[i] > tol);
-    const alpha = 1 / N;
-    let a = new Array<number>(N).fill(0); // u = Σ aᵢ·xᵢ
-    if (valid.length > 0) {
-      const an = new Array<number>(N).fill(0); // α renormalised over the valid inputs
-      for (const i of valid) an[i] = 1 / valid.length;
-      const project = (p: number[]) => projectPass(job, p, valid);
-      // initial mean: normalise Σ α'ᵢ·xᵢ/nᵢ, or the first valid unit vector when that is ~0
-      const p0 = an.map((x, i) => (x ? x / norms[i] : 0));
-      const m = await project(p0);
-      const mn = Math.sqrt(m.vv);
-      let ux: number[];
-      let uu: number;
-      if (mn < tol) {
-        a = a.map((_, i) => (i === valid[0] ? 1 / norms[i] : 0));
-        const u = await project(a);
-        ux = u.vx;
-        uu = u.vv;
-      } else {
-        a = p0.map((x) => x / mn);
-        ux = m.vx.map((x) => x / mn);
-        uu = m.vv / (mn * mn);
-      }
-      for (let it = 0; it < maxIter; it++) {
-        // T = Σ α'ⱼ (θⱼ / sin θⱼ)(xⱼ/nⱼ − cⱼ·u), cⱼ = clamp(u·xⱼ/nⱼ, ±1); θⱼ < tol skipped
-        const t = new Array<number>(N).fill(0);
-        let gamma = 0;
-        let any = false;
-        for (const j of valid) {
-          const cj = Math.min(1, Math.max(-1, ux[j] / norms[j]));
-          const th = Math.acos(cj);
-          if (th < tol) continue;
-          const beta = (an[j] * th) / Math.sin(th);
-          t[j] += beta / norms[j];
-          gamma += beta * cj;
-          any = true;
-        }
-        if (!any) break; // T = 0
-        for (let i = 0; i < N; i++) t[i] -= gamma * a[i];
-        const T = await project(t);
-        const tn = Math.sqrt(T.vv);
-        if (tn < tol) break;
-        const cs = Math.cos(tn);
-        const sn = Math.sin(tn) / tn;
-        let tu = 0;
-        for (let i = 0; i < N; i++) tu += a[i] * T.vx[i];
-        a = a.map((x, i) => cs * x + sn * t[i]);
-        ux = ux.map((x, j) => cs * x + sn * T.vx[j]);
-        uu = cs * cs * uu + 2 * cs * sn * tu + sn * sn * T.vv;
-        const un = Math.sqrt(Math.max(0, uu));
-        if (un > tol) {
-          a = a.map((x) => x / un);
-          ux = ux.map((x) => x / un);
-          uu /= un * un;
-        }
-      }
-      let scale = 0;
-      for (const i of all) scale += alpha * norms[i];
-      a = a.map((x) => x * scale);
-    }
+    const a = await karcherCoefficients(norms, maxIter, tol, (p, dots) => projectPass(job, p, dots));
     const k = coefs(job, 'out', a);
     const used = all.filter((i) => a[i] !== 0);
     for (const c of job.chunks) {

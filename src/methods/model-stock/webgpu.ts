@@ -3,6 +3,7 @@ import { bool } from '../shared/webgpu/types';
 import { axpy, dotBlocks, dotRows } from '../../gpu/ops';
 import { coefs, collectPartials, sum64, emitInput } from '../shared/webgpu/stats';
 import { MethodError } from '../../errors';
+import { modelStockT } from './spec';
 
 /**
  * Model Stock: cosines between task vectors oᵢ = wᵢ − w₀ (whole tensor, or per row when filter_wise),
@@ -40,18 +41,7 @@ export const modelStockGpu: GpuMethod = {
       return filterWise ? parts[k][r] : sum64(parts[k]);
     };
     const tRow = new Float64Array(rows);
-    for (let r = 0; r < rows; r++) {
-      let cs = 0;
-      let count = 0;
-      for (let p = 0; p < N; p++)
-        for (let q = p + 1; q < N; q++) {
-          const denom = Math.max(Math.sqrt(dot(p, p, r)) * Math.sqrt(dot(q, q, r)), 1e-6);
-          cs += Math.min(1, Math.max(-1, dot(p, q, r) / denom));
-          count++;
-        }
-      const cm = cs / count;
-      tRow[r] = (N * cm) / (1 + (N - 1) * cm);
-    }
+    for (let r = 0; r < rows; r++) tRow[r] = modelStockT(N, (p, q) => dot(p, q, r));
     const wOther = coefs(job, 'wo', Array.from(tRow, (t) => t / N));
     const wBase = coefs(job, 'wb', Array.from(tRow, (t) => 1 - t));
     for (const c of job.chunks) {

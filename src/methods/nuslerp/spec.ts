@@ -28,4 +28,35 @@ export const nuslerp: MethodSpec = {
   },
 };
 
+/**
+ * How nuslerp splits a tensor into vectors (mergekit's code: row_wise transposes, so it means
+ * columns): the whole tensor, rows of rowLen, or columns (rowLen = the number of columns). Both
+ * engines use it (their chunks and coefficient modes follow from it).
+ */
+export function nuslerpGeometry(shape: readonly number[], flatten: boolean, rowWise: boolean): { mode: 'flat' | 'rows' | 'cols'; rowLen: number } {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (flatten || shape.length < 2) return { mode: 'flat', rowLen: n };
+  if (rowWise) return { mode: 'cols', rowLen: shape[0] > 0 ? n / shape[0] : 0 };
+  return { mode: 'rows', rowLen: shape[shape.length - 1] };
+}
+
+/** t = w_b / (w_a + w_b), or 0.5 when |w_a + w_b| < 1e-6 (mergekit). */
+export function nuslerpT(wa: number, wb: number): number {
+  const s = wa + wb;
+  return Math.abs(s) < 1e-6 ? 0.5 : wb / s;
+}
+
+/**
+ * The engines' coefficients on (v0, v1) of one vector from ‖v0‖², ‖v1‖², v0·v1 (f64; WebGPU and CPU
+ * engine share them): slerp, or lerp where |sin θ| < 1e-8.
+ */
+export function nuslerpCoefficients(t: number, aa: number, bb: number, ab: number): [number, number] {
+  const d = Math.max(Math.sqrt(aa), 1e-7) * Math.max(Math.sqrt(bb), 1e-7);
+  const cos = Math.min(1, Math.max(-1, ab / d));
+  const theta = Math.acos(cos);
+  const s = Math.sin(theta);
+  if (Math.abs(s) < 1e-8) return [1 - t, t];
+  return [Math.sin((1 - t) * theta) / s, Math.sin(t * theta) / s];
+}
+
 export const specs: readonly MethodSpec[] = [nuslerp];

@@ -5,30 +5,11 @@ import { colDots, COL_BLOCK, deltaAxpy, type CoefMode } from '../../gpu/ops-comb
 import { coefs, collectPartials, emitInput } from '../shared/webgpu/stats';
 import { MethodError } from '../../errors';
 import type { PlanEntry } from '../../recipe/plan-types';
+import { nuslerpCoefficients, nuslerpGeometry, nuslerpT } from './spec';
 
-/** How nuslerp splits a tensor into vectors (mergekit's code: row_wise transposes, so it means columns). */
-export function nuslerpGeometry(entry: Pick<PlanEntry, 'shape' | 'params'>): { mode: 'flat' | 'rows' | 'cols'; rowLen: number } {
-  const { shape, params } = entry;
-  const n = shape.reduce((a, b) => a * b, 1);
-  if (bool(params, 'nuslerp_flatten', true) || shape.length < 2) return { mode: 'flat', rowLen: n };
-  if (bool(params, 'nuslerp_row_wise', false)) return { mode: 'cols', rowLen: shape[0] > 0 ? n / shape[0] : 0 };
-  return { mode: 'rows', rowLen: shape[shape.length - 1] };
-}
-
-/** t = w_b / (w_a + w_b), or 0.5 when |w_a + w_b| < 1e-6 (mergekit). */
-export function nuslerpT(wa: number, wb: number): number {
-  const s = wa + wb;
-  return Math.abs(s) < 1e-6 ? 0.5 : wb / s;
-}
-
-/** Coefficients on (v0, v1) of one vector from ‖v0‖², ‖v1‖², v0·v1: slerp, or lerp where |sin θ| < 1e-8. */
-export function nuslerpCoefficients(t: number, aa: number, bb: number, ab: number): [number, number] {
-  const d = Math.max(Math.sqrt(aa), 1e-7) * Math.max(Math.sqrt(bb), 1e-7);
-  const cos = Math.min(1, Math.max(-1, ab / d));
-  const theta = Math.acos(cos);
-  const s = Math.sin(theta);
-  if (Math.abs(s) < 1e-8) return [1 - t, t];
-  return [Math.sin((1 - t) * theta) / s, Math.sin(t * theta) / s];
+/** nuslerp's vectors for this entry (nuslerp_flatten, nuslerp_row_wise as the CPU engine reads them). */
+function geometry(entry: Pick<PlanEntry, 'shape' | 'params'>) {
+  return nuslerpGeometry(entry.shape, bool(entry.params, 'nuslerp_flatten', true), bool(entry.params, 'nuslerp_row_wise', false));
 }
 
 /**
@@ -39,7 +20,7 @@ export function nuslerpCoefficients(t: number, aa: number, bb: number, ab: numbe
 export const nuslerpGpu: GpuMethod = {
   name: 'nuslerp',
   rowLen: ({ entry }) => {
-    const g = nuslerpGeometry(entry);
+    const g = geometry(entry);
     return g.mode === 'rows' ? g.rowLen : g.mode === 'cols' ? COL_BLOCK * g.rowLen : undefined;
   },
   async run(job, emit) {
@@ -55,7 +36,7 @@ export const nuslerpGpu: GpuMethod = {
     const [ia, ib] = others;
     const t = nuslerpT(num(inputs[ia].params, 'weight'), num(inputs[ib].params, 'weight'));
     const hasBase = bi >= 0;
-    const { mode, rowLen: L } = nuslerpGeometry(job.entry);
+    const { mode, rowLen: L } = geometry(job.entry);
 
     const parts = await collectPartials(
       job,

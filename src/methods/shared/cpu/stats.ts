@@ -101,3 +101,38 @@ export function l1BlockSums(d: Float32Array, mask: Uint32Array, start: number, t
   return [t0, t1];
 }
 const l1Lanes1 = new Float32Array(256);
+
+/**
+ * dot_blocks (shaders/reduce.wgsl) over the first n elements of one chunk: per 1024-element block,
+ * lane t adds a[i]·b[i] for i = t, t+256, t+512, t+768 (f32 products and sums), then the tree; each
+ * block's f32 partial is added to `total` in f64, in block order (collectPartials + sum64). Callers
+ * pass task vectors already rounded to f32 (x − base) where the GPU subtracts the base.
+ */
+export function dotBlockSum(a: Float32Array, b: Float32Array, n: number, total: number): number {
+  for (let s = 0; s < n; s += 1024) {
+    const end = Math.min(n, s + 1024);
+    for (let t = 0; t < 256; t++) {
+      let acc = 0;
+      for (let i = s + t; i < end; i += 256) acc = f(acc + f(a[i] * b[i]));
+      lanes[t] = acc;
+    }
+    total += tree();
+  }
+  return total;
+}
+
+/**
+ * dot_rows (shaders/reduce.wgsl) over the whole rows (rowLen elements) in the first n elements of a
+ * chunk: per row, lane t adds a·b over elements t, t+256, … of the row, then the tree; row r's f32
+ * sum is written to out[at + r].
+ */
+export function dotRowSums(a: Float32Array, b: Float32Array, n: number, rowLen: number, out: Float32Array, at: number): void {
+  for (let r0 = 0, r = at; r0 < n; r0 += rowLen, r++) {
+    for (let t = 0; t < 256; t++) {
+      let acc = 0;
+      for (let i = r0 + t, end = r0 + rowLen; i < end; i += 256) acc = f(acc + f(a[i] * b[i]));
+      lanes[t] = acc;
+    }
+    out[r] = tree();
+  }
+}
