@@ -79,9 +79,14 @@ export function decodeElements(bytes: Uint8Array, dtype: Dtype, roundTo?: Dtype)
   const bits = new Uint32Array(out.buffer);
   if (dtype === 'F32') new Uint8Array(out.buffer).set(bytes);
   else {
-    const half = new Uint16Array(n);
-    new Uint8Array(half.buffer).set(bytes);
-    if (dtype === 'BF16') for (let i = 0; i < n; i++) bits[i] = bf16ToF32Bits(half[i]);
+    // read the 16-bit words in place when they are aligned (fresh reads are), else from a copy
+    let half: Uint16Array;
+    if (bytes.byteOffset % 2 === 0) half = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+    else {
+      half = new Uint16Array(n);
+      new Uint8Array(half.buffer).set(bytes);
+    }
+    if (dtype === 'BF16') for (let i = 0; i < n; i++) bits[i] = half[i] << 16;
     else for (let i = 0; i < n; i++) bits[i] = f16ToF32Bits(half[i]);
   }
   if (roundTo && roundTo !== dtype) roundBits(bits, roundTo);

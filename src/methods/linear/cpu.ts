@@ -17,17 +17,24 @@ export const linearCpu: CpuMethod = {
     for (const c of job.chunks) {
       const xs = await job.inputs(c);
       const out = new Float32Array(c.count);
-      // the GPU adds inputs four at a time into an f32 accumulator: the same sums in the same order
-      // (the accumulator starts at 0.0: 0 + (−0) is +0, as on the GPU)
-      const x0 = xs[0];
-      const w0 = w[0];
-      for (let e = 0; e < c.count; e++) out[e] = 0 + f(w0 * x0[e]);
-      for (let j = 1; j < xs.length; j++) {
-        const x = xs[j];
-        const wj = w[j];
-        for (let e = 0; e < c.count; e++) out[e] = out[e] + f(wj * x[e]);
+      // one pass per element, the GPU's order: acc = 0.0 + w₀x₀ (so −0 becomes +0), acc += wⱼxⱼ
+      // for each further input, then ÷ Σw — every step rounded to f32
+      const n = c.count;
+      const [x0, x1, x2, x3] = xs;
+      const [w0, w1, w2, w3] = w;
+      const M = xs.length;
+      if (M === 1) for (let e = 0; e < n; e++) out[e] = 0 + f(w0 * x0[e]);
+      else if (M === 2) for (let e = 0; e < n; e++) out[e] = f(0 + f(w0 * x0[e])) + f(w1 * x1[e]);
+      else if (M === 3) for (let e = 0; e < n; e++) out[e] = f(f(0 + f(w0 * x0[e])) + f(w1 * x1[e])) + f(w2 * x2[e]);
+      else {
+        for (let e = 0; e < n; e++) out[e] = f(f(f(0 + f(w0 * x0[e])) + f(w1 * x1[e])) + f(w2 * x2[e])) + f(w3 * x3[e]);
+        for (let j = 4; j < M; j++) {
+          const x = xs[j];
+          const wj = w[j];
+          for (let e = 0; e < n; e++) out[e] = out[e] + f(wj * x[e]);
+        }
       }
-      if (normalize) for (let e = 0; e < c.count; e++) out[e] = out[e] / div;
+      if (normalize) for (let e = 0; e < n; e++) out[e] = out[e] / div;
       await emit(c, out);
     }
   },
