@@ -60,73 +60,80 @@ export function gtaCpu(v: GtaVariant): CpuMethod {
       const total = weights.reduce((a, b) => a + b, 0);
       const scalarDiv = f(Math.abs(total) < 1e-8 ? 1 : total);
       const M = others.length;
-      // model by model over whole chunks, as the kernels run (gta_sum, gta_agree, gta_finish)
-      const W = others.map(() => new Float32Array(0));
+      // model by model, as the kernels run (gta_sum, gta_agree, gta_finish), over cache-sized
+      // blocks of the chunk: each element sees the same f32 steps in the same order
+      const B = 4096;
+      const W = others.map(() => new Float32Array(B));
+      const sum = new Float32Array(B);
+      const mixed = new Float32Array(B);
+      const div = new Float32Array(B);
+      const sk32 = scales.map(f);
       for (const c of job.chunks) {
         const base = await job.input(bi, c);
         const xs = await job.inputs(c, others);
-        const n = c.count;
-        for (let k = 0; k < M; k++) {
-          if (W[k].length !== n) W[k] = new Float32Array(n);
-          const Wk = W[k];
-          const x = xs[k];
-          const mask = masks[k];
-          const sk = f(scales[k]);
-          const wk = weights[k];
-          if (mask) {
-            for (let e = 0; e < n; e++) {
-              const g = c.start + e;
-              const d = ((mask[g >>> 5] >>> (g & 31)) & 1) === 0 ? 0 : f(x[e] - base[e]);
-              Wk[e] = f(d * sk) * wk;
-            }
-          } else if (sk === 1) {
-            for (let e = 0; e < n; e++) Wk[e] = f(x[e] - base[e]) * wk;
-          } else {
-            for (let e = 0; e < n; e++) Wk[e] = f(f(x[e] - base[e]) * sk) * wk;
-          }
-        }
-        const out = new Float32Array(n);
-        if (v.consensus) {
-          const sum = new Float32Array(W[0]);
-          for (let k = 1; k < M; k++) {
-            const Wk = W[k];
-            for (let e = 0; e < n; e++) sum[e] = sum[e] + Wk[e];
-          }
-          const mixed = new Float32Array(n);
-          const div = new Float32Array(n);
+        const out = new Float32Array(c.count);
+        for (let b0 = 0; b0 < c.count; b0 += B) {
+          const n = Math.min(B, c.count - b0);
           for (let k = 0; k < M; k++) {
             const Wk = W[k];
+            const x = xs[k];
+            const mask = masks[k];
+            const sk = sk32[k];
             const wk = weights[k];
-            for (let e = 0; e < n; e++) {
-              const agree = Math.sign(Wk[e]) === (sum[e] >= 0 ? 1 : -1);
-              if (k === 0) {
-                mixed[e] = agree ? Wk[e] : 0;
-                div[e] = agree ? wk : 0;
-              } else if (agree) {
-                mixed[e] = mixed[e] + Wk[e];
-                div[e] = div[e] + wk;
-              } else {
-                mixed[e] = mixed[e] + 0; // −0 + 0 is +0, as on the GPU
+            if (mask) {
+              for (let e = 0; e < n; e++) {
+                const g = c.start + b0 + e;
+                const d = ((mask[g >>> 5] >>> (g & 31)) & 1) === 0 ? 0 : f(x[b0 + e] - base[b0 + e]);
+                Wk[e] = f(d * sk) * wk;
               }
+            } else if (sk === 1) {
+              for (let e = 0; e < n; e++) Wk[e] = f(x[b0 + e] - base[b0 + e]) * wk;
+            } else {
+              for (let e = 0; e < n; e++) Wk[e] = f(f(x[b0 + e] - base[b0 + e]) * sk) * wk;
             }
           }
-          for (let e = 0; e < n; e++) {
-            let m = mixed[e];
-            if (normalize) m = f(m / (div[e] === 0 ? 1 : div[e]));
-            if (lambda !== 1) m = f(m * lambda);
-            out[e] = base[e] + m;
-          }
-        } else {
-          const mixed = W[0];
-          for (let k = 1; k < M; k++) {
-            const Wk = W[k];
-            for (let e = 0; e < n; e++) mixed[e] = mixed[e] + Wk[e];
-          }
-          for (let e = 0; e < n; e++) {
-            let m = mixed[e];
-            if (normalize) m = f(m / scalarDiv);
-            if (lambda !== 1) m = f(m * lambda);
-            out[e] = base[e] + m;
+          if (v.consensus) {
+            sum.set(W[0].subarray(0, n));
+            for (let k = 1; k < M; k++) {
+              const Wk = W[k];
+              for (let e = 0; e < n; e++) sum[e] = sum[e] + Wk[e];
+            }
+            for (let k = 0; k < M; k++) {
+              const Wk = W[k];
+              const wk = weights[k];
+              for (let e = 0; e < n; e++) {
+                const x = Wk[e];
+                // sign(W) == (S ≥ 0 ? +1 : −1): zeros (and NaN) never agree
+                const agree = sum[e] >= 0 ? x > 0 : x < 0;
+                if (k === 0) {
+                  mixed[e] = agree ? x : 0;
+                  div[e] = agree ? wk : 0;
+                } else if (agree) {
+                  mixed[e] = mixed[e] + x;
+                  div[e] = div[e] + wk;
+                } else {
+                  mixed[e] = mixed[e] + 0; // −0 + 0 is +0, as on the GPU
+                }
+              }
+            }
+            for (let e = 0; e < n; e++) {
+              let m = mixed[e];
+              if (normalize) m = f(m / (div[e] === 0 ? 1 : div[e]));
+              if (lambda !== 1) m = f(m * lambda);
+              out[b0 + e] = base[b0 + e] + m;
+            }
+          } else {
+            const acc = W[0];
+            for (let k = 1; k < M; k++) {
+              const Wk = W[k];
+              for (let e = 0; e < n; e++) acc[e] = acc[e] + Wk[e];
+            }
+            for (let e = 0; e < n; e++) {
+              let m = acc[e];
+              if (normalize) m = f(m / scalarDiv);
+              if (lambda !== 1) m = f(m * lambda);
+              out[b0 + e] = base[b0 + e] + m;
+            }
           }
         }
         await emit(c, out);
