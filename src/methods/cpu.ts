@@ -15,8 +15,9 @@ import * as nearswap from './nearswap/cpu';
 import * as nuslerp from './nuslerp/cpu';
 import * as multislerp from './multislerp/cpu';
 import * as karcher from './karcher/cpu';
+import * as sce from './sce/cpu';
 
-const EXACT: Partial<Record<MethodFolder, { cpu(spec: MethodSpec): CpuMethod }>> = { linear, passthrough, slerp, gta, modelStock, nearswap, nuslerp, multislerp, karcher };
+const EXACT: Partial<Record<MethodFolder, { cpu(spec: MethodSpec): CpuMethod }>> = { linear, passthrough, slerp, gta, modelStock, nearswap, nuslerp, multislerp, karcher, sce };
 
 const TABLE = new Map<string, CpuMethod>(METHOD_ENTRIES.map(({ folder, spec }) => [spec.name, EXACT[folder]?.cpu(spec) ?? referenceCpu(spec.name)]));
 
