@@ -3,7 +3,8 @@
 //                    count, then the exact top-k of shared/cpu/select.ts on the variance bits (ties
 //                    lowest index first) into a bitmask over global indices;
 //   energy           Σ τₘ² of the masked task vectors per 1024-block as sq_blocks reduces it
-//                    (stats.ts dotBlockSum(τ, τ): the same lanes and tree), blocks added in f64 → sceWeights (the GPU's host function);
+//                    (stats.ts dotBlockSum(τ, τ): the same lanes and tree), blocks added in f64
+//                    → sceWeights (the GPU's host function, in spec.ts);
 //   apply            the f32 election sum (tv_sum), sce_agree and sce_finish in model order.
 import type { CpuJob, CpuMethod } from '../shared/cpu/method';
 import { emitInput, num } from '../shared/cpu/method';
