@@ -15,8 +15,11 @@ import * as nearswap from './nearswap/cpu';
 import * as nuslerp from './nuslerp/cpu';
 import * as multislerp from './multislerp/cpu';
 import * as karcher from './karcher/cpu';
+import * as sce from './sce/cpu';
+import * as ram from './ram/cpu';
+import * as cabs from './cabs/cpu';
 
-const EXACT: Partial<Record<MethodFolder, { cpu(spec: MethodSpec): CpuMethod }>> = { linear, passthrough, slerp, gta, modelStock, nearswap, nuslerp, multislerp, karcher };
+const EXACT: Partial<Record<MethodFolder, { cpu(spec: MethodSpec): CpuMethod }>> = { linear, passthrough, slerp, gta, modelStock, nearswap, nuslerp, multislerp, karcher, sce, ram, cabs };
 
 const TABLE = new Map<string, CpuMethod>(METHOD_ENTRIES.map(({ folder, spec }) => [spec.name, EXACT[folder]?.cpu(spec) ?? referenceCpu(spec.name)]));
 

@@ -72,13 +72,26 @@ const CASES: Case[] = [
   { method: 'model_stock', params: { filter_wise: true }, shape: [30, 700], inputs: (d) => { const b = randn(30 * 700, 42); return [{ data: b, dtype: d, isBase: true }, ...[0, 1].map((i) => ({ data: perturb(b, 421 + i, 0.05), dtype: d }))]; } },
   { method: 'model_stock', params: { filter_wise: true }, shape: [N], inputs: (d) => withBase(43, [{}, {}], d, 0.1) },
   { method: 'sce', params: { select_topk: 0.5 }, inputs: (d) => withBase(19, [{ weight: 1 }, { weight: 1 }], d) },
+  { method: 'sce', params: { select_topk: 1 }, inputs: (d) => withBase(50, [{}, {}, {}], d) },
+  // deltas on a 0.05 grid: the variances tie massively (zeros included) at the select threshold
+  { method: 'sce', params: { select_topk: 0.3 }, inputs: (d) => withBase(51, [{}, {}, {}], d).map((x, i, all) => (i === 0 ? x : { ...x, data: x.data.map((v, j) => all[0].data[j] + Math.round((v - all[0].data[j]) * 20) / 20) })) },
   { method: 'nearswap', params: { t: 0.01 }, inputs: (d) => withBase(20, [{}], d) },
   { method: 'nearswap', params: { t: 0.0005 }, inputs: (d) => withBase(44, [{}], d, 0.001) },
   { method: 'nearswap', params: { t: 0 }, inputs: (d) => withBase(45, [{}], d) },
   { method: 'ram', inputs: (d) => withBase(21, [{}, {}], d) },
   { method: 'ramplus_tl', inputs: (d) => withBase(22, [{}, {}], d) },
+  { method: 'ram', params: { epsilon: 0.01 }, inputs: (d) => withBase(52, [{}, {}, {}], d, 0.01) },
+  { method: 'ramplus_tl', params: { r: 0.6, alpha: 0.9, epsilon: 0.01 }, inputs: (d) => withBase(53, [{}, {}, {}], d, 0.006) },
   { method: 'arcee_fusion', inputs: (d) => withBase(23, [{}], d) },
+  // many equal importances: a third of the deltas zero, the rest on a 0.05 grid
+  { method: 'arcee_fusion', inputs: (d) => withBase(54, [{}], d).map((x, i, all) => (i === 0 ? x : { ...x, data: x.data.map((v, j) => all[0].data[j] + (j % 3 === 0 ? 0 : 1) * Math.round((v - all[0].data[j]) * 20) / 20) })) },
   { method: 'cabs', params: { block_size: 4 }, inputs: (d) => withBase(24, [{ weight: 1, block_keep: 2 }, { weight: 0.8, block_keep: 2 }], d) },
+  // top-k mode in pruning order (priority 2 first): the last model finds too few free positions; tied |τ|
+  { method: 'cabs', params: { block_size: 0, lambda: 1.2 }, inputs: (d) => withBase(55, [{ weight: 1, density: 0.5 }, { weight: 0.7, density: 0.6, priority: 2 }, { weight: 0.5, density: 0.3, priority: 2 }], d).map((x, i, all) => (i === 0 ? x : { ...x, data: x.data.map((v, j) => all[0].data[j] + Math.round((v - all[0].data[j]) * 40) / 40) })) },
+  // n:m with overlap (Σn > m), a tail block of 211 mod 16 = 3 and tied |τ|
+  { method: 'cabs', params: { block_size: 16, lambda: 0.9 }, inputs: (d) => withBase(56, [{ weight: 1, block_keep: 10 }, { weight: 0.6, block_keep: 9, priority: 1 }], d).map((x, i, all) => (i === 0 ? x : { ...x, data: x.data.map((v, j) => all[0].data[j] + Math.round((v - all[0].data[j]) * 40) / 40) })) },
+  // long blocks (100, tail 11), block_keep from density, tied |τ|
+  { method: 'cabs', params: { block_size: 100 }, inputs: (d) => withBase(57, [{ weight: 0.8, block_keep: 60 }, { weight: 0.5, density: 0.55 }], d).map((x, i, all) => (i === 0 ? x : { ...x, data: x.data.map((v, j) => all[0].data[j] + Math.round((v - all[0].data[j]) * 40) / 40) })) },
 ];
 
 test('the table covers every method the engine knows', () => {

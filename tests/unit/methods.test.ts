@@ -23,7 +23,7 @@ describe('the method list', () => {
   it('gives every method a CPU engine implementation: its folder\'s cpu.ts, else its reference twin', () => {
     for (const m of METHODS) expect(cpuMethod(m.name)?.name, m.name).toBe(m.name);
     const exact = METHOD_ENTRIES.filter((e) => cpuMethod(e.spec.name)!.fidelity === 'exact').map((e) => e.folder);
-    expect([...new Set(exact)]).toEqual(['linear', 'gta', 'slerp', 'modelStock', 'passthrough', 'nearswap', 'nuslerp', 'multislerp', 'karcher']);
+    expect([...new Set(exact)]).toEqual(['linear', 'gta', 'slerp', 'modelStock', 'passthrough', 'cabs', 'nearswap', 'nuslerp', 'multislerp', 'karcher', 'sce', 'ram']);
     expect(cpuMethod('no_such_method')).toBeUndefined();
   });
 

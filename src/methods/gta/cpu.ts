@@ -1,8 +1,8 @@
 // The generalized task arithmetic family on the CPU (task_arithmetic, ties, breadcrumbs,
 // breadcrumbs_ties, dare_*, della*), replaying methods/gta/webgpu.ts pass by pass in f32:
-//   selection sweeps  exact top-k by key = bits(fround(x − base)) & 0x7fffffff: a 16-bit histogram,
-//                     a second one inside the boundary bin, then ties at the threshold kept lowest
-//                     index first — the rule of methods/shared/webgpu/select.ts and the reference twin;
+//   selection sweeps  exact top-k by key = bits(fround(x − base)) & 0x7fffffff (shared/cpu/select.ts:
+//                     two 16-bit histogram sweeps, ties at the threshold kept lowest index first —
+//                     the rule of methods/shared/webgpu/select.ts and the reference twin);
 //   mask sweep        the selections, DARE's counter-based Bernoulli mask, or DELLA's per-row ranks
 //                     (bitmasks over global element indices), with the L1 sums of the rescale as the
 //                     GPU reduces them (stats.ts);
@@ -17,6 +17,7 @@ import type { MethodSpec } from '../spec';
 import { keepThreshold, magpruneKeep, magpruneKeepParams } from '../shared/reference/rng';
 import { MethodError } from '../../errors';
 import { l1BlockSums, l1RowSums } from '../shared/cpu/stats';
+import { deltaKeys, NONE, selectTopKs, SelectionMarker, type Selection } from '../shared/cpu/select';
 
 const f = Math.fround;
 
@@ -26,14 +27,6 @@ type Plan =
   | { kind: 'random'; density: number; inverse: boolean }
   | { kind: 'magprune'; density: number; epsilon: number }
   | undefined;
-
-/** A selection: mode 0 nothing, 1 key ≥ t, 2 key > t or (key == t and tie rank < r). */
-interface Selection {
-  mode: 0 | 1 | 2;
-  t: number;
-  r: number;
-}
-const NONE: Selection = { mode: 0, t: 0, r: 0 };
 
 export function gtaCpu(v: GtaVariant): CpuMethod {
   return {
@@ -152,16 +145,17 @@ async function sparsify(job: CpuJob, v: GtaVariant, bi: number, others: number[]
   const masks: (Uint32Array | undefined)[] = plans.map((p) => (p ? new Uint32Array(Math.max(1, words)) : undefined));
   const scales = others.map(() => 1);
   // 1. exact top-k thresholds for every 'select' plan, in shared sweeps
+  const keysOf = deltaKeys(job, bi);
   const reqs: { k: number; ki: number; slot: number }[] = [];
   plans.forEach((p, ki) => p?.kind === 'select' && p.ks.forEach((kk, slot) => reqs.push({ k: kk, ki, slot })));
-  const sels = await selectTopKs(job, bi, others, reqs);
-  const selOf = (ki: number, slot: number) => sels[reqs.findIndex((r) => r.ki === ki && r.slot === slot)] ?? NONE;
+  const sels = await selectTopKs(job, reqs.map((r) => ({ k: r.k, keys: keysOf(others[r.ki]) })));
+  const selOf = (ki: number, slot: number): Selection => sels[reqs.findIndex((r) => r.ki === ki && r.slot === slot)] ?? NONE;
+  const markers = plans.map((p, ki) => (p?.kind === 'select' ? new SelectionMarker(selOf(ki, 0), p.ks.length > 1 ? selOf(ki, 1) : NONE) : undefined));
   // 2. masks (and the L1 sums of those rescaled by them) in one sweep
   const l1 = plans.map((p) => rescale && !!p && p.kind !== 'magprune' && p.kind !== 'empty' && !(p.kind === 'random' && p.inverse));
   const l1Rows = plans.map((p) => rescale && p?.kind === 'magprune');
   const totals: [number, number][] = plans.map(() => [0, 0]);
   const seed = job.entry.seed >>> 0;
-  const tieSeen = reqs.map(() => 0);
   const rowLen = job.entry.shape[job.entry.shape.length - 1] ?? 1;
   for (const c of job.chunks) {
     if (!plans.some((p) => p && p.kind !== 'empty')) break;
@@ -173,18 +167,8 @@ async function sparsify(job: CpuJob, v: GtaVariant, bi: number, others: number[]
       const d = new Float32Array(c.count);
       for (let e = 0; e < c.count; e++) d[e] = x[e] - base[e];
       const bits = new Uint32Array(d.buffer);
-      if (p.kind === 'select') {
-        const s1 = selOf(ki, 0);
-        const s2 = p.ks.length > 1 ? selOf(ki, 1) : NONE;
-        const i1 = reqs.findIndex((r) => r.ki === ki && r.slot === 0);
-        const i2 = reqs.findIndex((r) => r.ki === ki && r.slot === 1);
-        for (let e = 0; e < c.count; e++) {
-          const key = bits[e] & 0x7fffffff;
-          let keep = inSel(s1, key, i1, tieSeen);
-          if (s2.mode !== 0 && inSel(s2, key, i2, tieSeen)) keep = false;
-          if (keep) setBit(mask, c.start + e);
-        }
-      } else if (p.kind === 'random') {
+      if (p.kind === 'select') markers[ki]!.mark(bits, c.start, mask);
+      else if (p.kind === 'random') {
         const thr = keepThreshold(p.density);
         const stream = others[ki] >>> 0;
         const sm = Math.imul(stream, 0x9e3779b9);
@@ -211,13 +195,6 @@ async function sparsify(job: CpuJob, v: GtaVariant, bi: number, others: number[]
 
 function setBit(mask: Uint32Array, g: number): void {
   mask[g >>> 5] |= 1 << (g & 31);
-}
-
-function inSel(s: Selection, key: number, req: number, tieSeen: number[]): boolean {
-  if (s.mode === 0) return false;
-  if (s.mode === 1) return key >= s.t;
-  if (key > s.t) return true;
-  return key === s.t && tieSeen[req]++ < s.r;
 }
 
 /** lowbias32, as shaders/prelude.wgsl hash_u32 (inlined here for the hot loop). */
@@ -309,74 +286,6 @@ function sparsifierPlan(job: CpuJob, v: GtaVariant, i: number): Plan {
     return { kind: 'magprune', density, epsilon };
   }
   throw new MethodError(`sparsifier ${v.sparsifier} is not available on the CPU`);
-}
-
-/**
- * For each request, the selection "descending rank of key < k" (key = bits(fround(x − base)) &
- * 0x7fffffff; ties lower index first): two histogram sweeps (high, then low 16 bits of the key).
- */
-async function selectTopKs(job: CpuJob, bi: number, others: number[], reqs: { k: number; ki: number }[]): Promise<Selection[]> {
-  const n = job.n;
-  const out: Selection[] = reqs.map((r) => (r.k <= 0 ? NONE : { mode: 1, t: 0, r: 0 }));
-  const live = reqs.map((_, i) => i).filter((i) => reqs[i].k > 0 && reqs[i].k < n);
-  if (!live.length) return out;
-  const hi = live.map(() => new Float64Array(32768));
-  const lo = live.map(() => new Float64Array(65536));
-  const bin = live.map(() => 0);
-  const above = live.map(() => 0);
-  for (const pass of [0, 1]) {
-    for (const c of job.chunks) {
-      const base = await job.input(bi, c);
-      const models = [...new Set(live.map((i) => reqs[i].ki))];
-      for (const ki of models) {
-        const x = await job.input(others[ki], c);
-        const d = new Float32Array(c.count);
-        for (let e = 0; e < c.count; e++) d[e] = x[e] - base[e];
-        const bits = new Uint32Array(d.buffer);
-        live.forEach((ri, li) => {
-          if (reqs[ri].ki !== ki) return;
-          if (pass === 0) {
-            const h = hi[li];
-            for (let e = 0; e < c.count; e++) h[(bits[e] & 0x7fffffff) >>> 16]++;
-          } else {
-            const l = lo[li];
-            const want = bin[li];
-            for (let e = 0; e < c.count; e++) {
-              const key = bits[e] & 0x7fffffff;
-              if (key >>> 16 === want) l[key & 0xffff]++;
-            }
-          }
-        });
-      }
-    }
-    live.forEach((ri, li) => {
-      const k = reqs[ri].k;
-      if (pass === 0) {
-        let acc = 0;
-        for (let b = 32767; b >= 0; b--) {
-          if (acc + hi[li][b] >= k) {
-            bin[li] = b;
-            above[li] = acc;
-            return;
-          }
-          acc += hi[li][b];
-        }
-      } else {
-        let acc = above[li];
-        for (let b = 65535; b >= 0; b--) {
-          const cnt = lo[li][b];
-          if (acc + cnt >= k) {
-            const t = ((bin[li] << 16) | b) >>> 0;
-            const r = k - acc;
-            out[ri] = r === cnt ? { mode: 1, t, r: 0 } : { mode: 2, t, r };
-            return;
-          }
-          acc += cnt;
-        }
-      }
-    });
-  }
-  return out;
 }
 
 /** The CPU engine's implementation of each of this folder's specs (methods/cpu.ts). */

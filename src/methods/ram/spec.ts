@@ -41,4 +41,16 @@ export const ramplusTl: MethodSpec = {
   },
 };
 
+// Host-side arithmetic shared by the WebGPU (./webgpu.ts) and CPU (./cpu.ts) implementations.
+
+/**
+ * RAM+ (tensor-local) scale of model i's unique changes: λ = 1 + r·clamp(ρ, 0, α),
+ * ρ = shared / max(unique, epsilon), in float32 as torch computes it from the integer counts.
+ */
+export function ramLambda(shared: number, unique: number, r: number, alpha: number, epsilon: number): number {
+  const f = Math.fround;
+  const rho = f(f(shared) / f(Math.max(unique, f(epsilon))));
+  return f(1 + f(f(r) * Math.min(Math.max(rho, 0), f(alpha))));
+}
+
 export const specs: readonly MethodSpec[] = [ram, ramplusTl];

@@ -1,20 +1,10 @@
 import type { GpuMethod } from '../shared/webgpu/types';
 import type { MethodSpec } from '../spec';
-import { ramplusTl } from './spec';
+import { ramLambda, ramplusTl } from './spec';
 import { num } from '../shared/webgpu/types';
 import { ramAcc, ramBlocks, ramCount, type TaskVec } from '../../gpu/ops-stack';
 import { collectPartials, sum64, emitInput } from '../shared/webgpu/stats';
 import type { Chunk } from '../../gpu/tensor-job';
-
-/**
- * RAM+ (tensor-local) scale of model i's unique changes: λ = 1 + r·clamp(ρ, 0, α),
- * ρ = shared / max(unique, epsilon), in float32 as torch computes it from the integer counts.
- */
-export function ramLambda(shared: number, unique: number, r: number, alpha: number, epsilon: number): number {
-  const f = Math.fround;
-  const rho = f(f(shared) / f(Math.max(unique, f(epsilon))));
-  return f(1 + f(f(r) * Math.min(Math.max(rho, 0), f(alpha))));
-}
 
 /**
  * RAM / RAM+: per entry, the number of models whose |τ| > epsilon (counted model by model); a change

@@ -20,4 +20,19 @@ export const sce: MethodSpec = {
   },
 };
 
+// Host-side arithmetic shared by the WebGPU (./webgpu.ts) and CPU (./cpu.ts) implementations.
+
+/** k = int(count_nonzero(var) · select_topk), the product in float32 as torch computes it. */
+export function sceK(nonzero: number, topk: number): number {
+  return Math.trunc(Math.fround(Math.fround(nonzero) * Math.fround(topk)));
+}
+
+/** Energy weights wₘ = mean(τₘ²) / Σ mean(τ²), uniform 1/M when that sum is below 1e-6 (mergekit sce_weight). */
+export function sceWeights(sumSquares: number[], n: number): number[] {
+  const means = sumSquares.map((s) => s / n);
+  const total = means.reduce((a, b) => a + b, 0);
+  if (Math.abs(total) < 1e-6) return means.map(() => 1 / means.length);
+  return means.map((m) => m / total);
+}
+
 export const specs: readonly MethodSpec[] = [sce];

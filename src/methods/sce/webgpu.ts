@@ -6,19 +6,7 @@ import { storage } from '../../gpu/buffers';
 import { buildMasks, selectTopKs, type KeyBuffer } from '../shared/webgpu/select';
 import { collectPartials, sum64, emitInput } from '../shared/webgpu/stats';
 import type { Chunk } from '../../gpu/tensor-job';
-
-/** k = int(count_nonzero(var) · select_topk), the product in float32 as torch computes it. */
-export function sceK(nonzero: number, topk: number): number {
-  return Math.trunc(Math.fround(Math.fround(nonzero) * Math.fround(topk)));
-}
-
-/** Energy weights wₘ = mean(τₘ²) / Σ mean(τ²), uniform 1/M when that sum is below 1e-6 (mergekit sce_weight). */
-export function sceWeights(sumSquares: number[], n: number): number[] {
-  const means = sumSquares.map((s) => s / n);
-  const total = means.reduce((a, b) => a + b, 0);
-  if (Math.abs(total) < 1e-6) return means.map(() => 1 / means.length);
-  return means.map((m) => m / total);
-}
+import { sceK, sceWeights } from './spec';
 
 /**
  * SCE: (select_topk < 1) the positions of the k largest variances across the task vectors (variance
