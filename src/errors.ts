@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'io'
   | 'eval'             // an eval set, tokenizer or evaluation input is unusable
   | 'cancelled'
-  | 'optimizer';       // evolution optimizer misuse or a corrupt saved optimizer state
+  | 'optimizer'        // evolution optimizer misuse or a corrupt saved optimizer state
+  | 'resource';        // not enough memory for a tensor on this machine
 
 export interface ErrorDetails {
   file?: string;
@@ -108,6 +109,13 @@ export class IoError extends StudioError {
   override name = 'IoError';
   constructor(message: string, details: ErrorDetails = {}) {
     super('io', message, details);
+  }
+}
+
+export class ResourceError extends StudioError {
+  override name = 'ResourceError';
+  constructor(message: string, details: ErrorDetails = {}) {
+    super('resource', message, details);
   }
 }
 

@@ -7,10 +7,11 @@
 import type { PlanEntry } from '../../recipe/plan-types';
 import type { MergeBackend, MergeTensorsOptions, TensorWriter } from '../types';
 import { itemSize, type Dtype } from '../../formats/dtype';
-import { CancelledError, fromRecord, IoError, StudioError } from '../../errors';
-import { DECODED_BUDGET, elementCount } from './job';
+import { CancelledError, fromRecord, StudioError } from '../../errors';
+import { elementCount } from './job';
+import { tensorMemory } from './memory';
 import { cpuMergeTensor } from './tensor';
-import { toPortableEntry, type CpuReply, type CpuTask } from './task';
+import { outOfMemory, toPortableEntry, type CpuReply, type CpuTask } from './task';
 
 /** A worker thread as the pool sees it (Node's Worker and the DOM's Worker both adapt to this). */
 export interface PoolWorker {
@@ -28,20 +29,11 @@ export interface CpuBackendOptions {
   memoryBudget?: number;
 }
 
-/** What merging an entry holds in memory at its peak (inputs as held by CpuJob, plus the output). */
-export function tensorMemory(e: PlanEntry): number {
-  const n = elementCount(e.shape);
-  const decoded = n * 4 * e.inputs.length;
-  const raw = e.inputs.reduce((a, i) => a + n * itemSize(i.tensor.dtype as Dtype), 0);
-  const held = decoded <= DECODED_BUDGET ? decoded : raw + 4 * (1 << 20) * 4 * e.inputs.length;
-  return held + n * 4 + n * itemSize(e.outDtype);
-}
-
 export class CpuBackend implements MergeBackend {
   readonly kind = 'cpu';
   private idle: PoolWorker[] = [];
   private all: PoolWorker[] = [];
-  private pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void; worker: PoolWorker }>();
+  private pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void; worker: PoolWorker; task: CpuTask }>();
   private queue: { task: CpuTask; resolve: (b: Uint8Array) => void; reject: (e: Error) => void }[] = [];
   private nextId = 1;
 
@@ -110,7 +102,7 @@ export class CpuBackend implements MergeBackend {
       if (!w && this.all.length < this.opts.threads) w = this.spawn();
       if (!w) return;
       const { task, resolve, reject } = this.queue.shift()!;
-      this.pending.set(task.id, { resolve, reject, worker: w });
+      this.pending.set(task.id, { resolve, reject, worker: w, task });
       w.post(task);
     }
   }
@@ -135,7 +127,7 @@ export class CpuBackend implements MergeBackend {
         for (const [id, p] of this.pending)
           if (p.worker === w) {
             this.pending.delete(id);
-            p.reject(e instanceof StudioError ? e : new IoError(`a CPU engine thread stopped: ${e.message} (out of memory? try fewer threads)`));
+            p.reject(e instanceof StudioError ? e : outOfMemory(p.task.entry, `the CPU engine thread merging it stopped: ${e.message}`));
           }
         this.pump();
       },

@@ -3,7 +3,8 @@
 import type { PlanEntry } from '../../recipe/plan-types';
 import type { PortableSource } from '../../io/types';
 import { openPortable, portableOf } from '../../io/portable';
-import { toRecord, type ErrorRecord } from '../../errors';
+import { ResourceError, toRecord, type ErrorRecord } from '../../errors';
+import { tensorMemory, type SizedEntry } from './memory';
 import { cpuTensorBytes } from './tensor';
 
 export interface PortableEntry extends Omit<PlanEntry, 'inputs'> {
@@ -33,6 +34,17 @@ export async function runCpuTask(t: CpuTask): Promise<CpuReply> {
     const bytes = await cpuTensorBytes(fromPortableEntry(t.entry), { chunkElements: t.chunkElements, ioOnly: t.ioOnly });
     return { id: t.id, ok: true, bytes };
   } catch (e) {
+    if (e instanceof RangeError && /alloc|invalid typed array length|array buffer/i.test(e.message))
+      return { id: t.id, ok: false, error: toRecord(outOfMemory(t.entry, e.message)) };
     return { id: t.id, ok: false, error: toRecord(e) };
   }
+}
+
+/** The error a tensor too large for this machine's memory gets: which tensor, and how much it needs. */
+export function outOfMemory(e: SizedEntry, why: string): ResourceError {
+  const need = tensorMemory(e);
+  return new ResourceError(
+    `tensor "${e.name}" [${e.shape.join(', ')}] needs about ${(need / 2 ** 30).toFixed(2)} GiB of memory on the CPU engine (its inputs and output) and the allocation failed (${why}); close other programs, use fewer threads (--threads) or a machine with more memory`,
+    { tensor: e.name },
+  );
 }
