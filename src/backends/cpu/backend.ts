@@ -56,7 +56,9 @@ export class CpuBackend implements MergeBackend {
       return;
     }
     const budget = this.opts.memoryBudget ?? 2 * 1024 ** 3;
-    const ahead = this.opts.threads * 2;
+    // how far past the tensor being written threads may work: bounded by the memory budget, so a
+    // large tensor at the head of the queue does not leave the other threads idle
+    const ahead = this.opts.threads * 32;
     const cost = entries.map(tensorMemory);
     const results: Promise<Uint8Array>[] = [];
     let held = 0;
