@@ -340,6 +340,19 @@ describe('merge CLI: the CPU engine writes what the WebGPU engine writes', () =>
       expect(Buffer.compare(Buffer.from(bytes[0]), Buffer.from(bytes[1]))).toBe(0);
     });
   }
+  it('a method error stops both engines with the same message, leaving no output folder', async () => {
+    const yml = await writeYaml('engines-k0.yml', `merge_method: ties\nbase_model: base\nmodels:\n  - model: org/ft-a\n    parameters: {weight: 1, density: 0.0000001}\n`);
+    const messages: string[] = [];
+    for (const backend of ['cpu', 'webgpu']) {
+      const out = join(tmp, `engines-k0-${backend}`);
+      const r = await runCli([yml, '--out', out, '--backend', backend]);
+      expect(r.code, describeRun(r)).toBe(1);
+      messages.push(/^error: (.*)$/m.exec(r.stderr)![1]);
+      expect(await leftovers(out)).toEqual([]);
+    }
+    expect(messages[0]).toMatch(/ties: density 1e-7 keeps floor\(.*\) = 0 elements of tensor ".*" \(model org\/ft-a\)/);
+    expect(messages[0]).toBe(messages[1]);
+  });
   it('--export-cabs refuses the CPU engine by name', async () => {
     const yml = await writeYaml('engines-cabs.yml', `merge_method: cabs\nbase_model: base\nmodels:\n  - model: org/ft-a\n    parameters: {weight: 1, density: 0.5}\n`);
     const r = await runCli([yml, '--out', join(tmp, 'engines-cabs'), '--export-cabs', '--backend', 'cpu']);
