@@ -61,10 +61,38 @@ export function gtaCpu(v: GtaVariant): CpuMethod {
       const mixed = new Float32Array(B);
       const div = new Float32Array(B);
       const sk32 = scales.map(f);
+      // task arithmetic without pruning (and without consensus): one pass per element, unrolled
+      const plain = !v.consensus && masks.every((m) => !m) && M <= 3;
+      const post = (m: number) => {
+        if (normalize) m = f(m / scalarDiv);
+        return lambda !== 1 ? f(m * lambda) : m;
+      };
       for (const c of job.chunks) {
         const base = await job.input(bi, c);
         const xs = await job.inputs(c, others);
         const out = new Float32Array(c.count);
+        if (plain) {
+          const [x0, x1, x2] = xs;
+          const [s0, s1, s2] = sk32;
+          const [w0, w1, w2] = weights;
+          const n = c.count;
+          // W = fround(fround(fround(x − base)·s)·w), summed in model order, as gta_sum does
+          const simple = !normalize && lambda === 1 && sk32.every((s) => s === 1);
+          if (M === 1) for (let e = 0; e < n; e++) out[e] = base[e] + post(f(f(f(x0[e] - base[e]) * s0) * w0));
+          else if (M === 2 && simple)
+            for (let e = 0; e < n; e++) {
+              const b = base[e];
+              out[e] = b + f(f(f(x0[e] - b) * w0) + f(f(x1[e] - b) * w1));
+            }
+          else if (M === 2) for (let e = 0; e < n; e++) out[e] = base[e] + post(f(f(f(f(x0[e] - base[e]) * s0) * w0) + f(f(f(x1[e] - base[e]) * s1) * w1)));
+          else
+            for (let e = 0; e < n; e++) {
+              const b = base[e];
+              out[e] = b + post(f(f(f(f(f(x0[e] - b) * s0) * w0) + f(f(f(x1[e] - b) * s1) * w1)) + f(f(f(x2[e] - b) * s2) * w2)));
+            }
+          await emit(c, out);
+          continue;
+        }
         for (let b0 = 0; b0 < c.count; b0 += B) {
           const n = Math.min(B, c.count - b0);
           for (let k = 0; k < M; k++) {

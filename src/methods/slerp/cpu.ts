@@ -1,7 +1,7 @@
 // slerp on the CPU: the GPU's dot_blocks reductions (stats.ts) and its axpy pair, in f32.
 import type { CpuMethod } from '../shared/cpu/method';
 import { emitInput, num } from '../shared/cpu/method';
-import { blockSum } from '../shared/cpu/stats';
+import { dotBlockSum } from '../shared/cpu/stats';
 import { slerpCoefficients } from './spec';
 
 const f = Math.fround;
@@ -20,9 +20,9 @@ export const slerpCpu: CpuMethod = {
     let ab = 0;
     for (const c of job.chunks) {
       const [v0, v1] = await job.inputs(c, [i0, i1]);
-      aa = blockSum(c.count, (i) => f(v0[i] * v0[i]), aa);
-      bb = blockSum(c.count, (i) => f(v1[i] * v1[i]), bb);
-      ab = blockSum(c.count, (i) => f(v0[i] * v1[i]), ab);
+      aa = dotBlockSum(v0, v0, c.count, aa);
+      bb = dotBlockSum(v1, v1, c.count, bb);
+      ab = dotBlockSum(v0, v1, c.count, ab);
     }
     const [c0, c1] = slerpCoefficients(t, aa, bb, ab).map(f);
     for (const c of job.chunks) {

@@ -13,26 +13,6 @@ function tree(): number {
   return lanes[0];
 }
 
-/**
- * Σ over 1024-element blocks of v(i) (i local to `values`' arrays), each block summed as
- * the GPU does, blocks added in f64. `v` returns the f32 term of element i (0 to skip it).
- * `total`: the running f64 sum of earlier chunks (partials are added one by one, in order, exactly
- * as the host adds the GPU's).
- */
-export function blockSum(n: number, v: (i: number) => number, total = 0): number {
-  for (let start = 0; start < n; start += 1024) {
-    for (let t = 0; t < 256; t++) {
-      let acc = 0;
-      for (let k = 0; k < 4; k++) {
-        const i = start + k * 256 + t;
-        if (i < n) acc = f(acc + v(i));
-      }
-      lanes[t] = acc;
-    }
-    total += tree();
-  }
-  return total;
-}
 
 /**
  * l1_rows (shaders/prune.wgsl) over the whole rows of one chunk: per row, thread t adds elements
