@@ -1,8 +1,6 @@
 // Typed wrappers of shaders/combine.wgsl (per-vector combinations of task vectors, column statistics).
-import { dispatch } from './kernels';
+import { dispatch, workgroups } from './kernels';
 import type { Batch } from './buffers';
-
-const groups = (n: number) => Math.ceil(n / 256);
 /** Rows per column-statistics block (col_dots): chunks of column-wise methods hold whole blocks. */
 export const COL_BLOCK = 256;
 
@@ -25,12 +23,12 @@ export function deltaAxpy(
 ): void {
   const flags = (o.subBase ? 1 : 0) | (o.init ? 2 : 0) | (o.initBase ? 4 : 0) | (MODE[o.mode ?? 'scalar'] << 8);
   if ((o.subBase || o.initBase) && !base) throw new Error('deltaAxpy: base buffer required');
-  dispatch(b, 'combine', 'delta_axpy', [{ u: n }, { u: flags }, { u: o.rowLen ?? 1 }, { u: o.coefOffset ?? 0 }], [a, undefined, base, coef, out], groups(n));
+  dispatch(b, 'combine', 'delta_axpy', { n, flags, row_len: o.rowLen ?? 1, coef_offset: o.coefOffset ?? 0, t: 0 }, [a, undefined, base, coef, out], workgroups(n));
 }
 
 /** out = w·x + (1 − w)·base, w = clamp(t / max(|base − x|, 1e-6), 0, 1). */
 export function nearswapKernel(b: Batch, x: GPUBuffer, base: GPUBuffer, out: GPUBuffer, n: number, t: number): void {
-  dispatch(b, 'combine', 'nearswap', [{ u: n }, { u: 0 }, { u: 1 }, { u: 0 }, { f: t }], [x, undefined, base, undefined, out], groups(n));
+  dispatch(b, 'combine', 'nearswap', { n, flags: 0, row_len: 1, coef_offset: 0, t }, [x, undefined, base, undefined, out], workgroups(n));
 }
 
 /**
@@ -39,5 +37,5 @@ export function nearswapKernel(b: Batch, x: GPUBuffer, base: GPUBuffer, out: GPU
  */
 export function colDots(b: Batch, a: GPUBuffer, bb: GPUBuffer, base: GPUBuffer | undefined, n: number, rowLen: number, aa: GPUBuffer, bbOut: GPUBuffer, ab: GPUBuffer): void {
   const blocks = Math.ceil(n / rowLen / COL_BLOCK);
-  dispatch(b, 'combine', 'col_dots', [{ u: n }, { u: base ? 1 : 0 }, { u: rowLen }, { u: 0 }], [a, bb, base, undefined, aa, bbOut, ab], groups(blocks * rowLen));
+  dispatch(b, 'combine', 'col_dots', { n, flags: base ? 1 : 0, row_len: rowLen, coef_offset: 0, t: 0 }, [a, bb, base, undefined, aa, bbOut, ab], workgroups(blocks * rowLen));
 }

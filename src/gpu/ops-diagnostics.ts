@@ -1,5 +1,5 @@
 // Typed wrappers of shaders/diagnostics.wgsl (merge diagnostics; see that file for the layout).
-import { dispatch } from './kernels';
+import { dispatch, workgroups } from './kernels';
 import type { Batch } from './buffers';
 
 /** Elements per strip of the float partials (shaders/diagnostics.wgsl STRIP). */
@@ -39,9 +39,12 @@ export interface DiagModelStep {
 export function diagModel(b: Batch, st: DiagModelStep, n: number, planes: GPUBuffer, counters: GPUBuffer, partials: GPUBuffer): void {
   dispatch(
     b, 'diagnostics', 'diag_model',
-    [{ u: n }, { u: st.mask ? 2 : 0 }, { u: st.bitBase }, { u: planeWords(n) }, { u: st.seg }, { u: st.strips }, { u: st.partOffset }, { u: st.ctrOffset }, { f: st.coef }, { u: 0 }, { u: 0 }, { u: st.planeOffset }],
+    {
+      n, flags: st.mask ? 2 : 0, bit_base: st.bitBase, words: planeWords(n), seg: st.seg, strips: st.strips,
+      part_offset: st.partOffset, ctr_offset: st.ctrOffset, coef: st.coef, models: 0, pair_base: 0, plane_offset: st.planeOffset,
+    },
     [st.x, st.base, st.mask, planes, counters, partials],
-    Math.ceil(st.strips / 256),
+    workgroups(st.strips),
   );
 }
 
@@ -50,8 +53,8 @@ export function diagCombine(b: Batch, n: number, models: number, pairBase: numbe
   const words = planeWords(n);
   dispatch(
     b, 'diagnostics', 'diag_combine',
-    [{ u: n }, { u: 0 }, { u: 0 }, { u: words }, { u: 0 }, { u: 0 }, { u: 0 }, { u: 0 }, { f: 0 }, { u: models }, { u: pairBase }, { u: 0 }],
+    { n, flags: 0, bit_base: 0, words, seg: 0, strips: 0, part_offset: 0, ctr_offset: 0, coef: 0, models, pair_base: pairBase, plane_offset: 0 },
     [undefined, undefined, undefined, planes, counters],
-    Math.ceil(words / WPT / 256),
+    workgroups(words, WPT * 256),
   );
 }

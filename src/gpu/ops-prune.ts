@@ -1,11 +1,9 @@
 // Typed wrappers of shaders/prune.wgsl (random pruning masks, per-row bitonic rank sort, per-row L1).
-import { dispatch, type UniformField } from './kernels';
+import { dispatch, workgroups, type Uniforms } from './kernels';
 import type { Batch } from './buffers';
 
 /** Slots sorted together in workgroup memory by mag_sort_local (must match TILE in prune.wgsl). */
 export const SORT_TILE = 1024;
-
-const groups = (n: number) => Math.ceil(n / 256);
 
 interface PruneUniforms {
   n?: number;
@@ -26,14 +24,19 @@ interface PruneUniforms {
   flags?: number;
 }
 
-function uniforms(o: PruneUniforms): UniformField[] {
-  return [o.n, o.seed, o.stream, o.chunkStart, o.wordOffset, o.thr, o.rowLen, o.pad, o.rows, o.row0, o.kLo, o.kHi, o.j, o.lo, o.span, o.flags].map((v) => ({ u: v ?? 0 }));
+/** PruneParams by name; fields an entry point does not use are 0. */
+function uniforms(o: PruneUniforms): Uniforms {
+  return {
+    n: o.n ?? 0, seed: o.seed ?? 0, stream: o.stream ?? 0, chunk_start: o.chunkStart ?? 0, word_offset: o.wordOffset ?? 0, thr: o.thr ?? 0,
+    row_len: o.rowLen ?? 0, pad: o.pad ?? 0, rows: o.rows ?? 0, row0: o.row0 ?? 0, k_lo: o.kLo ?? 0, k_hi: o.kHi ?? 0, j: o.j ?? 0,
+    lo: o.lo ?? 0, span: o.span ?? 0, flags: o.flags ?? 0,
+  };
 }
 
 /** Mask words [wordOffset, wordOffset + ceil(n/32)): bit i = rand_u24(seed, stream, chunkStart + i) < thr. */
 export function randMask(b: Batch, n: number, chunkStart: number, wordOffset: number, seed: number, stream: number, thr: number, mask: GPUBuffer): void {
   const words = Math.ceil(n / 32);
-  dispatch(b, 'prune', 'rand_mask', uniforms({ n, seed, stream, chunkStart, wordOffset, thr }), [undefined, undefined, mask], groups(words));
+  dispatch(b, 'prune', 'rand_mask', uniforms({ n, seed, stream, chunkStart, wordOffset, thr }), [undefined, undefined, mask], workgroups(words));
 }
 
 export interface RowGroup {
@@ -47,17 +50,17 @@ export interface RowGroup {
 
 /** (key, index) pairs of the group's rows into keys/idx (rows·pad slots); key = bits of |x − base|. */
 export function magLoad(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, g: RowGroup, keys: GPUBuffer, idx: GPUBuffer): void {
-  dispatch(b, 'prune', 'mag_load', uniforms({ rowLen: g.rowLen, pad: g.pad, rows: g.rows, row0: g.row0, flags: base ? 1 : 0 }), [x, base, undefined, keys, idx], groups(g.rows * g.pad));
+  dispatch(b, 'prune', 'mag_load', uniforms({ rowLen: g.rowLen, pad: g.pad, rows: g.rows, row0: g.row0, flags: base ? 1 : 0 }), [x, base, undefined, keys, idx], workgroups(g.rows * g.pad));
 }
 
 /** Bitonic stages k = kLo..kHi (doubling), strides below SORT_TILE, in workgroup memory. */
 export function magSortLocal(b: Batch, g: RowGroup, kLo: number, kHi: number, keys: GPUBuffer, idx: GPUBuffer): void {
-  dispatch(b, 'prune', 'mag_sort_local', uniforms({ rowLen: g.rowLen, pad: g.pad, rows: g.rows, kLo, kHi }), [undefined, undefined, undefined, keys, idx], Math.ceil((g.rows * g.pad) / SORT_TILE));
+  dispatch(b, 'prune', 'mag_sort_local', uniforms({ rowLen: g.rowLen, pad: g.pad, rows: g.rows, kLo, kHi }), [undefined, undefined, undefined, keys, idx], workgroups(g.rows * g.pad, SORT_TILE));
 }
 
 /** One bitonic compare-exchange stage (k, j), j ≥ SORT_TILE, in global memory. */
 export function magSortGlobal(b: Batch, g: RowGroup, k: number, j: number, keys: GPUBuffer, idx: GPUBuffer): void {
-  dispatch(b, 'prune', 'mag_sort_global', uniforms({ rowLen: g.rowLen, pad: g.pad, rows: g.rows, kLo: k, j }), [undefined, undefined, undefined, keys, idx], groups((g.rows * g.pad) / 2));
+  dispatch(b, 'prune', 'mag_sort_global', uniforms({ rowLen: g.rowLen, pad: g.pad, rows: g.rows, kLo: k, j }), [undefined, undefined, undefined, keys, idx], workgroups((g.rows * g.pad) / 2));
 }
 
 export interface MagKeep {
@@ -76,11 +79,11 @@ export function magMask(b: Batch, g: RowGroup, chunkStart: number, wordOffset: n
     b, 'prune', 'mag_mask',
     uniforms({ seed: k.seed, stream: k.stream, chunkStart, wordOffset, rowLen: g.rowLen, pad: g.pad, rows: g.rows, row0: g.row0, lo: k.lo, span: k.span, flags: k.descending ? 2 : 0 }),
     [undefined, undefined, mask, undefined, idx],
-    groups(g.rows * g.pad),
+    workgroups(g.rows * g.pad),
   );
 }
 
 /** Per-row Σ|x − base| (out0) and Σ|(x − base)·mask| (out1) over n/rowLen rows of the chunk. */
 export function l1Rows(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, mask: GPUBuffer, wordOffset: number, n: number, rowLen: number, out0: GPUBuffer, out1: GPUBuffer): void {
-  dispatch(b, 'prune', 'l1_rows', uniforms({ n, wordOffset, rowLen, flags: base ? 1 : 0 }), [x, base, mask, undefined, undefined, out0, out1], n / rowLen);
+  dispatch(b, 'prune', 'l1_rows', uniforms({ n, wordOffset, rowLen, flags: base ? 1 : 0 }), [x, base, mask, undefined, undefined, out0, out1], workgroups(n, rowLen));
 }

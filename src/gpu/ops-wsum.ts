@@ -1,7 +1,7 @@
 // Typed wrapper of shaders/wsum.wgsl: a weighted sum read straight from stored words.
 import type { Dtype } from '../formats/dtype';
 import type { Batch } from './buffers';
-import { dispatch } from './kernels';
+import { dispatch, workgroups } from './kernels';
 
 const CODE: Record<Dtype, number> = { F32: 0, F16: 1, BF16: 2 };
 
@@ -23,9 +23,9 @@ export function weightedSum(b: Batch, inputs: WsumInput[], coef: GPUBuffer, acc:
     const flags = (first === 0 ? 1 : 0) | (last && o.div !== undefined ? 2 : 0);
     dispatch(
       b, 'wsum', 'wsum',
-      [{ u: n }, { u: group.length }, { u: dtypes }, { u: flags }, { u: first }, { u: roundTo }, { f: o.div ?? 1 }],
+      { n, count: group.length, dtypes, flags, first, round_to: roundTo, div: o.div ?? 1 },
       [group[0].words, group[1]?.words, group[2]?.words, group[3]?.words, coef, acc],
-      Math.ceil(n / 256),
+      workgroups(n),
     );
   }
 }
