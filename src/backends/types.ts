@@ -2,6 +2,7 @@
 // Two implementations: WebGPU (backends/webgpu/: the WGSL kernels) and the CPU engine
 // (backends/cpu: the same passes replayed in f32 on worker threads). Callers never branch on which.
 import type { PlanEntry } from '../recipe/plan-types';
+import type { GpuTraffic } from '../gpu/traffic';
 
 export type BackendKind = 'webgpu' | 'cpu';
 
@@ -21,12 +22,18 @@ export interface MergeTensorsOptions {
   ioOnly?: boolean;
 }
 
+/** What a backend may report about the merge it ran. */
+export interface MergeTensorsResult {
+  /** WebGPU: bytes its kernels, uploads, clears and readbacks moved (gpu/traffic.ts). */
+  gpuTraffic?: GpuTraffic;
+}
+
 export interface MergeBackend {
   readonly kind: BackendKind;
   /** For messages: "WebGPU: NVIDIA …", "CPU engine: 2 worker threads". */
   readonly description: string;
   /** Merges `entries`, handing each one's bytes to `write` in the given order. */
-  mergeTensors(entries: readonly PlanEntry[], write: TensorWriter, o?: MergeTensorsOptions): Promise<void>;
+  mergeTensors(entries: readonly PlanEntry[], write: TensorWriter, o?: MergeTensorsOptions): Promise<MergeTensorsResult | void>;
   /** Frees threads / devices the backend started (it may be used again afterwards). */
   dispose?(): void;
 }

@@ -8,11 +8,20 @@
 // every 100 ms. The floor is the same command with --io-only (the same reads and writes, no
 // compute). Ratios come from one run on one machine; nothing here is a test.
 //
+// A second table, "GPU traffic ÷ (input + output)", needs no GPU and no GB inputs: the WebGPU
+// engine (SwiftShader is fine: traffic is counted, not timed; gpu/traffic.ts) merges small
+// Llama-shaped inputs (TRAFFIC_SHAPE, F32 and BF16; every tensor fits one chunk, as all but the
+// embeddings of the GB sets do) with each method's recipe, and again with chunks forced to
+// TRAFFIC_SWEPT_CHUNK elements, which sweeps every matrix in several chunks as the big embeddings
+// are. The ratio is what a bandwidth-bound GPU's time follows; it depends on dtypes and chunking,
+// hardly on size.
+//
 // Environment:
 //   MERGEKIT_YAML=<cmd>   a mergekit-yaml command (e.g. ../shared/mergekit-bench/mergekit-yaml)
 //   BENCH_SETS=llama,qwen BENCH_METHODS=linear,ties,…   subsets
 //   BENCH_WEBGPU=1        also time --backend webgpu (slow without a hardware GPU)
 //   BENCH_THREADS=<n>     CPU engine threads (default: one per core)
+//   BENCH_TRAFFIC=only    print only the traffic table (two minutes on SwiftShader); =0 skips it
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
@@ -20,6 +29,15 @@ import { join, resolve } from 'node:path';
 import { buildSafetensorsHeader } from '../formats/safetensors';
 import { REPO_ROOT } from './merge';
 import { formatBytes } from './progress';
+import { writeTinyLlama } from '../../tests/fixtures/checkpoints';
+import { findChromium, CHROMIUM_ARGS } from '../browser';
+import { parseMergekitYaml } from '../recipe/mergekit-yaml';
+import type { Recipe } from '../recipe/types';
+import type { MergeRequest } from '../worker/api';
+import { HOST_PARTS, trafficRatio, type GpuTraffic, type TrafficPart } from '../gpu/traffic';
+import { recipeModelRefs, resolveModel } from './models';
+import { OutputDir } from './output-dir';
+import { startCliServer } from './server';
 
 const OUT = resolve(REPO_ROOT, 'bench-out');
 
@@ -129,6 +147,96 @@ const RECIPES: Record<string, string> = {
   della: 'merge_method: della\nbase_model: base\nmodels:\n  - model: expert_a\n    parameters: {weight: 0.5, density: 0.5, epsilon: 0.1}\n  - model: expert_b\n    parameters: {weight: 0.5, density: 0.4, epsilon: 0.1}\n',
 };
 
+/** Targets of the traffic ratio (device memory ÷ (input + output)); other methods have none yet. */
+const TRAFFIC_TARGETS: Record<string, number> = { linear: 1.5, ties: 3, dare_ties: 3, della: 3 };
+const TRAFFIC_SHAPE = { layers: 2, hidden: 256, intermediate: 688, vocab: 1000 };
+const TRAFFIC_SWEPT_CHUNK = 16384;
+
+interface TrafficRow {
+  /** All bytes ÷ (input + output), and device memory only (no uploads, uniform blocks, readbacks). */
+  all: number;
+  device: number;
+  /** The largest parts, as "part ratio". */
+  top: string;
+}
+
+function trafficRow(t: GpuTraffic): TrafficRow {
+  const denom = t.inputBytes + t.outputBytes;
+  const top = Object.entries(t.parts)
+    .filter(([p]) => !HOST_PARTS.includes(p as TrafficPart))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([p, b]) => `${p} ${(b / denom).toFixed(2)}`)
+    .join(', ');
+  return { all: trafficRatio(t), device: trafficRatio(t, true), top };
+}
+
+/**
+ * The traffic table: each method on small F32 and BF16 inputs, with the default chunking and with
+ * forced small chunks, merged by the WebGPU engine in one headless Chromium per input set (the
+ * output stays in the page; only the traffic comes back).
+ */
+async function trafficTable(methods: string[], say: (s: string) => void): Promise<void> {
+  const { layers, hidden, intermediate, vocab } = TRAFFIC_SHAPE;
+  say('');
+  say(
+    `GPU traffic ÷ (input + output): the WebGPU engine's counted bytes (kernels, uploads, clears, readbacks) over stored input + encoded output bytes, ` +
+      `on 3 Llama-shaped models (${layers} layers, hidden ${hidden}, intermediate ${intermediate}, vocab ${vocab}); "device" leaves out the host transfers ` +
+      `(uploads, uniform blocks, readbacks: at least 1 × by themselves); targets apply to "device". "swept": chunks of ${TRAFFIC_SWEPT_CHUNK} elements, so every matrix is swept in several chunks.`,
+  );
+  say('');
+  say('| inputs | method | all ÷ (in + out) | device ÷ (in + out) | swept: all / device | target | met? | largest device parts |');
+  say('|---|---|---|---|---|---|---|---|');
+  const { chromium } = await import('playwright-core');
+  for (const dtype of ['F32', 'BF16'] as const) {
+    const root = join(OUT, 'traffic', dtype.toLowerCase());
+    const names = ['base', 'expert_a', 'expert_b'];
+    for (const [i, name] of names.entries()) {
+      if (existsSync(join(root, name, 'model.safetensors'))) continue;
+      await mkdir(root, { recursive: true });
+      await writeTinyLlama(join(root, name), { seed: i === 0 ? 1 : 10 + i, ...TRAFFIC_SHAPE, dtype, perturbFrom: i > 0 ? { seed: 1, scale: 0.02 } : undefined });
+    }
+    const models = await Promise.all(names.map((r) => resolveModel(r, root)));
+    const output = new OutputDir(join(root, 'out'), 'traffic');
+    const server = await startCliServer({ root: REPO_ROOT, models, output });
+    const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${server.origin}/cli.html`);
+      await page.waitForFunction(() => window.__engineReady === true, null, { timeout: 120_000 });
+      const run = async (recipe: Recipe, chunkElements?: number): Promise<GpuTraffic> => {
+        const refs = new Set(recipeModelRefs(recipe));
+        const req: MergeRequest = {
+          recipe,
+          models: models.flatMap((m, i) => (refs.has(m.ref) ? [{ ref: m.ref, files: m.files.map((f) => ({ path: f.path, size: f.size, url: `${server.modelsUrl}/${i}/${encodeURIComponent(f.path)}` })) }] : [])),
+          output: { kind: 'memory' },
+          engine: 'webgpu',
+          ...(chunkElements ? { chunkElements } : {}),
+        };
+        const res = await page.evaluate(async (r) => {
+          const out = await window.runMerge(r);
+          return out.ok ? { traffic: out.summary.gpuTraffic } : { error: out.error.message };
+        }, req);
+        if (!res.traffic) throw new Error(`traffic ${dtype}: ${res.error ?? 'no traffic reported'}`);
+        return res.traffic;
+      };
+      for (const method of methods) {
+        process.stderr.write(`traffic ${dtype} ${method}…\n`);
+        const recipe = parseMergekitYaml(RECIPES[method]);
+        const t = trafficRow(await run(recipe));
+        const sw = trafficRow(await run(recipe, TRAFFIC_SWEPT_CHUNK));
+        const target = TRAFFIC_TARGETS[method];
+        const met = target === undefined ? '—' : t.device <= target && sw.device <= target ? 'yes' : t.device <= target ? 'resident only' : 'no';
+        say(`| 3 × ${dtype} | ${method} | ${t.all.toFixed(2)} | ${t.device.toFixed(2)} | ${sw.all.toFixed(2)} / ${sw.device.toFixed(2)} | ${target ?? '—'} | ${met} | ${t.top} |`);
+      }
+    } finally {
+      await browser.close();
+      await server.close();
+      await rm(join(root, 'out'), { recursive: true, force: true });
+    }
+  }
+}
+
 /** RSS (kB) summed over pid and its descendants. */
 async function treeRss(root: number): Promise<number> {
   const children = new Map<number, number[]>();
@@ -197,6 +305,13 @@ async function main() {
     lines.push(s);
     process.stdout.write(s + '\n');
   };
+  const traffic = process.env.BENCH_TRAFFIC;
+  if (traffic === 'only') {
+    await trafficTable(methods, say);
+    await mkdir(OUT, { recursive: true });
+    await writeFile(join(OUT, 'bench-merge.md'), lines.join('\n') + '\n');
+    return;
+  }
   say(`| inputs | method | I/O floor | CPU engine | ${webgpu ? 'WebGPU engine | ' : ''}${mergekit ? 'mergekit | CPU ÷ mergekit | ' : ''}CPU ÷ floor | peak RSS: CPU${mergekit ? ' / mergekit' : ''} |`);
   say(`|---|---|---|---|${webgpu ? '---|' : ''}${mergekit ? '---|---|' : ''}---|---|`);
   for (const set of sets) {
@@ -233,6 +348,7 @@ async function main() {
       );
     }
   }
+  if (traffic !== '0') await trafficTable(methods, say);
   await mkdir(OUT, { recursive: true });
   await writeFile(join(OUT, 'bench-merge.md'), lines.join('\n') + '\n');
 }

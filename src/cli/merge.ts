@@ -31,8 +31,24 @@ import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
 import { startCliServer, type CliServer } from './server';
 import { validateExportFolder, validateOutputFolder } from './validate-output';
+import { trafficRatio, type GpuTraffic } from '../gpu/traffic';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * The WebGPU engine's traffic ratio (`npm run bench:merge` reads this line): all bytes moved, and
+ * device memory only (without uploads, uniform blocks and readbacks), ÷ (input + output bytes).
+ */
+export function trafficLine(t: GpuTraffic, parts = false): string {
+  const denom = t.inputBytes + t.outputBytes;
+  const rows = parts ? Object.entries(t.parts).sort((a, b) => b[1] - a[1]) : [];
+  const width = Math.max(0, ...rows.map(([p]) => p.length));
+  return (
+    `GPU traffic: ${formatBytes(t.bytes)} = ${trafficRatio(t).toFixed(3)} × (input ${formatBytes(t.inputBytes)} + output ${formatBytes(t.outputBytes)}); ` +
+    `device memory only ${trafficRatio(t, true).toFixed(3)} ×, ${t.dispatches} dispatches` +
+    rows.map(([p, b]) => `\n  ${p.padEnd(width)}  ${formatBytes(b).padStart(9)}  ${(denom > 0 ? b / denom : 0).toFixed(3)} ×`).join('')
+  );
+}
 
 /** A failure with a message for the user (printed as "error: <message>", exit 1). */
 class CliFailure extends Error {
@@ -201,7 +217,8 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       io.stdout.write(
         `wrote ${relative(process.cwd(), outPath) || '.'}: ${files.length} files, ${formatBytes(total)} in ${formatDuration(Date.now() - started)} ` +
           `(${s.tensors} tensors, ${formatBytes(s.bytesRead)} read, merge ${formatDuration(s.elapsedMs)})\n` +
-          files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}\n`).join(''),
+          files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}\n`).join('') +
+          (s.gpuTraffic ? trafficLine(s.gpuTraffic, o.verbose) + '\n' : ''),
       );
     };
     const runOnCpu = async (): Promise<number> => {

@@ -381,7 +381,13 @@ export function dispatch(rec: Recorder, name: FamilyName, entry: string, uniform
   const { device, enc } = rec;
   const f: Family = FAMILIES[name];
   const { p, layout } = pipeline(device, name, entry);
-  if (rec.traffic) count(rec.traffic, kernel, f.traffic[entry], l, uniforms, buffers, x * y);
+  // declarations are checked on every dispatch (so every GPU test checks them), counted with a meter
+  const bytes = declaredBytes(kernel, f.traffic[entry], l, uniforms, buffers, x * y);
+  if (rec.traffic) {
+    rec.traffic.dispatches++;
+    rec.traffic.add(kernel as TrafficPart, bytes);
+    rec.traffic.add('uniforms', l.uniforms.bytes);
+  }
   const ubuf = device.createBuffer({ label: `${kernel}.uniforms`, size: l.uniforms.bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(ubuf, 0, data);
   rec.temps.push(ubuf);
@@ -396,10 +402,12 @@ export function dispatch(rec: Recorder, name: FamilyName, entry: string, uniform
 }
 
 /**
- * Adds one dispatch's declared traffic: per distinct buffer, the largest declared read and write
- * (two bindings of one buffer touch the same bytes), plus the uniform block's upload.
+ * One dispatch's declared traffic: per distinct buffer, the largest declared read plus the largest
+ * declared write (two bindings of one buffer touch the same bytes). Throws when a declaration
+ * names a binding the entry point does not have, writes a read-only one, or covers more bytes
+ * than the bound buffer holds (or any of an unbound slot's).
  */
-function count(meter: TrafficMeter, kernel: string, fn: TrafficFn | undefined, l: WgslLayout, uniforms: Uniforms, buffers: (GPUBuffer | undefined)[], groups: number): void {
+function declaredBytes(kernel: string, fn: TrafficFn | undefined, l: WgslLayout, uniforms: Uniforms, buffers: (GPUBuffer | undefined)[], groups: number): number {
   if (!fn) throw new GpuError(`${kernel}: no such entry point`);
   const P: Record<string, number> = {};
   for (const fl of l.uniforms.fields) P[fl.name] = fl.padding ? 0 : uniforms[fl.name];
@@ -422,7 +430,5 @@ function count(meter: TrafficMeter, kernel: string, fn: TrafficFn | undefined, l
   }
   let bytes = 0;
   for (const t of perBuffer.values()) bytes += t.r + t.w;
-  meter.dispatches++;
-  meter.add(kernel as TrafficPart, bytes);
-  meter.add('uniforms', l.uniforms.bytes);
+  return bytes;
 }

@@ -83,7 +83,7 @@ export class RankCache implements RankCacheLike {
     const order = descendingOrderOfKeys(keys);
     const rank = new Uint32Array(n);
     for (let r = 0; r < n; r++) rank[order[r]] = r;
-    const entry: RankEntry = { ranks: uploadU32(job.device, rank, 'ranks'), order, blocks: new Map() };
+    const entry: RankEntry = { ranks: uploadU32(job.device, rank, 'ranks', job.traffic), order, blocks: new Map() };
     this.map.set(key, entry);
     this.bytes += n * 4;
     return entry;
@@ -96,7 +96,7 @@ export class RankCache implements RankCacheLike {
     const hit = e.blocks.get(k);
     if (hit) return hit;
     if (this.bytes + job.n * 4 > this.budgetBytes) return undefined;
-    const buf = uploadU32(job.device, blockOffsetsInOrder(e.order, rowLen, m), 'block-order');
+    const buf = uploadU32(job.device, blockOffsetsInOrder(e.order, rowLen, m), 'block-order', job.traffic);
     e.blocks.set(k, buf);
     this.bytes += job.n * 4;
     return buf;

@@ -10,6 +10,7 @@ import { CancelledError, UnsupportedDtypeError } from '../errors';
 import { Batch, storage, uploadBytes } from './buffers';
 import { decode, TIE_BLOCK } from './ops';
 import type { InputCacheLike } from './input-cache';
+import type { TrafficMeter } from './traffic';
 import { inputCacheKey, readChunkBytes } from '../recipe/chunk-read';
 
 export { readChunkBytes };
@@ -34,6 +35,8 @@ export interface JobOptions {
   inputCache?: InputCacheLike;
   /** Magnitude ranks kept across jobs: exact top-k selections become one pass (select.ts, merge diagnostics). */
   rankCache?: RankCacheLike;
+  /** Counts the job's GPU traffic (batches, uploads) and the stored input bytes it reads. */
+  traffic?: TrafficMeter;
 }
 
 /** What a job asks of a rank cache (gpu/rank-cache.ts implements it; select.ts and CABS use it). */
@@ -79,6 +82,8 @@ export class TensorJob {
   private scratchBufs = new Map<string, GPUBuffer>();
   /** Reads in flight, by "input:chunk": every input of a chunk is requested at once. */
   private pending = new Map<string, Promise<Uint8Array>>();
+  /** "input:chunk" already uploaded once: a second upload (another sweep) is not new input. */
+  private uploaded = new Set<string>();
   readonly maxChunk: number;
 
   constructor(
@@ -113,7 +118,23 @@ export class TensorJob {
   }
 
   batch(): Batch {
-    return new Batch(this.device);
+    return new Batch(this.device, this.opts.traffic);
+  }
+
+  /** The traffic meter of the job, if any (for uploads made outside a batch). */
+  get traffic(): TrafficMeter | undefined {
+    return this.opts.traffic;
+  }
+
+  /** Uploads stored bytes of input i, chunk c (counting them as input bytes the first time). */
+  private upload(i: number, c: Chunk, bytes: Uint8Array): GPUBuffer {
+    const t = this.opts.traffic;
+    const key = `${i}:${c.index}`;
+    if (t && !this.uploaded.has(key)) {
+      this.uploaded.add(key);
+      t.inputBytes += bytes.byteLength;
+    }
+    return uploadBytes(this.device, bytes, `${this.entry.name}#${i}.raw`, t);
   }
 
   /**
@@ -124,7 +145,7 @@ export class TensorJob {
     if (this.opts.signal?.aborted) throw new CancelledError();
     const bytes = await this.bytes(i, c);
     this.opts.onRead?.(bytes.byteLength);
-    const words = uploadBytes(this.device, bytes, `${this.entry.name}#${i}.raw`);
+    const words = this.upload(i, c, bytes);
     this.transient.push(words);
     return { words, dtype: this.entry.inputs[i].tensor.dtype as Dtype };
   }
@@ -141,7 +162,7 @@ export class TensorJob {
     const inp = this.entry.inputs[i];
     const bytes = await this.bytes(i, c);
     this.opts.onRead?.(bytes.byteLength);
-    const words = uploadBytes(this.device, bytes, `${this.entry.name}#${i}.raw`);
+    const words = this.upload(i, c, bytes);
     const out = storage(this.device, c.count * 4, `${this.entry.name}#${i}.f32`);
     const b = this.batch();
     decode(b, inp.tensor.dtype as Dtype, words, out, c.count, this.entry.computeDtype);

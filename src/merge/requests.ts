@@ -6,6 +6,7 @@ import type { Recipe } from '../recipe/types';
 import type { ErrorRecord } from '../errors';
 import type { ModelSpec, OutputSpec } from '../io/types';
 import type { DiagnosticsResult } from './diagnostics';
+import type { GpuTraffic } from '../gpu/traffic';
 
 export interface MergeRequest {
   recipe: Recipe;
@@ -52,6 +53,8 @@ export interface MergeSummary {
   warnings: string[];
   /** Only for output kind 'memory'. */
   memoryFiles?: Record<string, Uint8Array>;
+  /** WebGPU engine: the bytes its kernels and transfers moved, against input and output bytes. */
+  gpuTraffic?: GpuTraffic;
 }
 
 export type MergeResult = { ok: true; summary: MergeSummary } | { ok: false; error: ErrorRecord };

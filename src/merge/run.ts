@@ -2,6 +2,7 @@
 // kernels into the sink, then config.json, tokenizer files, mergekit_config.yml and README.md.
 // The sink only publishes the folder on commit(); any failure aborts it (no partial output).
 import type { MergeBackend, TensorWriter } from '../backends/types';
+import type { GpuTraffic } from '../gpu/traffic';
 import type { MergeProgress, MergeRequest, MergeSummary } from './requests';
 import type { ModelSpec } from '../io/types';
 import type { ModelInfo } from '../formats/model-info';
@@ -81,6 +82,7 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
   let written = 0;
   let tensorStart = 0;
   let current: PlanEntry | undefined;
+  let gpuTraffic: GpuTraffic | undefined;
   const put = async (bytes: Uint8Array) => {
     await w!.write(bytes);
     written += bytes.byteLength;
@@ -119,7 +121,8 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
     },
   };
   try {
-    await backend.mergeTensors(order, writer, { signal, chunkElements: req.chunkElements, ioOnly: req.ioOnly });
+    const result = await backend.mergeTensors(order, writer, { signal, chunkElements: req.chunkElements, ioOnly: req.ioOnly });
+    gpuTraffic = result?.gpuTraffic;
     await closeShard();
     report({ stage: 'finalizing' });
     const text = async (path: string, content: string) => {
@@ -149,6 +152,7 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
     elapsedMs: performance.now() - t0,
     warnings: plan.warnings,
     memoryFiles: sink instanceof MemorySink ? sink.files : undefined,
+    ...(gpuTraffic ? { gpuTraffic } : {}),
   };
 }
 

@@ -2,7 +2,8 @@
 // the next tensor's inputs read ahead while the current one runs.
 import type { Gpu } from '../../gpu/device';
 import type { PlanEntry } from '../../recipe/plan-types';
-import type { MergeBackend, MergeTensorsOptions, TensorWriter } from '../types';
+import type { MergeBackend, MergeTensorsOptions, MergeTensorsResult, TensorWriter } from '../types';
+import { TrafficMeter } from '../../gpu/traffic';
 import { mergeTensor, prefetchTensor, readTensorOnly } from './execute';
 import { CancelledError } from '../../errors';
 
@@ -15,8 +16,10 @@ export class WebGpuBackend implements MergeBackend {
     return `WebGPU: ${[a.vendor, a.architecture].filter(Boolean).join(' ') || 'adapter'}${this.gpu.isFallbackAdapter ? ' (software fallback)' : ''}`;
   }
 
-  async mergeTensors(entries: readonly PlanEntry[], write: TensorWriter, o: MergeTensorsOptions = {}): Promise<void> {
+  /** Merges the entries; returns the GPU traffic they caused (none for ioOnly). */
+  async mergeTensors(entries: readonly PlanEntry[], write: TensorWriter, o: MergeTensorsOptions = {}): Promise<MergeTensorsResult> {
     const { signal, chunkElements } = o;
+    const traffic = o.ioOnly ? undefined : new TrafficMeter();
     let ahead: { entry: PlanEntry; bytes: Promise<Uint8Array>[] | undefined } | undefined;
     for (const [i, entry] of entries.entries()) {
       if (signal?.aborted) throw new CancelledError();
@@ -25,8 +28,9 @@ export class WebGpuBackend implements MergeBackend {
       ahead = next ? { entry: next, bytes: prefetchTensor(this.gpu, next, chunkElements, signal) } : undefined;
       const onChunk = (c: { start: number; count: number }, bytes: Uint8Array) => write.chunk(entry, c, bytes);
       if (o.ioOnly) await readTensorOnly(this.gpu, entry, chunkElements, signal, onChunk, prefetched);
-      else await mergeTensor(this.gpu, entry, chunkElements, signal, onChunk, prefetched);
+      else await mergeTensor(this.gpu, entry, chunkElements, signal, onChunk, prefetched, traffic);
       await write.done(entry);
     }
+    return { gpuTraffic: traffic?.summary() };
   }
 }

@@ -9,6 +9,7 @@ import { gpuMethod } from '../../methods/webgpu';
 import { encode16 } from '../../gpu/ops';
 import { storage } from '../../gpu/buffers';
 import { MemorySource } from '../../io/sources';
+import type { TrafficMeter } from '../../gpu/traffic';
 
 /** GPU memory a tensor's chunk set may use (inputs + scratch), bounding peak memory. */
 const CHUNK_BUDGET_BYTES = 192 * 1024 * 1024;
@@ -42,7 +43,10 @@ export function prefetchTensor(gpu: Gpu, entry: PlanEntry, chunkElements: number
   });
 }
 
-/** Runs one plan entry on the GPU and hands its encoded bytes, chunk by chunk and in order, to `write`. */
+/**
+ * Runs one plan entry on the GPU and hands its encoded bytes, chunk by chunk and in order, to
+ * `write`. With a traffic meter, counts the GPU traffic, the stored input bytes and the output bytes.
+ */
 export async function mergeTensor(
   gpu: Gpu,
   entry: PlanEntry,
@@ -50,13 +54,14 @@ export async function mergeTensor(
   signal: AbortSignal | undefined,
   write: (c: Chunk, bytes: Uint8Array) => Promise<void>,
   prefetched?: Promise<Uint8Array>[],
+  traffic?: TrafficMeter,
 ): Promise<void> {
   const method = gpuMethod(entry.method);
   if (!method) throw new UnsupportedError(`merge method "${entry.method}" has no GPU implementation`);
   const limit = chunkLimit(gpu, entry, chunkElements);
   const rowLen = method.rowLen?.({ entry });
   if (!method.singleSweep?.(entry)) entry = await cacheSweptInputs(entry, limit, rowLen, signal);
-  const job = new TensorJob(gpu.device, entry, { chunkElements: limit, rowLen, signal, prefetched });
+  const job = new TensorJob(gpu.device, entry, { chunkElements: limit, rowLen, signal, prefetched, traffic });
   try {
     if (job.n === 0) {
       await write({ index: 0, start: 0, count: 0 }, new Uint8Array(0));
@@ -76,6 +81,7 @@ export async function mergeTensor(
         b.temps.push(words);
       }
       const [data] = await b.submit();
+      if (traffic) traffic.outputBytes += bytes;
       await write(c, data);
     });
   } finally {

@@ -155,7 +155,7 @@ export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]
     for (const [j, i] of tied.entries()) {
       counts[j][0].destroy();
       counts[j][1].destroy();
-      const pre = (k: number) => uploadU32(job.device, exclusivePrefix(new Uint32Array(res[k].buffer, res[k].byteOffset, nBlocks)));
+      const pre = (k: number) => uploadU32(job.device, exclusivePrefix(new Uint32Array(res[k].buffer, res[k].byteOffset, nBlocks)), 'u32', job.traffic);
       ties[i] = [job.own(`ties1.${i}`, pre(2 * j)), job.own(`ties2.${i}`, pre(2 * j + 1))];
     }
   }

@@ -44,7 +44,7 @@ export function sum64(xs: Float32Array): number {
 
 /** A coefficient buffer (f32) for axpy. */
 export function coefs(job: TensorJob, name: string, values: ArrayLike<number>): GPUBuffer {
-  return job.own(name, uploadF32(job.device, Float32Array.from(values)));
+  return job.own(name, uploadF32(job.device, Float32Array.from(values), 'f32', job.traffic));
 }
 
 /** Copies input i through unchanged, chunk by chunk (a tensor with nothing to merge). */

@@ -1,0 +1,85 @@
+// The WebGPU backend's traffic counter (gpu/traffic.ts): a linear merge checked against a hand count
+// of its uploads, kernels and readbacks, and counting leaves the output bytes unchanged.
+import { describe, expect, test } from 'vitest';
+import { getGpu } from '../../src/gpu/device';
+import { WebGpuBackend } from '../../src/backends/webgpu/backend';
+import type { GpuTraffic } from '../../src/gpu/traffic';
+import type { PlanEntry } from '../../src/recipe/plan-types';
+import type { Dtype } from '../../src/formats/dtype';
+import { gpuBytes, makeEntry, perturb, randn } from './support';
+
+async function mergeCounted(entry: PlanEntry, chunkElements?: number): Promise<{ bytes: Uint8Array; traffic: GpuTraffic }> {
+  const backend = new WebGpuBackend(await getGpu());
+  const parts: Uint8Array[] = [];
+  const res = await backend.mergeTensors([entry], { chunk: async (_e, _c, b) => void parts.push(b), done: async () => {} }, { chunkElements });
+  const bytes = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    bytes.set(p, o);
+    o += p.length;
+  }
+  if (!res?.gpuTraffic) throw new Error('no traffic reported');
+  return { bytes, traffic: res.gpuTraffic };
+}
+
+const words16 = (n: number) => 4 * Math.ceil(n / 2);
+
+describe('GPU traffic', () => {
+  // 64 × 97 = 6208 elements (even); inputs BF16, BF16, F32; output BF16
+  const shape = [64, 97];
+  const n = 64 * 97;
+  const base = randn(n, 1);
+  const dtypes: Dtype[] = ['BF16', 'BF16', 'F32'];
+  const entry = () =>
+    makeEntry('linear', shape, dtypes.map((dtype, i) => ({ data: perturb(base, i + 2, 0.05), dtype, params: { weight: [0.2, 0.3, 0.5][i] } })), { normalize: true }, 'BF16');
+
+  test('linear, one chunk: stored words up, one wsum, one encode, one readback', async () => {
+    const { bytes, traffic } = await mergeCounted(entry());
+    expect(bytes).toEqual(await gpuBytes(entry()));
+    const stored = 2 * n + 2 * n + 4 * n;
+    const parts = {
+      upload: stored + 3 * 4, // the three inputs' stored words, then the three f32 coefficients
+      'wsum.wsum': words16(n) + words16(n) + 4 * n + 3 * 4 + 4 * n, // reads: in0, in1, in2, coef; writes acc (init: not read)
+      'encode.encode_bf16': 4 * n + words16(n),
+      readback: 2 * n,
+      uniforms: 32 + 16, // WsumParams, EncodeParams
+    };
+    expect(traffic.parts).toEqual(parts);
+    expect(traffic.dispatches).toBe(2);
+    expect(traffic.bytes).toBe(Object.values(parts).reduce((a, b) => a + b, 0));
+    expect(traffic.inputBytes).toBe(stored);
+    expect(traffic.outputBytes).toBe(2 * n);
+  });
+
+  test('linear in two chunks moves the same bytes but for one more set of uniform blocks and coefficient reads', async () => {
+    const one = await mergeCounted(entry());
+    const two = await mergeCounted(entry(), 4096);
+    expect(two.bytes).toEqual(one.bytes);
+    expect(two.traffic.dispatches).toBe(4);
+    expect(two.traffic.parts.uniforms).toBe(2 * one.traffic.parts.uniforms);
+    expect(two.traffic.bytes - two.traffic.parts.uniforms).toBe(one.traffic.bytes - one.traffic.parts.uniforms + 3 * 4);
+  });
+
+  test('ties, dare_ties, della: counted without changing the output; a second sweep re-uploads but reads no new input', async () => {
+    for (const method of ['ties', 'dare_ties', 'della']) {
+      const e = () =>
+        makeEntry(
+          method,
+          shape,
+          [{ data: base, dtype: 'BF16', isBase: true }, ...[2, 3].map((s, i) => ({ data: perturb(base, s, 0.05), dtype: 'BF16' as Dtype, params: { weight: 0.5, density: [0.5, 0.3][i], epsilon: 0.1 } }))],
+          {},
+          'BF16',
+        );
+      const one = await mergeCounted(e());
+      expect(one.bytes, method).toEqual(await gpuBytes(e()));
+      expect(one.traffic.inputBytes, method).toBe(3 * 2 * n);
+      expect(one.traffic.outputBytes, method).toBe(2 * n);
+      expect(one.traffic.parts.upload, method).toBeGreaterThanOrEqual(3 * 2 * n);
+      // della's chunks hold whole rows of 97: 97 · 42 = 4074 elements per chunk
+      const swept = await mergeCounted(e(), 4096);
+      expect(swept.bytes, method).toEqual(one.bytes);
+      expect(swept.traffic.inputBytes, method).toBe(3 * 2 * n);
+      expect(swept.traffic.parts.upload, method).toBeGreaterThan(one.traffic.parts.upload);
+    }
+  });
+});
