@@ -27,10 +27,12 @@ export type { Uniforms };
 
 type Slot = 'uniform' | 'read' | 'storage';
 
-/** Bytes an entry point reads (r) and writes (w) of one binding in a dispatch. */
+/** The range of one binding an entry point reads (r) and writes (w) in a dispatch, in bytes. */
 export interface Access {
   r?: number;
   w?: number;
+  /** Reads of the range are repeated this many times (a row swept once per step; default 1). */
+  sweeps?: number;
 }
 
 /**
@@ -65,7 +67,7 @@ const rmw = (bytes: number): Access => ({ r: bytes, w: bytes });
 const decoded = (P: Readonly<Record<string, number>>, srcBytes: number) => ({ src_words: { r: srcBytes }, dst_f32: { w: f32s(P.n) } });
 const gtaIn = (P: Readonly<Record<string, number>>) => ({ x: { r: f32s(P.n) }, base: { r: f32s(P.n) }, mask: { r: on(P.flags, 1) ? bitWords(32 * P.mask_word_offset, P.n) : 0 } });
 const stackTv = (P: Readonly<Record<string, number>>) => ({ x: { r: f32s(P.n) }, base: { r: f32s(P.n) }, mask: { r: on(P.flags, 1) ? bitWords(32 * P.mask_word_offset, P.n) : 0 } });
-const magKey = (P: Readonly<Record<string, number>>, sweeps = 1) => ({ x: { r: sweeps * f32s(P.n) }, base: { r: on(P.flags, 1) ? sweeps * f32s(P.n) : 0 } });
+const magKey = (P: Readonly<Record<string, number>>, sweeps = 1) => ({ x: { r: f32s(P.n), sweeps }, base: { r: on(P.flags, 1) ? f32s(P.n) : 0, sweeps } });
 const wsumIn = (P: Readonly<Record<string, number>>, j: number): Access => ({ r: j < P.count ? (((P.dtypes >> (2 * j)) & 3) === 0 ? f32s(P.n) : halves(P.n)) : 0 });
 const pruneRows = (P: Readonly<Record<string, number>>) => P.rows * P.pad;
 
@@ -209,7 +211,7 @@ export const FAMILIES = {
     slots: ['uniform', 'read', 'read', 'read', 'storage'],
     traffic: {
       // three sweeps over each row: maxima, softmax denominators, KL
-      row_kl: (P) => ({ f: { r: 3 * f32s(P.n) }, b: { r: 3 * f32s(P.n) }, out: { w: perBlock(P.n, P.row_len) } }),
+      row_kl: (P) => ({ f: { r: f32s(P.n), sweeps: 3 }, b: { r: f32s(P.n), sweeps: 3 }, out: { w: perBlock(P.n, P.row_len) } }),
       importance: (P) => ({ f: { r: f32s(P.n) }, b: { r: f32s(P.n) }, aux: { r: perBlock(P.n, P.row_len) }, out: { w: f32s(P.n) } }),
       neg_blocks: (P) => ({ aux: { r: f32s(P.n) }, out: { w: perBlock(P.n, 1024) } }),
       fusion_apply: (P) => ({ f: { r: f32s(P.n) }, b: { r: f32s(P.n) }, aux: { r: f32s(P.n) }, out: { w: f32s(P.n) } }),
@@ -426,7 +428,7 @@ function declaredBytes(kernel: string, fn: TrafficFn | undefined, l: WgslLayout,
     if (!buf) throw new GpuError(`${kernel}: traffic declared for binding ${bname}, which is not bound in this dispatch`);
     if (r > buf.size || w > buf.size) throw new GpuError(`${kernel}: traffic declares ${Math.max(r, w)} bytes of ${bname}, a buffer of ${buf.size} bytes`);
     const t = perBuffer.get(buf) ?? { r: 0, w: 0 };
-    perBuffer.set(buf, { r: Math.max(t.r, r), w: Math.max(t.w, w) });
+    perBuffer.set(buf, { r: Math.max(t.r, r * (a.sweeps ?? 1)), w: Math.max(t.w, w) });
   }
   let bytes = 0;
   for (const t of perBuffer.values()) bytes += t.r + t.w;
