@@ -56,6 +56,14 @@ export interface RankCacheLike {
   blockOrder(job: TensorJob, xi: number, bi: number, rowLen: number, m: number): Promise<GPUBuffer | undefined>;
 }
 
+/**
+ * Stored words that already are the decoded f32 values: F32 not rounded to a 16-bit compute dtype
+ * (decode_f32 would copy them bit for bit, so the upload is used as the decoded buffer).
+ */
+export function isDecoded(dtype: Dtype, computeDtype?: Dtype): boolean {
+  return dtype === 'F32' && computeDtype !== 'BF16' && computeDtype !== 'F16';
+}
+
 export function elementCount(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
@@ -163,11 +171,14 @@ export class TensorJob {
     const bytes = await this.bytes(i, c);
     this.opts.onRead?.(bytes.byteLength);
     const words = this.upload(i, c, bytes);
-    const out = storage(this.device, c.count * 4, `${this.entry.name}#${i}.f32`);
-    const b = this.batch();
-    decode(b, inp.tensor.dtype as Dtype, words, out, c.count, this.entry.computeDtype);
-    b.temps.push(words);
-    await b.submit();
+    let out = words;
+    if (!isDecoded(inp.tensor.dtype as Dtype, this.entry.computeDtype)) {
+      out = storage(this.device, c.count * 4, `${this.entry.name}#${i}.f32`);
+      const b = this.batch();
+      decode(b, inp.tensor.dtype as Dtype, words, out, c.count, this.entry.computeDtype);
+      b.temps.push(words);
+      await b.submit();
+    }
     if (ck !== undefined && this.opts.inputCache!.offer(ck, out, c.count * 4)) return out;
     if (this.resident) this.cache.set(key, out);
     else this.transient.push(out);
