@@ -10,6 +10,7 @@ import elementwise from '../../shaders/elementwise.wgsl?raw';
 import reduce from '../../shaders/reduce.wgsl?raw';
 import select from '../../shaders/select.wgsl?raw';
 import gta from '../../shaders/gta.wgsl?raw';
+import gtafused from '../../shaders/gtafused.wgsl?raw';
 import wsum from '../../shaders/wsum.wgsl?raw';
 import prune from '../../shaders/prune.wgsl?raw';
 import combine from '../../shaders/combine.wgsl?raw';
@@ -68,7 +69,10 @@ const decoded = (P: Readonly<Record<string, number>>, srcBytes: number) => ({ sr
 const gtaIn = (P: Readonly<Record<string, number>>) => ({ x: { r: f32s(P.n) }, base: { r: f32s(P.n) }, mask: { r: on(P.flags, 1) ? bitWords(32 * P.mask_word_offset, P.n) : 0 } });
 const stackTv = (P: Readonly<Record<string, number>>) => ({ x: { r: f32s(P.n) }, base: { r: f32s(P.n) }, mask: { r: on(P.flags, 1) ? bitWords(32 * P.mask_word_offset, P.n) : 0 } });
 const magKey = (P: Readonly<Record<string, number>>, sweeps = 1) => ({ x: { r: f32s(P.n), sweeps }, base: { r: on(P.flags, 1) ? f32s(P.n) : 0, sweeps } });
-const wsumIn = (P: Readonly<Record<string, number>>, j: number): Access => ({ r: j < P.count ? (((P.dtypes >> (2 * j)) & 3) === 0 ? f32s(P.n) : halves(P.n)) : 0 });
+/** Stored words of dtype code dt (0 f32, 1 f16, 2 bf16; wsum.wgsl, gtafused.wgsl). */
+const storedBytes = (dt: number, n: number) => (dt === 0 ? f32s(n) : halves(n));
+const wsumIn = (P: Readonly<Record<string, number>>, j: number): Access => ({ r: j < P.count ? storedBytes((P.dtypes >> (2 * j)) & 3, P.n) : 0 });
+const fusedMask = (P: Readonly<Record<string, number>>, k: number): Access => ({ r: k < P.count && on(P.flags, 1 << k) ? bitWords(32 * P.mask_word_offset, P.n) : 0 });
 const pruneRows = (P: Readonly<Record<string, number>>) => P.rows * P.pad;
 
 export const FAMILIES = {
@@ -141,11 +145,46 @@ export const FAMILIES = {
       }),
     },
   },
+  gtafused: {
+    source: gtafused,
+    slots: ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'],
+    traffic: {
+      gta_fused: (P) => ({
+        in0: wsumIn(P, 0),
+        in1: wsumIn(P, 1),
+        in2: wsumIn(P, 2),
+        base: { r: storedBytes((P.dtypes >> 6) & 3, P.n) },
+        mask0: fusedMask(P, 0),
+        mask1: fusedMask(P, 1),
+        mask2: fusedMask(P, 2),
+        out: { w: f32s(P.n) },
+      }),
+      gta_fused_encode: (P) => ({
+        in0: wsumIn(P, 0),
+        in1: wsumIn(P, 1),
+        in2: wsumIn(P, 2),
+        base: { r: storedBytes((P.dtypes >> 6) & 3, P.n) },
+        mask0: fusedMask(P, 0),
+        mask1: fusedMask(P, 1),
+        mask2: fusedMask(P, 2),
+        out: { w: halves(P.n) },
+      }),
+    },
+  },
   wsum: {
     source: wsum,
-    slots: ['uniform', 'read', 'read', 'read', 'read', 'read', 'storage'],
+    slots: ['uniform', 'read', 'read', 'read', 'read', 'read', 'storage', 'storage'],
     traffic: {
       wsum: (P) => ({ in0: wsumIn(P, 0), in1: wsumIn(P, 1), in2: wsumIn(P, 2), in3: wsumIn(P, 3), coef: { r: 4 * P.count }, acc: acc(f32s(P.n), on(P.flags, 1)) }),
+      wsum_encode: (P) => ({
+        in0: wsumIn(P, 0),
+        in1: wsumIn(P, 1),
+        in2: wsumIn(P, 2),
+        in3: wsumIn(P, 3),
+        coef: { r: 4 * P.count },
+        acc: { r: on(P.flags, 1) ? 0 : f32s(P.n) },
+        encoded: { w: halves(P.n) },
+      }),
     },
   },
   prune: {

@@ -106,6 +106,47 @@ export function gtaFinish(b: Batch, base: GPUBuffer, mixed: GPUBuffer, div: GPUB
   dispatch(b, 'gta', 'gta_finish', { n, flags, mask_word_offset: 0, w: 0, s: 0, lambda: o.lambda, div: o.scalarDiv }, [undefined, base, undefined, out, mixed, div], workgroups(n));
 }
 
+/** Task vectors gtaFused merges in one pass (its WGSL binds three inputs and three masks). */
+export const GTA_FUSED_MAX = 3;
+
+const DTYPE_CODE: Record<Dtype, number> = { F32: 0, F16: 1, BF16: 2 };
+
+/** A gtaFused input: stored words (decoded on the fly, rounded to roundTo) or a decoded f32 buffer (dtype F32, no roundTo). */
+export interface FusedInput {
+  words: GPUBuffer;
+  dtype: Dtype;
+}
+
+/**
+ * The whole GTA merge of ≤ GTA_FUSED_MAX task vectors in one pass: gtaSum × k, gtaAgree × k (with
+ * consensus) and gtaFinish, with the same f32 operations in the same order (shaders/gtafused.wgsl).
+ * `out` receives n f32 values, or with `encode` ceil(n/2) words of that 16-bit dtype (encode16's layout).
+ */
+export function gtaFused(
+  b: Batch,
+  n: number,
+  base: FusedInput,
+  steps: { x: FusedInput; mask?: GPUBuffer; w: number; s: number }[],
+  o: { maskWordOffset: number; normalize: boolean; consensus: boolean; lambda: number; scalarDiv: number; roundTo?: Dtype; encode?: 'F16' | 'BF16' },
+  out: GPUBuffer,
+): void {
+  if (steps.length < 1 || steps.length > GTA_FUSED_MAX) throw new Error(`gtaFused: ${steps.length} task vectors (1..${GTA_FUSED_MAX})`);
+  const at = (k: number) => steps[k] ?? { x: undefined, mask: undefined, w: 0, s: 0 };
+  const dtypes = steps.reduce((a, st, k) => a | (DTYPE_CODE[st.x.dtype] << (2 * k)), DTYPE_CODE[base.dtype] << 6);
+  const flags = steps.reduce((a, st, k) => a | (st.mask ? 1 << k : 0), 0) | (o.normalize ? 8 : 0) | (o.consensus ? 16 : 0);
+  const roundTo = o.roundTo === 'BF16' ? 1 : o.roundTo === 'F16' ? 2 : 0;
+  dispatch(
+    b, 'gtafused', o.encode ? 'gta_fused_encode' : 'gta_fused',
+    {
+      n, count: steps.length, dtypes, round_to: roundTo, flags, mask_word_offset: o.maskWordOffset,
+      w0: at(0).w, w1: at(1).w, w2: at(2).w, s0: at(0).s, s1: at(1).s, s2: at(2).s, lambda: o.lambda, div: o.scalarDiv,
+      out_dtype: o.encode ? DTYPE_CODE[o.encode] : 0,
+    },
+    [at(0).x?.words, at(1).x?.words, at(2).x?.words, base.words, at(0).mask, at(1).mask, at(2).mask, out],
+    workgroups(o.encode ? Math.ceil(n / 2) : n),
+  );
+}
+
 function gtaUniforms(n: number, st: GtaStep, extraFlags: number) {
   const flags = (st.mask ? 1 : 0) | (st.init ? 2 : 0) | extraFlags;
   return { n, flags, mask_word_offset: st.maskWordOffset, w: st.w, s: st.s, lambda: 1, div: 1 };

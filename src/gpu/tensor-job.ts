@@ -37,6 +37,8 @@ export interface JobOptions {
   rankCache?: RankCacheLike;
   /** Counts the job's GPU traffic (batches, uploads) and the stored input bytes it reads. */
   traffic?: TrafficMeter;
+  /** The consumer takes chunks already encoded to a 16-bit outDtype (methods/shared/webgpu/types.ts Emit). */
+  emitEncoded?: boolean;
 }
 
 /** What a job asks of a rank cache (gpu/rank-cache.ts implements it; select.ts and CABS use it). */
@@ -158,6 +160,22 @@ export class TensorJob {
     return { words, dtype: this.entry.inputs[i].tensor.dtype as Dtype };
   }
 
+  /** Whether input i's chunk c is decoded and kept (resident, or in the shared input cache): input() costs nothing. */
+  hasDecoded(i: number, c: Chunk): boolean {
+    if (this.cache.has(`${i}:${c.index}`)) return true;
+    return !!this.opts.inputCache?.get(inputCacheKey(this.entry.inputs[i], c, this.entry.computeDtype));
+  }
+
+  /**
+   * Input i of chunk c for kernels that decode stored words themselves (wsum, gtaFused): the decoded
+   * f32 buffer when it is already there, else the stored words (uploaded, not decoded). With
+   * `decoded`, the f32 buffer either way.
+   */
+  async source(i: number, c: Chunk, decoded: boolean): Promise<{ words: GPUBuffer; dtype: Dtype }> {
+    if (decoded) return { words: await this.input(i, c), dtype: 'F32' };
+    return this.rawInput(i, c);
+  }
+
   /** Decoded f32 buffer of input i for chunk c. */
   async input(i: number, c: Chunk): Promise<GPUBuffer> {
     const key = `${i}:${c.index}`;
@@ -189,6 +207,12 @@ export class TensorJob {
   endChunk(): void {
     for (const b of this.transient) b.destroy();
     this.transient = [];
+  }
+
+  /** The 16-bit dtype a method may encode its output to itself before emitting it (Emit's `encoded`). */
+  get encodeTo(): 'F16' | 'BF16' | undefined {
+    const d = this.entry.outDtype;
+    return this.opts.emitEncoded && (d === 'F16' || d === 'BF16') ? d : undefined;
   }
 
   /** A named scratch buffer of maxChunk f32 (or `bytes`), reused across chunks. */

@@ -1,12 +1,15 @@
 // The WebGPU backend's traffic counter (gpu/traffic.ts): a linear merge checked against a hand count
-// of its uploads, kernels and readbacks, and counting leaves the output bytes unchanged.
+// of its uploads, kernels and readbacks, and counting leaves the output bytes unchanged. Also the
+// passes that keep traffic down: the GTA merge fused into one pass for ≤ 3 task vectors (and the
+// per-model passes beyond, checked against the CPU engine's f32 replay).
 import { describe, expect, test } from 'vitest';
 import { getGpu } from '../../src/gpu/device';
 import { WebGpuBackend } from '../../src/backends/webgpu/backend';
 import type { GpuTraffic } from '../../src/gpu/traffic';
 import type { PlanEntry } from '../../src/recipe/plan-types';
 import type { Dtype } from '../../src/formats/dtype';
-import { gpuBytes, makeEntry, perturb, randn } from './support';
+import { gpuBytes, makeEntry, perturb, randn, type TestInput } from './support';
+import { cpuTensorBytes } from '../../src/backends/cpu/tensor';
 
 async function mergeCounted(entry: PlanEntry, chunkElements?: number): Promise<{ bytes: Uint8Array; traffic: GpuTraffic }> {
   const backend = new WebGpuBackend(await getGpu());
@@ -33,19 +36,18 @@ describe('GPU traffic', () => {
   const entry = () =>
     makeEntry('linear', shape, dtypes.map((dtype, i) => ({ data: perturb(base, i + 2, 0.05), dtype, params: { weight: [0.2, 0.3, 0.5][i] } })), { normalize: true }, 'BF16');
 
-  test('linear, one chunk: stored words up, one wsum, one encode, one readback', async () => {
+  test('linear, one chunk: stored words up, one wsum pass that encodes, one readback', async () => {
     const { bytes, traffic } = await mergeCounted(entry());
     expect(bytes).toEqual(await gpuBytes(entry()));
     const stored = 2 * n + 2 * n + 4 * n;
     const parts = {
       upload: stored + 3 * 4, // the three inputs' stored words, then the three f32 coefficients
-      'wsum.wsum': words16(n) + words16(n) + 4 * n + 3 * 4 + 4 * n, // reads: in0, in1, in2, coef; writes acc (init: not read)
-      'encode.encode_bf16': 4 * n + words16(n),
+      'wsum.wsum_encode': words16(n) + words16(n) + 4 * n + 3 * 4 + words16(n), // reads: in0, in1, in2, coef; writes the BF16 words
       readback: 2 * n,
-      uniforms: 32 + 16, // WsumParams, EncodeParams
+      uniforms: 32, // WsumParams
     };
     expect(traffic.parts).toEqual(parts);
-    expect(traffic.dispatches).toBe(2);
+    expect(traffic.dispatches).toBe(1);
     expect(traffic.bytes).toBe(Object.values(parts).reduce((a, b) => a + b, 0));
     expect(traffic.inputBytes).toBe(stored);
     expect(traffic.outputBytes).toBe(2 * n);
@@ -55,7 +57,7 @@ describe('GPU traffic', () => {
     const one = await mergeCounted(entry());
     const two = await mergeCounted(entry(), 4096);
     expect(two.bytes).toEqual(one.bytes);
-    expect(two.traffic.dispatches).toBe(4);
+    expect(two.traffic.dispatches).toBe(2);
     expect(two.traffic.parts.uniforms).toBe(2 * one.traffic.parts.uniforms);
     expect(two.traffic.bytes - two.traffic.parts.uniforms).toBe(one.traffic.bytes - one.traffic.parts.uniforms + 3 * 4);
   });
@@ -80,6 +82,38 @@ describe('GPU traffic', () => {
       expect(swept.bytes, method).toEqual(one.bytes);
       expect(swept.traffic.inputBytes, method).toBe(3 * 2 * n);
       expect(swept.traffic.parts.upload, method).toBeGreaterThan(one.traffic.parts.upload);
+      // one fused merge pass that encodes
+      expect(one.traffic.parts['gtafused.gta_fused_encode'], method).toBeGreaterThan(0);
+      expect(Object.keys(one.traffic.parts).filter((p) => p.startsWith('gta.') || p.startsWith('encode.')), method).toEqual([]);
     }
+  });
+
+  test('task_arithmetic: one pass straight from the stored words (nothing decoded)', async () => {
+    const e = makeEntry('task_arithmetic', shape, [{ data: base, dtype: 'BF16', isBase: true }, ...[0.6, -0.4].map((weight, i) => ({ data: perturb(base, 50 + i, 0.05), dtype: 'BF16' as Dtype, params: { weight } }))], {}, 'BF16');
+    const { bytes, traffic } = await mergeCounted(e);
+    expect(bytes).toEqual(await cpuTensorBytes(e, {}));
+    expect(traffic.dispatches).toBe(1);
+    // stored words in (3 × 2n) and encoded words out (2n)
+    expect(traffic.parts['gtafused.gta_fused_encode']).toBe(3 * words16(n) + words16(n));
+  });
+
+  test('four task vectors take the per-model GTA passes: the bytes of the CPU engine', async () => {
+    const withBase = (dtype: Dtype, per: Record<string, number>[]): TestInput[] => [
+      { data: base, dtype, isBase: true },
+      ...per.map((params, i) => ({ data: perturb(base, 40 + i, 0.05), dtype, params })),
+    ];
+    const cases: [string, Record<string, number>[]][] = [
+      ['ties', [0.3, 0.5, 0.7, 0.4].map((density, i) => ({ weight: [0.5, 0.3, 0.9, 0.2][i], density }))],
+      ['dare_ties', [0.3, 0.5, 0.7, 0.4].map((density, i) => ({ weight: [0.5, 0.3, 0.9, 0.2][i], density }))],
+      ['task_arithmetic', [0.6, -0.4, 0.3, 0.2].map((weight) => ({ weight }))],
+    ];
+    for (const [method, per] of cases)
+      for (const out of ['F32', 'BF16'] as Dtype[]) {
+        const e = makeEntry(method, shape, withBase('BF16', per), { normalize: true }, out);
+        const { bytes, traffic } = await mergeCounted(e);
+        expect(traffic.parts['gtafused.gta_fused'] ?? traffic.parts['gtafused.gta_fused_encode'], method).toBeUndefined();
+        expect(bytes, `${method} → ${out}`).toEqual(await cpuTensorBytes(e, {}));
+        expect(await gpuBytes(e, 4096), `${method} → ${out}, chunked`).toEqual(bytes);
+      }
   });
 });

@@ -61,17 +61,17 @@ export async function mergeTensor(
   const limit = chunkLimit(gpu, entry, chunkElements);
   const rowLen = method.rowLen?.({ entry });
   if (!method.singleSweep?.(entry)) entry = await cacheSweptInputs(entry, limit, rowLen, signal);
-  const job = new TensorJob(gpu.device, entry, { chunkElements: limit, rowLen, signal, prefetched, traffic });
+  const job = new TensorJob(gpu.device, entry, { chunkElements: limit, rowLen, signal, prefetched, traffic, emitEncoded: true });
   try {
     if (job.n === 0) {
       await write({ index: 0, start: 0, count: 0 }, new Uint8Array(0));
       return;
     }
-    await method.run(job, async (c, out) => {
+    await method.run(job, async (c, out, encoded) => {
       const b = job.batch();
       let bytes: number;
-      if (entry.outDtype === 'F32') {
-        bytes = c.count * 4;
+      if (entry.outDtype === 'F32' || encoded) {
+        bytes = c.count * itemSize(entry.outDtype);
         b.read(out, bytes);
       } else {
         const words = storage(gpu.device, Math.ceil(c.count / 2) * 4, 'encoded');

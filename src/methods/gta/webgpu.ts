@@ -6,7 +6,7 @@
 // multiple of 32: every mask is laid out per chunk (maskWordOffsets), and its L1 sums are per row.
 import type { GpuMethod, Sparsified } from '../shared/webgpu/types';
 import { bool, num } from '../shared/webgpu/types';
-import { gtaAgree, gtaFinish, gtaSum, l1Blocks, NONE } from '../../gpu/ops';
+import { GTA_FUSED_MAX, gtaAgree, gtaFinish, gtaFused, gtaSum, l1Blocks, NONE } from '../../gpu/ops';
 import { storage } from '../../gpu/buffers';
 import { buildMasks, selectTopKs, type MaskRequest, type TopKRequest } from '../shared/webgpu/select';
 import { collectPartials, sum64, emitInput } from '../shared/webgpu/stats';
@@ -44,6 +44,26 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
       const total = weights.reduce((a, b) => a + b, 0);
       const scalarDiv = Math.abs(total) < 1e-8 ? 1 : total;
       for (const c of job.chunks) {
+        if (others.length <= GTA_FUSED_MAX) {
+          // one pass: from the decoded inputs when an earlier sweep left them (resident tensors),
+          // else straight from the stored words (nothing decoded, nothing re-read)
+          const decoded = [bi, ...others].every((i) => job.hasDecoded(i, c));
+          const base = await job.source(bi, c, decoded);
+          const xs = [];
+          for (const i of others) xs.push(await job.source(i, c, decoded));
+          const encode = job.encodeTo;
+          const out = encode ? job.scratch('encoded', Math.ceil(job.maxChunk / 2) * 4) : job.scratch('out');
+          const b = job.batch();
+          gtaFused(
+            b, c.count, base, xs.map((x, k) => ({ x, mask: masks[k], w: weights[k], s: scales[k] })),
+            { maskWordOffset: wordOffsets[c.index], normalize, consensus: v.consensus, lambda, scalarDiv, roundTo: decoded ? undefined : job.entry.computeDtype, encode },
+            out,
+          );
+          await b.submit();
+          await emit(c, out, !!encode);
+          job.endChunk();
+          continue;
+        }
         const base = await job.input(bi, c);
         const xs: GPUBuffer[] = [];
         for (const i of others) xs.push(await job.input(i, c));

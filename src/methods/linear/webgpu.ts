@@ -4,7 +4,7 @@ import { weightedSum } from '../../gpu/ops-wsum';
 import { coefs } from '../shared/webgpu/stats';
 
 /** Σ wᵢ·Xᵢ (input order), then ÷ Σ wᵢ when normalize — no zero-sum guard, as mergekit. One fused
- *  pass from the stored words (decode, weight, sum, divide). */
+ *  pass from the stored words (decode, weight, sum, divide; and encode, for a 16-bit merge to disk). */
 export const linearGpu: GpuMethod = {
   name: 'linear',
   singleSweep: () => true,
@@ -17,10 +17,12 @@ export const linearGpu: GpuMethod = {
     for (const c of job.chunks) {
       const raw = await Promise.all(inputs.map((_, i) => job.rawInput(i, c)));
       const acc = job.scratch('acc');
+      const dtype = job.encodeTo;
+      const encode = dtype ? { dtype, words: job.scratch('encoded', Math.ceil(job.maxChunk / 2) * 4) } : undefined;
       const b = job.batch();
-      weightedSum(b, raw, coef, acc, c.count, { roundTo: job.entry.computeDtype, div: normalize ? total : undefined });
+      weightedSum(b, raw, coef, acc, c.count, { roundTo: job.entry.computeDtype, div: normalize ? total : undefined, encode });
       await b.submit();
-      await emit(c, acc);
+      await emit(c, encode ? encode.words : acc, !!encode);
       job.endChunk();
     }
   },

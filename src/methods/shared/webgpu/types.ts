@@ -1,7 +1,11 @@
 import type { TensorJob, Chunk } from '../../../gpu/tensor-job';
 
-/** Emits one chunk of the output (f32, chunk.count elements); resolves once it is written. */
-export type Emit = (c: Chunk, out: GPUBuffer) => Promise<void>;
+/**
+ * Emits one chunk of the output (f32, chunk.count elements); resolves once it is written. With
+ * `encoded`, `out` already holds the chunk in the entry's 16-bit outDtype (encode16's layout):
+ * only when the job was made with `emitEncoded` (a merge to disk) and outDtype is not F32.
+ */
+export type Emit = (c: Chunk, out: GPUBuffer, encoded?: boolean) => Promise<void>;
 
 /** The GPU side of a merge method: composed from kernel wrappers in gpu/ops.ts. */
 export interface GpuMethod {
