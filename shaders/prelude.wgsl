@@ -65,6 +65,27 @@ fn f32_to_f16(x: f32) -> u32 {
   return sign | r;
 }
 
+// Element i of a tensor stored as u32 words of dtype dt (0 f32, 1 f16, 2 bf16: two 16-bit elements
+// per word, low half first), as f32, rounded to the compute dtype round_to (0 none, 1 bf16, 2 f16)
+// unless it is stored in it: codec.wgsl's decode, for kernels that read stored words directly.
+// Rounding is idempotent, so an already decoded (and rounded) f32 buffer may be read as dt 0 too.
+fn word_index(dt: u32, i: u32) -> u32 {
+  return select(i >> 1u, i, dt == 0u);
+}
+
+fn decode_word(w: u32, dt: u32, i: u32, round_to: u32) -> f32 {
+  var v: f32;
+  if (dt == 0u) {
+    v = bitcast<f32>(w);
+  } else {
+    let h = select(w & 0xffffu, w >> 16u, (i & 1u) == 1u);
+    if (dt == 1u) { v = f16_to_f32(h); } else { v = bf16_to_f32(h); }
+  }
+  if (round_to == 1u && dt != 2u) { return bf16_to_f32(f32_to_bf16(v)); }
+  if (round_to == 2u && dt != 1u) { return f16_to_f32(f32_to_f16(v)); }
+  return v;
+}
+
 // Counter-based hash (for random methods): lowbias32 by Chris Wellons' constants, mixed with a seed.
 fn hash_u32(x: u32) -> u32 {
   var h = x;

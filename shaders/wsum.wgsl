@@ -28,20 +28,7 @@ struct WsumParams {
 @group(0) @binding(7) var<storage, read_write> encoded: array<u32>;
 
 fn from_word(w: u32, dt: u32, i: u32) -> f32 {
-  var v: f32;
-  if (dt == 0u) {
-    v = bitcast<f32>(w);
-  } else {
-    let h = select(w & 0xffffu, w >> 16u, (i & 1u) == 1u);
-    if (dt == 1u) { v = f16_to_f32(h); } else { v = bf16_to_f32(h); }
-  }
-  if (P.round_to == 1u && dt != 2u) { return bf16_to_f32(f32_to_bf16(v)); }
-  if (P.round_to == 2u && dt != 1u) { return f16_to_f32(f32_to_f16(v)); }
-  return v;
-}
-
-fn word_index(dt: u32, i: u32) -> u32 {
-  return select(i >> 1u, i, dt == 0u);
+  return decode_word(w, dt, i, P.round_to);
 }
 
 fn value(i: u32) -> f32 {

@@ -72,6 +72,12 @@ const magKey = (P: Readonly<Record<string, number>>, sweeps = 1) => ({ x: { r: f
 /** Stored words of dtype code dt (0 f32, 1 f16, 2 bf16; wsum.wgsl, gtafused.wgsl). */
 const storedBytes = (dt: number, n: number) => (dt === 0 ? f32s(n) : halves(n));
 const wsumIn = (P: Readonly<Record<string, number>>, j: number): Access => ({ r: j < P.count ? storedBytes((P.dtypes >> (2 * j)) & 3, P.n) : 0 });
+// reduce.wgsl's a' / b' (base read when flags & 1 or flags & 2), stored words of dtypes' codes
+const redIn = (P: Readonly<Record<string, number>>) => ({
+  a: { r: storedBytes(P.dtypes & 3, P.n) },
+  b: { r: storedBytes((P.dtypes >> 2) & 3, P.n) },
+  base: { r: on(P.flags, 3) ? storedBytes((P.dtypes >> 4) & 3, P.n) : 0 },
+});
 const fusedMask = (P: Readonly<Record<string, number>>, k: number): Access => ({ r: k < P.count && on(P.flags, 1 << k) ? bitWords(32 * P.mask_word_offset, P.n) : 0 });
 const pruneRows = (P: Readonly<Record<string, number>>) => P.rows * P.pad;
 
@@ -105,15 +111,15 @@ export const FAMILIES = {
     source: reduce,
     slots: ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage'],
     traffic: {
-      dot_blocks: (P) => ({ a: { r: f32s(P.n) }, b: { r: f32s(P.n) }, base: { r: on(P.flags, 3) ? f32s(P.n) : 0 }, out0: { w: perBlock(P.n, 1024) } }),
+      dot_blocks: (P) => ({ ...redIn(P), out0: { w: perBlock(P.n, 1024) } }),
       l1_blocks: (P) => ({
-        a: { r: f32s(P.n) },
-        base: { r: f32s(P.n) },
+        a: { r: storedBytes(P.dtypes & 3, P.n) },
+        base: { r: storedBytes((P.dtypes >> 4) & 3, P.n) },
         mask: { r: on(P.flags, 4) ? bitWords(32 * P.mask_word_offset, P.n) : 0 },
         out0: { w: perBlock(P.n, 1024) },
         out1: { w: perBlock(P.n, 1024) },
       }),
-      dot_rows: (P) => ({ a: { r: f32s(P.n) }, b: { r: f32s(P.n) }, base: { r: on(P.flags, 3) ? f32s(P.n) : 0 }, out0: { w: perBlock(P.n, P.row_len) } }),
+      dot_rows: (P) => ({ ...redIn(P), out0: { w: perBlock(P.n, P.row_len) } }),
     },
   },
   select: {

@@ -30,17 +30,34 @@ export function divide(b: Batch, acc: GPUBuffer, n: number, by: number): void {
 
 /** Per-1024-block partial sums of a'·b' (a' = a − base if subA, b' likewise) into out[0..blocks). */
 export function dotBlocks(b: Batch, a: GPUBuffer, bb: GPUBuffer, base: GPUBuffer | undefined, n: number, subA: boolean, subB: boolean, out: GPUBuffer): void {
-  dispatch(b, 'reduce', 'dot_blocks', { n, flags: (subA ? 1 : 0) | (subB ? 2 : 0), row_len: 0, mask_word_offset: 0 }, [a, bb, base, undefined, out], workgroups(n, BLOCK));
+  dispatch(b, 'reduce', 'dot_blocks', { n, flags: (subA ? 1 : 0) | (subB ? 2 : 0), row_len: 0, mask_word_offset: 0, dtypes: 0, round_to: 0 }, [a, bb, base, undefined, out], workgroups(n, BLOCK));
 }
 
 /** Per-row sums of a'·b' (rows of rowLen; n a multiple of rowLen) into out[0..rows). */
 export function dotRows(b: Batch, a: GPUBuffer, bb: GPUBuffer, base: GPUBuffer | undefined, n: number, rowLen: number, subA: boolean, subB: boolean, out: GPUBuffer): void {
-  dispatch(b, 'reduce', 'dot_rows', { n, flags: (subA ? 1 : 0) | (subB ? 2 : 0), row_len: rowLen, mask_word_offset: 0 }, [a, bb, base, undefined, out], workgroups(n, rowLen));
+  dispatch(b, 'reduce', 'dot_rows', { n, flags: (subA ? 1 : 0) | (subB ? 2 : 0), row_len: rowLen, mask_word_offset: 0, dtypes: 0, round_to: 0 }, [a, bb, base, undefined, out], workgroups(n, rowLen));
 }
 
-/** Per-block Σ|x − base| (out0) and Σ|(x − base)·mask| (out1). */
-export function l1Blocks(b: Batch, x: GPUBuffer, base: GPUBuffer, mask: GPUBuffer | undefined, maskWordOffset: number, n: number, out0: GPUBuffer, out1: GPUBuffer): void {
-  dispatch(b, 'reduce', 'l1_blocks', { n, flags: mask ? 4 : 0, row_len: 0, mask_word_offset: maskWordOffset }, [x, x, base, mask, out0, out1], workgroups(n, BLOCK));
+/**
+ * Per-block Σ|x − base| (out0) and Σ|(x − base)·mask| (out1); x and base decoded f32 buffers, or
+ * stored words (FusedInput) decoded on the fly and rounded to roundTo.
+ */
+export function l1Blocks(
+  b: Batch,
+  x: GPUBuffer | FusedInput,
+  base: GPUBuffer | FusedInput,
+  mask: GPUBuffer | undefined,
+  maskWordOffset: number,
+  n: number,
+  out0: GPUBuffer,
+  out1: GPUBuffer,
+  roundTo?: Dtype,
+): void {
+  const xi = 'words' in x ? x : { words: x, dtype: 'F32' as Dtype };
+  const bi = 'words' in base ? base : { words: base, dtype: 'F32' as Dtype };
+  const dtypes = DTYPE_CODE[xi.dtype] | (DTYPE_CODE[bi.dtype] << 4);
+  const round = roundTo === 'BF16' ? 1 : roundTo === 'F16' ? 2 : 0;
+  dispatch(b, 'reduce', 'l1_blocks', { n, flags: mask ? 4 : 0, row_len: 0, mask_word_offset: maskWordOffset, dtypes, round_to: round }, [xi.words, xi.words, bi.words, mask, out0, out1], workgroups(n, BLOCK));
 }
 
 export interface Selection {

@@ -148,16 +148,22 @@ export class TensorJob {
   }
 
   /**
-   * The stored words of input i for chunk c, uploaded but not decoded (freed at endChunk): for
-   * single-sweep kernels that decode as they combine.
+   * The stored words of input i for chunk c, uploaded but not decoded, for kernels that decode as
+   * they read (wsum, gtaFused, l1Blocks). Kept across sweeps for a resident tensor (and decoded
+   * from there if input() is asked for later), else freed at endChunk.
    */
   async rawInput(i: number, c: Chunk): Promise<{ words: GPUBuffer; dtype: Dtype }> {
+    const dtype = this.entry.inputs[i].tensor.dtype as Dtype;
+    const key = `raw:${i}:${c.index}`;
+    const hit = this.cache.get(key);
+    if (hit) return { words: hit, dtype };
     if (this.opts.signal?.aborted) throw new CancelledError();
     const bytes = await this.bytes(i, c);
     this.opts.onRead?.(bytes.byteLength);
     const words = this.upload(i, c, bytes);
-    this.transient.push(words);
-    return { words, dtype: this.entry.inputs[i].tensor.dtype as Dtype };
+    if (this.resident) this.cache.set(key, words);
+    else this.transient.push(words);
+    return { words, dtype };
   }
 
   /** Whether input i's chunk c is decoded and kept (resident, or in the shared input cache): input() costs nothing. */
@@ -167,12 +173,12 @@ export class TensorJob {
   }
 
   /**
-   * Input i of chunk c for kernels that decode stored words themselves (wsum, gtaFused): the decoded
-   * f32 buffer when it is already there, else the stored words (uploaded, not decoded). With
-   * `decoded`, the f32 buffer either way.
+   * Input i of chunk c for kernels that decode stored words themselves (gtaFused, l1Blocks): the
+   * decoded f32 buffer when an earlier sweep left it (read as F32; rounding it again to the compute
+   * dtype changes nothing), else the stored words: nothing is decoded or read twice for it.
    */
-  async source(i: number, c: Chunk, decoded: boolean): Promise<{ words: GPUBuffer; dtype: Dtype }> {
-    if (decoded) return { words: await this.input(i, c), dtype: 'F32' };
+  async source(i: number, c: Chunk): Promise<{ words: GPUBuffer; dtype: Dtype }> {
+    if (this.hasDecoded(i, c)) return { words: await this.input(i, c), dtype: 'F32' };
     return this.rawInput(i, c);
   }
 
@@ -186,15 +192,20 @@ export class TensorJob {
     if (shared) return shared;
     if (this.opts.signal?.aborted) throw new CancelledError();
     const inp = this.entry.inputs[i];
-    const bytes = await this.bytes(i, c);
-    this.opts.onRead?.(bytes.byteLength);
-    const words = this.upload(i, c, bytes);
+    // the stored words an earlier sweep kept (resident), or uploaded now
+    const kept = this.cache.get(`raw:${key}`);
+    let words = kept;
+    if (!words) {
+      const bytes = await this.bytes(i, c);
+      this.opts.onRead?.(bytes.byteLength);
+      words = this.upload(i, c, bytes);
+    }
     let out = words;
     if (!isDecoded(inp.tensor.dtype as Dtype, this.entry.computeDtype)) {
       out = storage(this.device, c.count * 4, `${this.entry.name}#${i}.f32`);
       const b = this.batch();
       decode(b, inp.tensor.dtype as Dtype, words, out, c.count, this.entry.computeDtype);
-      b.temps.push(words);
+      if (!kept) b.temps.push(words);
       await b.submit();
     }
     if (ck !== undefined && this.opts.inputCache!.offer(ck, out, c.count * 4)) return out;
@@ -236,7 +247,7 @@ export class TensorJob {
   dispose(): void {
     this.pending.clear();
     this.endChunk();
-    for (const b of this.cache.values()) b.destroy();
+    for (const b of new Set(this.cache.values())) b.destroy();
     for (const b of this.scratchBufs.values()) b.destroy();
     this.cache.clear();
     this.scratchBufs.clear();

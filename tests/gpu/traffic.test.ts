@@ -84,6 +84,12 @@ describe('GPU traffic', () => {
       expect(swept.traffic.parts.upload, method).toBeGreaterThan(one.traffic.parts.upload);
       // one fused merge pass that encodes
       expect(one.traffic.parts['gtafused.gta_fused_encode'], method).toBeGreaterThan(0);
+      // DARE's masks read no input, and its L1 rescale and merge read the stored words: each input
+      // uploaded once, nothing decoded
+      if (method === 'dare_ties') {
+        expect(one.traffic.parts.upload).toBe(3 * 2 * n);
+        expect(Object.keys(one.traffic.parts).filter((p) => p.startsWith('codec.'))).toEqual([]);
+      }
       expect(Object.keys(one.traffic.parts).filter((p) => p.startsWith('gta.') || p.startsWith('encode.')), method).toEqual([]);
     }
   });

@@ -45,18 +45,17 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
       const scalarDiv = Math.abs(total) < 1e-8 ? 1 : total;
       for (const c of job.chunks) {
         if (others.length <= GTA_FUSED_MAX) {
-          // one pass: from the decoded inputs when an earlier sweep left them (resident tensors),
-          // else straight from the stored words (nothing decoded, nothing re-read)
-          const decoded = [bi, ...others].every((i) => job.hasDecoded(i, c));
-          const base = await job.source(bi, c, decoded);
+          // one pass: from the decoded inputs an earlier sweep left (resident tensors), else straight
+          // from the stored words (nothing decoded)
+          const base = await job.source(bi, c);
           const xs = [];
-          for (const i of others) xs.push(await job.source(i, c, decoded));
+          for (const i of others) xs.push(await job.source(i, c));
           const encode = job.encodeTo;
           const out = encode ? job.scratch('encoded', Math.ceil(job.maxChunk / 2) * 4) : job.scratch('out');
           const b = job.batch();
           gtaFused(
             b, c.count, base, xs.map((x, k) => ({ x, mask: masks[k], w: weights[k], s: scales[k] })),
-            { maskWordOffset: wordOffsets[c.index], normalize, consensus: v.consensus, lambda, scalarDiv, roundTo: decoded ? undefined : job.entry.computeDtype, encode },
+            { maskWordOffset: wordOffsets[c.index], normalize, consensus: v.consensus, lambda, scalarDiv, roundTo: job.entry.computeDtype, encode },
             out,
           );
           await b.submit();
@@ -201,9 +200,11 @@ function l1Scale(all: number, kept: number): number {
 
 /** L1 rescale factors from per-1024-block partials (chunks 4096-aligned: mask word = start / 32). */
 async function l1Scales(job: TensorJob, others: number[], bi: number, masks: (GPUBuffer | undefined)[], wordOffsets: number[]): Promise<number[]> {
+  // from the decoded inputs a selection sweep left, else from the stored words (DARE's masks read no input)
   const parts = await collectPartials(job, 2 * others.length, (c) => Math.ceil(c.count / 1024), async (b, c, outs) => {
-    const base = await job.input(bi, c);
-    for (const [k, i] of others.entries()) if (masks[k]) l1Blocks(b, await job.input(i, c), base, masks[k], wordOffsets[c.index], c.count, outs[2 * k], outs[2 * k + 1]);
+    const base = await job.source(bi, c);
+    for (const [k, i] of others.entries())
+      if (masks[k]) l1Blocks(b, await job.source(i, c), base, masks[k], wordOffsets[c.index], c.count, outs[2 * k], outs[2 * k + 1], job.entry.computeDtype);
   });
   return others.map((_, k) => {
     if (!masks[k]) return 1;
