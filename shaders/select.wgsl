@@ -6,7 +6,9 @@
 //   make_mask:  bit i of the mask = sel1(i) && !sel2(i), where sel(i) is
 //               mode 0: false;  mode 1: key >= T;  mode 2: key > T || (key == T && tie_rank(i) < r)
 //               (per block, mode 2 becomes 1 or 3 (key > T) unless the block straddles the r-th tie)
-// δ is (x − base) when base is used (flags & 1), else x.
+// δ is (x − base) when base is used (flags & 1), else x. x and base are read as stored words
+// through the prelude's decode_word (dtypes: x at bits 0..1, base at 2..3; rounded to round_to):
+// f32 buffers (decoded inputs, key buffers) are dtype 0 with round_to 0.
 
 struct SelParams {
   n: u32,
@@ -23,13 +25,13 @@ struct SelParams {
   mask_word_offset: u32, // chunk start / 32
   block_offset: u32,     // chunk start / 4096
   bin_offset: u32,       // hist: first bin of this request's 2048-bin window
-  _p1: u32,
-  _p2: u32,
+  dtypes: u32,
+  round_to: u32,
 };
 
 @group(0) @binding(0) var<uniform> P: SelParams;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> base: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<u32>;
+@group(0) @binding(2) var<storage, read> base: array<u32>;
 @group(0) @binding(3) var<storage, read_write> bins: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> ties1: array<u32>;   // per block: counts (tie_count) / exclusive prefix (make_mask)
 @group(0) @binding(5) var<storage, read_write> ties2: array<u32>;
@@ -46,8 +48,12 @@ var<workgroup> words: array<atomic<u32>, 128>;
 var<workgroup> has_ties: u32;
 
 fn key(i: u32) -> u32 {
-  var v = x[i];
-  if ((P.flags & 1u) != 0u) { v = v - base[i]; }
+  let dx = P.dtypes & 3u;
+  var v = decode_word(x[word_index(dx, i)], dx, i, P.round_to);
+  if ((P.flags & 1u) != 0u) {
+    let db = (P.dtypes >> 2u) & 3u;
+    v = v - decode_word(base[word_index(db, i)], db, i, P.round_to);
+  }
   return bitcast<u32>(v) & 0x7fffffffu;
 }
 

@@ -64,7 +64,6 @@ const on = (flags: number, bit: number) => (flags & bit) !== 0;
 const acc = (bytes: number, init: boolean): Access => ({ r: init ? 0 : bytes, w: bytes });
 const rmw = (bytes: number): Access => ({ r: bytes, w: bytes });
 
-// reduce.wgsl's a' / b' read base when flags & 1 / flags & 2
 const decoded = (P: Readonly<Record<string, number>>, srcBytes: number) => ({ src_words: { r: srcBytes }, dst_f32: { w: f32s(P.n) } });
 const gtaIn = (P: Readonly<Record<string, number>>) => ({ x: { r: f32s(P.n) }, base: { r: f32s(P.n) }, mask: { r: on(P.flags, 1) ? bitWords(32 * P.mask_word_offset, P.n) : 0 } });
 const stackTv = (P: Readonly<Record<string, number>>) => ({ x: { r: f32s(P.n) }, base: { r: f32s(P.n) }, mask: { r: on(P.flags, 1) ? bitWords(32 * P.mask_word_offset, P.n) : 0 } });
@@ -72,6 +71,8 @@ const magKey = (P: Readonly<Record<string, number>>, sweeps = 1) => ({ x: { r: f
 /** Stored words of dtype code dt (0 f32, 1 f16, 2 bf16; wsum.wgsl, gtafused.wgsl). */
 const storedBytes = (dt: number, n: number) => (dt === 0 ? f32s(n) : halves(n));
 const wsumIn = (P: Readonly<Record<string, number>>, j: number): Access => ({ r: j < P.count ? storedBytes((P.dtypes >> (2 * j)) & 3, P.n) : 0 });
+// select.wgsl's key: x, and base when flags & 1, stored words of dtypes' codes
+const selKey = (P: Readonly<Record<string, number>>) => ({ x: { r: storedBytes(P.dtypes & 3, P.n) }, base: { r: on(P.flags, 1) ? storedBytes((P.dtypes >> 2) & 3, P.n) : 0 } });
 // reduce.wgsl's a' / b' (base read when flags & 1 or flags & 2), stored words of dtypes' codes
 const redIn = (P: Readonly<Record<string, number>>) => ({
   a: { r: storedBytes(P.dtypes & 3, P.n) },
@@ -127,10 +128,10 @@ export const FAMILIES = {
     slots: ['uniform', 'read', 'read', 'storage', 'storage', 'storage', 'storage'],
     traffic: {
       // per workgroup, the nonzero local bins are added to the 2048-bin window: at most min(2048, n) bins
-      hist: (P) => ({ ...magKey(P), bins: rmw(4 * Math.min(2048, P.n)) }),
-      tie_count: (P) => ({ ...magKey(P), ties1: { w: perBlock(P.n, 4096) }, ties2: { w: perBlock(P.n, 4096) } }),
+      hist: (P) => ({ ...selKey(P), bins: rmw(4 * Math.min(2048, P.n)) }),
+      tie_count: (P) => ({ ...selKey(P), ties1: { w: perBlock(P.n, 4096) }, ties2: { w: perBlock(P.n, 4096) } }),
       make_mask: (P) => ({
-        ...magKey(P),
+        ...selKey(P),
         ties1: { r: P.mode1 === 2 ? perBlock(P.n, 4096) + 4 : 0 },
         ties2: { r: P.mode2 === 2 ? perBlock(P.n, 4096) + 4 : 0 },
         mask: { w: bitWords(0, P.n) },

@@ -68,34 +68,49 @@ export interface Selection {
 }
 export const NONE: Selection = { mode: 0, t: 0xffffffff, r: 0 };
 
-function selUniforms(n: number, useBase: boolean, extra: Partial<{ shift: number; prefixMask: number; prefixValue: number; s1: Selection; s2: Selection; maskWordOffset: number; blockOffset: number; binOffset: number }>) {
+/**
+ * Where a selection's key |x − base| (or |x|) is read from: f32 buffers (decoded inputs, key
+ * buffers), or an input's stored words decoded on the fly and rounded to roundTo (TensorJob.source).
+ */
+export interface KeySource {
+  x: GPUBuffer | FusedInput;
+  base?: GPUBuffer | FusedInput;
+  /** Compute dtype the stored words are rounded to (never for key buffers). */
+  roundTo?: Dtype;
+}
+
+function selUniforms(n: number, src: KeySource, extra: Partial<{ shift: number; prefixMask: number; prefixValue: number; s1: Selection; s2: Selection; maskWordOffset: number; blockOffset: number; binOffset: number }>) {
   const s1 = extra.s1 ?? NONE;
   const s2 = extra.s2 ?? NONE;
+  const code = (x: GPUBuffer | FusedInput | undefined) => (x && 'words' in x ? DTYPE_CODE[x.dtype] : 0);
   return {
-    n, flags: useBase ? 1 : 0, shift: extra.shift ?? 0, prefix_mask: extra.prefixMask ?? 0, prefix_value: extra.prefixValue ?? 0,
+    n, flags: src.base ? 1 : 0, shift: extra.shift ?? 0, prefix_mask: extra.prefixMask ?? 0, prefix_value: extra.prefixValue ?? 0,
     mode1: s1.mode, t1: s1.t, r1: s1.r, mode2: s2.mode, t2: s2.t, r2: s2.r,
     mask_word_offset: extra.maskWordOffset ?? 0, block_offset: extra.blockOffset ?? 0, bin_offset: extra.binOffset ?? 0,
+    dtypes: code(src.x) | (code(src.base) << 2), round_to: src.roundTo === 'BF16' ? 1 : src.roundTo === 'F16' ? 2 : 0,
   };
 }
 
+const buf = (x: GPUBuffer | FusedInput | undefined) => (x && 'words' in x ? x.words : x);
+
 /** Adds to bins[binOffset..+2048) the histogram of digit (key >> shift) & 2047 of keys matching the prefix. */
-export function histogram(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, n: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset = 0): void {
+export function histogram(b: Batch, src: KeySource, n: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset = 0): void {
   // few, long-running workgroups: zeroing and flushing 2048 local bins is the fixed cost per group
   // (at most 1024 workgroups of 256 elements per thread)
-  dispatch(b, 'select', 'hist', selUniforms(n, !!base, { shift, prefixMask, prefixValue, binOffset }), [x, base, bins], workgroups(Math.min(n, 1024 * 256 * 256), 256 * 256));
+  dispatch(b, 'select', 'hist', selUniforms(n, src, { shift, prefixMask, prefixValue, binOffset }), [buf(src.x), buf(src.base), bins], workgroups(Math.min(n, 1024 * 256 * 256), 256 * 256));
 }
 
 /** Per-4096-block counts of key == s1.t (ties1) and key == s2.t (ties2), at global block blockOffset. */
-export function tieCount(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, n: number, s1: Selection, s2: Selection, blockOffset: number, ties1: GPUBuffer, ties2: GPUBuffer): void {
-  dispatch(b, 'select', 'tie_count', selUniforms(n, !!base, { s1, s2, blockOffset }), [x, base, undefined, ties1, ties2], workgroups(n, TIE_BLOCK));
+export function tieCount(b: Batch, src: KeySource, n: number, s1: Selection, s2: Selection, blockOffset: number, ties1: GPUBuffer, ties2: GPUBuffer): void {
+  dispatch(b, 'select', 'tie_count', selUniforms(n, src, { s1, s2, blockOffset }), [buf(src.x), buf(src.base), undefined, ties1, ties2], workgroups(n, TIE_BLOCK));
 }
 
 /** mask bit = sel(s1) && !sel(s2); ties1/ties2 hold exclusive per-block prefix counts (global blocks). */
-export function makeMask(b: Batch, x: GPUBuffer, base: GPUBuffer | undefined, n: number, s1: Selection, s2: Selection, chunkStart: number, ties1: GPUBuffer | undefined, ties2: GPUBuffer | undefined, mask: GPUBuffer): void {
+export function makeMask(b: Batch, src: KeySource, n: number, s1: Selection, s2: Selection, chunkStart: number, ties1: GPUBuffer | undefined, ties2: GPUBuffer | undefined, mask: GPUBuffer): void {
   dispatch(
     b, 'select', 'make_mask',
-    selUniforms(n, !!base, { s1, s2, maskWordOffset: chunkStart / 32, blockOffset: chunkStart / TIE_BLOCK }),
-    [x, base, undefined, ties1, ties2, mask],
+    selUniforms(n, src, { s1, s2, maskWordOffset: chunkStart / 32, blockOffset: chunkStart / TIE_BLOCK }),
+    [buf(src.x), buf(src.base), undefined, ties1, ties2, mask],
     workgroups(n, TIE_BLOCK),
   );
 }

@@ -84,10 +84,11 @@ describe('GPU traffic', () => {
       expect(swept.traffic.parts.upload, method).toBeGreaterThan(one.traffic.parts.upload);
       // one fused merge pass that encodes
       expect(one.traffic.parts['gtafused.gta_fused_encode'], method).toBeGreaterThan(0);
-      // DARE's masks read no input, and its L1 rescale and merge read the stored words: each input
-      // uploaded once, nothing decoded
-      if (method === 'dare_ties') {
-        expect(one.traffic.parts.upload).toBe(3 * 2 * n);
+      // the top-k selection (ties), DARE's L1 rescale and the merge read the stored words of a
+      // resident tensor: each input uploaded once (ties adds its tie-count prefixes), nothing decoded
+      if (method !== 'della') {
+        expect(one.traffic.parts.upload - 3 * 2 * n, method).toBeGreaterThanOrEqual(0);
+        expect(one.traffic.parts.upload - 3 * 2 * n, method).toBeLessThan(64);
         expect(Object.keys(one.traffic.parts).filter((p) => p.startsWith('codec.'))).toEqual([]);
       }
       expect(Object.keys(one.traffic.parts).filter((p) => p.startsWith('gta.') || p.startsWith('encode.')), method).toEqual([]);

@@ -4,7 +4,7 @@
 // Every request of a tensor (one per model, two for breadcrumbs) shares each sweep over the chunks,
 // so a tensor too large to stay resident is re-read 3 times for selection, not 3 × models times.
 import type { TensorJob, Chunk } from '../../../gpu/tensor-job';
-import { histogram, makeMask, tieCount, NONE, TIE_BLOCK, type Selection } from '../../../gpu/ops';
+import { histogram, makeMask, tieCount, NONE, TIE_BLOCK, type FusedInput, type KeySource, type Selection } from '../../../gpu/ops';
 import { storage, uploadU32 } from '../../../gpu/buffers';
 import { rankMask } from '../../../gpu/ops-magnitude';
 
@@ -25,19 +25,22 @@ export interface TopKRequest {
 /** A chunk's key buffer (e.g. magnitude.wgsl free_keys: taken positions as key 0). */
 export type KeyBuffer = (c: Chunk) => Promise<GPUBuffer>;
 
-/** Per request, the buffers its key is read from in chunk c: its keys buffer, or input xi and the base. */
-async function keyInputs(job: TensorJob, bi: number, reqs: { xi: number; keys?: KeyBuffer }[], c: Chunk): Promise<{ x: GPUBuffer; base?: GPUBuffer }[]> {
-  const xs = new Map<number, GPUBuffer>();
-  const out: { x: GPUBuffer; base?: GPUBuffer }[] = [];
-  let base: GPUBuffer | undefined;
+/**
+ * Per request, where its key is read from in chunk c: its keys buffer, or input xi and the base
+ * (the decoded buffers a sweep left, else the stored words, decoded by the kernels as they read).
+ */
+async function keyInputs(job: TensorJob, bi: number, reqs: { xi: number; keys?: KeyBuffer }[], c: Chunk): Promise<KeySource[]> {
+  const xs = new Map<number, FusedInput>();
+  const out: KeySource[] = [];
+  let base: FusedInput | undefined;
   for (const r of reqs) {
     if (r.keys) {
       out.push({ x: await r.keys(c) });
       continue;
     }
-    base ??= await job.input(bi, c);
-    if (!xs.has(r.xi)) xs.set(r.xi, await job.input(r.xi, c));
-    out.push({ x: xs.get(r.xi)!, base });
+    base ??= await job.source(bi, c);
+    if (!xs.has(r.xi)) xs.set(r.xi, await job.source(r.xi, c));
+    out.push({ x: xs.get(r.xi)!, base, roundTo: job.entry.computeDtype });
   }
   return out;
 }
@@ -65,7 +68,7 @@ export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[
     for (const c of job.chunks) {
       const src = await keyInputs(job, bi, state.map((s) => reqs[s.i]), c);
       const b = job.batch();
-      state.forEach((s, j) => histogram(b, src[j].x, src[j].base, c.count, p.shift, s.prefixMask, s.prefixValue, bins, j * 2048));
+      state.forEach((s, j) => histogram(b, src[j], c.count, p.shift, s.prefixMask, s.prefixValue, bins, j * 2048));
       await b.submit();
       job.endChunk();
     }
@@ -142,7 +145,7 @@ export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]
     for (const c of job.chunks) {
       const src = await keyInputs(job, bi, tied.map((i) => reqs[i]), c);
       const b = job.batch();
-      for (const [j, i] of tied.entries()) tieCount(b, src[j].x, src[j].base, c.count, reqs[i].s1, reqs[i].s2, c.start / TIE_BLOCK, counts[j][0], counts[j][1]);
+      for (const [j, i] of tied.entries()) tieCount(b, src[j], c.count, reqs[i].s1, reqs[i].s2, c.start / TIE_BLOCK, counts[j][0], counts[j][1]);
       await b.submit();
       job.endChunk();
     }
@@ -162,7 +165,7 @@ export async function buildMasks(job: TensorJob, bi: number, reqs: MaskRequest[]
   for (const c of job.chunks) {
     const src = await keyInputs(job, bi, reqs, c);
     const b = job.batch();
-    for (const [i, r] of reqs.entries()) makeMask(b, src[i].x, src[i].base, c.count, r.s1, r.s2, c.start, ties[i]?.[0], ties[i]?.[1], r.mask);
+    for (const [i, r] of reqs.entries()) makeMask(b, src[i], c.count, r.s1, r.s2, c.start, ties[i]?.[0], ties[i]?.[1], r.mask);
     await b.submit();
     job.endChunk();
   }
