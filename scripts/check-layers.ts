@@ -33,7 +33,7 @@ export const LAYERS: Layer[] = [
   // A method's spec is the vocabulary of a recipe (the planner, the YAML reader and the editor look
   // parameters up in it), so the spec half of methods/ sits below recipe/; the implementations run
   // plans, so they sit above it. The spec half never reaches GPU code: Node tools import it.
-  { name: 'method specs', files: ['src/methods/spec.ts', 'src/methods/specs.ts', 'src/methods/*/spec.ts', 'src/methods/shared/checks.ts'] },
+  { name: 'method specs', files: ['src/methods/spec.ts', 'src/methods/specs.ts', 'src/methods/*/spec.ts', 'src/methods/shared/checks.ts', 'src/methods/shared/params.ts'] },
   { name: 'recipe', files: ['src/recipe/**'] },
   // WebGPU primitives the method kernels are composed of: device, kernel registry, buffers, typed
   // kernel wrappers, and one tensor's chunked job (gpu/tensor-job.ts).

@@ -12,21 +12,13 @@
 import type { CpuMethod } from '../shared/cpu/method';
 import { bool, emitInput, num } from '../shared/cpu/method';
 import type { CpuJob } from '../shared/cpu/method';
-import { checkDella, gtaVariant, type GtaVariant } from './spec';
+import { gtaSparsifyPlan, gtaVariant, type GtaVariant } from './spec';
 import type { MethodSpec } from '../spec';
-import { keepThreshold, magpruneKeep, magpruneKeepParams } from '../shared/reference/rng';
-import { MethodError } from '../../errors';
+import { hashU32 as hash, keepThreshold, magpruneKeep, magpruneKeepParams } from '../shared/reference/rng';
 import { l1BlockSums, l1RowSums } from '../shared/cpu/stats';
 import { deltaKeys, NONE, selectTopKs, SelectionMarker, type Selection } from '../shared/cpu/select';
 
 const f = Math.fround;
-
-type Plan =
-  | { kind: 'select'; ks: number[] }
-  | { kind: 'empty' }
-  | { kind: 'random'; density: number; inverse: boolean }
-  | { kind: 'magprune'; density: number; epsilon: number }
-  | undefined;
 
 export function gtaCpu(v: GtaVariant): CpuMethod {
   return {
@@ -168,7 +160,7 @@ async function sparsify(job: CpuJob, v: GtaVariant, bi: number, others: number[]
   const { inputs } = job.entry;
   const n = job.n;
   const weights = others.map((i) => f(num(inputs[i].params, 'weight')));
-  const plans = others.map((i) => sparsifierPlan(job, v, i));
+  const plans = others.map((i) => gtaSparsifyPlan(v, job.entry, i, job.n));
   const words = Math.ceil(n / 32);
   const masks: (Uint32Array | undefined)[] = plans.map((p) => (p ? new Uint32Array(Math.max(1, words)) : undefined));
   const scales = others.map(() => 1);
@@ -225,16 +217,6 @@ function setBit(mask: Uint32Array, g: number): void {
   mask[g >>> 5] |= 1 << (g & 31);
 }
 
-/** lowbias32, as shaders/prelude.wgsl hash_u32 (inlined here for the hot loop). */
-function hash(x: number): number {
-  let h = x >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x846ca68b);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /**
  * DELLA's MagPrune over the whole rows of one chunk (d = the chunk's δ, `start` its first element):
@@ -279,42 +261,6 @@ function magpruneRows(d: Float32Array, start: number, C: number, p: { density: n
   }
 }
 
-/** How a model's sparsifier selects (methods/gta/webgpu.ts sparsifierPlan, same errors). */
-function sparsifierPlan(job: CpuJob, v: GtaVariant, i: number): Plan {
-  const p = job.entry.inputs[i].params;
-  const density = num(p, 'density', 1);
-  if (!v.sparsifier || density >= 1) return undefined;
-  const n = job.n;
-  if (v.sparsifier === 'magnitude') {
-    const k = Math.floor(density * n);
-    if (!(k > 0))
-      throw new MethodError(
-        `${v.name}: density ${density} keeps floor(${density}·${n}) = 0 elements of tensor "${job.entry.name}" (model ${job.entry.inputs[i].model}); mergekit refuses this (k must be > 0)`,
-        { tensor: job.entry.name, model: job.entry.inputs[i].model, key: 'density' },
-      );
-    return { kind: 'select', ks: [k] };
-  }
-  if (v.sparsifier === 'magnitude_outliers') {
-    const gamma = num(p, 'gamma', 0.01);
-    let nTop = Math.floor(gamma * n);
-    const target = Math.floor(density * n);
-    let nBot = n - target - nTop;
-    if (nBot < 0) {
-      nTop += nBot;
-      nBot = 0;
-    }
-    if (nTop <= 0) return { kind: 'empty' };
-    return { kind: 'select', ks: [n - nBot, nTop] };
-  }
-  if (v.sparsifier === 'random') return { kind: 'random', density, inverse: bool(job.entry.params, 'rescale_inverse_density', false) };
-  if (v.sparsifier === 'della_magprune') {
-    if (density <= 0) return { kind: 'empty' };
-    const epsilon = num(p, 'epsilon', 0.15);
-    checkDella(v.name, density, epsilon, job.entry.inputs[i].model);
-    return { kind: 'magprune', density, epsilon };
-  }
-  throw new MethodError(`sparsifier ${v.sparsifier} is not available on the CPU`);
-}
 
 /** The CPU engine's implementation of each of this folder's specs (methods/cpu.ts). */
 export function cpu(spec: MethodSpec): CpuMethod {

@@ -2,6 +2,7 @@
 // over (sign consensus, sparsifier, defaults). Rows below mirror mergekit's registry.
 
 import { MethodError } from '../../errors';
+import { bool, num } from '../shared/params';
 import type { EvolveSpec, MethodSpec, ParamSpec } from '../spec';
 
 export type Sparsifier = 'magnitude' | 'random' | 'magnitude_outliers' | 'della_magprune';
@@ -143,4 +144,58 @@ export function gtaVariant(spec: MethodSpec): GtaVariant {
   const s = specs.find((x) => x.name === spec.name);
   if (!s) throw new MethodError(`${spec.name} is not a generalized task arithmetic method`);
   return s.gta;
+}
+
+/** The parts of a plan entry the sparsifier plan reads. */
+export interface PlanEntryLike {
+  name: string;
+  params: Record<string, unknown>;
+  inputs: readonly { model: string; params: Record<string, unknown> }[];
+}
+
+export type GtaSparsifyPlan =
+  | { kind: 'select'; ks: number[] }
+  | { kind: 'empty' }
+  | { kind: 'random'; density: number; inverse: boolean }
+  | { kind: 'magprune'; density: number; epsilon: number }
+  | undefined;
+
+/** How model input i's sparsifier selects (both engines): top-k counts (keep = rank < ks[0] and not rank < ks[1]), an empty mask, or keep all. */
+export function gtaSparsifyPlan(v: GtaVariant, entry: PlanEntryLike, i: number, n: number): GtaSparsifyPlan {
+  const p = entry.inputs[i].params;
+  const density = num(p, 'density', 1);
+  if (!v.sparsifier || density >= 1) return undefined;
+  if (v.sparsifier === 'magnitude') {
+    const k = Math.floor(density * n);
+    if (!(k > 0))
+      throw new MethodError(
+        `${v.name}: density ${density} keeps floor(${density}·${n}) = 0 elements of tensor "${entry.name}" (model ${entry.inputs[i].model}); mergekit refuses this (k must be > 0)`,
+        { tensor: entry.name, model: entry.inputs[i].model, key: 'density' },
+      );
+    return { kind: 'select', ks: [k] };
+  }
+  if (v.sparsifier === 'magnitude_outliers') {
+    const gamma = num(p, 'gamma', 0.01);
+    let nTop = Math.floor(gamma * n);
+    const target = Math.floor(density * n);
+    let nBot = n - target - nTop;
+    if (nBot < 0) {
+      nTop += nBot;
+      nBot = 0;
+    }
+    // mergekit slices [n_bot : -n_top]; with n_top == 0 that slice is empty: the whole delta is dropped.
+    if (nTop <= 0) return { kind: 'empty' };
+    return { kind: 'select', ks: [n - nBot, nTop] };
+  }
+  if (v.sparsifier === 'random') {
+    // keep ⇔ rand01 < density (rounded to f32); density ≤ 0 keeps nothing
+    return { kind: 'random', density, inverse: bool(entry.params, 'rescale_inverse_density', false) };
+  }
+  if (v.sparsifier === 'della_magprune') {
+    if (density <= 0) return { kind: 'empty' };
+    const epsilon = num(p, 'epsilon', 0.15);
+    checkDella(v.name, density, epsilon, entry.inputs[i].model);
+    return { kind: 'magprune', density, epsilon };
+  }
+  throw new MethodError(`sparsifier ${v.sparsifier} is not implemented`);
 }

@@ -11,9 +11,8 @@ import { storage } from '../../gpu/buffers';
 import { buildMasks, selectTopKs, type MaskRequest, type TopKRequest } from '../shared/webgpu/select';
 import { collectPartials, sum64, emitInput } from '../shared/webgpu/stats';
 import { magnitudeRankPruneMasks, maskWordOffsets, maskWords, randomPruneMask, type MagPruneRequest } from '../shared/webgpu/random-prune';
-import { checkDella, gtaVariant, type GtaVariant } from './spec';
+import { gtaSparsifyPlan, gtaVariant, type GtaVariant } from './spec';
 import type { MethodSpec } from '../spec';
-import { MethodError } from '../../errors';
 import type { TensorJob } from '../../gpu/tensor-job';
 
 export function gtaGpu(v: GtaVariant): GpuMethod {
@@ -92,7 +91,7 @@ async function gtaSparsify(job: TensorJob, v: GtaVariant, bi: number, others: nu
   const { inputs } = job.entry;
   const weights = others.map((i) => Math.fround(num(inputs[i].params, 'weight')));
   // sparsification: every model's selections share the sweeps over the tensor
-  const plans = others.map((i) => sparsifierPlan(job, v, i));
+  const plans = others.map((i) => gtaSparsifyPlan(v, job.entry, i, job.n));
   const reqs: TopKRequest[] = [];
   for (const [k, pl] of plans.entries()) if (pl?.kind === 'select') reqs.push(...pl.ks.map((kk) => ({ xi: others[k], k: kk })));
   const sels = await selectTopKs(job, bi, reqs);
@@ -143,54 +142,6 @@ async function gtaSparsify(job: TensorJob, v: GtaVariant, bi: number, others: nu
     l1Masks.forEach((m, k) => m && (scales[k] = l1[k]));
   }
   return { weights, masks, scales, wordOffsets };
-}
-
-type SparsifyPlan =
-  | { kind: 'select'; ks: number[] }
-  | { kind: 'empty' }
-  | { kind: 'random'; density: number; inverse: boolean }
-  | { kind: 'magprune'; density: number; epsilon: number }
-  | undefined;
-
-/** How a model's sparsifier selects: top-k counts (keep = rank < ks[0] and not rank < ks[1]), an empty mask, or keep all. */
-function sparsifierPlan(job: TensorJob, v: GtaVariant, i: number): SparsifyPlan {
-  const p = job.entry.inputs[i].params;
-  const density = num(p, 'density', 1);
-  if (!v.sparsifier || density >= 1) return undefined;
-  const n = job.n;
-  if (v.sparsifier === 'magnitude') {
-    const k = Math.floor(density * n);
-    if (!(k > 0))
-      throw new MethodError(
-        `${v.name}: density ${density} keeps floor(${density}·${n}) = 0 elements of tensor "${job.entry.name}" (model ${job.entry.inputs[i].model}); mergekit refuses this (k must be > 0)`,
-        { tensor: job.entry.name, model: job.entry.inputs[i].model, key: 'density' },
-      );
-    return { kind: 'select', ks: [k] };
-  }
-  if (v.sparsifier === 'magnitude_outliers') {
-    const gamma = num(p, 'gamma', 0.01);
-    let nTop = Math.floor(gamma * n);
-    const target = Math.floor(density * n);
-    let nBot = n - target - nTop;
-    if (nBot < 0) {
-      nTop += nBot;
-      nBot = 0;
-    }
-    // mergekit slices [n_bot : -n_top]; with n_top == 0 that slice is empty: the whole delta is dropped.
-    if (nTop <= 0) return { kind: 'empty' };
-    return { kind: 'select', ks: [n - nBot, nTop] };
-  }
-  if (v.sparsifier === 'random') {
-    // keep ⇔ rand01 < density (rounded to f32); density ≤ 0 keeps nothing
-    return { kind: 'random', density, inverse: bool(job.entry.params, 'rescale_inverse_density', false) };
-  }
-  if (v.sparsifier === 'della_magprune') {
-    if (density <= 0) return { kind: 'empty' };
-    const epsilon = num(p, 'epsilon', 0.15);
-    checkDella(v.name, density, epsilon, job.entry.inputs[i].model);
-    return { kind: 'magprune', density, epsilon };
-  }
-  throw new MethodError(`sparsifier ${v.sparsifier} is not available on the GPU yet`);
 }
 
 /** mergekit's rescaled_masked_tensor factor: Σ|δ| / Σ|masked δ|, 1 when either is below 1e-7. */

@@ -40,17 +40,4 @@ export interface Sparsified {
   deps?: number[][];
 }
 
-export function num(p: Record<string, unknown>, name: string, fallback?: number): number {
-  const v = p[name];
-  if (typeof v === 'number') return v;
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (fallback !== undefined) return fallback;
-  throw new Error(`parameter ${name} missing`);
-}
-
-export function bool(p: Record<string, unknown>, name: string, fallback: boolean): boolean {
-  const v = p[name];
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'number') return v !== 0;
-  return fallback;
-}
+export { num, bool } from '../params';
