@@ -23,7 +23,7 @@
 //   BENCH_THREADS=<n>     CPU engine threads (default: one per core)
 //   BENCH_TRAFFIC=only    print only the traffic table (two minutes on SwiftShader); =0 skips it
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { buildSafetensorsHeader } from '../formats/safetensors';
@@ -316,7 +316,7 @@ async function main() {
   say(`|---|---|---|---|${webgpu ? '---|' : ''}${mergekit ? '---|---|' : ''}---|---|`);
   for (const set of sets) {
     const root = await ensureModels(set);
-    const size = (await import('node:fs')).statSync(join(root, 'base', 'model.safetensors')).size;
+    const size = statSync(join(root, 'base', 'model.safetensors')).size;
     const label = `3 × ${formatBytes(size)} ${set.dtype} (${set.name})`;
     for (const method of methods) {
       const cfg = join(root, `${method}.yml`);

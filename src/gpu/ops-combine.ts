@@ -2,7 +2,10 @@
 import { dispatch, workgroups } from './kernels';
 import type { Batch } from './buffers';
 /** Rows per column-statistics block (col_dots): chunks of column-wise methods hold whole blocks. */
-export const COL_BLOCK = 256;
+import { NUSLERP_COL_BLOCK } from '../methods/nuslerp/spec';
+
+/** Rows per column-statistics block (shaders/combine.wgsl), shared with the CPU engine. */
+export const COL_BLOCK = NUSLERP_COL_BLOCK;
 
 /** Which coefficient applies to element i: one for all, one per row of rowLen, or one per column. */
 export type CoefMode = 'scalar' | 'row' | 'col';

@@ -11,17 +11,11 @@
 import type { Chunk, CpuEmit, CpuJob, CpuMethod } from '../shared/cpu/method';
 import { emitInput, num } from '../shared/cpu/method';
 import { buildMasks, selectTopKs, type KeySource } from '../shared/cpu/select';
-import { blockQuota, cabsModel, cabsOrder, topkQuota, type CabsModel } from './spec';
+import { blockQuota, cabsBlockSize, cabsModel, cabsOrder, topkQuota, type CabsModel } from './spec';
+import { rowLength } from '../shared/reference/prune';
 
 const f = Math.fround;
 
-function rowLength(shape: readonly number[]): number {
-  return shape.length ? shape[shape.length - 1] : 1;
-}
-
-function mOf(params: Record<string, unknown>): number {
-  return num(params, 'block_size', 0);
-}
 
 interface CabsPlan {
   bi: number;
@@ -40,7 +34,7 @@ function plan(job: CpuJob): CabsPlan | undefined {
   const bi = inputs.findIndex((x) => x.isBase);
   const others = inputs.map((_, i) => i).filter((i) => i !== bi);
   if (bi < 0 || others.length === 0) return undefined;
-  const m = mOf(params);
+  const m = cabsBlockSize(params);
   const models = others.map((i) => cabsModel(i, inputs[i].params, m));
   const words = Math.max(1, Math.ceil(job.n / 32));
   return { bi, models, order: cabsOrder(models), m, lambda: num(params, 'lambda', 1), masks: models.map(() => new Uint32Array(words)), used: new Uint32Array(words) };
@@ -218,9 +212,9 @@ function merge(p: CabsPlan, c: Chunk, xs: Float32Array[]): Float32Array {
 export const cabsCpu: CpuMethod = {
   name: 'cabs',
   fidelity: 'exact',
-  rowLen: (entry) => (mOf(entry.params) > 0 ? rowLength(entry.shape) : undefined),
+  rowLen: (entry) => (cabsBlockSize(entry.params) > 0 ? rowLength(entry.shape) : undefined),
   // n:m reads each chunk once (selection and merge); top-k sweeps the tensor per task vector
-  singleSweep: (entry) => mOf(entry.params) > 0,
+  singleSweep: (entry) => cabsBlockSize(entry.params) > 0,
   async run(job: CpuJob, emit: CpuEmit) {
     const p = plan(job);
     if (!p) return emitInput(job, emit, Math.max(0, job.entry.inputs.findIndex((x) => x.isBase)));

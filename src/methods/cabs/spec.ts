@@ -24,6 +24,7 @@
 //   disjoint masks; only overlapping positions see the sign election (as CABS+ resolves them).
 
 import { MethodError } from '../../errors';
+import { num } from '../shared/params';
 import type { MethodSpec, ParamValue } from '../spec';
 
 /** Largest block length m (the n:m kernel ranks each element against its block: O(m) per element). */
@@ -119,3 +120,8 @@ export function cabsModel(input: number, p: Record<string, ParamValue>, m: numbe
 }
 
 export const specs: readonly MethodSpec[] = [cabs];
+
+/** m of n:m (`block_size`; 0 = top-k mode), as both engines read it. */
+export function cabsBlockSize(params: Record<string, unknown>): number {
+  return num(params, 'block_size', 0);
+}

@@ -10,19 +10,13 @@ import { emitInput } from '../shared/webgpu/stats';
 import type { GpuMethod, Sparsified } from '../shared/webgpu/types';
 import { num } from '../shared/webgpu/types';
 import type { TensorJob, Chunk } from '../../gpu/tensor-job';
-import { cabsModel, cabsOrder, topkQuota, type CabsModel } from './spec';
+import { cabsBlockSize, cabsModel, cabsOrder, topkQuota, type CabsModel } from './spec';
+import { rowLength } from '../shared/reference/prune';
 import { cabsAgree, cabsFinish, cabsSum } from '../../gpu/ops-cabs';
 import { magnitudeTopkMask, newMask, recordNm, recordOr } from '../shared/webgpu/prune';
 import type { Batch } from '../../gpu/buffers';
 import { blockWalk } from '../../gpu/ops-magnitude';
 
-function rowLength(shape: readonly number[]): number {
-  return shape.length ? shape[shape.length - 1] : 1;
-}
-
-function mOf(params: Record<string, unknown>): number {
-  return num(params, 'block_size', 0);
-}
 
 interface CabsPlan {
   bi: number;
@@ -38,7 +32,7 @@ async function plan(job: TensorJob): Promise<CabsPlan | undefined> {
   const bi = inputs.findIndex((x) => x.isBase);
   const others = inputs.map((_, i) => i).filter((i) => i !== bi);
   if (bi < 0 || others.length === 0) return undefined;
-  const m = mOf(params);
+  const m = cabsBlockSize(params);
   const models = others.map((i) => cabsModel(i, inputs[i].params, m));
   const masks: GPUBuffer[] = [];
   for (const [k] of models.entries()) masks.push(await newMask(job, `cabs.mask${k}`));
@@ -126,7 +120,7 @@ async function buildAll(job: TensorJob, p: CabsPlan, onChunk?: (c: Chunk, b: Bat
 
 export const cabsGpu: GpuMethod = {
   name: 'cabs',
-  rowLen: ({ entry }) => (mOf(entry.params) > 0 ? (entry.shape.length ? entry.shape[entry.shape.length - 1] : 1) : undefined),
+  rowLen: ({ entry }) => (cabsBlockSize(entry.params) > 0 ? rowLength(entry.shape) : undefined),
   async run(job, emit) {
     const p = await plan(job);
     if (!p) {

@@ -3,27 +3,19 @@
 // col_dots: per block of 256 rows and column, summed down the rows), the shared f64 coefficients
 // (spec.ts), then the delta_axpy pair of shaders/combine.wgsl.
 import type { CpuMethod } from '../shared/cpu/method';
-import { bool, emitInput, num } from '../shared/cpu/method';
+import { emitInput, num } from '../shared/cpu/method';
 import { dotBlockSum, dotRowSums } from '../shared/cpu/stats';
 import { MethodError } from '../../errors';
 import type { PlanEntry } from '../../recipe/plan-types';
-import { nuslerpCoefficients, nuslerpGeometry, nuslerpT } from './spec';
+import { NUSLERP_COL_BLOCK, nuslerpChunkRow, nuslerpCoefficients, nuslerpEntryGeometry, nuslerpT } from './spec';
 
 const f = Math.fround;
-/** Rows per column-statistics block (shaders/combine.wgsl COL_BLOCK): chunks hold whole blocks. */
-const COL_BLOCK = 256;
 
-function geometry(entry: Pick<PlanEntry, 'shape' | 'params'>) {
-  return nuslerpGeometry(entry.shape, bool(entry.params, 'nuslerp_flatten', true), bool(entry.params, 'nuslerp_row_wise', false));
-}
 
 export const nuslerpCpu: CpuMethod = {
   name: 'nuslerp',
   fidelity: 'exact',
-  rowLen: (entry) => {
-    const g = geometry(entry);
-    return g.mode === 'rows' ? g.rowLen : g.mode === 'cols' ? COL_BLOCK * g.rowLen : undefined;
-  },
+  rowLen: (entry) => nuslerpChunkRow(entry),
   async run(job, emit) {
     const { inputs, name } = job.entry;
     const bi = inputs.findIndex((x) => x.isBase);
@@ -34,7 +26,7 @@ export const nuslerpCpu: CpuMethod = {
     const [ia, ib] = others;
     const t = nuslerpT(num(inputs[ia].params, 'weight'), num(inputs[ib].params, 'weight'));
     const hasBase = bi >= 0;
-    const { mode, rowLen: L } = geometry(job.entry);
+    const { mode, rowLen: L } = nuslerpEntryGeometry(job.entry);
     const which = hasBase ? [ia, ib, bi] : [ia, ib];
 
     // 1. statistics: per vector the f64 sums of the GPU's f32 partials, in block order
@@ -78,8 +70,8 @@ export const nuslerpCpu: CpuMethod = {
         dotRowSums(x, y, n, L, abR, c.start / L);
       } else {
         // col_dots: thread (block, j) sums rows r0..r1 of column j in row order, in f32
-        for (let r0 = 0; r0 < n; r0 += COL_BLOCK * L) {
-          const end = Math.min(n, r0 + COL_BLOCK * L);
+        for (let r0 = 0; r0 < n; r0 += NUSLERP_COL_BLOCK * L) {
+          const end = Math.min(n, r0 + NUSLERP_COL_BLOCK * L);
           colA.fill(0);
           colB.fill(0);
           colAB.fill(0);

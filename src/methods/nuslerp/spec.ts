@@ -1,4 +1,5 @@
 import type { MethodSpec } from '../spec';
+import { bool } from '../shared/params';
 import { checkNumber } from '../shared/checks';
 
 /**
@@ -60,3 +61,17 @@ export function nuslerpCoefficients(t: number, aa: number, bb: number, ab: numbe
 }
 
 export const specs: readonly MethodSpec[] = [nuslerp];
+
+/** Rows per column-statistics block (shaders/combine.wgsl COL_BLOCK): column-wise chunks hold whole blocks. */
+export const NUSLERP_COL_BLOCK = 256;
+
+/** nuslerp's vectors for a plan entry (nuslerp_flatten, nuslerp_row_wise), as both engines read them. */
+export function nuslerpEntryGeometry(entry: { shape: readonly number[]; params: Record<string, unknown> }): { mode: 'flat' | 'rows' | 'cols'; rowLen: number } {
+  return nuslerpGeometry(entry.shape, bool(entry.params, 'nuslerp_flatten', true), bool(entry.params, 'nuslerp_row_wise', false));
+}
+
+/** The chunk row length the engines use: whole rows, whole column blocks, or free (flat). */
+export function nuslerpChunkRow(entry: { shape: readonly number[]; params: Record<string, unknown> }): number | undefined {
+  const g = nuslerpEntryGeometry(entry);
+  return g.mode === 'rows' ? g.rowLen : g.mode === 'cols' ? NUSLERP_COL_BLOCK * g.rowLen : undefined;
+}

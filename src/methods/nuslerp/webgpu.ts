@@ -1,16 +1,12 @@
 import type { GpuMethod } from '../shared/webgpu/types';
-import { bool, num } from '../shared/webgpu/types';
+import { num } from '../shared/webgpu/types';
 import { dotBlocks, dotRows } from '../../gpu/ops';
 import { colDots, COL_BLOCK, deltaAxpy, type CoefMode } from '../../gpu/ops-combine';
 import { coefs, collectPartials, emitInput } from '../shared/webgpu/stats';
 import { MethodError } from '../../errors';
 import type { PlanEntry } from '../../recipe/plan-types';
-import { nuslerpCoefficients, nuslerpGeometry, nuslerpT } from './spec';
+import { nuslerpChunkRow, nuslerpCoefficients, nuslerpEntryGeometry, nuslerpT } from './spec';
 
-/** nuslerp's vectors for this entry (nuslerp_flatten, nuslerp_row_wise as the CPU engine reads them). */
-function geometry(entry: Pick<PlanEntry, 'shape' | 'params'>) {
-  return nuslerpGeometry(entry.shape, bool(entry.params, 'nuslerp_flatten', true), bool(entry.params, 'nuslerp_row_wise', false));
-}
 
 /**
  * NuSLERP: per vector (whole tensor, rows, or columns) norms and dot products of the two models (or
@@ -19,10 +15,7 @@ function geometry(entry: Pick<PlanEntry, 'shape' | 'params'>) {
  */
 export const nuslerpGpu: GpuMethod = {
   name: 'nuslerp',
-  rowLen: ({ entry }) => {
-    const g = geometry(entry);
-    return g.mode === 'rows' ? g.rowLen : g.mode === 'cols' ? COL_BLOCK * g.rowLen : undefined;
-  },
+  rowLen: ({ entry }) => nuslerpChunkRow(entry),
   async run(job, emit) {
     const { inputs, name } = job.entry;
     const bi = inputs.findIndex((x) => x.isBase);
@@ -36,7 +29,7 @@ export const nuslerpGpu: GpuMethod = {
     const [ia, ib] = others;
     const t = nuslerpT(num(inputs[ia].params, 'weight'), num(inputs[ib].params, 'weight'));
     const hasBase = bi >= 0;
-    const { mode, rowLen: L } = geometry(job.entry);
+    const { mode, rowLen: L } = nuslerpEntryGeometry(job.entry);
 
     const parts = await collectPartials(
       job,
