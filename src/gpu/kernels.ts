@@ -80,6 +80,17 @@ const redIn = (P: Readonly<Record<string, number>>) => ({
   base: { r: on(P.flags, 3) ? storedBytes((P.dtypes >> 4) & 3, P.n) : 0 },
 });
 const fusedMask = (P: Readonly<Record<string, number>>, k: number): Access => ({ r: k < P.count && on(P.flags, 1 << k) ? bitWords(32 * P.mask_word_offset, P.n) : 0 });
+/** gta_fused's reads (up to three task vectors, the base, their masks) and its output. */
+const gtaFusedTraffic = (P: Readonly<Record<string, number>>, out: Access): Record<string, Access> => ({
+  in0: wsumIn(P, 0),
+  in1: wsumIn(P, 1),
+  in2: wsumIn(P, 2),
+  base: { r: storedBytes((P.dtypes >> 6) & 3, P.n) },
+  mask0: fusedMask(P, 0),
+  mask1: fusedMask(P, 1),
+  mask2: fusedMask(P, 2),
+  out,
+});
 const pruneRows = (P: Readonly<Record<string, number>>) => P.rows * P.pad;
 
 export const FAMILIES = {
@@ -156,26 +167,8 @@ export const FAMILIES = {
     source: gtafused,
     slots: ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'],
     traffic: {
-      gta_fused: (P) => ({
-        in0: wsumIn(P, 0),
-        in1: wsumIn(P, 1),
-        in2: wsumIn(P, 2),
-        base: { r: storedBytes((P.dtypes >> 6) & 3, P.n) },
-        mask0: fusedMask(P, 0),
-        mask1: fusedMask(P, 1),
-        mask2: fusedMask(P, 2),
-        out: { w: f32s(P.n) },
-      }),
-      gta_fused_encode: (P) => ({
-        in0: wsumIn(P, 0),
-        in1: wsumIn(P, 1),
-        in2: wsumIn(P, 2),
-        base: { r: storedBytes((P.dtypes >> 6) & 3, P.n) },
-        mask0: fusedMask(P, 0),
-        mask1: fusedMask(P, 1),
-        mask2: fusedMask(P, 2),
-        out: { w: halves(P.n) },
-      }),
+      gta_fused: (P) => gtaFusedTraffic(P, { w: f32s(P.n) }),
+      gta_fused_encode: (P) => gtaFusedTraffic(P, { w: halves(P.n) }),
     },
   },
   wsum: {

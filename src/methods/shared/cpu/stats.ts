@@ -7,12 +7,11 @@
 const f = Math.fround;
 const lanes = new Float32Array(256);
 
-/** The workgroup tree over lanes[0..256): returns lanes[0] after strides 128, 64, …, 1. */
-function tree(): number {
-  for (let stride = 128; stride > 0; stride >>= 1) for (let t = 0; t < stride; t++) lanes[t] = lanes[t] + lanes[t + stride];
-  return lanes[0];
+/** The workgroup tree over 256 lanes (default: `lanes`): returns lane 0 after strides 128, 64, …, 1. */
+function tree(l: Float32Array = lanes): number {
+  for (let stride = 128; stride > 0; stride >>= 1) for (let t = 0; t < stride; t++) l[t] = l[t] + l[t + stride];
+  return l[0];
 }
-
 
 /**
  * l1_rows (shaders/prune.wgsl) over the whole rows of one chunk: per row, thread t adds elements
@@ -34,13 +33,8 @@ export function l1RowSums(d: Float32Array, mask: Uint32Array, start: number, C: 
       lanes[t] = a0;
       lanes1[t] = a1;
     }
-    for (let stride = 128; stride > 0; stride >>= 1)
-      for (let t = 0; t < stride; t++) {
-        lanes[t] = lanes[t] + lanes[t + stride];
-        lanes1[t] = lanes1[t] + lanes1[t + stride];
-      }
-    t0 += lanes[0];
-    t1 += lanes1[0];
+    t0 += tree();
+    t1 += tree(lanes1);
   }
   return [t0, t1];
 }
@@ -70,13 +64,8 @@ export function l1BlockSums(d: Float32Array, mask: Uint32Array, start: number, t
       lanes[t] = a0;
       lanes1[t] = a1;
     }
-    for (let stride = 128; stride > 0; stride >>= 1)
-      for (let t = 0; t < stride; t++) {
-        lanes[t] = lanes[t] + lanes[t + stride];
-        lanes1[t] = lanes1[t] + lanes1[t + stride];
-      }
-    t0 += lanes[0];
-    t1 += lanes1[0];
+    t0 += tree();
+    t1 += tree(lanes1);
   }
   return [t0, t1];
 }
