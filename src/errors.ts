@@ -140,6 +140,14 @@ export class EvalError extends StudioError {
   }
 }
 
+/** Publishing to the Hub failed (merge/publish.ts); `model` is the repository, `file` the file in flight. */
+export class PublishError extends StudioError {
+  override name = 'PublishError';
+  constructor(message: string, repo: string, file?: string) {
+    super('io', message, { model: repo, ...(file ? { file } : {}) });
+  }
+}
+
 export interface ErrorRecord {
   name: string;
   code: ErrorCode;

@@ -3,6 +3,7 @@
 // them through unchanged (worker/api.ts) and the CLI page builds them (cli/page.ts).
 
 import type { Recipe } from '../recipe/types';
+import type { ModelIdentity } from '../recipe/share-url';
 import type { ErrorRecord } from '../errors';
 import type { ModelSpec, OutputSpec } from '../io/types';
 import type { DiagnosticsResult } from './diagnostics';
@@ -25,6 +26,12 @@ export interface MergeRequest {
   ioOnly?: boolean;
   /** Which engine: 'auto' (default: WebGPU on a hardware adapter, else the CPU engine), or forced. */
   engine?: 'auto' | 'webgpu' | 'cpu';
+  /**
+   * What the model card (README.md) links to: the studio address for its share link, the Hub for
+   * model links, and the inputs' identities (the studio's shelf knows fingerprints). The card also
+   * names the engine that ran. The file a Hub publish pushes is this one, unchanged.
+   */
+  card?: { studioUrl?: string; hubUrl?: string; identities?: ModelIdentity[] };
 }
 
 export interface MergeProgress {

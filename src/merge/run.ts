@@ -136,7 +136,7 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
     await text('config.json', JSON.stringify(plan.config, null, 2) + '\n');
     await copyTokenizer(plan.tokenizerFrom ? models.get(plan.tokenizerFrom) : undefined, chat, sink, files, signal);
     await text('mergekit_config.yml', recipeToMergekitYaml(req.recipe));
-    await text('README.md', modelCard(req.recipe, models));
+    await text('README.md', modelCard(req.recipe, models, { ...req.card, backend: backend.description, config: plan.config }));
     if (signal?.aborted) throw new CancelledError();
     await sink.commit();
   } catch (e) {

@@ -657,7 +657,7 @@ models:
 random_seed: 3
 `);
   const card = modelCard(recipe);
-  expect(card).toMatch(/^---\nbase_model:\n- mistralai\/Mistral-7B-v0\.1\n- mistralai\/Mistral-7B-Instruct-v0\.2\nlibrary_name: transformers\ntags:\n- mergekit\n- merge\n---\n/);
+  expect(card).toMatch(/^---\nbase_model:\n- mistralai\/Mistral-7B-v0\.1\n- mistralai\/Mistral-7B-Instruct-v0\.2\nbase_model_relation: merge\nlibrary_name: transformers\ntags:\n- merge\n- mergekit\n- merge-studio\n---\n/);
   expect(card).toContain('[mistralai/Mistral-7B-v0.1](https://huggingface.co/mistralai/Mistral-7B-v0.1) (base model)');
   expect(card).toContain('`/local/finetune`');
   expect(card).toContain('TIES');
