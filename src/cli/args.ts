@@ -1,4 +1,5 @@
 // Command-line parsing for `npm run merge` (pure; unit-testable).
+import { repoIdProblem } from '../merge/publish';
 
 export const USAGE = `usage: npm run merge -- <config.yml> --out <dir> [options]
 
@@ -26,6 +27,18 @@ options:
   --io-only               read every input byte range and write zeros of the output's layout,
                           without merging (the I/O floor of npm run bench:merge)
   --chunk-elements <n>    process tensors in chunks of at most n elements (testing)
+  --push-to-hub <org/name>
+                          after the output folder is complete, publish it to this Hugging Face
+                          Hub model repo (created PRIVATE if missing) in one commit: weights,
+                          config, tokenizer, mergekit_config.yml and the model card. The Hub is
+                          HF_ENDPOINT (default https://huggingface.co); nothing is committed if
+                          the upload fails, and the local folder stays either way
+  --public                create the repo public instead of private (with --push-to-hub)
+  --token <hf_…>          Hugging Face access token (default: $HF_TOKEN; publishing needs the
+                          write role); sent only to the Hub, never written to the output or printed
+  --commit-message <m>    the Hub commit's title (with --push-to-hub)
+  --studio-url <url>      the studio address the model card's share link opens (default
+                          http://localhost:5173/, where npm start serves it)
   --verbose, -v           also print the browser's console messages
   --help, -h              show this help
 `;
@@ -42,6 +55,12 @@ export interface CliOptions {
   threads?: number;
   ioOnly?: boolean;
   verbose: boolean;
+  /** --push-to-hub: the Hub repo to publish the output to. */
+  pushToHub?: string;
+  public?: boolean;
+  token?: string;
+  commitMessage?: string;
+  studioUrl?: string;
 }
 
 export type BackendChoice = 'auto' | 'cpu' | 'webgpu';
@@ -153,6 +172,30 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
         once(a);
         o.threads = parseInteger(a, value(), 1);
         break;
+      case '--push-to-hub': {
+        once(a);
+        o.pushToHub = value().trim();
+        const problem = repoIdProblem(o.pushToHub);
+        if (problem) throw new UsageError(`--push-to-hub: ${problem}`);
+        break;
+      }
+      case '--public':
+        o.public = true;
+        break;
+      case '--token':
+        once(a);
+        o.token = value();
+        break;
+      case '--commit-message':
+        once(a);
+        o.commitMessage = value();
+        if (!o.commitMessage.trim()) throw new UsageError('--commit-message needs a message');
+        break;
+      case '--studio-url':
+        once(a);
+        o.studioUrl = value();
+        if (!/^https?:\/\/[^\s]+$/.test(o.studioUrl)) throw new UsageError(`--studio-url: "${o.studioUrl}" is not an http(s) address`);
+        break;
       default:
         if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
         positional.push(a);
@@ -161,6 +204,10 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
   if (positional.length === 0) throw new UsageError('missing the configuration file (<config.yml>)');
   if (positional.length > 1) throw new UsageError(`expected one configuration file, got ${positional.length}: ${positional.join(' ')}`);
   if (!o.out) throw new UsageError('missing --out <dir>');
+  if (!o.pushToHub)
+    for (const [flag, set] of [['--public', o.public], ['--commit-message', o.commitMessage !== undefined]] as const)
+      if (set) throw new UsageError(`${flag} only applies with --push-to-hub <org/name>`);
+  if (o.pushToHub && o.exportCabs) throw new UsageError('--push-to-hub publishes a merged model; --export-cabs writes pruned task vectors instead (publish those folders yourself)');
   return { ...o, config: positional[0], out: o.out } as CliOptions;
 }
 

@@ -32,6 +32,9 @@ import { formatBytes, formatDuration, ProgressPrinter } from './progress';
 import { startCliServer, type CliServer } from './server';
 import { validateExportFolder, validateOutputFolder } from './validate-output';
 import { trafficRatio, type GpuTraffic } from '../gpu/traffic';
+import { checkPublishAccess, publishToHub } from '../merge/publish';
+import { DEFAULT_STUDIO_URL } from '../recipe/model-card';
+import { folderFiles, PublishPrinter } from './publish';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -97,6 +100,11 @@ async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number |
   return infos;
 }
 
+/** What the model card links to: the studio (--studio-url) and the Hub (HF_ENDPOINT, when set). */
+function cardOptions(o: CliOptions): NonNullable<MergeRequest['card']> {
+  return { studioUrl: o.studioUrl ?? DEFAULT_STUDIO_URL, ...(process.env.HF_ENDPOINT ? { hubUrl: process.env.HF_ENDPOINT } : {}) };
+}
+
 function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer, o: CliOptions): MergeRequest {
   return {
     recipe,
@@ -106,6 +114,7 @@ function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer
     })),
     output: { kind: 'ws', url: server.sinkWsUrl },
     engine: 'webgpu',
+    card: cardOptions(o),
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}),
     ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}),
@@ -145,10 +154,12 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   let browser: Browser | undefined;
   let page: Page | undefined;
   let cpu: { backend: MergeBackend; abort: AbortController } | undefined;
+  let publishing: AbortController | undefined;
   let interrupted = false;
   const progress = new ProgressPrinter(io.stderr);
 
   const cleanup = async () => {
+    publishing?.abort();
     cpu?.abort.abort();
     cpu?.backend.dispose?.();
     await output?.abort();
@@ -196,6 +207,39 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     const infos = await preflight(recipe, models, o.seed);
     if (interrupted) return 130;
 
+    // --push-to-hub: the token and the namespace are checked before the merge, not after it
+    const hub = o.pushToHub ? { repo: o.pushToHub, token: o.token ?? process.env.HF_TOKEN ?? '', hubUrl: process.env.HF_ENDPOINT || undefined, private: !o.public } : undefined;
+    if (hub) {
+      const user = await checkPublishAccess(hub);
+      err(`hub: will publish to ${hub.repo} on ${hub.hubUrl ?? 'https://huggingface.co'} as ${user} (${hub.private ? 'private' : 'public'} if created)`);
+      if (interrupted) return 130;
+    }
+    /** After the output folder is committed: publish it (one Hub commit) when asked. */
+    const afterCommit = async (): Promise<number> => {
+      if (!hub) return 0;
+      publishing = new AbortController();
+      const printer = new PublishPrinter(io.stderr);
+      try {
+        const res = await publishToHub(
+          { ...hub, files: await folderFiles(outPath), ...(o.commitMessage ? { commitMessage: o.commitMessage } : {}) },
+          { signal: publishing.signal, onProgress: (p) => printer.update(p) },
+        );
+        printer.finish();
+        io.stdout.write(
+          `published ${res.url} (${res.created ? `new ${res.private ? 'private' : 'public'} repo` : 'existing repo'}): ${res.files} files, ${formatBytes(res.bytes)}, commit ${res.commit.oid.slice(0, 12)}\n`,
+        );
+        return 0;
+      } catch (e) {
+        printer.finish();
+        if (interrupted) return 130;
+        err(`error: ${messageOf(e)}`);
+        err(`the merged model is complete in ${relative(process.cwd(), outPath) || '.'}; nothing of it was committed to ${hub.repo}`);
+        return 1;
+      } finally {
+        publishing = undefined;
+      }
+    };
+
     output = new OutputDir(outPath);
     output.validate = o.exportCabs ? validateExportFolder : validateOutputFolder;
     // which engine: --backend, or (auto) WebGPU only on a hardware adapter
@@ -227,7 +271,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       err(`backend: ${backend.description} (${why})`);
       try {
         const summary = await nodeMerge({
-          request: { recipe, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}), ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}), ...(o.ioOnly ? { ioOnly: true } : {}) },
+          request: { recipe, card: cardOptions(o), ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}), ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}), ...(o.ioOnly ? { ioOnly: true } : {}) },
           models: infos,
           output: output!,
           backend,
@@ -238,7 +282,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         if (interrupted) return 130;
         if (output!.state !== 'committed') throw new CliFailure('the engine finished without committing its output; nothing was written');
         printResult(summary);
-        return 0;
+        return await afterCommit();
       } finally {
         backend.dispose();
       }
@@ -312,7 +356,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (output.state !== 'committed') throw new CliFailure('the engine finished without committing its output; nothing was written');
 
     printResult(result.summary);
-    return 0;
+    return await afterCommit();
   } catch (e) {
     progress.finish();
     if (interrupted) return 130;

@@ -180,11 +180,23 @@ export function hubFetch(hubOrigin: string, policy: RetryPolicy, base: typeof fe
   };
 }
 
-/** Pushes `req.files` to `req.repo` as one commit. Throws PublishError (or CancelledError). */
-export async function publishToHub(req: PublishRequest, opts: PublishOptions = {}): Promise<PublishResult> {
+type Who = Awaited<ReturnType<typeof whoAmI>>;
+
+interface Session {
+  repo: string;
+  token: string;
+  hub: string;
+  credentials: { accessToken: string; hubUrl: string; fetch: typeof fetch };
+  fail: (message: string, file?: string) => never;
+  /** A library / network error → a message naming the repo, the step and the files in flight. */
+  explain: (e: unknown, step: string) => never;
+  inFlight: Set<string>;
+}
+
+function session(req: Omit<PublishRequest, 'files'>, opts: PublishOptions): Session {
   const { signal } = opts;
   const repo = req.repo.trim();
-  const token = req.token?.trim();
+  const token = req.token?.trim() ?? '';
   const fail = (message: string, file?: string): never => {
     throw new PublishError(redactToken(message, token), repo, file);
   };
@@ -192,26 +204,77 @@ export async function publishToHub(req: PublishRequest, opts: PublishOptions = {
   if (idProblem) fail(`cannot publish: ${idProblem}`);
   const tProblem = tokenProblem(token);
   if (tProblem) fail(`cannot publish to ${repo}: ${tProblem}`);
+  let hubUrl: URL | undefined;
+  try {
+    hubUrl = new URL(req.hubUrl ?? DEFAULT_HUB_URL);
+  } catch {
+    /* below */
+  }
+  if (!hubUrl || (hubUrl.protocol !== 'https:' && hubUrl.protocol !== 'http:')) return fail(`cannot publish to ${repo}: the Hub address "${req.hubUrl}" is not an http(s) URL`);
+  const hub = hubUrl.href.replace(/\/+$/, '');
+  const policy: RetryPolicy = { retries: 4, baseDelayMs: 500, maxDelayMs: 30_000, ...opts.retry };
+  const f = hubFetch(hubUrl.origin, policy, opts.fetch ?? globalThis.fetch.bind(globalThis), signal);
+  const inFlight = new Set<string>();
+  const explain = (e: unknown, step: string): never => {
+    if (e instanceof CancelledError || signal?.aborted) throw new CancelledError();
+    const files = [...inFlight];
+    const fileNote = files.length ? ` (uploading ${files.join(', ')})` : '';
+    if (e instanceof NetworkFailure)
+      return fail(`publishing to ${repo} failed while ${step}${fileNote}: the network failed ${e.attempts} time${e.attempts === 1 ? '' : 's'} (${e.message}); nothing was committed`, files[0]);
+    if (e instanceof HubApiError) {
+      const st = e.statusCode;
+      const why =
+        st === 401
+          ? `the Hub rejected the token (401 Unauthorized): check HF_TOKEN / --token`
+          : st === 403
+            ? `the token has no write access to ${repo} (403 Forbidden): it needs the "write" role, or rights in the "${repo.split('/')[0]}" organisation`
+            : st === 404
+              ? `the repository ${repo} was not found (404)`
+              : `the Hub answered ${st}: ${e.message}`;
+      return fail(`publishing to ${repo} failed while ${step}${fileNote}: ${why}; nothing was committed`, files[0]);
+    }
+    return fail(`publishing to ${repo} failed while ${step}${fileNote}: ${e instanceof Error ? e.message : String(e)}; nothing was committed`, files[0]);
+  };
+  return { repo, token, hub, credentials: { accessToken: token, hubUrl: hub, fetch: f }, fail, explain, inFlight };
+}
+
+async function checkAccess(s: Session): Promise<Who> {
+  let who: Who;
+  try {
+    who = await whoAmI(s.credentials);
+  } catch (e) {
+    return s.explain(e, 'checking the token');
+  }
+  const role = who.auth?.accessToken?.role;
+  if (role === 'read') s.fail(`cannot publish to ${s.repo}: the token "${who.auth.accessToken?.displayName ?? ''}" is read-only; create one with the "write" role`);
+  const namespace = s.repo.split('/')[0];
+  if (who.type === 'user' && namespace !== who.name && !(who.orgs ?? []).some((o) => o.name === namespace))
+    s.fail(`cannot publish to ${s.repo}: the token belongs to "${who.name}", who is not a member of "${namespace}" (403: no rights to that namespace)`);
+  return who;
+}
+
+/**
+ * The checks publishToHub starts with, alone: the repo id, the token's form, and the Hub's word on
+ * the token (401) and the namespace (403). The CLI runs them before a merge, so a bad token fails
+ * in seconds rather than after the merge. Returns the token's user name.
+ */
+export async function checkPublishAccess(req: Omit<PublishRequest, 'files'>, opts: PublishOptions = {}): Promise<string> {
+  return (await checkAccess(session(req, opts))).name;
+}
+
+/** Pushes `req.files` to `req.repo` as one commit. Throws PublishError (or CancelledError). */
+export async function publishToHub(req: PublishRequest, opts: PublishOptions = {}): Promise<PublishResult> {
+  const { signal } = opts;
+  const s = session(req, opts);
+  const { repo, hub, credentials, fail, explain, inFlight } = s;
   if (req.files.length === 0) fail(`cannot publish to ${repo}: there are no files to upload`);
   const seen = new Set<string>();
   for (const f of req.files) {
-    if (!f.path || f.path.startsWith('/') || f.path.split('/').some((s) => s === '' || s === '.' || s === '..'))
+    if (!f.path || f.path.startsWith('/') || f.path.split('/').some((x) => x === '' || x === '.' || x === '..'))
       fail(`cannot publish to ${repo}: "${f.path}" is not a relative file path`, f.path);
     if (seen.has(f.path)) fail(`cannot publish to ${repo}: "${f.path}" is listed twice`, f.path);
     seen.add(f.path);
   }
-
-  let hubUrl: URL;
-  try {
-    hubUrl = new URL(req.hubUrl ?? DEFAULT_HUB_URL);
-    if (hubUrl.protocol !== 'https:' && hubUrl.protocol !== 'http:') throw new Error('not http(s)');
-  } catch {
-    return fail(`cannot publish to ${repo}: the Hub address "${req.hubUrl}" is not an http(s) URL`);
-  }
-  const hub = hubUrl.href.replace(/\/+$/, '');
-  const policy: RetryPolicy = { retries: 4, baseDelayMs: 500, maxDelayMs: 30_000, ...opts.retry };
-  const f = hubFetch(hubUrl.origin, policy, opts.fetch ?? globalThis.fetch.bind(globalThis), signal);
-  const credentials = { accessToken: token!, hubUrl: hub, fetch: f };
 
   const bytesTotal = req.files.reduce((a, x) => a + x.content.size, 0);
   const sizes = new Map(req.files.map((x) => [x.path, x.content.size]));
@@ -220,43 +283,11 @@ export async function publishToHub(req: PublishRequest, opts: PublishOptions = {
     Object.assign(progress, patch);
     opts.onProgress?.({ ...progress });
   };
-  const inFlight = new Set<string>();
-
-  /** A library / network error → a message naming the repo, the step and (where known) the file. */
-  const explain = (e: unknown, step: string): never => {
-    if (e instanceof CancelledError || signal?.aborted) throw new CancelledError();
-    const files = [...inFlight];
-    const fileNote = files.length ? ` (uploading ${files.join(', ')})` : '';
-    if (e instanceof NetworkFailure)
-      return fail(`publishing to ${repo} failed while ${step}${fileNote}: the network failed ${e.attempts} time${e.attempts === 1 ? '' : 's'} (${e.message}); nothing was committed`, files[0]);
-    if (e instanceof HubApiError) {
-      const s = e.statusCode;
-      const why =
-        s === 401
-          ? `the Hub rejected the token (401 Unauthorized): check HF_TOKEN / --token`
-          : s === 403
-            ? `the token has no write access to ${repo} (403 Forbidden): it needs the "write" role, or rights in the "${repo.split('/')[0]}" organisation`
-            : s === 404
-              ? `the repository ${repo} was not found (404)`
-              : `the Hub answered ${s}: ${e.message}`;
-      return fail(`publishing to ${repo} failed while ${step}${fileNote}: ${why}; nothing was committed`, files[0]);
-    }
-    return fail(`publishing to ${repo} failed while ${step}${fileNote}: ${e instanceof Error ? e.message : String(e)}; nothing was committed`, files[0]);
-  };
 
   // 1. whose token is it?
   report({ phase: 'checking' });
-  let who: Awaited<ReturnType<typeof whoAmI>>;
-  try {
-    who = await whoAmI(credentials);
-  } catch (e) {
-    return explain(e, 'checking the token');
-  }
-  const role = who.auth?.accessToken?.role;
-  if (role === 'read') fail(`cannot publish to ${repo}: the token "${who.auth.accessToken?.displayName ?? ''}" is read-only; create one with the "write" role`);
+  const who = await checkAccess(s);
   const namespace = repo.split('/')[0];
-  if (who.type === 'user' && namespace !== who.name && !(who.orgs ?? []).some((o) => o.name === namespace))
-    fail(`cannot publish to ${repo}: the token belongs to "${who.name}", who is not a member of "${namespace}" (403: no rights to that namespace)`);
 
   // 2. the repository
   report({ phase: 'creating' });

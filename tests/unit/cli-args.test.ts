@@ -92,3 +92,24 @@ describe('progressLine', () => {
     ).toBe('[ 12/291 tensors]  812.0 MB / 14.5 GB  96.3 MB/s  model.layers.3.mlp.up_proj.weight');
   });
 });
+
+describe('parseArgs: --push-to-hub and its companions', () => {
+  it('parses the publishing options', () => {
+    expect(parseArgs(['c.yml', '--out', 'o', '--push-to-hub', 'org/model-7B', '--public', '--token', 'hf_x', '--commit-message', 'Merge', '--studio-url', 'https://s.example/'])).toMatchObject({
+      pushToHub: 'org/model-7B',
+      public: true,
+      token: 'hf_x',
+      commitMessage: 'Merge',
+      studioUrl: 'https://s.example/',
+    });
+  });
+  it.each([
+    [['--push-to-hub', 'model-only'], /namespace\/name/],
+    [['--push-to-hub', 'org/bad name'], /letters, digits/],
+    [['--public'], /--public only applies with --push-to-hub/],
+    [['--commit-message', 'm'], /--commit-message only applies with --push-to-hub/],
+    [['--push-to-hub', 'a/b', '--export-cabs'], /--export-cabs/],
+    [['--push-to-hub', 'a/b', '--commit-message', ' '], /needs a message/],
+    [['--studio-url', 'ftp://x'], /not an http/],
+  ])('%j is refused', (extra, re) => expect(() => parseArgs(['c.yml', '--out', 'o', ...extra])).toThrow(re));
+});
