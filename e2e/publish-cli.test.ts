@@ -4,6 +4,7 @@
 // the command's output; a bad token / a namespace without rights fail before the merge (no output
 // folder); an upload cut every time fails naming the file and leaves no commit (the local folder
 // stays). Both engines publish: the CPU engine in Node and WebGPU in headless Chromium.
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { writeTinyLlama } from '../tests/fixtures/checkpoints';
 import { emptyStore, startWriteHub, type WriteHub } from '../tests/fake-hub/write';
 import { folderFiles } from '../src/cli/publish';
-import { leftovers, runCli, type CliRun } from './support';
+import { leftovers, REPO, runCli, type CliRun } from './support';
 
 const TOKEN = 'hf_E2eWriteToken0123456789abcdefXYZ';
 const SHAPE = { layers: 2, hidden: 32, intermediate: 48, vocab: 64 } as const;
@@ -141,6 +142,31 @@ describe('merge CLI --push-to-hub', () => {
       expect((await readFile(join(out, 'README.md'), 'utf8')).length).toBeGreaterThan(0);
     } finally {
       hub.opts.cutUploads = undefined;
+    }
+  });
+
+  it('interrupted (SIGINT) while the weights upload: exit 130 and no commit', async () => {
+    const out = join(tmp, 'out-int');
+    hub.store.lfs.clear();
+    hub.opts.stallUploads = true;
+    try {
+      const child = spawn(join(REPO, 'node_modules/.bin/tsx'), ['src/cli/merge.ts', yml, '--out', out, '--backend', 'cpu', '--push-to-hub', 'alice/interrupted'], {
+        cwd: REPO,
+        env: { ...process.env, HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const until = Date.now() + 120_000;
+      while (!hub.log.some((x) => x.method === 'PUT') && Date.now() < until) await new Promise((ok) => setTimeout(ok, 100));
+      expect(hub.log.some((x) => x.method === 'PUT'), stderr).toBe(true);
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((ok) => child.on('close', (c) => ok(c)));
+      expect(code, stderr).toBe(130);
+      expect(hub.store.repos.get('alice/interrupted')!.commits.map((c) => c.title)).toEqual(['initial commit']);
+      expect(hub.log.some((x) => x.path === '/api/models/alice/interrupted/commit/main')).toBe(false);
+    } finally {
+      hub.opts.stallUploads = false;
     }
   });
 
