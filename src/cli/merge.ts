@@ -210,6 +210,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     // --push-to-hub: the token and the namespace are checked before the merge, not after it
     const hub = o.pushToHub ? { repo: o.pushToHub, token: o.token ?? process.env.HF_TOKEN ?? '', hubUrl: process.env.HF_ENDPOINT || undefined, private: !o.public } : undefined;
     if (hub) {
+      if (!hub.token) throw new CliFailure(`--push-to-hub ${hub.repo} needs a Hugging Face access token with the write role: set HF_TOKEN or pass --token`);
       const user = await checkPublishAccess(hub);
       err(`hub: will publish to ${hub.repo} on ${hub.hubUrl ?? 'https://huggingface.co'} as ${user} (${hub.private ? 'private' : 'public'} if created)`);
       if (interrupted) return 130;

@@ -22,8 +22,9 @@
 // the commit request itself is retried only on answers that say it was not applied (429, 503).
 import { commitIter, createRepo, whoAmI, HubApiError, type CommitOperation } from '@huggingface/hub';
 import { CancelledError, PublishError } from '../errors';
+import { DEFAULT_HUB_URL, redactToken, repoIdProblem, tokenProblem } from './hub-names';
 
-export const DEFAULT_HUB_URL = 'https://huggingface.co';
+export { DEFAULT_HUB_URL, redactToken, repoIdProblem, tokenProblem };
 
 export interface PublishFile {
   /** Path inside the repository ("model-00001-of-00002.safetensors", "README.md"). */
@@ -86,33 +87,6 @@ export interface PublishOptions {
   /** The fetch to use (default globalThis.fetch). */
   fetch?: typeof fetch;
   retry?: Partial<RetryPolicy>;
-}
-
-const REPO_PART = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/;
-
-/** Why `repo` is not a Hub repository id ("namespace/name"), or undefined. The Hub's own rules. */
-export function repoIdProblem(repo: string): string | undefined {
-  const parts = repo.split('/');
-  if (parts.length !== 2) return `"${repo}" is not a repository id: use namespace/name (your user name or an organisation, then the model's name)`;
-  for (const p of parts) {
-    if (!REPO_PART.test(p)) return `"${repo}": "${p}" may hold only letters, digits, "-", "_" and ".", and must start and end with a letter or digit`;
-    if (p.includes('--') || p.includes('..')) return `"${repo}": "${p}" may not contain "--" or ".."`;
-  }
-  if (parts[1].length > 96) return `"${repo}": the name is ${parts[1].length} characters long; the Hub allows 96`;
-  if (parts[1].endsWith('.git')) return `"${repo}": a name may not end with ".git"`;
-  return undefined;
-}
-
-/** Why `token` cannot be a Hugging Face access token, or undefined. */
-export function tokenProblem(token: string | undefined): string | undefined {
-  if (!token) return 'no Hugging Face token: set HF_TOKEN or pass --token (a token with write access, from huggingface.co/settings/tokens)';
-  if (!/^hf_[A-Za-z0-9_-]+$/.test(token.trim())) return 'the token does not look like a Hugging Face access token (they start with "hf_")';
-  return undefined;
-}
-
-/** `text` with every occurrence of the token replaced (messages leave this module through it). */
-export function redactToken(text: string, token: string | undefined): string {
-  return token && token.length >= 4 ? text.split(token).join('hf_***') : text;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -225,7 +199,7 @@ function session(req: Omit<PublishRequest, 'files'>, opts: PublishOptions): Sess
       const st = e.statusCode;
       const why =
         st === 401
-          ? `the Hub rejected the token (401 Unauthorized): check HF_TOKEN / --token`
+          ? `the Hub rejected the token (401 Unauthorized): check that it is valid and not expired`
           : st === 403
             ? `the token has no write access to ${repo} (403 Forbidden): it needs the "write" role, or rights in the "${repo.split('/')[0]}" organisation`
             : st === 404

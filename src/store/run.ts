@@ -8,6 +8,21 @@ import { useStudio } from './store';
 import type { FileHash, OutputTarget, RunState } from './types';
 import { callback, getEngine, getInspector } from './workers';
 import { cancelDiagnostics } from './diagnostics';
+import { identityOf } from './shelf';
+import { getHubEndpoint } from './hub';
+import { DEFAULT_HUB_URL } from '../merge/hub-names';
+import type { ModelIdentity } from '../recipe/share-url';
+import type { MergeSummary } from '../worker/api';
+
+/** Where the last completed merge's files are (what "Publish to the Hub" uploads). */
+export type MergedOutput = { where: { kind: 'opfs'; dir: string } | { kind: 'directory'; handle: FileSystemDirectoryHandle }; summary: MergeSummary };
+let lastOutput: MergedOutput | undefined;
+
+/** The last completed merge's output, if it is still the one shown. */
+export function lastMergedOutput(): MergedOutput | undefined {
+  const run = useStudio.getState().run;
+  return run.kind === 'done' && lastOutput && run.summary === lastOutput.summary ? lastOutput : undefined;
+}
 
 type DirPicker = (opts?: { id?: string; mode?: 'read' | 'readwrite'; startIn?: string }) => Promise<FileSystemDirectoryHandle>;
 
@@ -29,6 +44,7 @@ export async function startMerge(): Promise<void> {
   const recipe = st.recipe;
   const refs = recipeModels(recipe);
   const models: ModelSpec[] = [];
+  const identities: ModelIdentity[] = [];
   for (const ref of refs) {
     const m = st.models.find((x) => x.ref === ref && x.status === 'ready');
     if (!m) {
@@ -36,6 +52,7 @@ export async function startMerge(): Promise<void> {
       return;
     }
     models.push({ ref, files: m.files.map((f) => ({ path: f.path, size: f.size, blob: f.file })) });
+    identities.push(identityOf(m) ?? { ref, name: m.name, tensors: 0, bytes: 0, hash: '' });
   }
 
   let output: OutputSpec;
@@ -93,7 +110,10 @@ export async function startMerge(): Promise<void> {
   const engine = getEngine();
   let result;
   try {
-    result = await engine.api.merge({ recipe, models, output }, engine.progress(onProgress));
+    // the model card links back to this studio with the recipe, and to the Hub models it uses
+    const hubUrl = getHubEndpoint();
+    const card = { studioUrl: `${location.origin}${location.pathname}`, identities, ...(hubUrl !== DEFAULT_HUB_URL ? { hubUrl } : {}) };
+    result = await engine.api.merge({ recipe, models, output, card }, engine.progress(onProgress));
   } catch (e) {
     result = { ok: false as const, error: { name: 'Error', code: 'io' as const, message: e instanceof Error ? e.message : String(e), details: {} } };
   }
@@ -108,6 +128,7 @@ export async function startMerge(): Promise<void> {
   const summary = result.summary;
   const files: FileHash[] = summary.files.map((f) => ({ path: f.path, bytes: f.bytes }));
   const done: Extract<RunState, { kind: 'done' }> = { kind: 'done', target, summary, files, hashing: true };
+  lastOutput = { where: hashTarget, summary };
   if (target.kind === 'opfs') done.downloads = await opfsDownloads(target.dir, files.map((f) => f.path)).catch(() => undefined);
   st.setRun(done);
   const update = (patch: Partial<typeof done>) => {

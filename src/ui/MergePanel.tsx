@@ -5,6 +5,7 @@ import { cancelMerge, safeOutputName, startMerge } from '../store/run';
 import { useStudio } from '../store/store';
 import type { RunState } from '../store/types';
 import { formatBytes, formatDuration } from './format';
+import { PublishPanel } from './PublishPanel';
 
 const STAGE: Record<string, string> = {
   'reading-headers': 'Reading headers',
@@ -133,43 +134,46 @@ function RunView({ run }: { run: RunState }) {
   const s = run.summary;
   const where = run.target.kind === 'directory' ? `the folder “${run.target.name}”` : `browser storage (OPFS) at ${run.target.dir}`;
   return (
-    <div className="done" role="status" aria-label="Merge summary">
-      <p>
-        <strong className="ok">Merged {s.tensors} tensors</strong> in {formatDuration(s.elapsedMs)} · {formatBytes(s.files.reduce((a, f) => a + f.bytes, 0))} in {s.files.length} files written to {where}
-      </p>
-      {s.warnings.length ? <p className="small warn-text">{s.warnings.length} warning(s): {s.warnings[0]}</p> : null}
-      <table className="files small" aria-label="Output files">
-        <thead>
-          <tr>
-            <th>file</th>
-            <th className="num">size</th>
-            <th>SHA-256</th>
-          </tr>
-        </thead>
-        <tbody>
-          {run.files.map((f) => {
-            const dl = run.downloads?.find((d) => d.path === f.path);
-            return (
-              <tr key={f.path}>
-                <td className="mono">
-                  {dl ? (
-                    <a href={dl.url} download={f.path.split('/').pop()}>
-                      {f.path}
-                    </a>
-                  ) : (
-                    f.path
-                  )}
-                </td>
-                <td className="num mono">{formatBytes(f.bytes)}</td>
-                <td className="mono hash" title={f.sha256} data-sha256={f.sha256 ?? ''}>
-                  {f.sha256 ? `${f.sha256.slice(0, 16)}…` : run.hashing ? 'hashing…' : '—'}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-      {run.downloads ? <p className="small muted">This browser has no folder picker: the files are in its private storage; download each above.</p> : null}
-    </div>
+    <>
+      <div className="done" role="status" aria-label="Merge summary">
+        <p>
+          <strong className="ok">Merged {s.tensors} tensors</strong> in {formatDuration(s.elapsedMs)} · {formatBytes(s.files.reduce((a, f) => a + f.bytes, 0))} in {s.files.length} files written to {where}
+        </p>
+        {s.warnings.length ? <p className="small warn-text">{s.warnings.length} warning(s): {s.warnings[0]}</p> : null}
+        <table className="files small" aria-label="Output files">
+          <thead>
+            <tr>
+              <th>file</th>
+              <th className="num">size</th>
+              <th>SHA-256</th>
+            </tr>
+          </thead>
+          <tbody>
+            {run.files.map((f) => {
+              const dl = run.downloads?.find((d) => d.path === f.path);
+              return (
+                <tr key={f.path}>
+                  <td className="mono">
+                    {dl ? (
+                      <a href={dl.url} download={f.path.split('/').pop()}>
+                        {f.path}
+                      </a>
+                    ) : (
+                      f.path
+                    )}
+                  </td>
+                  <td className="num mono">{formatBytes(f.bytes)}</td>
+                  <td className="mono hash" title={f.sha256} data-sha256={f.sha256 ?? ''}>
+                    {f.sha256 ? `${f.sha256.slice(0, 16)}…` : run.hashing ? 'hashing…' : '—'}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+        {run.downloads ? <p className="small muted">This browser has no folder picker: the files are in its private storage; download each above.</p> : null}
+      </div>
+      <PublishPanel summary={run.summary} />
+    </>
   );
 }

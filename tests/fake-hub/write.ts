@@ -288,9 +288,25 @@ export interface WriteHub {
   close(): Promise<void>;
 }
 
+/** CORS as the Hub sends it, so the studio (another origin) can publish: preflights answered. */
+function cors(req: IncomingMessage, res: ServerResponse): boolean {
+  res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*');
+  res.setHeader('Access-Control-Expose-Headers', 'ETag, X-Request-Id, X-Error-Code, Retry-After');
+  res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
+  if (req.method !== 'OPTIONS') return false;
+  res.writeHead(204, {
+    'Access-Control-Allow-Methods': 'GET, HEAD, POST, PUT, OPTIONS',
+    'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'authorization, content-type',
+    'Access-Control-Max-Age': '600',
+  });
+  res.end();
+  return true;
+}
+
 function listen(handler: Handler): Promise<Server> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
+    if (cors(req, res)) return;
     handler(req, res, url).then(
       (done) => {
         if (!done) error(res, 404, `no route for ${req.method} ${url.pathname}`);

@@ -152,7 +152,7 @@ describe('publishToHub', () => {
       ['a/b/c', TOKEN, /namespace\/name/],
       ['alice/bad name', TOKEN, /letters, digits/],
       ['alice/-x', TOKEN, /start and end/],
-      ['alice/x', '', /HF_TOKEN/],
+      ['alice/x', '', /no Hugging Face access token/],
       ['alice/x', 'not-a-token', /hf_/],
     ] as const) {
       const err = await publishToHub({ repo, files: files(), token, hubUrl: hub.url }).catch((e) => e);
@@ -170,7 +170,7 @@ test('repo id and token checks, and redaction', () => {
   expect(repoIdProblem('org/a--b')).toMatch(/--/);
   expect(repoIdProblem('org/' + 'x'.repeat(97))).toMatch(/96/);
   expect(repoIdProblem('org/x.git')).toMatch(/\.git/);
-  expect(tokenProblem(undefined)).toMatch(/HF_TOKEN/);
+  expect(tokenProblem(undefined)).toMatch(/no Hugging Face access token/);
   expect(tokenProblem('hf_abc')).toBeUndefined();
   expect(redactToken(`oops ${TOKEN} and ${TOKEN}`, TOKEN)).toBe('oops hf_*** and hf_***');
 });
