@@ -136,18 +136,31 @@ describe('merge CLI --push-to-hub', () => {
       const r = await run(['--out', out, '--backend', 'cpu', '--push-to-hub', 'alice/cut']);
       expect(r.code, describeRun(r)).toBe(1);
       expect(r.stderr).toMatch(/^error: publishing to alice\/cut failed while uploading the large files \(uploading model\.safetensors\): the network failed 5 times/m);
-      expect(r.stderr).toMatch(/the merged model is complete in .*out-cut; nothing of it was committed to alice\/cut/);
+      expect(r.stderr).toMatch(/the merged model is complete in .*out-cut; nothing of it was committed to alice\/cut\. To retry the upload alone: npm run publish:hub -- .*out-cut --push-to-hub alice\/cut/);
       const repo = hub.store.repos.get('alice/cut')!;
       expect(repo.commits.map((c) => c.title)).toEqual(['initial commit']);
       expect((await readFile(join(out, 'README.md'), 'utf8')).length).toBeGreaterThan(0);
     } finally {
       hub.opts.cutUploads = undefined;
     }
+    // the retry the message suggests: npm run publish:hub on the folder, no merge
+    const retry = await runCli([out, '--push-to-hub', 'alice/cut', '--commit-message', 'Retry'], { script: 'src/cli/publish.ts', env: { HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN } });
+    expect(retry.code, describeRun(retry)).toBe(0);
+    expect(retry.stdout).toMatch(/published .*\/alice\/cut \(existing repo\): 6 files/);
+    expect(hub.store.repos.get('alice/cut')!.commits.map((c) => c.title)).toEqual(['initial commit', 'Retry']);
+    await expectPushedEqualsLocal('alice/cut', out);
+    // a folder that is not a complete model is refused before any upload
+    await writeFile(join(out, 'model.safetensors'), 'not a safetensors file');
+    const bad = await runCli([out, '--push-to-hub', 'alice/cut'], { script: 'src/cli/publish.ts', env: { HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN } });
+    expect(bad.code, describeRun(bad)).toBe(1);
+    expect(bad.stderr).toMatch(/^error: .*model\.safetensors/m);
+    expect(hub.store.repos.get('alice/cut')!.commits.length).toBe(2);
   });
 
   it('interrupted (SIGINT) while the weights upload: exit 130 and no commit', async () => {
     const out = join(tmp, 'out-int');
     hub.store.lfs.clear();
+    hub.log.length = 0; // wait for this run's upload, not an earlier test's
     hub.opts.stallUploads = true;
     try {
       const child = spawn(join(REPO, 'node_modules/.bin/tsx'), ['src/cli/merge.ts', yml, '--out', out, '--backend', 'cpu', '--push-to-hub', 'alice/interrupted'], {
@@ -170,8 +183,8 @@ describe('merge CLI --push-to-hub', () => {
     }
   });
 
-  it('usage errors: a bad repo id, --public without --push-to-hub', async () => {
-    for (const args of [['--out', 'x', '--push-to-hub', 'no-namespace'], ['--out', 'x', '--public'], ['--out', 'x', '--push-to-hub', 'a/b', '--export-cabs']]) {
+  it('usage error: a bad repo id exits 2 with the usage (the other argument errors: tests/unit/cli-args.test.ts)', async () => {
+    for (const args of [['--out', 'x', '--push-to-hub', 'no-namespace']]) {
       const r = await run(args);
       expect(r.code, `${args.join(' ')}\n${describeRun(r)}`).toBe(2);
       expect(r.stderr).toContain('usage: npm run merge');

@@ -234,7 +234,8 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         printer.finish();
         if (interrupted) return 130;
         err(`error: ${messageOf(e)}`);
-        err(`the merged model is complete in ${relative(process.cwd(), outPath) || '.'}; nothing of it was committed to ${hub.repo}`);
+        const where = relative(process.cwd(), outPath) || '.';
+        err(`the merged model is complete in ${where}; nothing of it was committed to ${hub.repo}. To retry the upload alone: npm run publish:hub -- ${where} --push-to-hub ${hub.repo}`);
         return 1;
       } finally {
         publishing = undefined;

@@ -1,11 +1,19 @@
 // `npm run merge -- … --push-to-hub org/name`: the CLI's side of publishing (merge/publish.ts does
 // the Hub work). The committed output folder is read back as lazy file Blobs (no copy in memory),
 // pushed in one commit, with an upload progress line on stderr.
+// Run directly, it is `npm run publish:hub -- <folder> --push-to-hub org/name [...]`: publishes a merge
+// output folder that exists already (an upload that failed, or a merge made earlier).
+// Exit codes: 0 published, 1 not published (the message says why), 2 bad arguments, 130 interrupted.
 import { openAsBlob } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
-import type { PublishFile, PublishProgress } from '../merge/publish';
+import { readdir, stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { publishToHub, type PublishFile, type PublishProgress } from '../merge/publish';
+import { repoIdProblem } from '../merge/hub-names';
+import { StudioError } from '../errors';
+import { parseOrExit, UsageError } from './args';
 import { formatBytes } from './progress';
+import { validateOutputFolder } from './validate-output';
 
 /** Every file under `dir` (relative "/" paths, sorted), as Blobs read from disk on demand. */
 export async function folderFiles(dir: string): Promise<PublishFile[]> {
@@ -76,4 +84,99 @@ export class PublishPrinter {
     if (this.shown && this.out.isTTY) this.out.write('\n');
     this.shown = false;
   }
+}
+
+export const PUBLISH_USAGE = `usage: npm run publish:hub -- <folder> --push-to-hub <org/name> [options]
+
+Publishes a merge's output folder (what npm run merge wrote) to a Hugging Face Hub model repo in
+one commit: created PRIVATE if missing; nothing is committed if the upload fails. The Hub is
+HF_ENDPOINT (default https://huggingface.co). To merge and publish at once: npm run merge -- …
+--push-to-hub <org/name>.
+
+options:
+  --push-to-hub <org/name>  the repository (required)
+  --public                  create the repo public instead of private
+  --token <hf_…>            access token with the write role (default: $HF_TOKEN)
+  --commit-message <m>      the commit's title
+  --help, -h                show this help
+`;
+
+export interface PublishCliOptions {
+  folder: string;
+  repo: string;
+  public: boolean;
+  token?: string;
+  commitMessage?: string;
+}
+
+export function parsePublishArgs(argv: readonly string[]): PublishCliOptions | 'help' {
+  const positional: string[] = [];
+  const o: Partial<PublishCliOptions> = { public: false };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let inline: string | undefined;
+    if (a.startsWith('--') && a.includes('=')) {
+      inline = a.slice(a.indexOf('=') + 1);
+      a = a.slice(0, a.indexOf('='));
+    }
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === '-h' || a === '--help') return 'help';
+    else if (a === '--push-to-hub') o.repo = value().trim();
+    else if (a === '--public') o.public = true;
+    else if (a === '--token') o.token = value();
+    else if (a === '--commit-message') o.commitMessage = value();
+    else if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
+    else positional.push(a);
+  }
+  if (positional.length !== 1) throw new UsageError(positional.length ? `expected one folder, got ${positional.length}: ${positional.join(' ')}` : 'missing the output folder to publish');
+  if (!o.repo) throw new UsageError('missing --push-to-hub <org/name>');
+  const problem = repoIdProblem(o.repo);
+  if (problem) throw new UsageError(`--push-to-hub: ${problem}`);
+  return { ...o, folder: positional[0], repo: o.repo } as PublishCliOptions;
+}
+
+/** Runs `npm run publish:hub`; resolves to the exit code. Never throws. */
+export async function publishMain(argv: readonly string[], io: { stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const parsed = parseOrExit(() => parsePublishArgs(argv), PUBLISH_USAGE, io);
+  if (typeof parsed === 'number') return parsed;
+  const err = (s: string) => io.stderr.write(s + '\n');
+  const dir = resolve(parsed.folder);
+  const token = parsed.token ?? process.env.HF_TOKEN ?? '';
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const printer = new PublishPrinter(io.stderr);
+  try {
+    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) throw new Error(`${dir} is not a folder`);
+    if (!token) throw new Error(`publishing to ${parsed.repo} needs a Hugging Face access token with the write role: set HF_TOKEN or pass --token`);
+    // the folder must be a complete model (every safetensors header accounts for its file)
+    await validateOutputFolder(dir).catch((e: Error) => {
+      throw new Error(`${dir}: ${e.message.replace('the merged output', 'the folder')}`);
+    });
+    const res = await publishToHub(
+      { repo: parsed.repo, token, files: await folderFiles(dir), hubUrl: process.env.HF_ENDPOINT || undefined, private: !parsed.public, ...(parsed.commitMessage ? { commitMessage: parsed.commitMessage } : {}) },
+      { signal: abort.signal, onProgress: (p) => printer.update(p) },
+    );
+    printer.finish();
+    io.stdout.write(`published ${res.url} (${res.created ? `new ${res.private ? 'private' : 'public'} repo` : 'existing repo'}): ${res.files} files, ${formatBytes(res.bytes)}, commit ${res.commit.oid.slice(0, 12)}\n`);
+    return 0;
+  } catch (e) {
+    printer.finish();
+    if (e instanceof StudioError && e.code === 'cancelled') return 130;
+    err(`error: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  publishMain(process.argv.slice(2)).then((code) => process.exit(code));
 }

@@ -193,6 +193,8 @@ function session(req: Omit<PublishRequest, 'files'>, opts: PublishOptions): Sess
     if (e instanceof CancelledError || signal?.aborted) throw new CancelledError();
     const files = [...inFlight];
     const fileNote = files.length ? ` (uploading ${files.join(', ')})` : '';
+    if (e instanceof NetworkFailure && step === 'committing')
+      return fail(`publishing to ${repo}: the connection was lost while the Hub was committing (${e.message}); the commit may or may not have been made: look at ${hub}/${repo}/commits/main before publishing again`);
     if (e instanceof NetworkFailure)
       return fail(`publishing to ${repo} failed while ${step}${fileNote}: the network failed ${e.attempts} time${e.attempts === 1 ? '' : 's'} (${e.message}); nothing was committed`, files[0]);
     if (e instanceof HubApiError) {

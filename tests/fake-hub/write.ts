@@ -65,6 +65,10 @@ export interface WriteHandlerOptions {
   cutUploads?: { remaining: number };
   /** Fault injection: answer the next n whoami requests with 503. */
   failWhoami?: { remaining: number };
+  /** Fault injection: the next n commit requests are answered 503 (not applied). */
+  busyCommits?: { remaining: number };
+  /** Fault injection: the next n commit requests lose their connection before any answer (not applied). */
+  cutCommits?: { remaining: number };
   /** Fault injection: hold every LFS upload open (a test interrupts the client meanwhile). */
   stallUploads?: boolean;
 }
@@ -241,6 +245,16 @@ export function createWriteHandler(store: FakeHubStore, opts: WriteHandlerOption
       if (!repo) return true;
       if (m[2] !== 'main') return error(res, 404, `Revision not found: ${m[2]}`, 'RevisionNotFound'), true;
       const text = (await body(req)).toString('utf8');
+      if (opts.busyCommits && opts.busyCommits.remaining > 0) {
+        opts.busyCommits.remaining--;
+        json(res, 503, { error: 'The Hub is busy, try again' }, { 'Retry-After': '0' });
+        return true;
+      }
+      if (opts.cutCommits && opts.cutCommits.remaining > 0) {
+        opts.cutCommits.remaining--;
+        req.socket.destroy();
+        return true;
+      }
       const head = repo.commits[repo.commits.length - 1];
       const files = new Map(head.files);
       const lfs = new Set(head.lfs);

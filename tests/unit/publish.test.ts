@@ -41,6 +41,8 @@ afterAll(() => hub.close());
 afterEach(() => {
   hub.opts.cutUploads = undefined;
   hub.opts.failWhoami = undefined;
+  hub.opts.busyCommits = undefined;
+  hub.opts.cutCommits = undefined;
   hub.log.length = 0;
 });
 
@@ -129,6 +131,20 @@ describe('publishToHub', () => {
     expect(hub.store.repos.get('alice/retried')!.commits.length).toBe(2);
     expect(hub.log.filter((r) => r.method === 'PUT').length).toBe(2);
     expect(hub.log.filter((r) => r.path === '/api/whoami-v2').length).toBe(3);
+  });
+
+  test('the commit: retried after a 503 (not applied); a connection lost during it is reported, never replayed', async () => {
+    hub.opts.busyCommits = { remaining: 1 };
+    const ok = await publishToHub({ repo: 'alice/busy', files: files(), token: TOKEN, hubUrl: hub.url }, fast);
+    expect(hub.store.repos.get('alice/busy')!.commits.at(-1)!.oid).toBe(ok.commit.oid);
+    expect(hub.log.filter((r) => r.path.endsWith('/commit/main')).length).toBe(2);
+    hub.log.length = 0;
+    hub.opts.cutCommits = { remaining: 1 };
+    const err = await publishToHub({ repo: 'alice/busy', files: files(), token: TOKEN, hubUrl: hub.url }, fast).catch((e) => e);
+    expect(err).toBeInstanceOf(PublishError);
+    expect(err.message).toMatch(/alice\/busy.*connection was lost while the Hub was committing.*may or may not.*\/alice\/busy\/commits\/main/s);
+    expect(hub.log.filter((r) => r.path.endsWith('/commit/main')).length).toBe(1);
+    expect(hub.store.repos.get('alice/busy')!.commits.length).toBe(2);
   });
 
   test('an unreachable Hub: the network error names the repo, after the retries', async () => {
