@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { createHash } from 'node:crypto';
+import { decodeShare } from '../src/recipe/share-url';
+import { parseMergekitYaml } from '../src/recipe/mergekit-yaml';
 import { writeTinyLlama } from '../tests/fixtures/checkpoints';
 import { emptyStore, startWriteHub, type WriteHub } from '../tests/fake-hub/write';
 import { folderFiles } from '../src/cli/publish';
@@ -84,7 +87,18 @@ describe('merge CLI --push-to-hub', () => {
     const card = new TextDecoder().decode(head.files.get('README.md'));
     const fm = parseYaml(/^---\n([\s\S]*?)\n---\n/.exec(card)![1]) as Record<string, unknown>;
     expect(fm).toMatchObject({ base_model: ['org/base', 'org/ft-a', 'team/ft-b'], base_model_relation: 'merge', library_name: 'transformers', tags: ['merge', 'mergekit', 'merge-studio'] });
-    expect(card).toMatch(/\(https:\/\/studio\.example\/#share=[A-Za-z0-9_-]+\)/);
+    const code = /\(https:\/\/studio\.example\/#share=([A-Za-z0-9_-]+)\)/.exec(card);
+    expect(code, card).not.toBeNull();
+    // the link reopens the recipe and names each input with the studio's fingerprint (for files
+    // this small: SHA-256 of the whole safetensors file), so the studio can check dropped folders
+    const shared = decodeShare(code![1]);
+    expect(shared.ok && shared.payload.recipe).toEqual(parseMergekitYaml(YAML));
+    if (shared.ok)
+      for (const [ref, id] of [['org/base', shared.payload.models[0]], ['org/ft-a', shared.payload.models[1]], ['team/ft-b', shared.payload.models[2]]] as const) {
+        const bytes = await readFile(join(models, ref, 'model.safetensors'));
+        expect(id).toMatchObject({ ref, name: ref.split('/')[1], bytes: bytes.byteLength, hash: createHash('sha256').update(bytes).digest('hex') });
+        expect(id.tensors).toBeGreaterThan(10);
+      }
     expect(card).toContain('CPU engine');
     expect(card).toContain(`[org/ft-a](${hub.url}/org/ft-a)`); // model links follow HF_ENDPOINT
     // progress on stderr, the result on stdout, the token in neither

@@ -8,7 +8,7 @@
 // Exit codes: 0 success, 1 merge/config/model error (no output folder is left), 2 bad arguments,
 // 130 interrupted.
 import { readFile, stat } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
+import { openAsBlob, rmSync } from 'node:fs';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -34,6 +34,8 @@ import { validateExportFolder, validateOutputFolder } from './validate-output';
 import { trafficRatio, type GpuTraffic } from '../gpu/traffic';
 import { checkPublishAccess, publishToHub } from '../merge/publish';
 import { DEFAULT_STUDIO_URL } from '../recipe/model-card';
+import type { ModelIdentity } from '../recipe/share-url';
+import { fingerprint } from '../formats/fingerprint';
 import { folderFiles, PublishPrinter } from './publish';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -100,12 +102,26 @@ async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number |
   return infos;
 }
 
-/** What the model card links to: the studio (--studio-url) and the Hub (HF_ENDPOINT, when set). */
-function cardOptions(o: CliOptions): NonNullable<MergeRequest['card']> {
-  return { studioUrl: o.studioUrl ?? DEFAULT_STUDIO_URL, ...(process.env.HF_ENDPOINT ? { hubUrl: process.env.HF_ENDPOINT } : {}) };
+/**
+ * The inputs as the card's share link names them: sizes and the same fingerprint the studio's shelf
+ * computes (headers + 64 KiB samples per shard), so the studio recognises the right checkpoints.
+ */
+async function cardIdentities(models: ResolvedModel[], infos: Map<string, ModelInfo>): Promise<ModelIdentity[]> {
+  const out: ModelIdentity[] = [];
+  for (const m of models) {
+    const files = await Promise.all(m.files.map(async (f) => ({ path: f.path, file: await openAsBlob(f.abs) })));
+    const weights = m.files.filter((f) => f.path.toLowerCase().endsWith('.safetensors'));
+    out.push({ ref: m.ref, name: infos.get(m.ref)?.name ?? basename(m.dir), tensors: infos.get(m.ref)?.tensors.size ?? 0, bytes: weights.reduce((a, f) => a + f.size, 0), hash: await fingerprint(files) });
+  }
+  return out;
 }
 
-function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer, o: CliOptions): MergeRequest {
+/** What the model card links to: the studio (--studio-url) with the inputs' identities, and the Hub (HF_ENDPOINT, when set). */
+function cardOptions(o: CliOptions, identities: ModelIdentity[]): NonNullable<MergeRequest['card']> {
+  return { studioUrl: o.studioUrl ?? DEFAULT_STUDIO_URL, identities, ...(process.env.HF_ENDPOINT ? { hubUrl: process.env.HF_ENDPOINT } : {}) };
+}
+
+function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer, o: CliOptions, card: NonNullable<MergeRequest['card']>): MergeRequest {
   return {
     recipe,
     models: models.map((m, i) => ({
@@ -114,7 +130,7 @@ function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer
     })),
     output: { kind: 'ws', url: server.sinkWsUrl },
     engine: 'webgpu',
-    card: cardOptions(o),
+    card,
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}),
     ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}),
@@ -205,6 +221,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         throw new CliFailure(`--out ${outPath} is inside the input model folder of "${m.ref}" (${m.dir})`);
 
     const infos = await preflight(recipe, models, o.seed);
+    const card = cardOptions(o, await cardIdentities(models, infos));
     if (interrupted) return 130;
 
     // --push-to-hub: the token and the namespace are checked before the merge, not after it
@@ -273,7 +290,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       err(`backend: ${backend.description} (${why})`);
       try {
         const summary = await nodeMerge({
-          request: { recipe, card: cardOptions(o), ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}), ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}), ...(o.ioOnly ? { ioOnly: true } : {}) },
+          request: { recipe, card, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}), ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}), ...(o.ioOnly ? { ioOnly: true } : {}) },
           models: infos,
           output: output!,
           backend,
@@ -323,7 +340,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (gpu.isFallbackAdapter)
       err('warning: WebGPU is running on a software adapter (SwiftShader): results are exact but the merge will be slow. On a machine with a GPU, check that Chromium can use it.');
 
-    const request = buildRequest(recipe, models, server, o);
+    const request = buildRequest(recipe, models, server, o, card);
     const crashed = new Promise<never>((_, reject) => {
       page!.once('crash', () => reject(new CliFailure('the browser page crashed during the merge (out of memory?)')));
       page!.once('close', () => reject(new CliFailure('the browser page closed during the merge')));

@@ -57,7 +57,7 @@ export const DEFAULT_STUDIO_URL = 'http://localhost:5173/';
 /** The tags every merged model's card carries (`merge` is what the Hub's model tree reads). */
 export const CARD_TAGS = ['merge', 'mergekit', 'merge-studio'] as const;
 
-/** A share-link identity from an opened model's headers (no fingerprint: "unknown", matched on sizes). */
+/** A share-link identity from an opened model's headers alone: no fingerprint (empty = unknown); the CLI and the studio pass real ones (formats/fingerprint.ts). */
 export function identityFromInfo(ref: string, info: ModelInfo | undefined): ModelIdentity {
   if (!info) return { ref, name: ref, tensors: 0, bytes: 0, hash: '' };
   const shards = new Set([...info.tensors.values()].map((t) => t.source));

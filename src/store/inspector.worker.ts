@@ -9,40 +9,11 @@ import type { ModelInfo } from '../formats/model-info';
 import type { Recipe } from '../recipe/types';
 import type { HashTarget, InspectorApi, OpenResult } from './inspector-api';
 import { compareToBase, planReport, summarize, tensorRows } from './inspect-core';
-import { Sha256, sha256Blob } from './sha256';
+import { sha256Blob } from '../formats/sha256';
+import { fingerprint } from '../formats/fingerprint';
 import type { Analysis, CompatReport } from './types';
 
 const open = new Map<string, ModelInfo>();
-
-/** Bytes of tensor data sampled at each end of a shard for the fingerprint. */
-const SAMPLE = 64 * 1024;
-
-/**
- * The checkpoint fingerprint (recipe/share-url.ts ModelIdentity.hash): per .safetensors file in
- * path order, its header (length + JSON) and the first and last 64 KiB of its data. Reads ≤ 128 KiB
- * of data per shard, never the whole file.
- */
-async function fingerprint(files: { path: string; file: Blob }[]): Promise<string> {
-  const h = new Sha256();
-  const bytes = async (b: Blob, from: number, to: number) => new Uint8Array(await b.slice(from, to).arrayBuffer());
-  for (const f of [...files].filter((x) => x.path.toLowerCase().endsWith('.safetensors')).sort((a, b) => (a.path < b.path ? -1 : 1))) {
-    const size = f.file.size;
-    if (size < 8) continue;
-    const head = await bytes(f.file, 0, 8);
-    const n = Number(new DataView(head.buffer).getBigUint64(0, true));
-    h.update(head);
-    if (!(n > 0 && 8 + n <= size)) continue;
-    h.update(await bytes(f.file, 8, 8 + n));
-    const start = 8 + n;
-    const data = size - start;
-    if (data <= 2 * SAMPLE) h.update(await bytes(f.file, start, size));
-    else {
-      h.update(await bytes(f.file, start, start + SAMPLE));
-      h.update(await bytes(f.file, size - SAMPLE, size));
-    }
-  }
-  return h.hex();
-}
 
 const api: InspectorApi = {
   async open(id, ref, name, files): Promise<OpenResult> {

@@ -17,9 +17,6 @@ export function identityOf(m: ShelfModel): ModelIdentity | undefined {
 }
 
 const sameIdentity = (a: ModelIdentity, b: ModelIdentity) => a.hash === b.hash && a.tensors === b.tensors && a.bytes === b.bytes;
-// For a model already found by its reference: an empty fingerprint is "unknown" (a model card's
-// link written by the CLI, which reads no weight samples), so the sizes decide alone.
-const sameOrUnknown = (a: ModelIdentity, b: ModelIdentity) => (a.hash === '' || b.hash === '' || a.hash === b.hash) && a.tensors === b.tensors && a.bytes === b.bytes;
 
 export type SharedStatus = { identity: ModelIdentity; status: 'matched' | 'differs' | 'missing' | 'reading'; model?: ShelfModel };
 
@@ -30,7 +27,7 @@ export function sharedStatus(shared: ModelIdentity[], models: ShelfModel[]): Sha
     if (!model) return { identity, status: 'missing' };
     if (model.status === 'reading') return { identity, status: 'reading', model };
     const id = identityOf(model);
-    return { identity, status: id && sameOrUnknown(id, identity) ? 'matched' : 'differs', model };
+    return { identity, status: id && sameIdentity(id, identity) ? 'matched' : 'differs', model };
   });
 }
 

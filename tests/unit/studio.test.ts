@@ -23,7 +23,7 @@ import type { Recipe } from '../../src/recipe/types';
 import type { ModelInfo, TensorInfo } from '../../src/formats/model-info';
 import type { ByteSource } from '../../src/io/types';
 import { groupFiles, uniqueName } from '../../src/store/grouping';
-import { Sha256 } from '../../src/store/sha256';
+import { Sha256 } from '../../src/formats/sha256';
 import { compareToBase, planReport } from '../../src/store/inspect-core';
 
 const demo: Recipe = parseMergekitYaml(`merge_method: ties
