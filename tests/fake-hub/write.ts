@@ -65,6 +65,11 @@ export interface WriteHandlerOptions {
   cutUploads?: { remaining: number };
   /** Fault injection: answer the next n whoami requests with 503. */
   failWhoami?: { remaining: number };
+  /**
+   * LFS objects larger than this many bytes are uploaded in parts of this size (the Hub's multipart
+   * transfer: one PUT per part to its own pre-signed URL, then a completion POST); default never.
+   */
+  multipartChunk?: number;
   /** Fault injection: the next n commit requests are answered 503 (not applied). */
   busyCommits?: { remaining: number };
   /** Fault injection: the next n commit requests lose their connection before any answer (not applied). */
@@ -107,6 +112,8 @@ function isLfs(path: string, size: number, sample: Buffer): boolean {
 }
 
 export function createWriteHandler(store: FakeHubStore, opts: WriteHandlerOptions = {}): Handler {
+  /** Multipart uploads in progress: oid → part number → bytes. */
+  const partsOf = new Map<string, Map<number, Buffer>>();
   const userOf = (req: IncomingMessage): FakeUser | undefined => {
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     return m ? store.tokens.get(m[1]) : undefined;
@@ -200,17 +207,59 @@ export function createWriteHandler(store: FakeHubStore, opts: WriteHandlerOption
       if (b.operation !== 'upload') return error(res, 400, 'only uploads'), true;
       if (b.transfers && !b.transfers.includes('basic')) return error(res, 400, 'this fake Hub speaks only the basic LFS transfer'), true;
       const base = opts.lfsBaseUrl?.() ?? origin;
+      const chunk = opts.multipartChunk;
+      const upload = (o: { oid: string; size: number }) => {
+        if (!chunk || o.size <= chunk) return { href: `${base}/lfs-storage/${o.oid}?size=${o.size}&signature=fake`, expires_in: 3600 };
+        const header: Record<string, string> = { chunk_size: String(chunk) };
+        for (let i = 1; i <= Math.ceil(o.size / chunk); i++) header[String(i).padStart(5, '0')] = `${base}/lfs-part/${o.oid}/${i}?signature=fake`;
+        return { href: `${base}/lfs-complete/${o.oid}?size=${o.size}&signature=fake`, header, expires_in: 3600 };
+      };
       res.writeHead(200, { 'Content-Type': 'application/vnd.git-lfs+json' });
       res.end(
         JSON.stringify({
           transfer: 'basic',
-          objects: b.objects.map((o) =>
-            store.lfs.has(o.oid)
-              ? { oid: o.oid, size: o.size }
-              : { oid: o.oid, size: o.size, authenticated: true, actions: { upload: { href: `${base}/lfs-storage/${o.oid}?size=${o.size}&signature=fake`, expires_in: 3600 } } },
-          ),
+          objects: b.objects.map((o) => (store.lfs.has(o.oid) ? { oid: o.oid, size: o.size } : { oid: o.oid, size: o.size, authenticated: true, actions: { upload: upload(o) } })),
         }),
       );
+      return true;
+    }
+
+    m = /^\/lfs-part\/([0-9a-f]{64})\/(\d+)$/.exec(path);
+    if (method === 'PUT' && m) {
+      log();
+      if (opts.cutUploads && opts.cutUploads.remaining > 0) {
+        opts.cutUploads.remaining--;
+        await new Promise<void>((ok) => req.once('data', () => ok()));
+        req.socket.destroy();
+        return true;
+      }
+      const bytes = await body(req);
+      const parts = partsOf.get(m[1]) ?? new Map<number, Buffer>();
+      partsOf.set(m[1], parts);
+      parts.set(Number(m[2]), bytes);
+      res.writeHead(200, { ETag: `"${sha256(bytes).slice(0, 32)}"` });
+      res.end();
+      return true;
+    }
+
+    m = /^\/lfs-complete\/([0-9a-f]{64})$/.exec(path);
+    if (method === 'POST' && m) {
+      log();
+      const oid = m[1];
+      const b = JSON.parse((await body(req)).toString('utf8')) as { oid: string; parts: { partNumber: number; etag: string }[] };
+      const parts = partsOf.get(oid);
+      if (b.oid !== oid || !parts) return error(res, 400, `no parts were uploaded for ${oid}`), true;
+      const chunks: Buffer[] = [];
+      for (const p of b.parts) {
+        const part = parts.get(p.partNumber);
+        if (!part || p.etag !== `"${sha256(part).slice(0, 32)}"`) return error(res, 400, `part ${p.partNumber} of ${oid} is missing or its ETag is wrong`), true;
+        chunks.push(part);
+      }
+      const whole = Buffer.concat(chunks);
+      if (String(whole.byteLength) !== url.searchParams.get('size') || sha256(whole) !== oid) return error(res, 400, `the parts of ${oid} do not add up to the object`), true;
+      store.lfs.set(oid, new Uint8Array(whole));
+      partsOf.delete(oid);
+      json(res, 200, { success: true });
       return true;
     }
 

@@ -42,6 +42,7 @@ afterEach(() => {
   hub.opts.cutUploads = undefined;
   hub.opts.failWhoami = undefined;
   hub.opts.busyCommits = undefined;
+  hub.opts.multipartChunk = undefined;
   hub.opts.cutCommits = undefined;
   hub.log.length = 0;
 });
@@ -145,6 +146,20 @@ describe('publishToHub', () => {
     expect(err.message).toMatch(/alice\/busy.*connection was lost while the Hub was committing.*may or may not.*\/alice\/busy\/commits\/main/s);
     expect(hub.log.filter((r) => r.path.endsWith('/commit/main')).length).toBe(1);
     expect(hub.store.repos.get('alice/busy')!.commits.length).toBe(2);
+  });
+
+  test('large files go in parts (the multipart transfer), a cut part is retried, the storage never sees the token', async () => {
+    hub.opts.multipartChunk = 64 * 1024; // the 300 kB weights: 5 parts
+    hub.opts.cutUploads = { remaining: 1 };
+    const fs = files();
+    const res = await publishToHub({ repo: 'alice/parts', files: fs, token: TOKEN, hubUrl: hub.url }, fast);
+    expect(res.created).toBe(true);
+    const head = hub.store.repos.get('alice/parts')!.commits.at(-1)!;
+    expect(head.files.get('model.safetensors')).toEqual(await bytesOf(fs[0]));
+    const parts = hub.log.filter((r) => r.path.startsWith('/lfs-part/'));
+    expect(parts.length).toBe(6); // 5 parts + the retry of the cut one
+    expect(hub.log.filter((r) => r.path.startsWith('/lfs-complete/')).length).toBe(1);
+    for (const r of hub.log.filter((x) => x.origin === hub.storageUrl)) expect(r.authorization, r.path).toBeUndefined();
   });
 
   test('an unreachable Hub: the network error names the repo, after the retries', async () => {
