@@ -207,6 +207,7 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
   if (!o.pushToHub)
     for (const [flag, set] of [['--public', o.public], ['--commit-message', o.commitMessage !== undefined]] as const)
       if (set) throw new UsageError(`${flag} only applies with --push-to-hub <org/name>`);
+  if (o.pushToHub && o.ioOnly) throw new UsageError('--push-to-hub with --io-only would publish zeros; --io-only is for the benchmark');
   if (o.pushToHub && o.exportCabs) throw new UsageError('--push-to-hub publishes a merged model; --export-cabs writes pruned task vectors instead (publish those folders yourself)');
   return { ...o, config: positional[0], out: o.out } as CliOptions;
 }

@@ -5,8 +5,10 @@
 // drives the same engine worker as the studio in headless Chromium with WebGPU, and receives
 // the output through the WebSocket sink (io/ws-sink.ts) into "<out>.partial-<pid>", renamed to
 // <out> when complete.
-// Exit codes: 0 success, 1 merge/config/model error (no output folder is left), 2 bad arguments,
-// 130 interrupted.
+// With --push-to-hub the committed folder is then published to the Hub in one commit (cli/publish.ts,
+// merge/publish.ts); the token and the namespace are checked with the Hub before the merge starts.
+// Exit codes: 0 success, 1 merge/config/model error (no output folder is left) or a failed publish
+// (the output folder stays; nothing half-committed on the Hub), 2 bad arguments, 130 interrupted.
 import { readFile, stat } from 'node:fs/promises';
 import { openAsBlob, rmSync } from 'node:fs';
 import { basename, dirname, relative, resolve } from 'node:path';
@@ -252,7 +254,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         if (interrupted) return 130;
         err(`error: ${messageOf(e)}`);
         const where = relative(process.cwd(), outPath) || '.';
-        err(`the merged model is complete in ${where}; nothing of it was committed to ${hub.repo}. To retry the upload alone: npm run publish:hub -- ${where} --push-to-hub ${hub.repo}`);
+        err(`the merged model is complete in ${where}; to retry the upload alone: npm run publish:hub -- ${where} --push-to-hub ${hub.repo}`);
         return 1;
       } finally {
         publishing = undefined;

@@ -109,6 +109,7 @@ describe('parseArgs: --push-to-hub and its companions', () => {
     [['--public'], /--public only applies with --push-to-hub/],
     [['--commit-message', 'm'], /--commit-message only applies with --push-to-hub/],
     [['--push-to-hub', 'a/b', '--export-cabs'], /--export-cabs/],
+    [['--push-to-hub', 'a/b', '--io-only'], /would publish zeros/],
     [['--push-to-hub', 'a/b', '--commit-message', ' '], /needs a message/],
     [['--studio-url', 'ftp://x'], /not an http/],
   ])('%j is refused', (extra, re) => expect(() => parseArgs(['c.yml', '--out', 'o', ...extra])).toThrow(re));
