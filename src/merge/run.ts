@@ -6,7 +6,10 @@ import type { GpuTraffic } from '../gpu/traffic';
 import type { MergeProgress, MergeRequest, MergeSummary } from './requests';
 import type { ModelSpec } from '../io/types';
 import type { ModelInfo } from '../formats/model-info';
-import type { PlanEntry } from '../recipe/plan-types';
+import type { Plan, PlanEntry } from '../recipe/plan-types';
+import type { Recipe } from '../recipe/types';
+import { checkChatTemplate, resolveChatTemplate, templateOf } from '../recipe/chat-templates';
+import { specialTokensMapText, tokenizerConfigText, tokenizerJsonText } from '../formats/tokenizer';
 import type { ByteSource, FileWriter, OutputSink } from '../io/types';
 import { openModel } from '../formats/model';
 import { planShards, DEFAULT_MAX_SHARD_BYTES, SHARD_INDEX_FILE } from '../formats/safetensors';
@@ -16,11 +19,11 @@ import { modelCard } from '../recipe/model-card';
 import { BlobSource, HttpSource } from '../io/sources';
 import { sinkFor, MemorySink } from '../io/sinks';
 import { itemSize, type Dtype } from '../formats/dtype';
-import { CancelledError, IoError, MethodError, UnsupportedError } from '../errors';
+import { CancelledError, IoError, MethodError, ModelError } from '../errors';
 
 const elementCount = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json'];
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json', 'chat_template.jinja'];
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -64,9 +67,7 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
   report({ stage: 'planning' });
   const needsVocab = req.recipe.tokenizer !== undefined || req.recipe.tokenizer_source !== undefined;
   const plan = buildPlan(req.recipe, models, { seed: req.seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(models) : undefined });
-  const chat = req.recipe.chat_template;
-  if (chat && chat !== 'auto' && !chat.includes('{'))
-    throw new UnsupportedError(`chat_template "${chat}": named templates are not bundled yet; pass the Jinja template text or "auto"`, { key: 'chat_template' });
+  checkChatTemplate(req.recipe.chat_template);
   const layout = planShards(plan.entries.map((e) => ({ name: e.name, dtype: e.outDtype, shape: e.shape })), req.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
   const byName = new Map(plan.entries.map((e) => [e.name, e]));
   const inputBytes = (e: PlanEntry) => e.inputs.reduce((a, i) => a + elementCount(e.shape) * itemSize(i.tensor.dtype as Dtype), 0);
@@ -134,7 +135,7 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
     };
     if (layout.index) await text(SHARD_INDEX_FILE, JSON.stringify(layout.index, null, 2) + '\n');
     await text('config.json', JSON.stringify(plan.config, null, 2) + '\n');
-    await copyTokenizer(plan.tokenizerFrom ? models.get(plan.tokenizerFrom) : undefined, chat, sink, files, signal);
+    await writeTokenizer(plan, req.recipe, models, sink, files, signal);
     await text('mergekit_config.yml', recipeToMergekitYaml(req.recipe));
     await text('README.md', modelCard(req.recipe, models));
     if (signal?.aborted) throw new CancelledError();
@@ -156,22 +157,73 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
   };
 }
 
-async function copyTokenizer(model: ModelInfo | undefined, chat: string | undefined, sink: OutputSink, files: { path: string; bytes: number }[], signal?: AbortSignal) {
+/** Each model's chat template (tokenizer_config.json's, or its chat_template.jinja), in recipe order. */
+async function modelTemplates(recipe: Recipe, models: Map<string, ModelInfo>): Promise<(string | undefined)[]> {
+  const refs = [...new Set([...(recipe.base_model !== undefined ? [recipe.base_model] : []), ...(recipe.models ?? []).map((m) => m.model), ...(recipe.slices ?? []).flatMap((s) => s.sources.map((x) => x.model))])];
+  const out: (string | undefined)[] = [];
+  for (const ref of refs) {
+    const info = models.get(ref);
+    const cfg = info?.files.get('tokenizer_config.json');
+    const jinja = info?.files.get('chat_template.jinja');
+    let parsed: Record<string, unknown> | undefined;
+    try {
+      parsed = cfg ? (JSON.parse(await cfg.text()) as Record<string, unknown>) : undefined;
+    } catch {
+      parsed = undefined; // mergekit: "Unable to load tokenizer" — the model votes for nothing
+    }
+    out.push(templateOf(parsed, jinja ? await jinja.text() : undefined));
+  }
+  return out;
+}
+
+async function jsonFile(model: ModelInfo | undefined, name: string): Promise<Record<string, unknown> | undefined> {
+  const src = model?.files.get(name);
+  if (!src) return undefined;
+  try {
+    return JSON.parse(await src.text()) as Record<string, unknown>;
+  } catch (e) {
+    throw new ModelError(`${model!.name}/${name} is not valid JSON (${e instanceof Error ? e.message : String(e)})`, { file: `${model!.name}/${name}` });
+  }
+}
+
+/**
+ * The output's tokenizer files: with a tokenizer setting, written from the merged vocabulary
+ * (tokenizer.json with the added tokens, tokenizer_config.json's added_tokens_decoder and chat
+ * template, special_tokens_map.json) as transformers' save_pretrained lays them out; without one,
+ * the tokenizer model's files copied (tokenizer_config.json rewritten when a chat template is set).
+ */
+async function writeTokenizer(plan: Plan, recipe: Recipe, models: Map<string, ModelInfo>, sink: OutputSink, files: { path: string; bytes: number }[], signal?: AbortSignal) {
+  const put = async (name: string, bytes: Uint8Array) => {
+    const w: FileWriter = await sink.create(name);
+    await w.write(bytes);
+    await w.close();
+    files.push({ path: name, bytes: bytes.byteLength });
+  };
+  const enc = (t: string) => new TextEncoder().encode(t);
+  const chat = resolveChatTemplate(recipe.chat_template, recipe.chat_template === 'auto' ? await modelTemplates(recipe, models) : []);
+  if (plan.vocab) {
+    const src = models.get(plan.vocab.sourceModel);
+    const cfg = await jsonFile(src, 'tokenizer_config.json');
+    await put('tokenizer.json', enc(tokenizerJsonText(plan.vocab.template, plan.vocab.added)));
+    await put('tokenizer_config.json', enc(tokenizerConfigText(cfg, plan.vocab.added, chat ?? (src?.files.has('chat_template.jinja') ? await src.files.get('chat_template.jinja')!.text() : undefined))));
+    await put('special_tokens_map.json', enc(specialTokensMapText(await jsonFile(src, 'special_tokens_map.json'), cfg)));
+    return;
+  }
+  const model = plan.tokenizerFrom ? models.get(plan.tokenizerFrom) : undefined;
   if (!model) return;
   for (const name of TOKENIZER_FILES) {
     const src = model.files.get(name);
     if (!src) continue;
     let bytes: Uint8Array;
-    if (name === 'tokenizer_config.json' && chat && chat !== 'auto') {
+    if (name === 'tokenizer_config.json' && chat !== undefined) {
       const cfg = JSON.parse(await src.text()) as Record<string, unknown>;
       cfg.chat_template = chat;
-      bytes = new TextEncoder().encode(JSON.stringify(cfg, null, 2) + '\n');
+      bytes = enc(JSON.stringify(cfg, null, 2) + '\n');
+    } else if (name === 'chat_template.jinja' && chat !== undefined) {
+      bytes = enc(chat); // transformers prefers this file over tokenizer_config.json's template
     } else {
       bytes = await src.read(0, src.size, signal);
     }
-    const w: FileWriter = await sink.create(name);
-    await w.write(bytes);
-    await w.close();
-    files.push({ path: name, bytes: bytes.byteLength });
+    await put(name, bytes);
   }
 }
