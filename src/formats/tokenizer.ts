@@ -82,15 +82,24 @@ export function parseTokenizerJson(text: string, file: string): ParsedTokenizer 
   return { file, json, modelType, vocab, added };
 }
 
-/** token → id as transformers' get_vocab() gives it: the model vocabulary, then the added tokens. */
-export function fullVocab(t: ParsedTokenizer): Map<string, number> {
-  const out = new Map(t.vocab);
-  for (const a of t.added) out.set(a.content, a.id);
+const fullVocabs = new WeakMap<ParsedTokenizer, ReadonlyMap<string, number>>();
+
+/**
+ * token → id as transformers' get_vocab() gives it: the model vocabulary, then the added tokens.
+ * Built once per parsed tokenizer (vocabularies of 150k tokens are looked at several times).
+ */
+export function fullVocab(t: ParsedTokenizer): ReadonlyMap<string, number> {
+  let out = fullVocabs.get(t);
+  if (!out) {
+    const m = new Map(t.vocab);
+    for (const a of t.added) m.set(a.content, a.id);
+    fullVocabs.set(t, (out = m));
+  }
   return out;
 }
 
 /** Number of ids (highest id + 1) of a vocabulary. */
-export function vocabLength(v: Map<string, number>): number {
+export function vocabLength(v: ReadonlyMap<string, number>): number {
   let max = -1;
   for (const id of v.values()) if (id > max) max = id;
   return max + 1;

@@ -53,7 +53,7 @@ export interface VocabBuild {
   /** Per model: output id → the model's row, or -1 where it lacks the token. */
   perms: Map<string, Int32Array>;
   /** Per model: its own token → id (what `{kind: model_token, token}` looks up). */
-  original: Map<string, Map<string, number>>;
+  original: Map<string, ReadonlyMap<string, number>>;
   /** The `tokens:` rules. */
   rules: Record<string, TokenRule>;
   warnings: string[];
@@ -195,7 +195,7 @@ export function buildVocab(recipe: Recipe, models: Map<string, VocabModel>, refe
 
   // ---- permutations
   const perms = new Map<string, Int32Array>();
-  const original = new Map<string, Map<string, number>>();
+  const original = new Map<string, ReadonlyMap<string, number>>();
   for (const ref of modelRefs) {
     const t = toks.get(ref) ?? baseTok;
     const mv = fullVocab(t);
