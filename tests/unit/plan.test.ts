@@ -616,6 +616,15 @@ describe('buildPlan: tokenizer', () => {
     expect(p2.config.vocab_size).toBe(11);
   });
 
+  test('a multimodal config keeps vocab_size under text_config (mergekit: the architecture’s vocab_size key)', async () => {
+    const a = fakeModel('a', { tokenizer: same, config: { vocab_size: undefined, text_config: { vocab_size: 10 } } });
+    const b = fakeModel('b', { tokenizer: vocabJson(ten, ['<img>']), vocab: 11, config: { vocab_size: undefined, text_config: { vocab_size: 11 } } });
+    const models = modelMap(a, b);
+    const plan = buildPlan({ merge_method: 'ties', base_model: 'a', models: [{ model: 'b', parameters: { weight: 1 } }], tokenizer_source: 'union' }, models, { tokenizerTexts: await readTokenizerTexts(models) });
+    expect(plan.config.vocab_size).toBeUndefined();
+    expect(plan.config.text_config).toEqual({ vocab_size: 11 });
+  });
+
   test('tokens rules and padding; a named source model must be loaded', async () => {
     const a = fakeModel('a', { tokenizer: same });
     const b = fakeModel('b', { tokenizer: same });

@@ -82,6 +82,25 @@ describe('tokenizer merges on the CPU engine', () => {
     expect(JSON.parse(text(r.memoryFiles!['config.json'])).vocab_size).toBe(18);
   });
 
+  test('all embeddings tied: no lm_head is written; a model without tokenizer files is assumed to have the base vocabulary', async () => {
+    const f = vocabFamily({ hidden: H, allTied: true });
+    const bare = { ...f.chat.spec, ref: 'bare', files: f.chat.spec.files.filter((x) => !x.path.startsWith('tokenizer') && x.path !== 'special_tokens_map.json') };
+    const recipe: Recipe = {
+      merge_method: 'linear',
+      models: [{ model: 'base', parameters: { weight: 1 } }, { model: 'bare', parameters: { weight: 1 } }, { model: 'other', parameters: { weight: 1 } }],
+      tokenizer_source: 'union',
+    };
+    const r = await runMerge({ recipe, models: [f.base.spec, bare, f.other.spec], output: { kind: 'memory' } }, new CpuBackend({ threads: 0 }));
+    const tensors = await readTensors(r.memoryFiles!['model.safetensors']);
+    expect(tensors.has('lm_head.weight')).toBe(false);
+    expect(r.warnings).toContain('tokenizer_source: model bare has no tokenizer files; assumed to have the same vocabulary as base (as mergekit does)');
+    // bare holds base's 15 tokens at base's ids (its chat rows are beyond the vocabulary); fox and owl come from other
+    const tokens = [...BASE_TOKENS, 'fox', 'owl'];
+    const bareAsBase = { ...f.chat, vocab: f.base.vocab };
+    const want = linearOf(permuted({ base: f.base, bare: bareAsBase, other: f.other }, 'model.embed_tokens.weight', tokens, tokens.length, H, (t) => ({ from: 'other', token: t })), { base: 1, bare: 1, other: 1 });
+    close(tensors.get('model.embed_tokens.weight')!.values, want, 'embed_tokens');
+  });
+
   test('bad input is named before any tensor is read', async () => {
     const f = vocabFamily({ hidden: H });
     const unigram = { ...f.other.spec, ref: 'uni', files: f.other.spec.files.map((x) => (x.path === 'tokenizer.json' ? { ...x, blob: new Blob([JSON.stringify({ model: { type: 'Unigram', vocab: [['<unk>', 0], ['▁the', -1]] }, added_tokens: [] })]) } : x)) };
@@ -94,6 +113,10 @@ describe('tokenizer merges on the CPU engine', () => {
     await expect(runMerge({ recipe: base, models: [f.base.spec, unigram], output: { kind: 'memory' } }, cpu)).rejects.toThrow(/uni\/tokenizer\.json is a Unigram tokenizer but base\/tokenizer\.json is WordLevel/);
     const rule: Recipe = { ...base, models: [{ model: 'base', parameters: { weight: 1 } }, { model: 'chat', parameters: { weight: 1 } }], tokenizer: { tokens: { x: { source: { kind: 'model_token', model: 'ghost', token: 'x' } } } } };
     await expect(runMerge({ recipe: rule, models: [f.base.spec, f.chat.spec], output: { kind: 'memory' } }, counting)).rejects.toThrow(RecipeError);
+    const far: Recipe = { ...rule, tokenizer: { tokens: { x: { source: { kind: 'model_token', model: 'chat', token_id: 99 } } } } };
+    await expect(runMerge({ recipe: far, models: [f.base.spec, f.chat.spec], output: { kind: 'memory' } }, counting)).rejects.toThrow(
+      /model\.embed_tokens\.weight: the fill of token "x" is row 99 of model chat, outside its 18 rows/,
+    );
     expect(read).toBe(0);
   });
 });
