@@ -8,8 +8,8 @@ import type { ModelSpec } from '../io/types';
 import type { ModelInfo } from '../formats/model-info';
 import type { Plan, PlanEntry } from '../recipe/plan-types';
 import type { Recipe } from '../recipe/types';
-import { checkChatTemplate, resolveChatTemplate, templateOf } from '../recipe/chat-templates';
-import { specialTokensMapText, tokenizerConfigText, tokenizerJsonText } from '../formats/tokenizer';
+import { checkChatTemplate } from '../recipe/chat-templates';
+import { tokenizerFiles } from './tokenizer-files';
 import type { ByteSource, FileWriter, OutputSink } from '../io/types';
 import { openModel } from '../formats/model';
 import { planShards, DEFAULT_MAX_SHARD_BYTES, SHARD_INDEX_FILE } from '../formats/safetensors';
@@ -19,11 +19,10 @@ import { modelCard } from '../recipe/model-card';
 import { BlobSource, HttpSource } from '../io/sources';
 import { sinkFor, MemorySink } from '../io/sinks';
 import { itemSize, type Dtype } from '../formats/dtype';
-import { CancelledError, IoError, MethodError, ModelError } from '../errors';
+import { CancelledError, IoError, MethodError } from '../errors';
 
 const elementCount = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json', 'chat_template.jinja'];
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -157,73 +156,11 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
   };
 }
 
-/** Each model's chat template (tokenizer_config.json's, or its chat_template.jinja), in recipe order. */
-async function modelTemplates(recipe: Recipe, models: Map<string, ModelInfo>): Promise<(string | undefined)[]> {
-  const refs = [...new Set([...(recipe.base_model !== undefined ? [recipe.base_model] : []), ...(recipe.models ?? []).map((m) => m.model), ...(recipe.slices ?? []).flatMap((s) => s.sources.map((x) => x.model))])];
-  const out: (string | undefined)[] = [];
-  for (const ref of refs) {
-    const info = models.get(ref);
-    const cfg = info?.files.get('tokenizer_config.json');
-    const jinja = info?.files.get('chat_template.jinja');
-    let parsed: Record<string, unknown> | undefined;
-    try {
-      parsed = cfg ? (JSON.parse(await cfg.text()) as Record<string, unknown>) : undefined;
-    } catch {
-      parsed = undefined; // mergekit: "Unable to load tokenizer" — the model votes for nothing
-    }
-    out.push(templateOf(parsed, jinja ? await jinja.text() : undefined));
-  }
-  return out;
-}
-
-async function jsonFile(model: ModelInfo | undefined, name: string): Promise<Record<string, unknown> | undefined> {
-  const src = model?.files.get(name);
-  if (!src) return undefined;
-  try {
-    return JSON.parse(await src.text()) as Record<string, unknown>;
-  } catch (e) {
-    throw new ModelError(`${model!.name}/${name} is not valid JSON (${e instanceof Error ? e.message : String(e)})`, { file: `${model!.name}/${name}` });
-  }
-}
-
-/**
- * The output's tokenizer files: with a tokenizer setting, written from the merged vocabulary
- * (tokenizer.json with the added tokens, tokenizer_config.json's added_tokens_decoder and chat
- * template, special_tokens_map.json) as transformers' save_pretrained lays them out; without one,
- * the tokenizer model's files copied (tokenizer_config.json rewritten when a chat template is set).
- */
 async function writeTokenizer(plan: Plan, recipe: Recipe, models: Map<string, ModelInfo>, sink: OutputSink, files: { path: string; bytes: number }[], signal?: AbortSignal) {
-  const put = async (name: string, bytes: Uint8Array) => {
-    const w: FileWriter = await sink.create(name);
-    await w.write(bytes);
+  for (const f of await tokenizerFiles(plan, recipe, models, signal)) {
+    const w: FileWriter = await sink.create(f.name);
+    await w.write(f.bytes);
     await w.close();
-    files.push({ path: name, bytes: bytes.byteLength });
-  };
-  const enc = (t: string) => new TextEncoder().encode(t);
-  const chat = resolveChatTemplate(recipe.chat_template, recipe.chat_template === 'auto' ? await modelTemplates(recipe, models) : []);
-  if (plan.vocab) {
-    const src = models.get(plan.vocab.sourceModel);
-    const cfg = await jsonFile(src, 'tokenizer_config.json');
-    await put('tokenizer.json', enc(tokenizerJsonText(plan.vocab.template, plan.vocab.added)));
-    await put('tokenizer_config.json', enc(tokenizerConfigText(cfg, plan.vocab.added, chat ?? (src?.files.has('chat_template.jinja') ? await src.files.get('chat_template.jinja')!.text() : undefined))));
-    await put('special_tokens_map.json', enc(specialTokensMapText(await jsonFile(src, 'special_tokens_map.json'), cfg)));
-    return;
-  }
-  const model = plan.tokenizerFrom ? models.get(plan.tokenizerFrom) : undefined;
-  if (!model) return;
-  for (const name of TOKENIZER_FILES) {
-    const src = model.files.get(name);
-    if (!src) continue;
-    let bytes: Uint8Array;
-    if (name === 'tokenizer_config.json' && chat !== undefined) {
-      const cfg = JSON.parse(await src.text()) as Record<string, unknown>;
-      cfg.chat_template = chat;
-      bytes = enc(JSON.stringify(cfg, null, 2) + '\n');
-    } else if (name === 'chat_template.jinja' && chat !== undefined) {
-      bytes = enc(chat); // transformers prefers this file over tokenizer_config.json's template
-    } else {
-      bytes = await src.read(0, src.size, signal);
-    }
-    await put(name, bytes);
+    files.push({ path: f.name, bytes: f.bytes.byteLength });
   }
 }

@@ -4,7 +4,9 @@
 // (tests/fixtures/vocab-expect.ts), and the written tokenizer loads and round-trips text.
 import { describe, expect, test } from 'vitest';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { runMerge } from '../../src/merge/run';
+import { loadModels, runMerge } from '../../src/merge/run';
+import { planTarget } from '../../src/eval/target-plan';
+import { readTokenizerTexts } from '../../src/recipe/plan';
 import { CpuBackend } from '../../src/backends/cpu/backend';
 import type { Recipe } from '../../src/recipe/types';
 import { BASE_TOKENS, CHAT_ADDED, vocabFamily } from '../fixtures/vocab-models';
@@ -99,6 +101,21 @@ describe('tokenizer merges on the CPU engine', () => {
     const bareAsBase = { ...f.chat, vocab: f.base.vocab };
     const want = linearOf(permuted({ base: f.base, bare: bareAsBase, other: f.other }, 'model.embed_tokens.weight', tokens, tokens.length, H, (t) => ({ from: 'other', token: t })), { base: 1, bare: 1, other: 1 });
     close(tensors.get('model.embed_tokens.weight')!.values, want, 'embed_tokens');
+  });
+
+  test('evaluating a tokenizer merge tokenizes with the tokenizer the merge writes', async () => {
+    const f = vocabFamily({ hidden: H });
+    const models = await loadModels([f.base.spec, f.chat.spec, f.other.spec]);
+    const recipe: Recipe = { merge_method: 'linear', models: [{ model: 'base', parameters: { weight: 1 } }, { model: 'chat', parameters: { weight: 1 } }], tokenizer_source: 'union' };
+    const t = await planTarget({ kind: 'recipe', recipe }, models, () => readTokenizerTexts(models));
+    const tj = JSON.parse(await t.tokenizerModel.files.get('tokenizer.json')!.text());
+    expect(tj.added_tokens.map((a: { id: number; content: string }) => [a.id, a.content]).slice(-2)).toEqual([
+      [15, '<|im_start|>'],
+      [16, '<|im_end|>'],
+    ]);
+    expect(t.config.vocab_size).toBe(17);
+    // the base model itself is untouched
+    expect(await models.get('base')!.files.get('tokenizer.json')!.text()).not.toContain('im_start');
   });
 
   test('bad input is named before any tensor is read', async () => {
