@@ -6,7 +6,7 @@
 import type { Recipe } from '../recipe/types';
 import type { ModelInfo } from '../formats/model-info';
 import type { Plan } from '../recipe/plan-types';
-import { buildPlan } from '../recipe/plan';
+import { buildPlan, tensorSeed } from '../recipe/plan';
 import { ModelError, RecipeError } from '../errors';
 import { tokenizerFiles } from '../merge/tokenizer-files';
 import { MemorySource } from '../io/sources';
@@ -71,8 +71,14 @@ export async function planTarget(t: ModelOrRecipe, models: Map<string, ModelInfo
   if (!plan.vocab) return { plan, config: plan.config, tokenizerModel: tokModel };
   // a tokenizer merge: evaluate with the tokenizer files the merge would write
   const files = new Map(tokModel.files);
-  for (const f of await tokenizerFiles(plan, r, models)) files.set(f.name, new MemorySource(`${tokModel.name}/${f.name} (merged)`, f.bytes));
-  return { plan, config: plan.config, tokenizerModel: { ...tokModel, files } };
+  let text = '';
+  for (const f of await tokenizerFiles(plan, r, models)) {
+    files.set(f.name, new MemorySource(`${tokModel.name}/${f.name} (merged)`, f.bytes));
+    text += new TextDecoder().decode(f.bytes);
+  }
+  // its own reference: evaluators cache tokenizers by model reference
+  const ref = `${tokModel.ref}#vocab-${tensorSeed(0, text).toString(16)}`;
+  return { plan, config: plan.config, tokenizerModel: { ...tokModel, ref, files } };
 }
 
 export interface PoolSlot {
