@@ -78,7 +78,7 @@ export async function planTarget(t: ModelOrRecipe, models: Map<string, ModelInfo
   }
   // its own reference: evaluators cache tokenizers by model reference
   const ref = `${tokModel.ref}#vocab-${tensorSeed(0, text).toString(16)}`;
-  return { plan, config: plan.config, tokenizerModel: { ...tokModel, ref, files } };
+  return { plan, config: plan.config, tokenizerModel: { ...tokModel, ref, files, config: plan.config } };
 }
 
 export interface PoolSlot {

@@ -114,6 +114,7 @@ describe('tokenizer merges on the CPU engine', () => {
       [16, '<|im_end|>'],
     ]);
     expect(t.config.vocab_size).toBe(17);
+    expect(t.tokenizerModel.config.vocab_size).toBe(17); // what the evaluator checks token ids against
     expect(t.tokenizerModel.ref).toMatch(/^base#vocab-[0-9a-f]+$/); // not the base's own (tokenizers are cached by reference)
     // the base model itself is untouched
     expect(await models.get('base')!.files.get('tokenizer.json')!.text()).not.toContain('im_start');
