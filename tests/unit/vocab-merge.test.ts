@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { loadModels, runMerge } from '../../src/merge/run';
 import { planTarget } from '../../src/eval/target-plan';
+import { loadTokenizer } from '../../src/eval/tokenizer';
 import { readTokenizerTexts } from '../../src/recipe/plan';
 import { CpuBackend } from '../../src/backends/cpu/backend';
 import type { Recipe } from '../../src/recipe/types';
@@ -116,6 +117,15 @@ describe('tokenizer merges on the CPU engine', () => {
     expect(t.config.vocab_size).toBe(17);
     expect(t.tokenizerModel.config.vocab_size).toBe(17); // what the evaluator checks token ids against
     expect(t.tokenizerModel.ref).toMatch(/^base#vocab-[0-9a-f]+$/); // not the base's own (tokenizers are cached by reference)
+    // the evaluator's tokenizer loads it, checked against the merged vocab_size
+    const m = t.tokenizerModel;
+    const tok = loadTokenizer({
+      tokenizerJson: await m.files.get('tokenizer.json')!.text(),
+      tokenizerConfig: await m.files.get('tokenizer_config.json')!.text(),
+      file: `${m.name}/tokenizer.json`,
+      vocabSize: m.config.vocab_size as number,
+    });
+    expect(tok.encode('<|im_start|> the cat <|im_end|>', { addSpecialTokens: false })).toEqual([15, 3, 4, 16]);
     // the base model itself is untouched
     expect(await models.get('base')!.files.get('tokenizer.json')!.text()).not.toContain('im_start');
   });
