@@ -215,6 +215,24 @@ describe('output tokenizer files', () => {
     expect(t.get_vocab(true).size).toBe(v.tokens.length);
   });
 
+  test('a stripped BPE base: ids ≥ vocab_size leave the vocabulary and the added tokens, merges using them go; the file still loads', () => {
+    const json = JSON.stringify({
+      added_tokens: [special('<unk>', 0), special('<pad>', 6)],
+      pre_tokenizer: { type: 'Whitespace' },
+      model: { type: 'BPE', vocab: { '<unk>': 0, a: 1, b: 2, c: 3, ab: 4, abc: 5 }, merges: ['a b', 'ab c', 'abc a'], unk_token: '<unk>' },
+    });
+    const ms = new Map([model('X', json, 5), model('Y', json, 7)]);
+    const v = buildVocab({ merge_method: 'linear', base_model: 'X', models: [{ model: 'Y' }], tokenizer_source: 'union' }, ms, ['X', 'Y'], 'X')!;
+    // X drops abc (5) and <pad> (6), and the merge "abc a" that uses abc (mergekit checks a merge's
+    // parts only: "ab c" stays); Y (vocab_size 7) brings them back as added tokens
+    expect(v.tokens).toEqual(['<unk>', 'a', 'b', 'c', 'ab', 'abc', '<pad>']);
+    expect(v.template.json.model).toMatchObject({ merges: ['a b', 'ab c'] });
+    expect([...v.perms.get('X')!]).toEqual([0, 1, 2, 3, 4, -1, -1]);
+    expect([...v.perms.get('Y')!]).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    const t = new Tokenizer(JSON.parse(tokenizerJsonText(v.template, v.added)), JSON.parse(tokenizerConfigText({}, v.added)));
+    expect(t.encode('abc ab', { add_special_tokens: false }).ids).toEqual([5, 4]);
+  });
+
   test('chat_template: auto picks the most common, names resolve, junk is refused', () => {
     expect(resolveChatTemplate('auto', ['{{x}} one ', undefined, '{{y}}', '{{x}} one'])).toBe('{{x}} one');
     expect(resolveChatTemplate('auto', [undefined])).toBeUndefined();
