@@ -35,7 +35,7 @@ import type { ModelInfo, TensorInfo } from '../formats/model-info';
 import type { Plan, PlanEntry, PlanInput } from './plan-types';
 import { ParameterResolver, type ResolveScope } from './resolve';
 import { buildVocab, configVocabSize, embedGathers, tokenizerSetting, type RowGather, type VocabBuild, type VocabModel } from './vocab';
-import { parseTokenizerJson } from '../formats/tokenizer';
+import { parseTokenizerJson, type ParsedTokenizer } from '../formats/tokenizer';
 import type { OutputSlice, Recipe } from './types';
 
 export interface BuildPlanOptions {
@@ -185,6 +185,20 @@ function embedRows(info: ModelInfo): number | undefined {
 
 const OTHER_TOKENIZER_FILES = ['tokenizer.model', 'vocab.json', 'merges.txt', 'spiece.model', 'vocab.txt'];
 
+/** Parsed tokenizer.json files by text (the studio re-plans on every edit): the last few kept. */
+const parsedTokenizers = new Map<string, ParsedTokenizer>();
+
+function parseTokenizerCached(text: string, file: string): ParsedTokenizer {
+  const key = `${file}\0${text}`;
+  let t = parsedTokenizers.get(key);
+  if (!t) {
+    t = parseTokenizerJson(text, file);
+    parsedTokenizers.set(key, t);
+    while (parsedTokenizers.size > 8) parsedTokenizers.delete(parsedTokenizers.keys().next().value!);
+  }
+  return t;
+}
+
 /** The recipe's vocabulary inputs: every model's parsed tokenizer.json and config vocab_size. */
 export function vocabModels(refs: readonly string[], getInfo: (ref: string) => ModelInfo, texts: Map<string, string | undefined>): Map<string, VocabModel> {
   const out = new Map<string, VocabModel>();
@@ -193,7 +207,7 @@ export function vocabModels(refs: readonly string[], getInfo: (ref: string) => M
     const text = texts.get(ref);
     out.set(ref, {
       ref,
-      tokenizer: text === undefined ? undefined : parseTokenizerJson(text, `${ref}/tokenizer.json`),
+      tokenizer: text === undefined ? undefined : parseTokenizerCached(text, `${ref}/tokenizer.json`),
       otherTokenizerFiles: OTHER_TOKENIZER_FILES.filter((f) => info.files.has(f)),
       vocabSize: configVocabSize(info.config),
     });
