@@ -11,6 +11,7 @@ import type { Plan, PlanEntry, PlanInput } from '../recipe/plan-types';
 import type { Dtype } from '../formats/dtype';
 import { decodeElements } from '../formats/dtype-codec';
 import { readChunkBytes } from '../recipe/chunk-read';
+import { gatherFillValues, RowGatherReader } from '../recipe/row-gather';
 import { inputCacheKey } from '../recipe/chunk-read';
 import { cpuMergeValues } from '../backends/cpu/tensor';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../errors';
@@ -67,8 +68,9 @@ async function decodedInput(entry: PlanEntry, inp: PlanInput, o: CpuWeightsOptio
   const hit = key !== undefined ? o.inputCache!.get(key) : undefined;
   if (hit) return hit;
   if (!isMergeable(inp.tensor.dtype)) throw new UnsupportedDtypeError(inp.tensor.source.name, inp.tensor.name, inp.tensor.dtype);
-  const bytes = await readChunkBytes(inp, chunk, o.signal);
-  const values = decodeElements(bytes, inp.tensor.dtype as Dtype, entry.computeDtype);
+  const values = inp.rows
+    ? gatherFillValues(await new RowGatherReader(entry, entry.inputs.indexOf(inp), o.signal).chunk(chunk), inp.tensor.dtype as Dtype, entry.computeDtype)
+    : decodeElements(await readChunkBytes(inp, chunk, o.signal), inp.tensor.dtype as Dtype, entry.computeDtype);
   if (key !== undefined) o.inputCache!.offer(key, values);
   return values;
 }

@@ -2,12 +2,14 @@
 // a model or recipe, the model whose tokenizer applies, and a layer path's pool (every distinct
 // (model, layer) once, renumbered in order of first use). The GPU (target.ts) and the CPU
 // (cpu-weights.ts) resolvers share these so both backends evaluate exactly the same model.
-// Pure: no GPU, no DOM.
+// No GPU, no DOM.
 import type { Recipe } from '../recipe/types';
 import type { ModelInfo } from '../formats/model-info';
 import type { Plan } from '../recipe/plan-types';
-import { buildPlan } from '../recipe/plan';
+import { buildPlan, tensorSeed } from '../recipe/plan';
 import { ModelError, RecipeError } from '../errors';
+import { tokenizerFiles } from '../merge/tokenizer-files';
+import { MemorySource } from '../io/sources';
 
 export interface LayerHop {
   model: 'a' | 'b';
@@ -65,7 +67,18 @@ export async function planTarget(t: ModelOrRecipe, models: Map<string, ModelInfo
   const plan = buildPlan(r, models, { seed: t.seed ?? r.random_seed, tokenizerTexts: needsVocab && tokenizerTexts ? await tokenizerTexts() : undefined });
   const tokRef = plan.tokenizerFrom ?? r.base_model ?? r.models?.[0]?.model ?? r.slices?.[0]?.sources[0]?.model;
   if (!tokRef) throw new RecipeError('the recipe names no model whose tokenizer could be used for evaluation');
-  return { plan, config: plan.config, tokenizerModel: modelOf(models, tokRef) };
+  const tokModel = modelOf(models, tokRef);
+  if (!plan.vocab) return { plan, config: plan.config, tokenizerModel: tokModel };
+  // a tokenizer merge: evaluate with the tokenizer files the merge would write
+  const files = new Map(tokModel.files);
+  let text = '';
+  for (const f of await tokenizerFiles(plan, r, models)) {
+    files.set(f.name, new MemorySource(`${tokModel.name}/${f.name} (merged)`, f.bytes));
+    text += new TextDecoder().decode(f.bytes);
+  }
+  // its own reference: evaluators cache tokenizers by model reference
+  const ref = `${tokModel.ref}#vocab-${tensorSeed(0, text).toString(16)}`;
+  return { plan, config: plan.config, tokenizerModel: { ...tokModel, ref, files, config: plan.config } };
 }
 
 export interface PoolSlot {

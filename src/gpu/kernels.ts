@@ -20,6 +20,7 @@ import magnitude from '../../shaders/magnitude.wgsl?raw';
 import cabs from '../../shaders/cabs.wgsl?raw';
 import diagnostics from '../../shaders/diagnostics.wgsl?raw';
 import delta from '../../shaders/delta.wgsl?raw';
+import gather from '../../shaders/gather.wgsl?raw';
 import { GpuError } from '../errors';
 import { packUniforms, parseWgslLayout, type Uniforms, type WgslLayout } from './wgsl-layout';
 import type { TrafficMeter, TrafficPart } from './traffic';
@@ -94,6 +95,19 @@ const gtaFusedTraffic = (P: Readonly<Record<string, number>>, out: Access): Reco
 const pruneRows = (P: Readonly<Record<string, number>>) => P.rows * P.pad;
 
 export const FAMILIES = {
+  gather: {
+    source: gather,
+    slots: ['uniform', 'read', 'read', 'read', 'storage'],
+    traffic: {
+      // every stored word and row selector of the chunk, the fill rows, the decoded output
+      gather_fill: (P) => ({
+        src_words: { r: storedBytes(P.dtype, P.n) },
+        row_sel: { r: 4 * Math.ceil((P.col0 + P.n) / P.cols) },
+        fill: { r: f32s(P.fill_rows * P.cols) },
+        dst_f32: { w: f32s(P.n) },
+      }),
+    },
+  },
   codec: {
     source: codec,
     slots: ['uniform', 'read', 'storage'],

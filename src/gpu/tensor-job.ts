@@ -12,6 +12,8 @@ import { decode, TIE_BLOCK } from './ops';
 import type { InputCacheLike } from './input-cache';
 import type { TrafficMeter } from './traffic';
 import { inputCacheKey, readChunkBytes } from '../recipe/chunk-read';
+import { RowGatherReader } from '../recipe/row-gather';
+import { gatherFill } from './ops-gather';
 
 export { readChunkBytes };
 
@@ -95,6 +97,8 @@ export class TensorJob {
   /** "input:chunk" already uploaded once: a second upload (another sweep) is not new input. */
   private uploaded = new Set<string>();
   readonly maxChunk: number;
+  /** Inputs whose rows a tokenizer merge permutes and fills (PlanInput.rows), by index. */
+  private gathers = new Map<number, RowGatherReader>();
 
   constructor(
     readonly device: GPUDevice,
@@ -108,12 +112,18 @@ export class TensorJob {
     for (const inp of entry.inputs) {
       if (!isMergeable(inp.tensor.dtype)) throw new UnsupportedDtypeError(inp.tensor.source.name, inp.tensor.name, inp.tensor.dtype);
     }
-    opts.prefetched?.forEach((p, i) => this.pending.set(`${i}:0`, p));
+    entry.inputs.forEach((inp, i) => {
+      if (inp.rows) this.gathers.set(i, new RowGatherReader(entry, i, opts.signal));
+    });
+    opts.prefetched?.forEach((p, i) => {
+      if (!this.gathers.has(i)) this.pending.set(`${i}:0`, p);
+    });
   }
 
   /** The bytes of input i, chunk c; starts the reads of the chunk's other inputs alongside. */
   private bytes(i: number, c: Chunk): Promise<Uint8Array> {
     for (let j = 0; j < this.entry.inputs.length; j++) {
+      if (this.gathers.has(j)) continue; // read by gathered(), which also computes its fills
       const key = `${j}:${c.index}`;
       if (this.pending.has(key) || this.cache.has(key)) continue;
       if (this.opts.inputCache?.get(inputCacheKey(this.entry.inputs[j], c, this.entry.computeDtype))) continue;
@@ -153,6 +163,8 @@ export class TensorJob {
    * from there if input() is asked for later), else freed at endChunk.
    */
   async rawInput(i: number, c: Chunk): Promise<{ words: GPUBuffer; dtype: Dtype }> {
+    // a gathered input has no stored words in output order to decode from: its decoded chunk
+    if (this.gathers.has(i)) return { words: await this.input(i, c), dtype: 'F32' };
     const dtype = this.entry.inputs[i].tensor.dtype as Dtype;
     const key = `raw:${i}:${c.index}`;
     const hit = this.cache.get(key);
@@ -192,6 +204,22 @@ export class TensorJob {
     if (shared) return shared;
     if (this.opts.signal?.aborted) throw new CancelledError();
     const inp = this.entry.inputs[i];
+    const gather = this.gathers.get(i);
+    if (gather) {
+      // the own rows' stored words in output order, decoded with the fill rows substituted
+      const g = await gather.chunk(c);
+      this.opts.onRead?.(g.bytes.byteLength);
+      const words = this.upload(i, c, g.bytes);
+      const out = storage(this.device, c.count * 4, `${this.entry.name}#${i}.gathered`);
+      const b = this.batch();
+      gatherFill(b, g, words, inp.tensor.dtype as Dtype, out, c.count, this.entry.computeDtype);
+      b.temps.push(words);
+      await b.submit();
+      if (ck !== undefined && this.opts.inputCache!.offer(ck, out, c.count * 4)) return out;
+      if (this.resident) this.cache.set(key, out);
+      else this.transient.push(out);
+      return out;
+    }
     // the stored words an earlier sweep kept (resident), or uploaded now
     const kept = this.cache.get(`raw:${key}`);
     let words = kept;

@@ -112,7 +112,7 @@ async function splice(gpu: Gpu, entry: PlanEntry, xi: number, req: CabsExportReq
   const n = entry.shape.reduce((a, b) => a * b, 1);
   const kept = (e: number) => ((bits[e >>> 3] >>> (e & 7)) & 1) === 1;
   // same dtype, no crop: a bitwise splice (with a compute dtype, mergekit rounds x' and base alike)
-  const sameLayout = inp.tensor.dtype === base.tensor.dtype && !inp.crop && !base.crop;
+  const sameLayout = inp.tensor.dtype === base.tensor.dtype && !inp.crop && !base.crop && !inp.rows && !base.rows;
   if (sameLayout) {
     const size = itemSize(inp.tensor.dtype as Dtype);
     const out = (await readAll(inp.tensor, req.signal)).slice();

@@ -6,7 +6,10 @@ import type { GpuTraffic } from '../gpu/traffic';
 import type { MergeProgress, MergeRequest, MergeSummary } from './requests';
 import type { ModelSpec } from '../io/types';
 import type { ModelInfo } from '../formats/model-info';
-import type { PlanEntry } from '../recipe/plan-types';
+import type { Plan, PlanEntry } from '../recipe/plan-types';
+import type { Recipe } from '../recipe/types';
+import { checkChatTemplate } from '../recipe/chat-templates';
+import { tokenizerFiles } from './tokenizer-files';
 import type { ByteSource, FileWriter, OutputSink } from '../io/types';
 import { openModel } from '../formats/model';
 import { planShards, DEFAULT_MAX_SHARD_BYTES, SHARD_INDEX_FILE } from '../formats/safetensors';
@@ -16,11 +19,10 @@ import { modelCard } from '../recipe/model-card';
 import { BlobSource, HttpSource } from '../io/sources';
 import { sinkFor, MemorySink } from '../io/sinks';
 import { itemSize, type Dtype } from '../formats/dtype';
-import { CancelledError, IoError, MethodError, UnsupportedError } from '../errors';
+import { CancelledError, IoError, MethodError } from '../errors';
 
 const elementCount = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json'];
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -64,9 +66,7 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
   report({ stage: 'planning' });
   const needsVocab = req.recipe.tokenizer !== undefined || req.recipe.tokenizer_source !== undefined;
   const plan = buildPlan(req.recipe, models, { seed: req.seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(models) : undefined });
-  const chat = req.recipe.chat_template;
-  if (chat && chat !== 'auto' && !chat.includes('{'))
-    throw new UnsupportedError(`chat_template "${chat}": named templates are not bundled yet; pass the Jinja template text or "auto"`, { key: 'chat_template' });
+  checkChatTemplate(req.recipe.chat_template);
   const layout = planShards(plan.entries.map((e) => ({ name: e.name, dtype: e.outDtype, shape: e.shape })), req.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
   const byName = new Map(plan.entries.map((e) => [e.name, e]));
   const inputBytes = (e: PlanEntry) => e.inputs.reduce((a, i) => a + elementCount(e.shape) * itemSize(i.tensor.dtype as Dtype), 0);
@@ -134,7 +134,7 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
     };
     if (layout.index) await text(SHARD_INDEX_FILE, JSON.stringify(layout.index, null, 2) + '\n');
     await text('config.json', JSON.stringify(plan.config, null, 2) + '\n');
-    await copyTokenizer(plan.tokenizerFrom ? models.get(plan.tokenizerFrom) : undefined, chat, sink, files, signal);
+    await writeTokenizer(plan, req.recipe, models, sink, files, signal);
     await text('mergekit_config.yml', recipeToMergekitYaml(req.recipe));
     await text('README.md', modelCard(req.recipe, models, { ...req.card, backend: backend.description, config: plan.config }));
     if (signal?.aborted) throw new CancelledError();
@@ -156,22 +156,11 @@ export async function runMerge(req: MergeRequest, backend: MergeBackend, opts: R
   };
 }
 
-async function copyTokenizer(model: ModelInfo | undefined, chat: string | undefined, sink: OutputSink, files: { path: string; bytes: number }[], signal?: AbortSignal) {
-  if (!model) return;
-  for (const name of TOKENIZER_FILES) {
-    const src = model.files.get(name);
-    if (!src) continue;
-    let bytes: Uint8Array;
-    if (name === 'tokenizer_config.json' && chat && chat !== 'auto') {
-      const cfg = JSON.parse(await src.text()) as Record<string, unknown>;
-      cfg.chat_template = chat;
-      bytes = new TextEncoder().encode(JSON.stringify(cfg, null, 2) + '\n');
-    } else {
-      bytes = await src.read(0, src.size, signal);
-    }
-    const w: FileWriter = await sink.create(name);
-    await w.write(bytes);
+async function writeTokenizer(plan: Plan, recipe: Recipe, models: Map<string, ModelInfo>, sink: OutputSink, files: { path: string; bytes: number }[], signal?: AbortSignal) {
+  for (const f of await tokenizerFiles(plan, recipe, models, signal)) {
+    const w: FileWriter = await sink.create(f.name);
+    await w.write(f.bytes);
     await w.close();
-    files.push({ path: name, bytes: bytes.byteLength });
+    files.push({ path: f.name, bytes: f.bytes.byteLength });
   }
 }

@@ -3,6 +3,7 @@
 // its Node tests — read tensors exactly as the GPU jobs do.
 import type { PlanInput } from './plan-types';
 import { itemSize, type Dtype } from '../formats/dtype';
+import { MethodError } from '../errors';
 
 /**
  * Names the decoded f32 values of an input's chunk: the file, the tensor's bytes, the crop, the
@@ -11,12 +12,13 @@ import { itemSize, type Dtype } from '../formats/dtype';
  */
 export function inputCacheKey(inp: PlanInput, c: { start: number; count: number }, computeDtype?: string): string {
   const t = inp.tensor;
-  return [t.source.name, t.source.size, t.name, t.byteOffset, t.dtype, t.shape.join('x'), inp.crop?.join('x') ?? '', computeDtype ?? '', c.start, c.count].join('|');
+  return [t.source.name, t.source.size, t.name, t.byteOffset, t.dtype, t.shape.join('x'), inp.crop?.join('x') ?? '', inp.rows?.key ?? '', computeDtype ?? '', c.start, c.count].join('|');
 }
 
 /** Bytes of elements [start, start+count) of an input in the (possibly cropped) output layout. */
 export async function readChunkBytes(inp: PlanInput, c: { start: number; count: number }, signal?: AbortSignal): Promise<Uint8Array> {
   const t = inp.tensor;
+  if (inp.rows) throw new MethodError(`internal error: ${t.source.name} ${t.name} has a row map; read it with RowGatherReader (recipe/row-gather.ts)`, { tensor: t.name });
   const size = itemSize(t.dtype as Dtype);
   if (!inp.crop || inp.crop[1] === t.shape[t.shape.length - 1]) {
     // contiguous: a crop that only drops rows is a prefix

@@ -363,6 +363,26 @@ export function setDtype(recipe: Recipe, key: 'dtype' | 'out_dtype', value: Torc
   return r;
 }
 
+/**
+ * The tokenizer source: `tokenizer.source` when the recipe has a tokenizer: block, else
+ * tokenizer_source (undefined: no tokenizer setting, the tokenizer files are copied).
+ */
+export function setTokenizerSource(recipe: Recipe, value: 'union' | 'base' | ModelRef | undefined): Recipe {
+  const r = clone(recipe);
+  if (r.tokenizer) {
+    if (value === undefined) delete r.tokenizer;
+    else r.tokenizer.source = value;
+  } else setOrDelete(r, 'tokenizer_source', value);
+  return r;
+}
+
+/** chat_template: undefined keeps the tokenizer's own. */
+export function setChatTemplate(recipe: Recipe, value: string | undefined): Recipe {
+  const r = clone(recipe);
+  setOrDelete(r, 'chat_template', value);
+  return r;
+}
+
 /** Renames a model reference everywhere in the recipe. */
 export function renameModel(recipe: Recipe, from: ModelRef, to: ModelRef): Recipe {
   if (from === to) return recipe;

@@ -3,6 +3,7 @@
 
 import type { Dtype } from '../formats/dtype';
 import type { TensorInfo } from '../formats/model-info';
+import type { RowGather, VocabBuild } from './vocab';
 
 export interface PlanInput {
   /** Model reference as in the recipe. */
@@ -17,6 +18,12 @@ export interface PlanInput {
    * Absent when the whole tensor is used.
    */
   crop?: [number, number];
+  /**
+   * Embedding rows in the output vocabulary (tokenizer_source / tokenizer): output row r is the
+   * tensor's row map[r] or a fill (recipe/vocab.ts). The read is then a gather-with-fill
+   * (recipe/row-gather.ts; on WebGPU shaders/gather.wgsl). Absent for inputs read in order.
+   */
+  rows?: RowGather;
 }
 
 export interface PlanEntry {
@@ -41,6 +48,8 @@ export interface Plan {
   config: Record<string, unknown>;
   /** Model whose tokenizer files are copied (ref), or undefined for none. */
   tokenizerFrom?: string;
+  /** The output vocabulary when the recipe sets tokenizer_source / tokenizer (its files are written from it). */
+  vocab?: VocabBuild;
   /** Warnings mergekit would print (skipped inputs, cropped embeddings…). */
   warnings: string[];
 }

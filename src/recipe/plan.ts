@@ -34,6 +34,8 @@ import type { MethodSpec, ParamValue } from '../methods/spec';
 import type { ModelInfo, TensorInfo } from '../formats/model-info';
 import type { Plan, PlanEntry, PlanInput } from './plan-types';
 import { ParameterResolver, type ResolveScope } from './resolve';
+import { buildVocab, configVocabSize, embedGathers, tokenizerSetting, type RowGather, type VocabBuild, type VocabModel } from './vocab';
+import { parseTokenizerJson, type ParsedTokenizer } from '../formats/tokenizer';
 import type { OutputSlice, Recipe } from './types';
 
 export interface BuildPlanOptions {
@@ -170,13 +172,47 @@ export function tokenizerVocab(text: string): Map<string, number> {
 
 interface TokenizerPlan {
   from?: string;
-  /** Output vocabulary size: every embedding is trimmed to this many rows. */
+  /** Output vocabulary size: every embedding is trimmed to this many rows (identical vocabularies, no texts). */
   vocabRows?: number;
+  /** The output vocabulary, row maps and fills (recipe/vocab.ts). */
+  vocab?: VocabBuild;
 }
 
 function embedRows(info: ModelInfo): number | undefined {
   const t = info.tensors.get('model.embed_tokens.weight') ?? [...info.tensors.values()].find((x) => x.name.endsWith('embed_tokens.weight'));
   return t && t.shape.length === 2 ? t.shape[0] : undefined;
+}
+
+const OTHER_TOKENIZER_FILES = ['tokenizer.model', 'vocab.json', 'merges.txt', 'spiece.model', 'vocab.txt'];
+
+/** Parsed tokenizer.json files by text (the studio re-plans on every edit): the last few kept. */
+const parsedTokenizers = new Map<string, ParsedTokenizer>();
+
+function parseTokenizerCached(text: string, file: string): ParsedTokenizer {
+  const key = `${file}\0${text}`;
+  let t = parsedTokenizers.get(key);
+  if (!t) {
+    t = parseTokenizerJson(text, file);
+    parsedTokenizers.set(key, t);
+    while (parsedTokenizers.size > 8) parsedTokenizers.delete(parsedTokenizers.keys().next().value!);
+  }
+  return t;
+}
+
+/** The recipe's vocabulary inputs: every model's parsed tokenizer.json and config vocab_size. */
+export function vocabModels(refs: readonly string[], getInfo: (ref: string) => ModelInfo, texts: Map<string, string | undefined>): Map<string, VocabModel> {
+  const out = new Map<string, VocabModel>();
+  for (const ref of refs) {
+    const info = getInfo(ref);
+    const text = texts.get(ref);
+    out.set(ref, {
+      ref,
+      tokenizer: text === undefined ? undefined : parseTokenizerCached(text, `${ref}/tokenizer.json`),
+      otherTokenizerFiles: OTHER_TOKENIZER_FILES.filter((f) => info.files.has(f)),
+      vocabSize: configVocabSize(info.config),
+    });
+  }
+  return out;
 }
 
 function planTokenizer(
@@ -189,15 +225,10 @@ function planTokenizer(
   opts: BuildPlanOptions,
   warnings: string[],
 ): TokenizerPlan {
-  const setting = recipe.tokenizer ? (recipe.tokenizer.source ?? 'union') : recipe.tokenizer_source;
-  if (setting === undefined) return { from: defaultFrom };
-
+  const s = tokenizerSetting(recipe);
+  if (s === undefined) return { from: defaultFrom };
+  const { setting } = s;
   const key = recipe.tokenizer ? 'tokenizer' : 'tokenizer_source';
-  if (recipe.tokenizer?.tokens && Object.keys(recipe.tokenizer.tokens).length > 0)
-    throw new UnsupportedError(
-      'tokenizer.tokens (token surgery: per-token embedding sources) is not supported yet; remove tokenizer.tokens and use tokenizer_source: base',
-      { key: 'tokenizer.tokens' },
-    );
 
   let from: string;
   if (setting === 'base' || setting === 'union') from = base ?? defaultFrom;
@@ -206,89 +237,24 @@ function planTokenizer(
     if (!models.has(from))
       throw new ModelError(`${key} names model ${from}, which is not loaded; add it to the models or use tokenizer_source: base`, { model: from, key });
   }
-  const refs = [...new Set([...involved, from])];
+  const refs = [...new Set([...(base !== undefined ? [base] : []), ...involved, from])];
 
   const texts = opts.tokenizerTexts;
   if (!texts) {
-    // No texts: compare what the headers tell (embedding rows, tokenizer.json size).
+    // No texts (quick checks): compare what the headers tell (embedding rows, tokenizer.json size).
     const sizes = refs.map((r) => getInfo(r).files.get('tokenizer.json')?.size);
     const rows = refs.map((r) => embedRows(getInfo(r)));
-    const same = sizes.every((s) => s !== undefined && s === sizes[0]) && rows.every((n) => n === rows[0]);
-    if (!same) throw unsupportedTokenizer(setting, 'the tokenizers could not be compared (their tokenizer.json files differ in size or are missing)');
-    if (recipe.tokenizer?.pad_to_multiple_of !== undefined)
-      throw new UnsupportedError('tokenizer.pad_to_multiple_of is not supported yet (it adds mean-embedding padding rows); remove it', {
-        key: 'tokenizer.pad_to_multiple_of',
-      });
+    const same = sizes.every((x) => x !== undefined && x === sizes[0]) && rows.every((n) => n === rows[0]);
+    if (!same || (recipe.tokenizer?.tokens && Object.keys(recipe.tokenizer.tokens).length > 0) || recipe.tokenizer?.pad_to_multiple_of !== undefined)
+      throw new UnsupportedError(`${key}: the tokenizers must be read to plan this merge (internal: buildPlan was called without tokenizerTexts)`, { key });
     warnings.push(`${key}: tokenizers assumed identical (same tokenizer.json size); embeddings were not trimmed to the vocabulary size`);
     return { from };
   }
-
-  const vocabOf = (ref: string): Map<string, number> => {
-    const text = texts.get(ref);
-    if (text === undefined) throw unsupportedTokenizer(setting, `model ${ref} has no tokenizer.json`);
-    let v: Map<string, number>;
-    try {
-      v = tokenizerVocab(text);
-    } catch (e) {
-      throw new ModelError(`${ref}/tokenizer.json is not valid JSON (${e instanceof Error ? e.message : String(e)})`, { model: ref, file: 'tokenizer.json' });
-    }
-    // mergekit drops ids ≥ the model's vocab_size before building the output vocabulary.
-    const vs = getInfo(ref).config.vocab_size;
-    if (typeof vs === 'number') for (const [tok, id] of v) if (id >= vs) v.delete(tok);
-    return v;
-  };
-
-  const out = vocabOf(from);
-  // Output vocabulary: the source tokenizer's (for union: identical vocabularies only, where the
-  // union is that same vocabulary). Each model must hold every output token at the same id, so
-  // that mergekit's permutation of its embedding rows is the identity on the first V rows.
-  for (const ref of refs) {
-    if (ref === from) continue;
-    const v = vocabOf(ref);
-    for (const [tok, id] of out) {
-      const other = v.get(tok);
-      if (other !== id)
-        throw unsupportedTokenizer(
-          setting,
-          other === undefined ? `model ${ref} lacks the token ${JSON.stringify(tok)} of ${from}` : `token ${JSON.stringify(tok)} has id ${id} in ${from} but ${other} in ${ref}`,
-        );
-    }
-    if (setting === 'union' && v.size !== out.size)
-      throw unsupportedTokenizer(setting, `the vocabularies of ${from} (${out.size} tokens) and ${ref} (${v.size} tokens) differ`, true);
-  }
-  let maxId = -1;
-  for (const id of out.values()) maxId = Math.max(maxId, id);
-  const rows = maxId + 1;
-  if (rows !== out.size)
-    throw unsupportedTokenizer(setting, `the vocabulary of ${from} has gaps in its token ids (${out.size} tokens, highest id ${maxId})`);
-  for (const ref of refs) {
-    const r = embedRows(getInfo(ref));
-    if (r !== undefined && r < rows)
-      throw unsupportedTokenizer(setting, `model ${ref} has ${r} embedding rows, fewer than the ${rows} tokens of the vocabulary`);
-  }
-  const pad = recipe.tokenizer?.pad_to_multiple_of;
-  if (pad !== undefined && rows % pad !== 0)
-    throw new UnsupportedError(
-      `tokenizer.pad_to_multiple_of: ${pad} would add ${pad - (rows % pad)} padding rows (mean embeddings) to the ${rows}-token vocabulary; padding is not supported yet, remove it`,
-      { key: 'tokenizer.pad_to_multiple_of' },
-    );
-  return { from, vocabRows: rows };
-}
-
-function unsupportedTokenizer(setting: string, why: string, baseWouldWork = false): UnsupportedError {
-  if (setting === 'union')
-    return new UnsupportedError(
-      `tokenizer union / token surgery is not supported yet; ${why}. ` +
-        (baseWouldWork
-          ? 'Use tokenizer_source: base (every model holds the base vocabulary at the same ids)'
-          : 'Use tokenizer_source: base where the models share the base vocabulary, or remove the tokenizer setting to merge embeddings cropped to their common size'),
-      { key: 'tokenizer_source' },
-    );
-  return new UnsupportedError(
-    `tokenizer_source: ${setting} would rebuild the embedding matrices for a different vocabulary, which is not supported yet; ${why}. ` +
-      'Remove the tokenizer setting to merge embeddings cropped to their common size',
-    { key: 'tokenizer_source' },
-  );
+  // mergekit's build_tokenizer: the base is base_model, else the first referenced model.
+  const vocabBase = base ?? defaultFrom;
+  const vocab = buildVocab(recipe, vocabModels(refs, getInfo, texts), [...new Set([vocabBase, ...involved])], vocabBase)!;
+  warnings.push(...vocab.warnings);
+  return { from: vocab.sourceModel, vocab };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -421,7 +387,23 @@ export function buildPlan(recipe: Recipe, models: Map<string, ModelInfo>, opts: 
     const globals = resolver.globals(outName, scope);
 
     let kept = cands;
-    if (isEmbedTensor(outName) && cands.every((c) => c.shape.length === 2)) {
+    const gathers: (RowGather | undefined)[] = [];
+    if (tok.vocab && isEmbedTensor(outName) && cands.every((c) => c.shape.length === 2)) {
+      // Every input is brought to the output vocabulary: its rows permuted, missing ones filled.
+      const cols = cands[0].tensor.shape[1];
+      const odd = cands.find((c) => c.tensor.shape[1] !== cols);
+      if (odd)
+        throw new ShapeMismatchError(
+          outName,
+          `model ${odd.model} has ${odd.tensor.shape[1]} columns but ${cands[0].model} has ${cols}; a tokenizer merge maps rows between vocabularies and needs one embedding size`,
+          odd.model,
+        );
+      gathers.push(...embedGathers(tok.vocab, outName, cands.map((c) => c.model), cands.map((c) => c.tensor.shape[0]), slice.base ?? recipe.base_model));
+      for (const c of cands) c.shape = [tok.vocab.rows, cols];
+      for (const c of cands)
+        if (c.tensor.shape[0] < tok.vocab.rows && !gathers[cands.indexOf(c)])
+          throw new ShapeMismatchError(outName, `model ${c.model} has ${c.tensor.shape[0]} rows, fewer than the ${tok.vocab.rows} of the output vocabulary`, c.model);
+    } else if (isEmbedTensor(outName) && cands.every((c) => c.shape.length === 2)) {
       const differed = !cands.every((c) => sameShape(c.tensor.shape, cands[0].tensor.shape));
       // A tokenizer setting first brings every embedding to the output vocabulary's rows.
       if (tok.vocabRows !== undefined) for (const c of cands) c.shape[0] = tok.vocabRows;
@@ -471,7 +453,9 @@ export function buildPlan(recipe: Recipe, models: Map<string, ModelInfo>, opts: 
     const first = kept.find((c) => c.isBase) ?? kept[0];
     const planInputs: PlanInput[] = kept.map((c) => {
       const pi: PlanInput = { model: c.model, tensor: c.tensor, isBase: c.isBase, params: c.params };
-      if (!sameShape(c.shape, c.tensor.shape)) pi.crop = [c.shape[0], c.shape[1]];
+      const g = gathers[cands.indexOf(c)];
+      if (g) pi.rows = g;
+      else if (!sameShape(c.shape, c.tensor.shape)) pi.crop = [c.shape[0], c.shape[1]];
       return pi;
     });
     entries.push({
@@ -551,13 +535,18 @@ export function buildPlan(recipe: Recipe, models: Map<string, ModelInfo>, opts: 
     config.torch_dtype = DTYPE_TO_TORCH[entries[0].outDtype];
   }
   const embed = entries.find((e) => e.name.endsWith('embed_tokens.weight'));
-  if (tok.vocabRows !== undefined) config.vocab_size = tok.vocabRows;
+  if (tok.vocab) {
+    // merge.py's _update_config_vocab: the token count, padded (the architecture's vocab_size key)
+    const tc = config.text_config as Record<string, unknown> | undefined;
+    if (typeof config.vocab_size !== 'number' && tc && typeof tc.vocab_size === 'number') tc.vocab_size = tok.vocab.rows;
+    else config.vocab_size = tok.vocab.rows;
+  } else if (tok.vocabRows !== undefined) config.vocab_size = tok.vocabRows;
   else if (embed && embed.shape.length === 2 && typeof config.vocab_size === 'number' && config.vocab_size !== embed.shape[0]) {
     warnings.push(`config.json: vocab_size set to ${embed.shape[0]} (the merged embedding rows) instead of ${config.vocab_size}`);
     config.vocab_size = embed.shape[0];
   }
 
-  return { entries, config, tokenizerFrom: tok.from, warnings };
+  return { entries, config, tokenizerFrom: tok.from, ...(tok.vocab ? { vocab: tok.vocab } : {}), warnings };
 }
 
 function normaliseSlice(

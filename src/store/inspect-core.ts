@@ -7,6 +7,7 @@ import { itemSize, isMergeable, type Dtype } from '../formats/dtype';
 import { getMethod } from '../methods/specs';
 import type { MethodSpec } from '../methods/spec';
 import { recipeModels } from '../recipe/model-card';
+import { vocabReport } from '../recipe/vocab';
 import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, isEmbedTensor, readTokenizerTexts } from '../recipe/plan';
 import { setMethod } from '../recipe/edit';
@@ -157,7 +158,8 @@ export async function planReport(recipe: Recipe, models: Map<string, ModelInfo>)
       }
     }
     const layers = typeof plan.config.num_hidden_layers === 'number' ? plan.config.num_hidden_layers : 0;
-    return { status: 'ok', missingRefs: [], warnings: plan.warnings, tensors: plan.entries.length, outputBytes, readBytes, gpuBytes, largest, layers };
+    const vocab = plan.vocab ? vocabReport(plan.vocab, [...plan.vocab.perms.keys()], recipe.base_model ?? [...plan.vocab.perms.keys()][0]) : undefined;
+    return { status: 'ok', missingRefs: [], warnings: plan.warnings, tensors: plan.entries.length, outputBytes, readBytes, gpuBytes, largest, layers, ...(vocab ? { vocab } : {}) };
   } catch (e) {
     return { ...empty, status: 'error', error: toRecord(e) };
   }

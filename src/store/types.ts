@@ -2,6 +2,7 @@
 // GPU objects, no class instances besides File/Blob).
 import type { ErrorRecord } from '../errors';
 import type { MergeProgress, MergeSummary } from '../worker/api';
+import type { VocabReport } from '../recipe/vocab';
 
 export interface TensorRow {
   name: string;
@@ -96,6 +97,8 @@ export interface PlanReport {
   largest?: { name: string; elements: number; inputs: number };
   /** Layers of the output (Σ slice lengths). */
   layers: number;
+  /** With a tokenizer setting: the output vocabulary and, per model, the tokens it lacks and their fills. */
+  vocab?: VocabReport;
 }
 
 export interface Analysis {

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'react';
 import { cancelMerge, safeOutputName, startMerge } from '../store/run';
 import { useStudio } from '../store/store';
 import type { RunState } from '../store/types';
+import type { VocabReport } from '../recipe/vocab';
 import { formatBytes, formatDuration } from './format';
 import { PublishPanel } from './PublishPanel';
 
@@ -63,7 +64,47 @@ export function MergePanel() {
           </ul>
         </details>
       ) : null}
+      {plan?.status === 'ok' && plan.vocab ? <VocabSummary vocab={plan.vocab} /> : null}
       <RunView run={run} />
+    </section>
+  );
+}
+
+/** Before merging: the output vocabulary, and per model the tokens it lacks and what fills their rows. */
+function VocabSummary({ vocab }: { vocab: VocabReport }) {
+  const lacking = vocab.models.filter((m) => m.missing > 0);
+  const source = vocab.setting === 'union' ? `the union of the vocabularies (${vocab.sourceModel}’s first)` : vocab.setting === 'base' ? `the base ${vocab.sourceModel}’s vocabulary` : `${vocab.sourceModel}’s vocabulary`;
+  return (
+    <section className="vocab small" aria-label="Vocabulary">
+      <p>
+        Output vocabulary: <b>{vocab.size.toLocaleString()}</b> tokens, {source}
+        {vocab.addedTokens > 0 ? `, ${vocab.addedTokens} added` : ''}
+        {vocab.rows > vocab.size ? `; ${vocab.rows.toLocaleString()} embedding rows (padded)` : ''}.{' '}
+        {lacking.length === 0 ? 'Every model has every token at a row of its own.' : 'Embedding and lm_head rows are permuted to it; rows a model lacks are filled:'}
+      </p>
+      {lacking.length ? (
+        <ul className="vocab-models">
+          {lacking.map((m) => (
+            <li key={m.model} aria-label={`Tokens ${m.model} lacks`}>
+              <b>{m.model}</b> lacks {m.missing.toLocaleString()} token{m.missing === 1 ? '' : 's'}:{' '}
+              {m.examples.map((e, i) => (
+                <span key={e.id}>
+                  {i ? ', ' : ''}
+                  <code title={`id ${e.id}: ${e.fill}`}>{JSON.stringify(e.token)}</code>
+                </span>
+              ))}
+              {m.missing > m.examples.length ? ` and ${(m.missing - m.examples.length).toLocaleString()} more` : ''}
+              <ul>
+                {Object.entries(m.fills).map(([what, n]) => (
+                  <li key={what}>
+                    {n.toLocaleString()} × {what}
+                  </li>
+                ))}
+              </ul>
+            </li>
+          ))}
+        </ul>
+      ) : null}
     </section>
   );
 }

@@ -5,7 +5,8 @@ import { useState, type KeyboardEvent } from 'react';
 import type { TorchDtypeName } from '../formats/dtype';
 import { METHODS, getMethod } from '../methods/specs';
 import type { MethodSpec, ParamSpec } from '../methods/spec';
-import { filteredValue, filtersOf, setDtype, setMethod, setParamFiltered, setSeed } from '../recipe/edit';
+import { filteredValue, filtersOf, setChatTemplate, setDtype, setMethod, setParamFiltered, setSeed, setTokenizerSource } from '../recipe/edit';
+import { CHAT_TEMPLATES } from '../recipe/chat-templates';
 import type { Recipe, ValueOrGradient } from '../recipe/types';
 import { useStudio } from '../store/store';
 import { formatBytes, formatValue } from './format';
@@ -72,7 +73,7 @@ export function RecipeEditor() {
       {spec ? <MethodDescription key={spec.name} text={spec.description} reference={spec.reference} /> : null}
       {spec ? <MethodParams spec={spec} recipe={recipe} layers={layers} /> : null}
       {spec && recipe.slices ? <SlicesEditor spec={spec} layersOf={layersOf} refs={refs} /> : null}
-      {spec ? <Options spec={spec} recipe={recipe} /> : null}
+      {spec ? <Options spec={spec} recipe={recipe} refs={refs} /> : null}
     </section>
   );
 }
@@ -293,8 +294,13 @@ function show(v: ValueOrGradient): string {
 
 const DTYPES: TorchDtypeName[] = ['float32', 'float16', 'bfloat16'];
 
-function Options({ spec, recipe }: { spec: MethodSpec; recipe: Recipe }) {
+const CHAT_NAMES = Object.keys(CHAT_TEMPLATES);
+
+function Options({ spec, recipe, refs }: { spec: MethodSpec; recipe: Recipe; refs: string[] }) {
   const edit = useStudio((s) => s.edit);
+  const tokSource = recipe.tokenizer ? (recipe.tokenizer.source ?? 'union') : recipe.tokenizer_source;
+  const chat = recipe.chat_template;
+  const customChat = chat !== undefined && chat !== 'auto' && !CHAT_NAMES.includes(chat);
   return (
     <section className="subpanel options" aria-label="Options">
       <h3>Options</h3>
@@ -328,6 +334,37 @@ function Options({ spec, recipe }: { spec: MethodSpec; recipe: Recipe }) {
             value={recipe.random_seed ?? ''}
             onChange={(e) => edit((r) => setSeed(r, e.target.value === '' ? undefined : Number(e.target.value)))}
           />
+        </label>
+        <label className="field">
+          <span>Tokenizer</span>
+          <select
+            aria-label="Tokenizer source"
+            title="mergekit tokenizer_source: which vocabulary the output has; embedding rows are permuted to it and missing tokens filled"
+            value={tokSource ?? ''}
+            onChange={(e) => edit((r) => setTokenizerSource(r, e.target.value || undefined))}
+          >
+            {recipe.tokenizer ? null : <option value="">copy the base’s files</option>}
+            <option value="base">base vocabulary</option>
+            <option value="union">union of all vocabularies</option>
+            {[...new Set([...refs, ...(tokSource && tokSource !== 'base' && tokSource !== 'union' ? [tokSource] : [])])].map((m) => (
+              <option key={m} value={m}>
+                {m}’s vocabulary
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="field">
+          <span>Chat template</span>
+          <select aria-label="Chat template" value={customChat ? '\u0000custom' : (chat ?? '')} onChange={(e) => edit((r) => setChatTemplate(r, e.target.value === '\u0000custom' ? chat : e.target.value || undefined))}>
+            <option value="">the tokenizer’s own</option>
+            <option value="auto">auto (most common among the models)</option>
+            {CHAT_NAMES.map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+            {customChat ? <option value={'\u0000custom'}>custom (from the YAML)</option> : null}
+          </select>
         </label>
       </div>
     </section>

@@ -558,7 +558,7 @@ describe('buildPlan: tokenizer', () => {
     expect(buildPlan({ merge_method: 'ties', base_model: 'b', models: [{ model: 'a', parameters: { weight: 1 } }] }, modelMap(a, b)).tokenizerFrom).toBe('b');
   });
 
-  test('union with identical vocabularies is a no-op; differing ones are unsupported', async () => {
+  test('union with identical vocabularies is a no-op; differing ones permute and fill the embedding rows', async () => {
     const a = fakeModel('a', { tokenizer: same });
     const b = fakeModel('b', { tokenizer: same });
     const recipe: Recipe = { merge_method: 'ties', base_model: 'a', models: [{ model: 'b', parameters: { weight: 1 } }], tokenizer_source: 'union' };
@@ -566,14 +566,24 @@ describe('buildPlan: tokenizer', () => {
     const plan = buildPlan(recipe, models, { tokenizerTexts: await readTokenizerTexts(models) });
     expect(plan.tokenizerFrom).toBe('a');
     expect(plan.config.vocab_size).toBe(10);
-    expect(byName(plan.entries).get('model.embed_tokens.weight')!.inputs.every((i) => i.crop === undefined)).toBe(true);
+    expect(byName(plan.entries).get('model.embed_tokens.weight')!.inputs.every((i) => i.crop === undefined && i.rows === undefined)).toBe(true);
     expect(plan.warnings).toEqual([]);
 
+    // c adds a chat token: the output has 11 rows; a's row 10 is c's (the only model with it)
     const c = fakeModel('c', { tokenizer: vocabJson(ten, ['<|im_start|>']), vocab: 11 });
     const m2 = modelMap(a, c);
-    const e = errorOf(() => buildPlan({ ...recipe, models: [{ model: 'c', parameters: { weight: 1 } }] }, m2, { tokenizerTexts: new Map([['a', same], ['c', vocabJson(ten, ['<|im_start|>'])]]) }));
-    expect(e).toBeInstanceOf(UnsupportedError);
-    expect(e.message).toMatch(/^tokenizer union \/ token surgery is not supported yet; .*Use tokenizer_source: base/);
+    const p2 = buildPlan({ ...recipe, models: [{ model: 'c', parameters: { weight: 1 } }] }, m2, { tokenizerTexts: await readTokenizerTexts(m2) });
+    expect(p2.config.vocab_size).toBe(11);
+    expect(p2.vocab!.tokens[10]).toBe('<|im_start|>');
+    for (const n of ['model.embed_tokens.weight', 'lm_head.weight']) {
+      const e = byName(p2.entries).get(n)!;
+      expect(e.shape).toEqual([11, 4]);
+      const [ci, ai] = e.inputs;
+      expect([ci.model, ci.rows, ci.crop]).toEqual(['c', undefined, undefined]);
+      expect(ai.model).toBe('a');
+      expect([...ai.rows!.map]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1]);
+      expect(ai.rows!.fills).toEqual([{ kind: 'row', input: 0, row: 10 }]);
+    }
   });
 
   test('base source: models holding the base vocabulary at the same ids are trimmed to it (mergekit permutes = identity)', async () => {
@@ -595,29 +605,45 @@ describe('buildPlan: tokenizer', () => {
     }
     expect(plan.config.vocab_size).toBe(10);
     expect(plan.tokenizerFrom).toBe('a');
-    // the other way round the base lacks nothing but c's vocabulary is not held by a
-    const err = errorOf(() =>
-      buildPlan({ merge_method: 'ties', base_model: 'c', models: [{ model: 'a', parameters: { weight: 1 } }], tokenizer_source: 'base' }, models, {
-        tokenizerTexts: new Map([['a', same], ['c', vocabJson(ten, ['<|im_start|>'])]]),
-      }),
-    );
-    expect(err).toBeInstanceOf(UnsupportedError);
-    expect(err.message).toMatch(/model a lacks the token "<\|im_start\|>" of c/);
+    // the other way round a lacks c's chat token: its row is the base c's
+    const p2 = buildPlan({ merge_method: 'ties', base_model: 'c', models: [{ model: 'a', parameters: { weight: 1 } }], tokenizer_source: 'base' }, models, {
+      tokenizerTexts: await readTokenizerTexts(models),
+    });
+    const e = byName(p2.entries).get('model.embed_tokens.weight')!;
+    expect(e.shape).toEqual([11, 4]);
+    expect(e.inputs.map((i) => i.model)).toEqual(['a', 'c']);
+    expect(e.inputs[0].rows!.fills).toEqual([{ kind: 'row', input: 1, row: 10 }]);
+    expect(p2.config.vocab_size).toBe(11);
   });
 
-  test('tokens and padding are unsupported unless padding is a no-op; a named source model must be loaded', async () => {
+  test('a multimodal config keeps vocab_size under text_config (mergekit: the architecture’s vocab_size key)', async () => {
+    const a = fakeModel('a', { tokenizer: same, config: { vocab_size: undefined, text_config: { vocab_size: 10 } } });
+    const b = fakeModel('b', { tokenizer: vocabJson(ten, ['<img>']), vocab: 11, config: { vocab_size: undefined, text_config: { vocab_size: 11 } } });
+    const models = modelMap(a, b);
+    const plan = buildPlan({ merge_method: 'ties', base_model: 'a', models: [{ model: 'b', parameters: { weight: 1 } }], tokenizer_source: 'union' }, models, { tokenizerTexts: await readTokenizerTexts(models) });
+    expect(plan.config.vocab_size).toBeUndefined();
+    expect(plan.config.text_config).toEqual({ vocab_size: 11 });
+  });
+
+  test('tokens rules and padding; a named source model must be loaded', async () => {
     const a = fakeModel('a', { tokenizer: same });
     const b = fakeModel('b', { tokenizer: same });
     const models = modelMap(a, b);
     const texts = await readTokenizerTexts(models);
     const base: Recipe = { merge_method: 'ties', base_model: 'a', models: [{ model: 'b', parameters: { weight: 1 } }] };
     const tokErr = errorOf(() => buildPlan({ ...base, tokenizer: { source: 'base', tokens: { x: { source: 'a' } } } }, models, { tokenizerTexts: texts }));
-    expect(tokErr).toBeInstanceOf(UnsupportedError);
-    expect(tokErr.message).toMatch(/^tokenizer\.tokens \(token surgery/);
+    expect(tokErr).toBeInstanceOf(RecipeError);
+    expect(tokErr.message).toMatch(/^tokenizer\.tokens\["x"\]\.source: model a has no token "x" \(a\/tokenizer\.json\)/);
+    const zero = buildPlan({ ...base, tokenizer: { source: 'base', tokens: { x: { source: { kind: 'zero' } } } } }, models, { tokenizerTexts: texts });
+    expect(zero.config.vocab_size).toBe(11);
+    expect(byName(zero.entries).get('lm_head.weight')!.inputs[0].rows!.fills).toEqual([{ kind: 'zero' }]);
     expect(buildPlan({ ...base, tokenizer: { pad_to_multiple_of: 5 } }, models, { tokenizerTexts: texts }).config.vocab_size).toBe(10);
-    const padErr = errorOf(() => buildPlan({ ...base, tokenizer: { pad_to_multiple_of: 64 } }, models, { tokenizerTexts: texts }));
-    expect(padErr).toBeInstanceOf(UnsupportedError);
-    expect(padErr.message).toMatch(/would add 54 padding rows/);
+    const padded = buildPlan({ ...base, tokenizer: { pad_to_multiple_of: 64 } }, models, { tokenizerTexts: texts });
+    expect(padded.config.vocab_size).toBe(64);
+    const pe = byName(padded.entries).get('model.embed_tokens.weight')!;
+    expect(pe.shape).toEqual([64, 4]);
+    expect(pe.inputs[0].rows!.fills).toEqual([{ kind: 'pad-mean', size: 10 }]);
+    expect(pe.inputs[0].rows!.map[63]).toBe(-1);
     expect(buildPlan({ ...base, tokenizer_source: 'b' }, models, { tokenizerTexts: texts }).tokenizerFrom).toBe('b');
     expect(errorOf(() => buildPlan({ ...base, tokenizer_source: 'zz' }, models, { tokenizerTexts: texts }))).toBeInstanceOf(ModelError);
   });

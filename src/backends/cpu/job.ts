@@ -7,6 +7,7 @@ import type { PlanEntry } from '../../recipe/plan-types';
 import { isMergeable, itemSize, type Dtype } from '../../formats/dtype';
 import { decodeElements } from '../../formats/dtype-codec';
 import { readChunkBytes } from '../../recipe/chunk-read';
+import { gatherFillValues, RowGatherReader } from '../../recipe/row-gather';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../../errors';
 import type { Chunk, CpuJob } from '../../methods/shared/cpu/method';
 
@@ -81,6 +82,16 @@ export class CpuTensorJob implements CpuJob {
     this.check();
     const inp = this.entry.inputs[i];
     const dtype = inp.tensor.dtype as Dtype;
+    const gather = this.gatherOf(i);
+    if (gather && !(this.whole && this.opts.decoded)) {
+      // a tokenizer merge's embedding input: own rows gathered in output order, fill rows substituted
+      if (this.whole) {
+        let d = this.decoded[i];
+        if (!d) d = this.decoded[i] = gatherFillValues(await gather.chunk({ start: 0, count: this.n }), dtype, this.entry.computeDtype);
+        return d.subarray(c.start, c.start + c.count);
+      }
+      return gatherFillValues(await gather.chunk(c), dtype, this.entry.computeDtype);
+    }
     if (this.whole) {
       let d = this.decoded[i];
       if (!d) {
@@ -102,6 +113,15 @@ export class CpuTensorJob implements CpuJob {
     return decodeElements(r.subarray(c.start * size, (c.start + c.count) * size), dtype, this.entry.computeDtype);
   }
 
+  private gathers = new Map<number, RowGatherReader>();
+
+  private gatherOf(i: number): RowGatherReader | undefined {
+    if (!this.entry.inputs[i].rows) return undefined;
+    let g = this.gathers.get(i);
+    if (!g) this.gathers.set(i, (g = new RowGatherReader(this.entry, i, this.opts.signal)));
+    return g;
+  }
+
   /** All inputs over chunk c, read concurrently. */
   inputs(c: Chunk, which: readonly number[] = this.entry.inputs.map((_, i) => i)): Promise<Float32Array[]> {
     return Promise.all(which.map((i) => this.input(i, c)));
@@ -112,6 +132,7 @@ export class CpuTensorJob implements CpuJob {
   }
 
   dispose(): void {
+    this.gathers.clear();
     this.decoded = [];
     this.raw = [];
   }

@@ -4,6 +4,7 @@ import type { PlanEntry } from '../../recipe/plan-types';
 import { itemSize } from '../../formats/dtype';
 import { MethodError, UnsupportedError } from '../../errors';
 import { readChunkBytes } from '../../recipe/chunk-read';
+import { RowGatherReader } from '../../recipe/row-gather';
 import { CpuTensorJob, CPU_CHUNK, splitChunks, elementCount, type Chunk } from './job';
 import { cpuMethod } from '../../methods/cpu';
 import { encodeValues } from './encode';
@@ -18,7 +19,7 @@ export interface CpuTensorOptions {
 export async function cpuMergeTensor(entry: PlanEntry, o: CpuTensorOptions, write: (c: Chunk, bytes: Uint8Array) => Promise<void>): Promise<void> {
   if (o.ioOnly) {
     for (const c of splitChunks(elementCount(entry.shape), o.chunkElements ?? CPU_CHUNK)) {
-      await Promise.all(entry.inputs.map((inp) => readChunkBytes(inp, c, o.signal)));
+      await Promise.all(entry.inputs.map((inp, i) => (inp.rows ? new RowGatherReader(entry, i, o.signal).chunk(c) : readChunkBytes(inp, c, o.signal))));
       await write(c, new Uint8Array(c.count * itemSize(entry.outDtype)));
     }
     return;

@@ -9,6 +9,7 @@ import { gpuMethod } from '../../methods/webgpu';
 import { encode16 } from '../../gpu/ops';
 import { storage } from '../../gpu/buffers';
 import { MemorySource } from '../../io/sources';
+import { RowGatherReader } from '../../recipe/row-gather';
 import type { TrafficMeter } from '../../gpu/traffic';
 
 /** GPU memory a tensor's chunk set may use (inputs + scratch), bounding peak memory. */
@@ -35,7 +36,8 @@ export function prefetchTensor(gpu: Gpu, entry: PlanEntry, chunkElements: number
   const method = gpuMethod(entry.method);
   const n = elementCount(entry.shape);
   const chunks = splitChunks(n, chunkLimit(gpu, entry, chunkElements), method?.rowLen?.({ entry }));
-  if (n === 0 || chunks.length !== 1) return undefined;
+  // gathered inputs (tokenizer merges) are read by the job, which also computes their fill rows
+  if (n === 0 || chunks.length !== 1 || entry.inputs.some((inp) => inp.rows)) return undefined;
   return entry.inputs.map((inp) => {
     const p = readChunkBytes(inp, chunks[0], signal);
     p.catch(() => {}); // observed by the job that consumes it
@@ -103,7 +105,7 @@ export async function readTensorOnly(
 ): Promise<void> {
   for (const c of splitChunks(elementCount(entry.shape), chunkLimit(gpu, entry, chunkElements))) {
     // the same parallel reads and read-ahead as a merge, so the floor is a fair one
-    await Promise.all(c.index === 0 && prefetched ? prefetched : entry.inputs.map((inp) => readChunkBytes(inp, c, signal)));
+    await Promise.all(c.index === 0 && prefetched ? prefetched : entry.inputs.map((inp, i) => (inp.rows ? new RowGatherReader(entry, i, signal).chunk(c) : readChunkBytes(inp, c, signal))));
     await write(c, new Uint8Array(c.count * itemSize(entry.outDtype)));
   }
 }
@@ -117,6 +119,7 @@ async function cacheSweptInputs(entry: PlanEntry, limit: number, rowLen: number 
   const whole: Chunk = { index: 0, start: 0, count: n };
   const inputs = await Promise.all(
     entry.inputs.map(async (inp) => {
+      if (inp.rows) return inp; // gathered per chunk (its own rows are read in runs)
       const bytes = await readChunkBytes(inp, whole, signal); // already cropped to the output layout
       const source = new MemorySource(inp.tensor.source.name, bytes);
       return { ...inp, crop: undefined, tensor: { ...inp.tensor, shape: entry.shape, source, byteOffset: 0, byteLength: bytes.length } };
