@@ -87,7 +87,7 @@ export class OrtLanguageModel implements LanguageModel {
 
   constructor(private o: OrtLmOptions) {
     this.vocabSize = o.arch.vocabSize;
-    this.maxSequenceLength = o.arch.maxPositionEmbeddings;
+    this.maxSequenceLength = o.arch.maxSequenceLength;
   }
 
   private feeds(graph: BuiltGraph): Record<string, ort.Tensor> {
@@ -138,7 +138,7 @@ export class OrtLanguageModel implements LanguageModel {
       const targets = new Array<number>(B * S).fill(0);
       batch.forEach((k, b) => {
         const s = seqs[k];
-        if (s.length > this.maxSequenceLength) throw new EvalError(`a sequence of ${s.length} tokens exceeds the model's max_position_embeddings ${this.maxSequenceLength}`);
+        if (s.length > this.maxSequenceLength) throw new EvalError(`a sequence of ${s.length} tokens exceeds the model's context of ${this.maxSequenceLength} tokens (config.json max_position_embeddings${this.o.arch.ropeScaling?.type === 'dynamic' ? ' × the dynamic rope factor' : ''})`);
         for (let t = 0; t < S; t++) {
           pos[b * S + t] = t;
           if (t < s.length) {

@@ -26,6 +26,7 @@ import { encodePrompt } from './encode';
 import { scoreSets, type ExactMode, type ItemResult, type SetMetrics } from './score';
 import { OrtLanguageModel, SessionCache, type Readback } from './ort-lm';
 import { describeTarget, type EvalTarget } from './target';
+import { checkEvaluable } from './target-plan';
 import type { DeltaStats } from './delta-stats';
 import { CpuWeightsEngine, GpuWeightsEngine, type EvalBackend, type EvalWeights, type ResolvedEvalWeights, type WeightsEngine } from './weights';
 import { buildGraph } from './graph';
@@ -177,6 +178,7 @@ export class EvalService {
     if (!this.models) throw new EvalError('no models are loaded');
     const models = this.models;
     const engine = this.engines[backend ?? (await this.backend())];
+    checkEvaluable(target, models);
     return engine.resolve(target, models, { signal, tokenizerTexts: async () => (this.tokenizerTexts ??= await readTokenizerTexts(models)) });
   }
 
