@@ -7,6 +7,8 @@
 import { describe, expect, test } from 'vitest';
 import { graphWeights, isSlidingLayer, parseArch, ropeAttentionScaling, ropeInvFreq, usesLocalRope, yarnCorrectionRange, type LlamaArch, type YarnRopeScaling } from '../../src/eval/arch';
 import { ModelError, RecipeError, StudioError, UnsupportedError } from '../../src/errors';
+import { checkEvaluable, pathLayout, type EvalTarget } from '../../src/eval/target-plan';
+import type { ModelInfo } from '../../src/formats/model-info';
 
 const GOLD = {"dyn": [1.0, 0.23080770671367645, 0.05327219516038895, 0.012295631691813469, 0.002837926149368286, 0.0006550151738338172, 0.0001511825539637357, 3.489409573376179e-05], "yarn": [1.0, 0.32573652267456055, 0.08811427652835846, 0.01215615589171648, 0.005590170156210661, 0.002570713870227337, 0.0011821769876405597, 0.0005436398205347359], "yarn_att": 1.2079441541679836, "yarn_range": [0, 3], "yarn_qwen3": [1.0, 0.8058422207832336, 0.6493816375732422, 0.5232990980148315, 0.4216965138912201, 0.33982083201408386, 0.2738419771194458, 0.22067339718341827, 0.17782793939113617, 0.14330126345157623, 0.11547820270061493, 0.09305720031261444, 0.07498941570520401, 0.0604296438395977, 0.04869675263762474, 0.03924189880490303, 0.03162277862429619, 0.025482967495918274, 0.020535249263048172, 0.016548171639442444, 0.01333521492779255, 0.010746078565716743, 0.00865964312106371, 0.006978305988013744, 0.005375321488827467, 0.004131738096475601, 0.0031684227287769318, 0.002423422411084175, 0.0018482765881344676, 0.0014051124453544617, 0.001064361073076725, 0.000802959781140089, 0.0006029411451891065, 0.0004503235686570406, 0.00033424055436626077, 0.0002462583943270147, 0.00017984118312597275, 0.00012993148993700743, 9.262301318813115e-05, 6.490394298452884e-05, 4.4456985051510856e-05, 3.582531280699186e-05, 2.886955189751461e-05, 2.3264299670699984e-05, 1.8747356079984456e-05, 1.5107409126358107e-05, 1.2174188668723218e-05, 9.8104746939498e-06, 7.905693564680405e-06, 6.37074253972969e-06, 5.133812464919174e-06, 4.137042651564116e-06, 3.333803988425643e-06, 2.686519565031631e-06, 2.16491071114433e-06, 1.744576366036199e-06, 1.405853367941745e-06, 1.1328959317324916e-06, 9.129353770731541e-07, 7.356818514381303e-07, 5.928434347879374e-07, 4.777382400789065e-07, 3.8498163235090033e-07, 3.102344408034696e-07], "yarn_qwen3_range": [23, 40], "long_short": [1.0, 0.2874797582626343, 0.0833333358168602, 0.024325214326381683, 0.0071428571827709675, 0.0021081853192299604, 0.0006249999860301614, 0.0001860163320088759], "long_long": [0.5, 0.12649111449718475, 0.03333333507180214, 0.009035078808665276, 0.0024999999441206455, 0.0007027284009382129, 0.00019999999494757503, 5.749595584347844e-05], "long_att": 1.1832159566199232};
 
@@ -214,4 +216,39 @@ describe('bad configs: typed errors naming config.json and what was expected', (
       expect(e.message).toMatch(c.text);
       expect(e.details).toMatchObject({ file: 'models/x/config.json', key: c.key });
     });
+});
+
+describe('layer paths over Gemma, and the evaluator preflight', () => {
+  const info = (ref: string, config: Record<string, unknown>): ModelInfo => ({ ref, name: ref.split('/').pop()!, config, tensors: new Map(), files: new Map(), numLayers: Number(config.num_hidden_layers) });
+
+  test('a layer path keeps each pool layer\'s attention kind (Gemma 3: every 6th layer global)', () => {
+    const cfg = { ...GEMMA3_1B, num_hidden_layers: 12 };
+    const layout = pathLayout(
+      { kind: 'path', a: { kind: 'model', ref: 'a' }, b: 'b', hops: [{ model: 'a', layer: 5, scale: 1 }, { model: 'b', layer: 0, scale: 1 }, { model: 'a', layer: 11, scale: 1 }, { model: 'b', layer: 3, scale: 1 }] },
+      cfg,
+      cfg,
+    );
+    expect(layout.config.layer_types).toEqual(['full_attention', 'sliding_attention', 'full_attention', 'sliding_attention']);
+    const arch = parseArch(layout.config, 'path/config.json');
+    expect([0, 1, 2, 3].map((l) => isSlidingLayer(arch, l))).toEqual([false, true, false, true]);
+    expect([0, 1, 2, 3].map((l) => usesLocalRope(arch, l))).toEqual([false, true, false, true]);
+    // Llama-family paths are left as they were
+    const llama = pathLayout({ kind: 'path', a: { kind: 'model', ref: 'a' }, b: 'b', hops: [{ model: 'a', layer: 1, scale: 1 }] }, LLAMA, LLAMA);
+    expect(llama.config.layer_types).toBeUndefined();
+  });
+
+  test('checkEvaluable refuses an architecture the evaluator lacks, naming the model\'s config.json, for models, recipes and paths', () => {
+    const models = new Map([info('org/gemma', GEMMA3_1B), info('org/vlm', { ...GEMMA3_1B, architectures: ['Gemma3ForConditionalGeneration'] })].map((m) => [m.ref, m]));
+    expect(() => checkEvaluable({ kind: 'model', ref: 'org/gemma' }, models)).not.toThrow();
+    for (const t of [
+      { kind: 'model', ref: 'org/vlm' },
+      { kind: 'recipe', recipe: { merge_method: 'linear', models: [{ model: 'org/gemma' }, { model: 'org/vlm' }] } },
+      { kind: 'recipe', recipe: { merge_method: 'passthrough', slices: [{ sources: [{ model: 'org/vlm', layer_range: [0, 2] }] }] } },
+      { kind: 'path', a: { kind: 'model', ref: 'org/gemma' }, b: 'org/vlm', hops: [] },
+    ] as EvalTarget[]) {
+      const e = errorOf(() => checkEvaluable(t, models));
+      expect(e).toBeInstanceOf(UnsupportedError);
+      expect(e.message).toMatch(/^vlm\/config.json: architecture "Gemma3ForConditionalGeneration" cannot be evaluated; supported: .*Gemma3ForCausalLM/);
+    }
+  });
 });
