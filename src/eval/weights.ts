@@ -7,7 +7,10 @@
 import type { Gpu } from '../gpu/device';
 import type { ModelInfo } from '../formats/model-info';
 import { InputCache } from '../gpu/input-cache';
-import { Batch } from '../gpu/buffers';
+import { Batch, storage } from '../gpu/buffers';
+import { encode16 } from '../gpu/ops';
+import type { GraphDtype } from './graph';
+import { graphDtypeFor, type EvalPrecision } from './precision';
 import { EvalError } from '../errors';
 import { ort, type SessionTarget } from './ort';
 import { resolveTarget } from './target';
@@ -26,8 +29,11 @@ export interface EvalWeights {
   elements(name: string): number | undefined;
   /** Shape for messages. */
   shapeText(name: string): string;
-  /** The graph input for a tensor (its data stays where it is). */
-  feed(name: string, dims: number[]): ort.Tensor;
+  /**
+   * The graph input for a tensor (its data stays where it is). 'float16' (WebGPU only): a half
+   * copy encoded on the GPU from the f32 buffer, made once per tensor and freed with the weights.
+   */
+  feed(name: string, dims: number[], dtype?: GraphDtype): ort.Tensor;
   /** The values on the host (the accuracy check): GPU weights are read back and counted. */
   host(): Promise<{ values: Map<string, Float32Array>; bytesReadBack: number }>;
   dispose(): void;
@@ -41,12 +47,15 @@ export interface WeightsEngine {
   /** The merged delta's sparsity against a base (and attraction toward `other`), on this engine. */
   deltaStats(merged: EvalWeights, base: EvalWeights, other?: EvalWeights): Promise<DeltaStats>;
   sessionTarget(): Promise<SessionTarget>;
+  /** The dtype evaluation graphs compute in on this engine (precision.ts). */
+  graphDtype(): Promise<GraphDtype>;
   /** Drops decoded inputs kept across candidates. */
   clear(): void;
 }
 
-class GpuWeights implements EvalWeights {
+export class GpuWeights implements EvalWeights {
   readonly backend = 'webgpu';
+  private halves = new Map<string, GPUBuffer>();
   constructor(
     readonly resident: ResidentWeights,
     private gpu: Gpu,
@@ -60,8 +69,20 @@ class GpuWeights implements EvalWeights {
   shapeText(name: string): string {
     return `shape [${this.resident.get(name)?.shape.join(', ')}]`;
   }
-  feed(name: string, dims: number[]): ort.Tensor {
-    return ort.Tensor.fromGpuBuffer(this.resident.get(name)!.buffer, { dataType: 'float32', dims });
+  feed(name: string, dims: number[], dtype: GraphDtype = 'float32'): ort.Tensor {
+    const t = this.resident.get(name)!;
+    if (dtype === 'float32') return ort.Tensor.fromGpuBuffer(t.buffer, { dataType: 'float32', dims });
+    let half = this.halves.get(name);
+    if (!half) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      half = storage(this.gpu.device, Math.ceil(n / 2) * 4, `f16:${name}`);
+      const b = new Batch(this.gpu.device);
+      encode16(b, 'F16', t.buffer, half, n);
+      // Queued before any session run that reads it (one device, one queue): no wait needed.
+      void b.submit();
+      this.halves.set(name, half);
+    }
+    return ort.Tensor.fromGpuBuffer(half, { dataType: 'float16', dims });
   }
   async host() {
     const values = new Map<string, Float32Array>();
@@ -78,6 +99,8 @@ class GpuWeights implements EvalWeights {
   }
   dispose(): void {
     this.resident.dispose();
+    for (const b of this.halves.values()) b.destroy();
+    this.halves.clear();
   }
 }
 
@@ -93,7 +116,8 @@ class CpuWeightsView implements EvalWeights {
   shapeText(name: string): string {
     return `${this.values.get(name)?.length} elements`;
   }
-  feed(name: string, dims: number[]): ort.Tensor {
+  feed(name: string, dims: number[], dtype: GraphDtype = 'float32'): ort.Tensor {
+    if (dtype !== 'float32') throw new EvalError('internal error: the wasm backend feeds f32 weights only');
     return new ort.Tensor('float32', this.values.get(name)!, dims);
   }
   async host() {
@@ -107,7 +131,10 @@ class CpuWeightsView implements EvalWeights {
 export class GpuWeightsEngine implements WeightsEngine {
   readonly backend = 'webgpu';
   private cache = new InputCache(512 * 1024 * 1024);
-  constructor(private getGpu: () => Promise<Gpu>) {}
+  constructor(
+    private getGpu: () => Promise<Gpu>,
+    private precision: () => EvalPrecision = () => 'auto',
+  ) {}
 
   async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights> {
     const gpu = await this.getGpu();
@@ -120,6 +147,9 @@ export class GpuWeightsEngine implements WeightsEngine {
   async sessionTarget(): Promise<SessionTarget> {
     return { ep: 'webgpu', device: (await this.getGpu()).device };
   }
+  async graphDtype(): Promise<GraphDtype> {
+    return graphDtypeFor('webgpu', [...(await this.getGpu()).device.features], this.precision());
+  }
   clear(): void {
     this.cache.clear();
   }
@@ -128,6 +158,7 @@ export class GpuWeightsEngine implements WeightsEngine {
 export class CpuWeightsEngine implements WeightsEngine {
   readonly backend = 'wasm';
   private cache = new CpuInputCache(512 * 1024 * 1024);
+  constructor(private precision: () => EvalPrecision = () => 'auto') {}
 
   async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights> {
     const r = await resolveTargetCpu(target, models, { signal: o.signal, inputCache: this.cache, tokenizerTexts: o.tokenizerTexts });
@@ -138,6 +169,9 @@ export class CpuWeightsEngine implements WeightsEngine {
   }
   async sessionTarget(): Promise<SessionTarget> {
     return { ep: 'wasm' };
+  }
+  async graphDtype(): Promise<GraphDtype> {
+    return graphDtypeFor('wasm', [], this.precision());
   }
   clear(): void {
     this.cache.clear();
