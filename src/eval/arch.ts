@@ -13,6 +13,7 @@
 // with full ones and scale queries by query_pre_attn_scalar^−½; Gemma 3 adds q/k norms and a
 // separate rope base for its sliding layers.
 import { ModelError, RecipeError, UnsupportedError } from '../errors';
+import { toHalfBits } from './onnx-proto';
 
 export type LlamaFamily = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
 
@@ -107,8 +108,12 @@ export interface LlamaArch {
   attnSoftcap: number | null;
   /** Gemma 2: logits → cap·tanh(logits/cap); null = none. */
   finalSoftcap: number | null;
-  /** Gemma: embeddings × √hidden_size (rounded to the compute dtype, as transformers does in the model dtype). */
-  embedScale: boolean;
+  /**
+   * Gemma: embeddings × √hidden_size, that constant rounded to the checkpoint's dtype (config
+   * torch_dtype / dtype: bfloat16 → 34.0 for hidden 1152, not 33.94), as transformers builds it in
+   * the dtype the model runs in; null for the other families.
+   */
+  embedScale: number | null;
   /** 'llama': w · x̂ (x̂ cast to the compute dtype first); 'gemma': (1 + w) · x̂ in f32. */
   normStyle: 'llama' | 'gemma';
   /** Gemma 2/3: post_attention_layernorm on the attention output, pre_/post_feedforward_layernorm around the MLP. */
@@ -296,7 +301,7 @@ export function parseArch(config: string | object, file: string): LlamaArch {
     attnScale: Math.pow(queryScalar, -0.5),
     attnSoftcap: family === 'gemma2' ? optNum('attn_logit_softcapping', 50) : family === 'gemma3' ? optNum('attn_logit_softcapping', null) : null,
     finalSoftcap: family === 'gemma2' ? optNum('final_logit_softcapping', 30) : family === 'gemma3' ? optNum('final_logit_softcapping', null) : null,
-    embedScale: isGemma(family),
+    embedScale: isGemma(family) ? roundToModelDtype(Math.sqrt(hiddenSize), c.torch_dtype ?? c.dtype) : null,
     normStyle: isGemma(family) ? 'gemma' : 'llama',
     sandwichNorms: isGemma(family),
     qkNorm: family === 'qwen3' || family === 'gemma3',
@@ -305,6 +310,24 @@ export function parseArch(config: string | object, file: string): LlamaArch {
     bosTokenId: tokenIds(c, 'bos_token_id', file),
     eosTokenId: tokenIds(c, 'eos_token_id', file),
   };
+}
+
+/** `x` as torch.tensor(x, dtype=…) holds it: bfloat16 / float16 rounded to nearest even, else f32. */
+export function roundToModelDtype(x: number, dtype: unknown): number {
+  const v = Math.fround(x);
+  if (dtype === 'bfloat16') {
+    const u = new Uint32Array(Float32Array.of(v).buffer)[0];
+    const r = (u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000;
+    return new Float32Array(Uint32Array.of(r >>> 0).buffer)[0];
+  }
+  if (dtype === 'float16') {
+    const h = toHalfBits(v);
+    const exp = (h >> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    const mag = exp === 0 ? mant * 2 ** -24 : exp === 31 ? Infinity : (1 + mant / 1024) * 2 ** (exp - 15);
+    return h & 0x8000 ? -mag : mag;
+  }
+  return v;
 }
 
 function isObj(v: unknown): v is Json {

@@ -145,10 +145,10 @@ export function buildGraph(arch: LlamaArch, opts: GraphOptions = {}): BuiltGraph
   const shapeQ = g.op('Concat', [shapeBS, g.i64([NH, D])], { axis: { i: 0 } });
   const shapeKV = KVH === NH ? shapeQ : g.op('Concat', [shapeBS, g.i64([KVH, D])], { axis: { i: 0 } });
 
-  // ---- embeddings → residual stream x [B·S, H]; Gemma scales them by √hidden, a constant rounded
-  // to the compute dtype (transformers: a tensor in the hidden states' dtype).
+  // ---- embeddings → residual stream x [B·S, H]; Gemma scales them by √hidden, a constant already
+  // rounded to the checkpoint's dtype (arch.ts; then to the compute dtype, exact for bf16 values).
   let x = reshape(g.op('Gather', ['model.embed_tokens.weight', 'input_ids'], { axis: { i: 0 } }), g.i64([-1, H]));
-  if (arch.embedScale) x = g.op('Mul', [x, scalarC(Math.sqrt(H))]);
+  if (arch.embedScale !== null) x = g.op('Mul', [x, scalarC(arch.embedScale)]);
 
   // ---- the forward pass's length L = max(position_ids) + 1 (int64 scalar), as transformers'
   // dynamic_rope_update reads it: dynamic NTK and longrope pick their frequencies by it.

@@ -62,15 +62,15 @@ function forwardRow(arch: LlamaArch, W: Map<string, Float32Array>, hops: Hop[], 
   const w = (name: string): Float32Array => W.get(name)!;
   const norm = (t: Float32Array, name: string): Float32Array => rmsNorm(t, w(name), arch.rmsNormEps, arch.normStyle);
 
-  // embeddings: x[i] = embed_tokens[ids[i]] (Gemma: × √hidden rounded to f32)
+  // embeddings: x[i] = embed_tokens[ids[i]] (Gemma: × √hidden rounded to the checkpoint's dtype)
   const emb = w('model.embed_tokens.weight');
   let x = new Float32Array(S * H);
   for (let i = 0; i < S; i++) {
     if (!(ids[i] >= 0 && ids[i] < V)) throw new ModelError(`referenceForward: token id ${ids[i]} is outside the vocabulary (${V})`);
     x.set(emb.subarray(ids[i] * H, (ids[i] + 1) * H), i * H);
   }
-  if (arch.embedScale) {
-    const normalizer = f(Math.sqrt(H));
+  if (arch.embedScale !== null) {
+    const normalizer = arch.embedScale;
     x = x.map((v) => f(v * normalizer));
   }
 

@@ -93,7 +93,7 @@ const ARCH_CASES: { name: string; config: Record<string, unknown>; without?: Rec
     name: 'Gemma 2: (1+w) norms, √hidden embeddings, tanh-GELU, soft-capping, alternating sliding window 3, query_pre_attn_scalar',
     config: tinyConfig({
       architectures: ['Gemma2ForCausalLM'], num_hidden_layers: 3, num_key_value_heads: 2, head_dim: 16, query_pre_attn_scalar: 24, sliding_window: 3,
-      attn_logit_softcapping: 2, final_logit_softcapping: 3, hidden_activation: 'gelu_pytorch_tanh', tie_word_embeddings: true,
+      attn_logit_softcapping: 2, final_logit_softcapping: 3, hidden_activation: 'gelu_pytorch_tanh', tie_word_embeddings: true, torch_dtype: 'bfloat16',
     }),
     without: { attn_logit_softcapping: null, final_logit_softcapping: null, sliding_window: null },
   },

@@ -100,7 +100,7 @@ describe('parseArch: the newer families', () => {
   test('Gemma 2 2B: (1+w) norms, √hidden, tanh-GELU, soft-caps, even layers slide, query_pre_attn_scalar', () => {
     const a = parseArch(GEMMA2_2B, 'gemma2/config.json');
     expect(a).toMatchObject({
-      family: 'gemma2', headDim: 256, normStyle: 'gemma', embedScale: true, sandwichNorms: true, activation: 'gelu_tanh', attnSoftcap: 50, finalSoftcap: 30,
+      family: 'gemma2', headDim: 256, normStyle: 'gemma', embedScale: 48, sandwichNorms: true, activation: 'gelu_tanh', attnSoftcap: 50, finalSoftcap: 30,
       slidingWindow: 4096, slidingLayers: { pattern: 2 }, tieWordEmbeddings: true, qkNorm: false,
     });
     expect(a.attnScale).toBe(256 ** -0.5);
@@ -115,6 +115,12 @@ describe('parseArch: the newer families', () => {
     const { attn_logit_softcapping: _a, final_logit_softcapping: _f, query_pre_attn_scalar: _q, ...bare } = GEMMA2_2B;
     expect(parseArch(bare, 'c.json')).toMatchObject({ attnSoftcap: 50, finalSoftcap: 30, attnScale: 256 ** -0.5 });
     expect(parseArch({ ...GEMMA2_2B, attn_logit_softcapping: null, final_logit_softcapping: null }, 'c.json')).toMatchObject({ attnSoftcap: null, finalSoftcap: null });
+    // √hidden in the checkpoint's dtype, as transformers' normalizer tensor holds it
+    expect(parseArch({ ...GEMMA2_2B, hidden_size: 3584, torch_dtype: 'bfloat16' }, 'c.json').embedScale).toBe(59.75);
+    expect(parseArch({ ...GEMMA2_2B, hidden_size: 3584, torch_dtype: 'float16' }, 'c.json').embedScale).toBe(59.875);
+    expect(parseArch({ ...GEMMA2_2B, hidden_size: 3584, torch_dtype: 'float32' }, 'c.json').embedScale).toBe(Math.fround(Math.sqrt(3584)));
+    expect(parseArch({ ...GEMMA3_1B, dtype: 'bfloat16' }, 'c.json').embedScale).toBe(34);
+    expect(parseArch(QWEN3_06B, 'c.json').embedScale).toBeNull();
     // 27B: query_pre_attn_scalar = hidden / heads = 144, not head_dim
     expect(parseArch({ ...GEMMA2_2B, query_pre_attn_scalar: 144 }, 'c.json').attnScale).toBe(144 ** -0.5);
   });
