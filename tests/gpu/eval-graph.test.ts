@@ -402,6 +402,22 @@ describe('newer architectures and rope scalings on the wasm EP, and their KV cac
       expect(relErr(got, referenceForward(arch, (n) => weights.get(n), ids, { positionIds: pos }))).toBeLessThan(TOL);
     });
 
+  test('wasm: dynamic NTK keeps the default frequencies while L ≤ max_position_embeddings, and grows past it within one graph', async () => {
+    const config = tinyConfig({ max_position_embeddings: 16, rope_scaling: { rope_type: 'dynamic', factor: 3 } });
+    const arch = parseArch(config, 'dyn/config.json');
+    const plain = parseArch({ ...config, rope_scaling: null }, 'plain/config.json');
+    const weights = randomWeights(arch, 75);
+    const ids = randomIds(2, 6, arch.vocabSize, 76);
+    const W = (n: string) => weights.get(n);
+    const short = ids.map((row) => row.map((_, i) => 2 * i + 5)); // L = 16
+    const got = await wasmRun(arch, weights, 'float32', { ids, pos: short });
+    expect(relErr(got, referenceForward(plain, W, ids, { positionIds: short }))).toBeLessThan(TOL);
+    const long = ids.map((row) => row.map((_, i) => 2 * i + 6)); // L = 17
+    const grown = await wasmRun(arch, weights, 'float32', { ids, pos: long });
+    expect(relErr(grown, referenceForward(arch, W, ids, { positionIds: long }))).toBeLessThan(TOL);
+    expect(relErr(grown, referenceForward(plain, W, ids, { positionIds: long }))).toBeGreaterThan(1e-4);
+  });
+
   test('wasm f16 graph: Gemma 2 and Phi-3 within f16 tolerance', async () => {
     for (const c of ARCH_CASES.filter((x) => /^(Gemma 2|Phi-3: fused)/.test(x.name))) {
       const arch = parseArch(c.config, 'c/config.json');
