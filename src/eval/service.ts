@@ -182,17 +182,25 @@ export class EvalService {
     return inputs.map((input) => this.sets.prepare(input, tok, o));
   }
 
-  /** A target's weights on a backend (default: this service's); the caller disposes them. */
-  async resolveWeights(target: EvalTarget, backend?: EvalBackend, signal?: AbortSignal): Promise<ResolvedEvalWeights> {
+  /**
+   * A target's weights on a backend (default: this service's); the caller disposes them.
+   * `store: 'f16'` keeps them as f16 only (WebGPU), for an f16 graph that needs no f32 values.
+   */
+  async resolveWeights(target: EvalTarget, backend?: EvalBackend, signal?: AbortSignal, store?: 'f32' | 'f16'): Promise<ResolvedEvalWeights> {
     if (!this.models) throw new EvalError('no models are loaded');
     const models = this.models;
     const engine = this.engines[backend ?? (await this.backend())];
     checkEvaluable(target, models);
-    return engine.resolve(target, models, { signal, tokenizerTexts: async () => (this.tokenizerTexts ??= await readTokenizerTexts(models)) });
+    return engine.resolve(target, models, { signal, store, tokenizerTexts: async () => (this.tokenizerTexts ??= await readTokenizerTexts(models)) });
   }
 
-  private resolveOn(backend: EvalBackend, target: EvalTarget, signal?: AbortSignal): Promise<AnyResolvedWeights> {
-    return this.resolveWeights(target, backend, signal);
+  private resolveOn(backend: EvalBackend, target: EvalTarget, signal?: AbortSignal, store?: 'f32' | 'f16'): Promise<AnyResolvedWeights> {
+    return this.resolveWeights(target, backend, signal, store);
+  }
+
+  /** How a scored target's weights are kept: f16 only when the graph is f16 and nothing reads f32 (sparsity). */
+  private async storeFor(backend: EvalBackend, needsF32: boolean): Promise<'f32' | 'f16'> {
+    return !needsF32 && backend === 'webgpu' && (await this.engines[backend].graphDtype()) === 'float16' ? 'f16' : 'f32';
   }
 
   private static release(r: AnyResolvedWeights): void {
@@ -241,7 +249,7 @@ export class EvalService {
     const t0 = performance.now();
     if (!this.models) throw new EvalError('no models are loaded');
     const backend = await this.backend();
-    const resolved = await this.resolveOn(backend, target, o.signal);
+    const resolved = await this.resolveOn(backend, target, o.signal, await this.storeFor(backend, o.sparsity !== undefined));
     const tMerged = performance.now();
     try {
       const tok = await this.tokenizerFor(resolved.tokenizerModel);
@@ -272,7 +280,7 @@ export class EvalService {
   async complete(target: EvalTarget, prompt: string, maxNewTokens: number, signal?: AbortSignal): Promise<{ text: string; tokens: number; readback: Readback; ms: number }> {
     const t0 = performance.now();
     const backend = await this.backend();
-    const resolved = await this.resolveOn(backend, target, signal);
+    const resolved = await this.resolveOn(backend, target, signal, await this.storeFor(backend, false));
     try {
       const tok = await this.tokenizerFor(resolved.tokenizerModel);
       const readback: Readback = { weightBytes: 0, outputBytes: 0, runs: 0 };

@@ -8,6 +8,7 @@ import type { Gpu } from '../gpu/device';
 import type { ModelInfo } from '../formats/model-info';
 import { InputCache } from '../gpu/input-cache';
 import { Batch, storage } from '../gpu/buffers';
+import { decodeElements } from '../formats/dtype-codec';
 import { encode16 } from '../gpu/ops';
 import type { GraphDtype } from './graph';
 import { graphDtypeFor, type EvalPrecision } from './precision';
@@ -41,9 +42,16 @@ export interface EvalWeights {
 
 export type ResolvedEvalWeights = ResolvedTarget<EvalWeights>;
 
+export interface ResolveWeightsOptions {
+  signal?: AbortSignal;
+  tokenizerTexts: () => Promise<Map<string, string | undefined>>;
+  store?: 'f32' | 'f16';
+}
+
 export interface WeightsEngine {
   readonly backend: EvalBackend;
-  resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights>;
+  /** `store: 'f16'` (WebGPU; ignored on wasm): keep the merged tensors as f16 only, for an f16 graph that needs nothing else. */
+  resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: ResolveWeightsOptions): Promise<ResolvedEvalWeights>;
   /** The merged delta's sparsity against a base (and attraction toward `other`), on this engine. */
   deltaStats(merged: EvalWeights, base: EvalWeights, other?: EvalWeights): Promise<DeltaStats>;
   sessionTarget(): Promise<SessionTarget>;
@@ -71,6 +79,10 @@ export class GpuWeights implements EvalWeights {
   }
   feed(name: string, dims: number[], dtype: GraphDtype = 'float32'): ort.Tensor {
     const t = this.resident.get(name)!;
+    if (t.dtype === 'F16') {
+      if (dtype !== 'float16') throw new EvalError(`internal error: tensor "${name}" is resident as f16 but the graph computes in f32`, { tensor: name });
+      return ort.Tensor.fromGpuBuffer(t.buffer, { dataType: 'float16', dims });
+    }
     if (dtype === 'float32') return ort.Tensor.fromGpuBuffer(t.buffer, { dataType: 'float32', dims });
     let half = this.halves.get(name);
     if (!half) {
@@ -90,10 +102,11 @@ export class GpuWeights implements EvalWeights {
     for (const [name, t] of this.resident.tensors) {
       const b = new Batch(this.gpu.device);
       const n = t.shape.reduce((a, x) => a * x, 1);
-      b.read(t.buffer, n * 4);
+      const bytes = t.dtype === 'F16' ? Math.ceil(n / 2) * 4 : n * 4;
+      b.read(t.buffer, bytes);
       const [raw] = await b.submit();
-      values.set(name, new Float32Array(raw.buffer, raw.byteOffset, n));
-      bytesReadBack += n * 4;
+      values.set(name, t.dtype === 'F16' ? decodeElements(raw.subarray(0, n * 2), 'F16') : new Float32Array(raw.buffer, raw.byteOffset, n));
+      bytesReadBack += bytes;
     }
     return { values, bytesReadBack };
   }
@@ -136,9 +149,9 @@ export class GpuWeightsEngine implements WeightsEngine {
     private precision: () => EvalPrecision = () => 'auto',
   ) {}
 
-  async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights> {
+  async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: ResolveWeightsOptions): Promise<ResolvedEvalWeights> {
     const gpu = await this.getGpu();
-    const r = await resolveTarget(gpu, target, models, { signal: o.signal, inputCache: this.cache, tokenizerTexts: o.tokenizerTexts });
+    const r = await resolveTarget(gpu, target, models, { signal: o.signal, inputCache: this.cache, tokenizerTexts: o.tokenizerTexts, store: o.store });
     return { ...r, weights: new GpuWeights(r.weights, gpu) };
   }
   deltaStats(merged: EvalWeights, base: EvalWeights, other?: EvalWeights): Promise<DeltaStats> {
@@ -160,7 +173,7 @@ export class CpuWeightsEngine implements WeightsEngine {
   private cache = new CpuInputCache(512 * 1024 * 1024);
   constructor(private precision: () => EvalPrecision = () => 'auto') {}
 
-  async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights> {
+  async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: ResolveWeightsOptions): Promise<ResolvedEvalWeights> {
     const r = await resolveTargetCpu(target, models, { signal: o.signal, inputCache: this.cache, tokenizerTexts: o.tokenizerTexts });
     return { ...r, weights: new CpuWeightsView(r.weights) };
   }
@@ -180,6 +193,7 @@ export class CpuWeightsEngine implements WeightsEngine {
 
 function gpuOf(w: EvalWeights): ResidentWeights {
   if (!(w instanceof GpuWeights)) throw new EvalError('internal error: weights from another engine');
+  for (const t of w.resident.tensors.values()) if (t.dtype === 'F16') throw new EvalError(`internal error: the sparsity measures need f32 weights, "${t.name}" is resident as f16`, { tensor: t.name });
   return w.resident;
 }
 

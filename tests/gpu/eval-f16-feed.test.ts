@@ -6,11 +6,12 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { getGpu, type Gpu } from '../../src/gpu/device';
 import { Batch, storage } from '../../src/gpu/buffers';
-import { ResidentWeights } from '../../src/eval/resident';
+import { mergeResident, ResidentWeights } from '../../src/eval/resident';
 import { GpuWeights } from '../../src/eval/weights';
 import { EvalService } from '../../src/eval/service';
 import { f32ToF16Bits } from '../fixtures/dtype-codec';
-import { randn } from './support';
+import { makeEntry, perturb, randn } from './support';
+import { halfBits } from '../../src/formats/dtype-codec';
 
 const disposers: (() => void)[] = [];
 afterAll(() => disposers.forEach((d) => d()));
@@ -45,6 +46,39 @@ describe('f16 weight feeds on WebGPU', () => {
       // cached: the same buffer on the next feed; the f32 feed is the resident buffer itself
       expect(w.feed(name, [v.length], 'float16').gpuBuffer).toBe(t.gpuBuffer);
       expect(w.feed(name, [v.length]).gpuBuffer).toBe(resident.get(name)!.buffer);
+    }
+  });
+
+  test("mergeResident store 'f16': each merged tensor kept as half words only (BF16/F32 outputs, chunked, an odd length), fed as is; host() decodes them", async () => {
+    const gpu = await getGpu();
+    const base = randn(64 * 37 + 1, 11);
+    const entries = (['BF16', 'F32'] as const).map((dtype, k) => {
+      const e = makeEntry('ties', [base.length], [
+        { data: base, dtype: 'BF16', isBase: true },
+        { data: perturb(base, 12 + k, 0.05), dtype: 'BF16', params: { weight: 0.7, density: 0.5 } },
+        { data: perturb(base, 14 + k, 0.05), dtype: 'BF16', params: { weight: 0.5, density: 0.6 } },
+      ], { normalize: true, lambda: 1 }, dtype);
+      e.name = `model.layers.${k}.mlp.up_proj.weight`;
+      return e;
+    });
+    const full = await mergeResident(gpu, entries);
+    const half = await mergeResident(gpu, entries, { store: 'f16', chunkElements: 1000 });
+    disposers.push(() => full.dispose(), () => half.dispose());
+    expect(half.bytes * 2).toBeLessThanOrEqual(full.bytes + 8);
+    const wFull = new GpuWeights(full, gpu);
+    const wHalf = new GpuWeights(half, gpu);
+    const { values } = await wFull.host();
+    const { values: decoded, bytesReadBack } = await wHalf.host();
+    expect(bytesReadBack).toBe(entries.reduce((a, e) => a + Math.ceil(base.length / 2) * 4, 0));
+    for (const e of entries) {
+      const t = half.get(e.name)!;
+      expect(t.dtype).toBe('F16');
+      const fed = wHalf.feed(e.name, [base.length], 'float16');
+      expect(fed.gpuBuffer).toBe(t.buffer);
+      const bits = await readU16(gpu.device, t.buffer, base.length);
+      expect(Array.from(bits)).toEqual(Array.from(values.get(e.name)!, f32ToF16Bits));
+      expect(Array.from(decoded.get(e.name)!)).toEqual(Array.from(values.get(e.name)!, (v) => Math.fround(halfBits.toF32(f32ToF16Bits(v), 'F16'))));
+      expect(() => wHalf.feed(e.name, [base.length], 'float32')).toThrow(/resident as f16/);
     }
   });
 
