@@ -214,7 +214,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       io.stdout.write(`${m.name.padEnd(width)}  ${m.kind.padEnd(10)}  ${String(m.n).padStart(5)}  ${score}\n`);
     }
     io.stdout.write(
-      `fitness ${s.fitness.toFixed(4)} · merge ${formatDuration(s.timings.mergeMs)} · eval ${formatDuration(s.timings.evalMs)} · ` +
+      `fitness ${s.fitness.toFixed(4)} · ${s.dtype === 'float16' ? 'f16' : 'f32'} graph · merge ${formatDuration(s.timings.mergeMs)} · eval ${formatDuration(s.timings.evalMs)} · ` +
         `${s.readback.runs} forward passes · weights read back ${s.readback.weightBytes} B · outputs read back ${s.readback.outputBytes} B · total ${formatDuration(Date.now() - started)}\n`,
     );
     if (o.out) {
@@ -228,6 +228,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         sets: s.sets.map((m, k) => ({ ...m, items: s.items?.[k] ?? [] })),
         readback: s.readback,
         timings: s.timings,
+        graphDtype: s.dtype,
       };
       await writeFile(resolve(o.out), JSON.stringify(doc, null, 2) + '\n');
       io.stdout.write(`wrote ${o.out}\n`);

@@ -9,7 +9,7 @@
 // one prefill and then one decode step per new token, keeping the KV cache on the GPU.
 import type { LanguageModel, TokenScores } from './lm';
 import type { LlamaArch, Hop } from './arch';
-import { buildGraph, type BuiltGraph, type GraphOptions } from './graph';
+import { buildGraph, type BuiltGraph, type GraphDtype, type GraphOptions } from './graph';
 import { createSession, runSession, ort, type SessionTarget } from './ort';
 import type { EvalWeights } from './weights';
 import { EvalError } from '../errors';
@@ -33,13 +33,13 @@ export class SessionCache {
   private sessions = new Map<string, Promise<{ session: ort.InferenceSession; graph: BuiltGraph }>>();
   constructor(readonly target: SessionTarget) {}
 
-  get(arch: LlamaArch, hops: readonly Hop[] | undefined, variant: Variant): Promise<{ session: ort.InferenceSession; graph: BuiltGraph }> {
+  get(arch: LlamaArch, hops: readonly Hop[] | undefined, variant: Variant, dtype: GraphDtype = 'float32'): Promise<{ session: ort.InferenceSession; graph: BuiltGraph }> {
     const layers = hops ? hops.map((h) => h.layer).join(',') : '';
-    const key = JSON.stringify([arch, layers, variant]);
+    const key = JSON.stringify([arch, layers, variant, dtype]);
     let s = this.sessions.get(key);
     if (!s) {
       const opts: GraphOptions = {
-        dtype: 'float32',
+        dtype,
         kvCache: variant === 'score' ? 'none' : variant,
         hops: hops ? hops.map((h) => ({ layer: h.layer, scale: 1 })) : undefined,
         hopScales: hops ? 'input' : 'constant',
@@ -76,6 +76,8 @@ export interface OrtLmOptions {
   /** Layer path (pool indices + scales); absent = the plain model. */
   hops?: Hop[];
   readback: Readback;
+  /** The graph's compute dtype (precision.ts); weights are fed in it. Default f32. */
+  dtype?: GraphDtype;
 }
 
 const i64 = (data: number[] | BigInt64Array, dims: number[]) => new ort.Tensor('int64', data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v)), dims);
@@ -83,11 +85,13 @@ const i64 = (data: number[] | BigInt64Array, dims: number[]) => new ort.Tensor('
 export class OrtLanguageModel implements LanguageModel {
   readonly vocabSize: number;
   readonly maxSequenceLength: number;
+  readonly dtype: GraphDtype;
   private weightFeeds: Record<string, ort.Tensor> = {};
 
   constructor(private o: OrtLmOptions) {
     this.vocabSize = o.arch.vocabSize;
-    this.maxSequenceLength = o.arch.maxPositionEmbeddings;
+    this.maxSequenceLength = o.arch.maxSequenceLength;
+    this.dtype = o.dtype ?? 'float32';
   }
 
   private feeds(graph: BuiltGraph): Record<string, ort.Tensor> {
@@ -99,7 +103,7 @@ export class OrtLanguageModel implements LanguageModel {
         if (have === undefined) throw new EvalError(`the evaluation graph needs tensor "${w.name}", which the model or merge does not provide`, { tensor: w.name });
         const n = w.shape.reduce((a, b) => a * b, 1);
         if (n !== have) throw new EvalError(`tensor "${w.name}" has ${this.o.weights.shapeText(w.name)}, the graph for this config.json expects [${w.shape.join(', ')}]`, { tensor: w.name });
-        t = this.o.weights.feed(w.name, w.shape);
+        t = this.o.weights.feed(w.name, w.shape, this.dtype);
         this.weightFeeds[w.name] = t;
       }
       out[w.name] = t;
@@ -117,7 +121,7 @@ export class OrtLanguageModel implements LanguageModel {
   async score(seqs: Int32Array[]): Promise<TokenScores[]> {
     const out: TokenScores[] = new Array(seqs.length);
     const order = seqs.map((s, i) => i).sort((a, b) => seqs[a].length - seqs[b].length);
-    const { session, graph } = await this.o.sessions.get(this.o.arch, this.o.hops, 'score');
+    const { session, graph } = await this.o.sessions.get(this.o.arch, this.o.hops, 'score', this.dtype);
     let at = 0;
     while (at < order.length) {
       // group sequences of similar length: sorted order, as many as fit the token budget
@@ -138,7 +142,7 @@ export class OrtLanguageModel implements LanguageModel {
       const targets = new Array<number>(B * S).fill(0);
       batch.forEach((k, b) => {
         const s = seqs[k];
-        if (s.length > this.maxSequenceLength) throw new EvalError(`a sequence of ${s.length} tokens exceeds the model's max_position_embeddings ${this.maxSequenceLength}`);
+        if (s.length > this.maxSequenceLength) throw new EvalError(`a sequence of ${s.length} tokens exceeds the model's context of ${this.maxSequenceLength} tokens (config.json max_position_embeddings${this.o.arch.ropeScaling?.type === 'dynamic' ? ' × the dynamic rope factor' : ''})`);
         for (let t = 0; t < S; t++) {
           pos[b * S + t] = t;
           if (t < s.length) {
@@ -205,7 +209,7 @@ export class OrtLanguageModel implements LanguageModel {
       nextPos[b] = p.length;
     });
     const fullMask: number[][] = prompts.map((_, b) => mask.slice(b * P, (b + 1) * P));
-    const prefill = await this.o.sessions.get(this.o.arch, this.o.hops, 'prefill');
+    const prefill = await this.o.sessions.get(this.o.arch, this.o.hops, 'prefill', this.dtype);
     let feeds = this.feeds(prefill.graph);
     feeds.input_ids = i64(ids, [B, P]);
     feeds.attention_mask = i64(mask, [B, P]);
@@ -215,7 +219,7 @@ export class OrtLanguageModel implements LanguageModel {
     this.o.readback.runs++;
     let argmax = await this.read(res.argmax, 'int64');
     let last = prompts.map((_, b) => Number(argmax[b * P + P - 1]));
-    const decode = await this.o.sessions.get(this.o.arch, this.o.hops, 'decode');
+    const decode = await this.o.sessions.get(this.o.arch, this.o.hops, 'decode', this.dtype);
     const presentNames = Object.keys(res).filter((k) => k.startsWith('present.'));
     for (let step = 0; ; step++) {
       last.forEach((tok, b) => {

@@ -9,14 +9,19 @@ import { UnsupportedError, MethodError } from '../errors';
 import { TensorJob, elementCount } from '../gpu/tensor-job';
 import { chunkLimit } from '../backends/webgpu/execute';
 import { gpuMethod } from '../methods/webgpu';
-import { storage } from '../gpu/buffers';
+import { Batch, storage } from '../gpu/buffers';
 import { decode, encode16 } from '../gpu/ops';
 
 export interface ResidentTensor {
   name: string;
   shape: number[];
-  /** f32 values, already rounded through the recipe's output dtype (what a written checkpoint would hold). */
+  /**
+   * The values, already rounded through the recipe's output dtype (what a written checkpoint would
+   * hold): f32, or — with `store: 'f16'` — IEEE half words, two per u32 (what an f16 graph reads).
+   */
   buffer: GPUBuffer;
+  /** Element type of `buffer` (default 'F32'). */
+  dtype?: 'F32' | 'F16';
 }
 
 /** A set of resident tensors by name; dispose() frees them all. */
@@ -30,7 +35,7 @@ export class ResidentWeights {
 
   get bytes(): number {
     let n = 0;
-    for (const t of this.tensors.values()) n += elementCount(t.shape) * 4;
+    for (const t of this.tensors.values()) n += elementCount(t.shape) * (t.dtype === 'F16' ? 2 : 4);
     return n;
   }
 
@@ -47,16 +52,35 @@ export interface ResidentOptions {
   /** Only these output tensors (default: all). */
   only?: (name: string) => boolean;
   chunkElements?: number;
+  /**
+   * 'f32' (default), or 'f16' for an f16 evaluation graph: each tensor is encoded to half words as
+   * soon as it is merged and its f32 buffer freed, so the resident set is half the size and the peak
+   * is that plus one tensor in f32.
+   */
+  store?: 'f32' | 'f16';
 }
 
-/** Runs a plan's entries on the GPU and keeps every output tensor resident as f32. */
+/** Runs a plan's entries on the GPU and keeps every output tensor resident (f32, or f16 with `store`). */
 export async function mergeResident(gpu: Gpu, plan: Plan | PlanEntry[], opts: ResidentOptions = {}): Promise<ResidentWeights> {
   const entries = Array.isArray(plan) ? plan : plan.entries;
   const out = new ResidentWeights(gpu.device);
   try {
     for (const entry of entries) {
       if (opts.only && !opts.only(entry.name)) continue;
-      out.tensors.set(entry.name, { name: entry.name, shape: entry.shape, buffer: await mergeOne(gpu, entry, opts) });
+      const f32 = await mergeOne(gpu, entry, opts);
+      if (opts.store !== 'f16') {
+        out.tensors.set(entry.name, { name: entry.name, shape: entry.shape, buffer: f32 });
+        continue;
+      }
+      const n = elementCount(entry.shape);
+      const half = storage(gpu.device, Math.ceil(n / 2) * 4, `resident-f16:${entry.name}`);
+      if (n > 0) {
+        const b = new Batch(gpu.device);
+        encode16(b, 'F16', f32, half, n);
+        b.temps.push(f32);
+        await b.submit();
+      } else f32.destroy();
+      out.tensors.set(entry.name, { name: entry.name, shape: entry.shape, buffer: half, dtype: 'F16' });
     }
     return out;
   } catch (e) {

@@ -26,9 +26,11 @@ import { encodePrompt } from './encode';
 import { scoreSets, type ExactMode, type ItemResult, type SetMetrics } from './score';
 import { OrtLanguageModel, SessionCache, type Readback } from './ort-lm';
 import { describeTarget, type EvalTarget } from './target';
+import { checkEvaluable } from './target-plan';
 import type { DeltaStats } from './delta-stats';
 import { CpuWeightsEngine, GpuWeightsEngine, type EvalBackend, type EvalWeights, type ResolvedEvalWeights, type WeightsEngine } from './weights';
-import { buildGraph } from './graph';
+import { buildGraph, type GraphDtype } from './graph';
+import type { EvalPrecision } from './precision';
 import { referenceForward } from './reference';
 import { createSession, runSession, ort } from './ort';
 
@@ -59,6 +61,11 @@ export interface EvalServiceOptions {
    * 'webgpu' / 'wasm' force one (a forced 'webgpu' fails where there is no device).
    */
   backend?: 'auto' | EvalBackend;
+  /**
+   * The graphs' float type (precision.ts): 'auto' (default) computes in f16 on a WebGPU device with
+   * shader-f16 and in f32 elsewhere; 'float32' / 'float16' force one ('float16' fails without it).
+   */
+  precision?: EvalPrecision;
   /** The eval set parser (tests count its calls: a run parses each set once). */
   parseEvalSet?: (name: string, text: string) => EvalSet;
 }
@@ -81,6 +88,8 @@ export interface EvaluateSummary {
   sparsity?: DeltaStats;
   timings: { mergeMs: number; evalMs: number; totalMs: number };
   backend: EvalBackend;
+  /** The float type the graph computed in (f16 on WebGPU devices with shader-f16, by default). */
+  dtype: GraphDtype;
 }
 
 /** Per-set score in [0, 1]: what the fitness averages. */
@@ -107,7 +116,8 @@ export class EvalService {
     private options: EvalServiceOptions = {},
   ) {
     this.sets = new EvalSetCache({ parse: options.parseEvalSet });
-    this.engines = { webgpu: new GpuWeightsEngine(getGpu), wasm: new CpuWeightsEngine() };
+    const precision = (): EvalPrecision => this.options.precision ?? 'auto';
+    this.engines = { webgpu: new GpuWeightsEngine(getGpu, precision), wasm: new CpuWeightsEngine(precision) };
   }
 
   /** The backend this service evaluates on (for 'auto': whether getGpu() resolved on first use). */
@@ -172,16 +182,25 @@ export class EvalService {
     return inputs.map((input) => this.sets.prepare(input, tok, o));
   }
 
-  /** A target's weights on a backend (default: this service's); the caller disposes them. */
-  async resolveWeights(target: EvalTarget, backend?: EvalBackend, signal?: AbortSignal): Promise<ResolvedEvalWeights> {
+  /**
+   * A target's weights on a backend (default: this service's); the caller disposes them.
+   * `store: 'f16'` keeps them as f16 only (WebGPU), for an f16 graph that needs no f32 values.
+   */
+  async resolveWeights(target: EvalTarget, backend?: EvalBackend, signal?: AbortSignal, store?: 'f32' | 'f16'): Promise<ResolvedEvalWeights> {
     if (!this.models) throw new EvalError('no models are loaded');
     const models = this.models;
     const engine = this.engines[backend ?? (await this.backend())];
-    return engine.resolve(target, models, { signal, tokenizerTexts: async () => (this.tokenizerTexts ??= await readTokenizerTexts(models)) });
+    checkEvaluable(target, models);
+    return engine.resolve(target, models, { signal, store, tokenizerTexts: async () => (this.tokenizerTexts ??= await readTokenizerTexts(models)) });
   }
 
-  private resolveOn(backend: EvalBackend, target: EvalTarget, signal?: AbortSignal): Promise<AnyResolvedWeights> {
-    return this.resolveWeights(target, backend, signal);
+  private resolveOn(backend: EvalBackend, target: EvalTarget, signal?: AbortSignal, store?: 'f32' | 'f16'): Promise<AnyResolvedWeights> {
+    return this.resolveWeights(target, backend, signal, store);
+  }
+
+  /** How a scored target's weights are kept: f16 only when the graph is f16 and nothing reads f32 (sparsity). */
+  private async storeFor(backend: EvalBackend, needsF32: boolean): Promise<'f32' | 'f16'> {
+    return !needsF32 && backend === 'webgpu' && (await this.engines[backend].graphDtype()) === 'float16' ? 'f16' : 'f32';
   }
 
   private static release(r: AnyResolvedWeights): void {
@@ -192,9 +211,15 @@ export class EvalService {
     return parseArch(r.config, `${r.tokenizerModel.name}/config.json`);
   }
 
-  /** A LanguageModel over resolved weights (valid until they are disposed), on their backend's sessions. */
+  /** A LanguageModel over resolved weights (valid until they are disposed), on their backend's sessions, in its graph dtype. */
   async languageModel(r: AnyResolvedWeights, readback: Readback): Promise<OrtLanguageModel> {
-    return new OrtLanguageModel({ arch: this.archOf(r), hops: r.hops, readback, weights: r.weights, sessions: await this.sessionCache(r.weights.backend) });
+    const dtype = await this.engines[r.weights.backend].graphDtype();
+    return new OrtLanguageModel({ arch: this.archOf(r), hops: r.hops, readback, weights: r.weights, sessions: await this.sessionCache(r.weights.backend), dtype });
+  }
+
+  /** The float type evaluation graphs compute in on this service's backend (precision.ts). */
+  async graphDtype(): Promise<GraphDtype> {
+    return this.engines[await this.backend()].graphDtype();
   }
 
   private async baseWeights(backend: EvalBackend, ref: string, signal?: AbortSignal): Promise<EvalWeights> {
@@ -224,7 +249,7 @@ export class EvalService {
     const t0 = performance.now();
     if (!this.models) throw new EvalError('no models are loaded');
     const backend = await this.backend();
-    const resolved = await this.resolveOn(backend, target, o.signal);
+    const resolved = await this.resolveOn(backend, target, o.signal, await this.storeFor(backend, o.sparsity !== undefined));
     const tMerged = performance.now();
     try {
       const tok = await this.tokenizerFor(resolved.tokenizerModel);
@@ -244,6 +269,7 @@ export class EvalService {
         sparsity,
         timings: { mergeMs: tMerged - t0, evalMs: t1 - tMerged, totalMs: t1 - t0 },
         backend,
+        dtype: lm.dtype,
       };
     } finally {
       EvalService.release(resolved);
@@ -254,7 +280,7 @@ export class EvalService {
   async complete(target: EvalTarget, prompt: string, maxNewTokens: number, signal?: AbortSignal): Promise<{ text: string; tokens: number; readback: Readback; ms: number }> {
     const t0 = performance.now();
     const backend = await this.backend();
-    const resolved = await this.resolveOn(backend, target, signal);
+    const resolved = await this.resolveOn(backend, target, signal, await this.storeFor(backend, false));
     try {
       const tok = await this.tokenizerFor(resolved.tokenizerModel);
       const readback: Readback = { weightBytes: 0, outputBytes: 0, runs: 0 };
@@ -272,7 +298,7 @@ export class EvalService {
    * resident weights (which this check alone reads back), as max |Δ| / max |logit|. On the wasm
    * backend the weights are CPU arrays already (nothing read back) and ORT runs its wasm EP.
    */
-  async logitError(target: EvalTarget, ids: number[][], signal?: AbortSignal): Promise<{ maxAbs: number; relative: number; weightBytesReadBack: number }> {
+  async logitError(target: EvalTarget, ids: number[][], signal?: AbortSignal): Promise<{ maxAbs: number; relative: number; weightBytesReadBack: number; dtype: GraphDtype }> {
     const backend = await this.backend();
     const resolved = await this.resolveOn(backend, target, signal);
     try {
@@ -280,12 +306,13 @@ export class EvalService {
       const { values: host, bytesReadBack: bytes } = await resolved.weights.host();
       const where = await this.engines[backend].sessionTarget();
       const want = referenceForward(arch, (n) => host.get(n), ids, { hops: resolved.hops });
-      const graph = buildGraph(arch, { hops: resolved.hops });
+      const dtype = await this.engines[backend].graphDtype();
+      const graph = buildGraph(arch, { hops: resolved.hops, dtype });
       const session = await createSession(graph.bytes, where);
       try {
         const feeds: Record<string, ort.Tensor> = {};
         for (const w of graph.weightInputs)
-          feeds[w.name] = resolved.weights.feed(w.name, w.shape);
+          feeds[w.name] = resolved.weights.feed(w.name, w.shape, dtype);
         const B = ids.length, S = ids[0].length;
         const i64 = (f: (b: number, t: number) => number) => new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, k) => BigInt(f(Math.floor(k / S), k % S))), [B, S]);
         feeds.input_ids = i64((b, t) => ids[b][t]);
@@ -299,7 +326,7 @@ export class EvalService {
           scale = Math.max(scale, Math.abs(want[i]));
         }
         out.logits.dispose();
-        return { maxAbs, relative: scale ? maxAbs / scale : maxAbs, weightBytesReadBack: bytes };
+        return { maxAbs, relative: scale ? maxAbs / scale : maxAbs, weightBytesReadBack: bytes, dtype };
       } finally {
         await session.release();
       }

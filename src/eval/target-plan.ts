@@ -10,6 +10,7 @@ import { buildPlan, tensorSeed } from '../recipe/plan';
 import { ModelError, RecipeError } from '../errors';
 import { tokenizerFiles } from '../merge/tokenizer-files';
 import { MemorySource } from '../io/sources';
+import { parseArch, poolLayerTypes, type LlamaArch } from './arch';
 
 export interface LayerHop {
   model: 'a' | 'b';
@@ -117,7 +118,27 @@ export function pathLayout(t: Extract<EvalTarget, { kind: 'path' }>, configA: Re
     const numLayers = Number((slot.model === 'a' ? configA : configB).num_hidden_layers);
     if (!(slot.layer >= 0 && slot.layer < numLayers)) throw new RecipeError(`layer path hop uses layer ${slot.layer} of model ${slot.model.toUpperCase()}, which has ${numLayers} layers`);
   }
-  return { pool, hops, config: { ...configA, num_hidden_layers: pool.length } };
+  const config: Record<string, unknown> = { ...configA, num_hidden_layers: pool.length };
+  // Gemma alternates sliding-window and full layers: a pool slot keeps its source layer's kind.
+  const kinds = (c: Record<string, unknown>, which: 'a' | 'b'): ((layer: number) => string) | null => {
+    let arch: LlamaArch;
+    try {
+      arch = parseArch(c, 'config.json');
+    } catch {
+      return null; // the evaluator refuses it with its own message before this matters
+    }
+    if (arch.slidingLayers === 'all') return null;
+    const layers = pool.filter((s) => s.model === which).map((s) => s.layer);
+    const types = poolLayerTypes(arch, layers)!;
+    return (layer) => types[layers.indexOf(layer)];
+  };
+  const kindA = kinds(configA, 'a');
+  const kindB = kinds(configB, 'b');
+  if (kindA || kindB) {
+    const fallback = (c: Record<string, unknown>) => (c.sliding_window ? 'sliding_attention' : 'full_attention');
+    config.layer_types = pool.map((s) => (s.model === 'a' ? (kindA?.(s.layer) ?? fallback(configA)) : (kindB?.(s.layer) ?? fallback(configB))));
+  }
+  return { pool, hops, config };
 }
 
 const LAYER_NAME = /^model\.layers\.(\d+)\.(.+)$/;
@@ -157,4 +178,30 @@ export function assemblePath<T>(a: Map<string, T>, b: Map<string, T>, pool: read
     }
   }
   return { tensors, usedA, usedB };
+}
+
+/**
+ * The config.json files a target evaluates with (the model's, a recipe's models', a layer path's
+ * two sides), each checked by parseArch, so an architecture the evaluator lacks (or a bad rope
+ * setting) is refused naming config.json before any tensor is read or merged.
+ */
+export function checkEvaluable(t: EvalTarget, models: Map<string, ModelInfo>): void {
+  const refs: string[] = [];
+  const add = (r: string | undefined): void => {
+    if (r && !refs.includes(r)) refs.push(r);
+  };
+  const collect = (x: ModelOrRecipe): void => {
+    if (x.kind === 'model') return add(x.ref);
+    for (const m of x.recipe.models ?? []) add(m.model);
+    for (const sl of x.recipe.slices ?? []) for (const src of sl.sources) add(src.model);
+    add(x.recipe.base_model);
+  };
+  if (t.kind === 'path') {
+    collect(t.a);
+    add(t.b);
+  } else collect(t);
+  for (const ref of refs) {
+    const m = models.get(ref);
+    if (m) parseArch(m.config, `${m.name}/config.json`);
+  }
 }

@@ -17,11 +17,13 @@ export interface ResolveOptions {
   signal?: AbortSignal;
   inputCache?: InputCacheLike;
   tokenizerTexts?: () => Promise<Map<string, string | undefined>>;
+  /** Resident element type (resident.ts): 'f16' for an f16 graph that needs no f32 values. */
+  store?: 'f32' | 'f16';
 }
 
 async function resolveOne(gpu: Gpu, t: ModelOrRecipe, models: Map<string, ModelInfo>, o: ResolveOptions): Promise<ResolvedWeights> {
   const { plan, config, tokenizerModel } = await planTarget(t, models, o.tokenizerTexts);
-  return { weights: await mergeResident(gpu, plan, { signal: o.signal, inputCache: o.inputCache }), config, tokenizerModel };
+  return { weights: await mergeResident(gpu, plan, { signal: o.signal, inputCache: o.inputCache, store: o.store }), config, tokenizerModel };
 }
 
 /** GPU-resident weights for a target; the caller disposes `weights`. */

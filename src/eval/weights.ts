@@ -7,7 +7,11 @@
 import type { Gpu } from '../gpu/device';
 import type { ModelInfo } from '../formats/model-info';
 import { InputCache } from '../gpu/input-cache';
-import { Batch } from '../gpu/buffers';
+import { Batch, storage } from '../gpu/buffers';
+import { decodeElements } from '../formats/dtype-codec';
+import { encode16 } from '../gpu/ops';
+import type { GraphDtype } from './graph';
+import { graphDtypeFor, type EvalPrecision } from './precision';
 import { EvalError } from '../errors';
 import { ort, type SessionTarget } from './ort';
 import { resolveTarget } from './target';
@@ -26,8 +30,11 @@ export interface EvalWeights {
   elements(name: string): number | undefined;
   /** Shape for messages. */
   shapeText(name: string): string;
-  /** The graph input for a tensor (its data stays where it is). */
-  feed(name: string, dims: number[]): ort.Tensor;
+  /**
+   * The graph input for a tensor (its data stays where it is). 'float16' (WebGPU only): a half
+   * copy encoded on the GPU from the f32 buffer, made once per tensor and freed with the weights.
+   */
+  feed(name: string, dims: number[], dtype?: GraphDtype): ort.Tensor;
   /** The values on the host (the accuracy check): GPU weights are read back and counted. */
   host(): Promise<{ values: Map<string, Float32Array>; bytesReadBack: number }>;
   dispose(): void;
@@ -35,18 +42,28 @@ export interface EvalWeights {
 
 export type ResolvedEvalWeights = ResolvedTarget<EvalWeights>;
 
+export interface ResolveWeightsOptions {
+  signal?: AbortSignal;
+  tokenizerTexts: () => Promise<Map<string, string | undefined>>;
+  store?: 'f32' | 'f16';
+}
+
 export interface WeightsEngine {
   readonly backend: EvalBackend;
-  resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights>;
+  /** `store: 'f16'` (WebGPU; ignored on wasm): keep the merged tensors as f16 only, for an f16 graph that needs nothing else. */
+  resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: ResolveWeightsOptions): Promise<ResolvedEvalWeights>;
   /** The merged delta's sparsity against a base (and attraction toward `other`), on this engine. */
   deltaStats(merged: EvalWeights, base: EvalWeights, other?: EvalWeights): Promise<DeltaStats>;
   sessionTarget(): Promise<SessionTarget>;
+  /** The dtype evaluation graphs compute in on this engine (precision.ts). */
+  graphDtype(): Promise<GraphDtype>;
   /** Drops decoded inputs kept across candidates. */
   clear(): void;
 }
 
-class GpuWeights implements EvalWeights {
+export class GpuWeights implements EvalWeights {
   readonly backend = 'webgpu';
+  private halves = new Map<string, GPUBuffer>();
   constructor(
     readonly resident: ResidentWeights,
     private gpu: Gpu,
@@ -60,8 +77,24 @@ class GpuWeights implements EvalWeights {
   shapeText(name: string): string {
     return `shape [${this.resident.get(name)?.shape.join(', ')}]`;
   }
-  feed(name: string, dims: number[]): ort.Tensor {
-    return ort.Tensor.fromGpuBuffer(this.resident.get(name)!.buffer, { dataType: 'float32', dims });
+  feed(name: string, dims: number[], dtype: GraphDtype = 'float32'): ort.Tensor {
+    const t = this.resident.get(name)!;
+    if (t.dtype === 'F16') {
+      if (dtype !== 'float16') throw new EvalError(`internal error: tensor "${name}" is resident as f16 but the graph computes in f32`, { tensor: name });
+      return ort.Tensor.fromGpuBuffer(t.buffer, { dataType: 'float16', dims });
+    }
+    if (dtype === 'float32') return ort.Tensor.fromGpuBuffer(t.buffer, { dataType: 'float32', dims });
+    let half = this.halves.get(name);
+    if (!half) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      half = storage(this.gpu.device, Math.ceil(n / 2) * 4, `f16:${name}`);
+      const b = new Batch(this.gpu.device);
+      encode16(b, 'F16', t.buffer, half, n);
+      // Queued before any session run that reads it (one device, one queue): no wait needed.
+      void b.submit();
+      this.halves.set(name, half);
+    }
+    return ort.Tensor.fromGpuBuffer(half, { dataType: 'float16', dims });
   }
   async host() {
     const values = new Map<string, Float32Array>();
@@ -69,15 +102,18 @@ class GpuWeights implements EvalWeights {
     for (const [name, t] of this.resident.tensors) {
       const b = new Batch(this.gpu.device);
       const n = t.shape.reduce((a, x) => a * x, 1);
-      b.read(t.buffer, n * 4);
+      const bytes = t.dtype === 'F16' ? Math.ceil(n / 2) * 4 : n * 4;
+      b.read(t.buffer, bytes);
       const [raw] = await b.submit();
-      values.set(name, new Float32Array(raw.buffer, raw.byteOffset, n));
-      bytesReadBack += n * 4;
+      values.set(name, t.dtype === 'F16' ? decodeElements(raw.subarray(0, n * 2), 'F16') : new Float32Array(raw.buffer, raw.byteOffset, n));
+      bytesReadBack += bytes;
     }
     return { values, bytesReadBack };
   }
   dispose(): void {
     this.resident.dispose();
+    for (const b of this.halves.values()) b.destroy();
+    this.halves.clear();
   }
 }
 
@@ -93,7 +129,8 @@ class CpuWeightsView implements EvalWeights {
   shapeText(name: string): string {
     return `${this.values.get(name)?.length} elements`;
   }
-  feed(name: string, dims: number[]): ort.Tensor {
+  feed(name: string, dims: number[], dtype: GraphDtype = 'float32'): ort.Tensor {
+    if (dtype !== 'float32') throw new EvalError('internal error: the wasm backend feeds f32 weights only');
     return new ort.Tensor('float32', this.values.get(name)!, dims);
   }
   async host() {
@@ -107,11 +144,14 @@ class CpuWeightsView implements EvalWeights {
 export class GpuWeightsEngine implements WeightsEngine {
   readonly backend = 'webgpu';
   private cache = new InputCache(512 * 1024 * 1024);
-  constructor(private getGpu: () => Promise<Gpu>) {}
+  constructor(
+    private getGpu: () => Promise<Gpu>,
+    private precision: () => EvalPrecision = () => 'auto',
+  ) {}
 
-  async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights> {
+  async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: ResolveWeightsOptions): Promise<ResolvedEvalWeights> {
     const gpu = await this.getGpu();
-    const r = await resolveTarget(gpu, target, models, { signal: o.signal, inputCache: this.cache, tokenizerTexts: o.tokenizerTexts });
+    const r = await resolveTarget(gpu, target, models, { signal: o.signal, inputCache: this.cache, tokenizerTexts: o.tokenizerTexts, store: o.store });
     return { ...r, weights: new GpuWeights(r.weights, gpu) };
   }
   deltaStats(merged: EvalWeights, base: EvalWeights, other?: EvalWeights): Promise<DeltaStats> {
@@ -119,6 +159,9 @@ export class GpuWeightsEngine implements WeightsEngine {
   }
   async sessionTarget(): Promise<SessionTarget> {
     return { ep: 'webgpu', device: (await this.getGpu()).device };
+  }
+  async graphDtype(): Promise<GraphDtype> {
+    return graphDtypeFor('webgpu', [...(await this.getGpu()).device.features], this.precision());
   }
   clear(): void {
     this.cache.clear();
@@ -128,8 +171,9 @@ export class GpuWeightsEngine implements WeightsEngine {
 export class CpuWeightsEngine implements WeightsEngine {
   readonly backend = 'wasm';
   private cache = new CpuInputCache(512 * 1024 * 1024);
+  constructor(private precision: () => EvalPrecision = () => 'auto') {}
 
-  async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: { signal?: AbortSignal; tokenizerTexts: () => Promise<Map<string, string | undefined>> }): Promise<ResolvedEvalWeights> {
+  async resolve(target: EvalTarget, models: Map<string, ModelInfo>, o: ResolveWeightsOptions): Promise<ResolvedEvalWeights> {
     const r = await resolveTargetCpu(target, models, { signal: o.signal, inputCache: this.cache, tokenizerTexts: o.tokenizerTexts });
     return { ...r, weights: new CpuWeightsView(r.weights) };
   }
@@ -139,6 +183,9 @@ export class CpuWeightsEngine implements WeightsEngine {
   async sessionTarget(): Promise<SessionTarget> {
     return { ep: 'wasm' };
   }
+  async graphDtype(): Promise<GraphDtype> {
+    return graphDtypeFor('wasm', [], this.precision());
+  }
   clear(): void {
     this.cache.clear();
   }
@@ -146,6 +193,7 @@ export class CpuWeightsEngine implements WeightsEngine {
 
 function gpuOf(w: EvalWeights): ResidentWeights {
   if (!(w instanceof GpuWeights)) throw new EvalError('internal error: weights from another engine');
+  for (const t of w.resident.tensors.values()) if (t.dtype === 'F16') throw new EvalError(`internal error: the sparsity measures need f32 weights, "${t.name}" is resident as f16`, { tensor: t.name });
   return w.resident;
 }
 

@@ -53,6 +53,60 @@ function randomIds(batch: number, seq: number, vocab: number, seed: number): num
   return Array.from({ length: batch }, (_, b) => Array.from({ length: seq }, (_, i) => Math.abs(Math.floor(r[b * seq + i] * 1e4)) % vocab));
 }
 
+const linspace = (n: number, a: number, b: number): number[] => Array.from({ length: n }, (_, i) => a + ((b - a) * i) / Math.max(1, n - 1));
+
+/**
+ * Rope scalings and the newer architectures, each with the config change that turns its feature
+ * off (`without`) where config.json has one: the graph must match the reference, and be far from
+ * the model without the feature. Positions in the tests reach 58, so L = 59 exceeds the small
+ * context lengths below (dynamic NTK grows its base, longrope takes its long factors).
+ */
+const ARCH_CASES: { name: string; config: Record<string, unknown>; without?: Record<string, unknown> }[] = [
+  { name: 'linear rope scaling (factor 4)', config: tinyConfig({ rope_scaling: { type: 'linear', factor: 4 } }), without: { rope_scaling: null } },
+  { name: 'dynamic NTK rope (L = 59 > max_position_embeddings 16)', config: tinyConfig({ max_position_embeddings: 16, rope_scaling: { rope_type: 'dynamic', factor: 3 } }), without: { rope_scaling: null } },
+  {
+    name: 'yarn rope (factor 8, original context 32, attention factor)',
+    config: tinyConfig({ head_dim: 16, rope_theta: 500, rope_scaling: { rope_type: 'yarn', factor: 8, original_max_position_embeddings: 32, beta_fast: 8, beta_slow: 1 } }),
+    without: { rope_scaling: null },
+  },
+  {
+    name: 'Qwen3: q_norm / k_norm per head, explicit head_dim 16, GQA 2:1, q/k/v/o biases',
+    config: tinyConfig({ architectures: ['Qwen3ForCausalLM'], head_dim: 16, num_key_value_heads: 2, attention_bias: true, rope_theta: 1000000 }),
+  },
+  {
+    name: 'Phi-3: fused qkv_proj / gate_up_proj, longrope (long factors), partial rotary 1/2, sliding window 5',
+    config: tinyConfig({
+      architectures: ['Phi3ForCausalLM'], num_key_value_heads: 2, partial_rotary_factor: 0.5, sliding_window: 5, max_position_embeddings: 128, original_max_position_embeddings: 32,
+      rope_scaling: { type: 'longrope', short_factor: linspace(2, 1, 1.5), long_factor: linspace(2, 1.5, 9) },
+    }),
+    without: { rope_scaling: null, sliding_window: null },
+  },
+  {
+    name: 'Phi-3: longrope short factors while L ≤ the original context (64)',
+    config: tinyConfig({
+      architectures: ['Phi3ForCausalLM'], max_position_embeddings: 256, original_max_position_embeddings: 64,
+      rope_scaling: { type: 'su', short_factor: linspace(4, 1, 3), long_factor: linspace(4, 20, 40) },
+    }),
+    without: { rope_scaling: null },
+  },
+  {
+    name: 'Gemma 2: (1+w) norms, √hidden embeddings, tanh-GELU, soft-capping, alternating sliding window 3, query_pre_attn_scalar',
+    config: tinyConfig({
+      architectures: ['Gemma2ForCausalLM'], num_hidden_layers: 3, num_key_value_heads: 2, head_dim: 16, query_pre_attn_scalar: 24, sliding_window: 3,
+      attn_logit_softcapping: 2, final_logit_softcapping: 3, hidden_activation: 'gelu_pytorch_tanh', tie_word_embeddings: true, torch_dtype: 'bfloat16',
+    }),
+    without: { attn_logit_softcapping: null, final_logit_softcapping: null, sliding_window: null },
+  },
+  {
+    name: 'Gemma 3: q/k norms, sliding pattern 2 with local rope base 100, linear-scaled global rope',
+    config: tinyConfig({
+      architectures: ['Gemma3ForCausalLM'], num_hidden_layers: 4, num_key_value_heads: 1, head_dim: 8, query_pre_attn_scalar: 8, sliding_window: 4, sliding_window_pattern: 2,
+      rope_theta: 10000, rope_local_base_freq: 100, rope_scaling: { rope_type: 'linear', factor: 2 }, final_logit_softcapping: null, tie_word_embeddings: false,
+    }),
+    without: { rope_local_base_freq: 10000, rope_scaling: null },
+  },
+];
+
 // ---------------------------------------------------------------- ORT plumbing
 
 const i64 = (rows: number[][]): ort.Tensor =>
@@ -145,6 +199,7 @@ describe('eval graph: ORT WebGPU on the engine device vs the CPU reference', () 
       without: { rope_scaling: null },
     },
     { name: 'Mistral sliding window 3', config: tinyConfig({ architectures: ['MistralForCausalLM'], sliding_window: 3, num_key_value_heads: 2 }), without: { sliding_window: null } },
+    ...ARCH_CASES,
   ];
   for (const c of cases)
     test(c.name, async () => {
@@ -318,5 +373,100 @@ describe('eval graph on the wasm EP (the CPU fallback)', () => {
     const err = relErr(real(got), real(want));
     expect(err).toBeLessThan(5e-3);
     expect(err).toBeGreaterThan(0); // it really computed in f16
+  });
+});
+
+describe('newer architectures and rope scalings on the wasm EP, and their KV cache on WebGPU', () => {
+  async function wasmRun(arch: LlamaArch, w: Map<string, Float32Array>, dtype: 'float32' | 'float16', r: RunInput): Promise<Float32Array> {
+    const graph = buildGraph(arch, { dtype });
+    const session = await createSession(graph.bytes, { ep: 'wasm' });
+    const feeds = dataFeeds(r);
+    for (const { name, shape } of graph.weightInputs) {
+      const v = w.get(name)!;
+      feeds[name] = dtype === 'float32' ? new ort.Tensor('float32', v, shape) : new ort.Tensor('float16', new Uint16Array(encodeF32(v, 'F16').buffer), shape);
+    }
+    try {
+      return await logitsOf(await runSession(session, feeds));
+    } finally {
+      await session.release();
+    }
+  }
+
+  for (const c of ARCH_CASES)
+    test(`wasm f32: ${c.name}`, async () => {
+      const arch = parseArch(c.config, `${c.name}/config.json`);
+      const weights = randomWeights(arch, 71);
+      const ids = randomIds(2, 7, arch.vocabSize, 72);
+      const pos = ids.map((row, b) => row.map((_, i) => 40 * b + 3 * i));
+      const got = await wasmRun(arch, weights, 'float32', { ids, pos });
+      expect(relErr(got, referenceForward(arch, (n) => weights.get(n), ids, { positionIds: pos }))).toBeLessThan(TOL);
+    });
+
+  test('wasm: dynamic NTK keeps the default frequencies while L ≤ max_position_embeddings, and grows past it within one graph', async () => {
+    const config = tinyConfig({ max_position_embeddings: 16, rope_scaling: { rope_type: 'dynamic', factor: 3 } });
+    const arch = parseArch(config, 'dyn/config.json');
+    const plain = parseArch({ ...config, rope_scaling: null }, 'plain/config.json');
+    const weights = randomWeights(arch, 75);
+    const ids = randomIds(2, 6, arch.vocabSize, 76);
+    const W = (n: string) => weights.get(n);
+    const short = ids.map((row) => row.map((_, i) => 2 * i + 5)); // L = 16
+    const got = await wasmRun(arch, weights, 'float32', { ids, pos: short });
+    expect(relErr(got, referenceForward(plain, W, ids, { positionIds: short }))).toBeLessThan(TOL);
+    const long = ids.map((row) => row.map((_, i) => 2 * i + 6)); // L = 17
+    const grown = await wasmRun(arch, weights, 'float32', { ids, pos: long });
+    expect(relErr(grown, referenceForward(arch, W, ids, { positionIds: long }))).toBeLessThan(TOL);
+    expect(relErr(grown, referenceForward(plain, W, ids, { positionIds: long }))).toBeGreaterThan(1e-4);
+  });
+
+  test('wasm f16 graph: Gemma 2 and Phi-3 within f16 tolerance', async () => {
+    for (const c of ARCH_CASES.filter((x) => /^(Gemma 2|Phi-3: fused)/.test(x.name))) {
+      const arch = parseArch(c.config, 'c/config.json');
+      const weights = randomWeights(arch, 81);
+      const rounded = new Map([...weights].map(([k, v]) => [k, roundTo(v, 'F16')]));
+      const ids = randomIds(2, 6, arch.vocabSize, 82);
+      const got = await wasmRun(arch, weights, 'float16', { ids });
+      const err = relErr(got, referenceForward(arch, (n) => rounded.get(n), ids));
+      expect(err, c.name).toBeLessThan(5e-3);
+      expect(err, c.name).toBeGreaterThan(0);
+    }
+  });
+
+  test('WebGPU KV cache: Gemma 3 (sliding and full layers, local and global rope) and Phi-3 longrope, prefill + 3 decode steps equal the full forward', async () => {
+    const { device } = await getGpu();
+    for (const c of ARCH_CASES.filter((x) => /^(Gemma 3|Phi-3: fused)/.test(x.name))) {
+      const arch = parseArch(c.config, 'c/config.json');
+      const weights = randomWeights(arch, 91);
+      const prefill = buildGraph(arch, { kvCache: 'prefill' });
+      const decode = buildGraph(arch, { kvCache: 'decode' });
+      const presentsOnGpu = Object.fromEntries(prefill.outputs.map((o) => [o, o === 'logits' ? 'cpu' : 'gpu-buffer'] as const));
+      const sPrefill = await createSession(prefill.bytes, { ep: 'webgpu', device }, { outputLocation: presentsOnGpu });
+      const sDecode = await createSession(decode.bytes, { ep: 'webgpu', device }, { outputLocation: presentsOnGpu });
+      const wf = await gpuWeightFeeds(weights, prefill.weightInputs);
+      // positions past Phi-3's original context (32) from the prefill on: the long factors throughout
+      const full = randomIds(2, 8, arch.vocabSize, 92);
+      const fullPos = full.map((row) => row.map((_, i) => 30 + 2 * i));
+      const want = referenceForward(arch, (n) => weights.get(n), full, { positionIds: fullPos });
+      const V = arch.vocabSize;
+      const check = (logits: Float32Array, from: number, len: number) => {
+        for (let b = 0; b < 2; b++)
+          for (let i = 0; i < len; i++)
+            expect(relErr(logits.subarray((b * len + i) * V, (b * len + i + 1) * V), want.subarray((b * 8 + from + i) * V, (b * 8 + from + i + 1) * V)), `${c.name} b${b} t${from + i}`).toBeLessThan(TOL);
+      };
+      const slice = (rows: number[][], a: number, b: number) => rows.map((r) => r.slice(a, b));
+      const ones = (n: number) => full.map(() => Array<number>(n).fill(1));
+      let out = await runSession(sPrefill, { ...dataFeeds({ ids: slice(full, 0, 5), mask: ones(5), pos: slice(fullPos, 0, 5) }), ...wf });
+      check(await logitsOf(out), 0, 5);
+      for (let t = 5; t < 8; t++) {
+        const past: Record<string, ort.Tensor> = {};
+        for (let h = 0; h < arch.numLayers; h++) for (const kind of ['key', 'value']) past[`past_key_values.${h}.${kind}`] = out[`present.${h}.${kind}`];
+        const next = await runSession(sDecode, { ...dataFeeds({ ids: slice(full, t, t + 1), mask: ones(t + 1), pos: slice(fullPos, t, t + 1), past }), ...wf });
+        for (const tensor of Object.values(past)) tensor.dispose();
+        out = next;
+        check(await logitsOf(out), t, 1);
+      }
+      for (const o of decode.outputs) if (o !== 'logits') out[o].dispose();
+      await sPrefill.release();
+      await sDecode.release();
+    }
   });
 });

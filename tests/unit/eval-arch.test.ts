@@ -77,7 +77,7 @@ describe('parseArch', () => {
     const { rope_theta: _t, rope_scaling: scaling, ...rest } = LLAMA32_1B;
     const a = parseArch({ ...rest, rope_parameters: { ...scaling, rope_theta: 500000 } }, 'c.json');
     expect(a.ropeTheta).toBe(500000);
-    expect(a.ropeScaling?.factor).toBe(32);
+    expect(a.ropeScaling).toMatchObject({ type: 'llama3', factor: 32 });
   });
 
   const errors: { name: string; config: unknown; cls: abstract new (...args: never[]) => StudioError; key: string; text: RegExp }[] = [
@@ -89,7 +89,7 @@ describe('parseArch', () => {
     { name: 'non-integer layers', config: { ...LLAMA32_1B, num_hidden_layers: 2.5 }, cls: ModelError, key: 'num_hidden_layers', text: /positive integer, found 2.5/ },
     { name: 'gelu', config: { ...LLAMA32_1B, hidden_act: 'gelu' }, cls: UnsupportedError, key: 'hidden_act', text: /"gelu"/ },
     { name: 'mlp_bias', config: { ...LLAMA32_1B, mlp_bias: true }, cls: UnsupportedError, key: 'mlp_bias', text: /mlp_bias/ },
-    { name: 'yarn rope scaling', config: { ...LLAMA32_1B, rope_scaling: { rope_type: 'yarn', factor: 4 } }, cls: UnsupportedError, key: 'rope_scaling', text: /"yarn"/ },
+    { name: 'unknown rope type', config: { ...LLAMA32_1B, rope_scaling: { rope_type: 'ntk-by-parts', factor: 4 } }, cls: UnsupportedError, key: 'rope_scaling', text: /"ntk-by-parts" is not supported \(supported: default, linear, dynamic, yarn, longrope, llama3\)/ },
     { name: 'llama3 scaling without a factor', config: { ...LLAMA32_1B, rope_scaling: { ...LLAMA32_1B.rope_scaling, factor: undefined } }, cls: ModelError, key: 'rope_scaling.factor', text: /factor/ },
     { name: 'heads not a multiple of kv heads', config: { ...LLAMA32_1B, num_key_value_heads: 5 }, cls: ModelError, key: 'num_key_value_heads', text: /multiple/ },
     { name: 'hidden not divisible by heads without head_dim', config: { ...QWEN25_05B, num_attention_heads: 12, num_key_value_heads: 2 }, cls: ModelError, key: 'head_dim', text: /not a multiple/ },
