@@ -15,9 +15,6 @@ import type { Browser, Page } from 'playwright-core';
 import { findChromium, CHROMIUM_ARGS } from '../browser';
 import { StudioError } from '../errors';
 import { parseMergekitYaml } from '../recipe/mergekit-yaml';
-import { openModel } from '../formats/model';
-import { NodeFileSource } from '../io/node-source';
-import type { ByteSource } from '../io/types';
 import type { Recipe } from '../recipe/types';
 import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
@@ -26,7 +23,7 @@ import type { MergeBackend } from '../backends/types';
 import { nodeCpuBackend } from '../backends/cpu/node-pool';
 import { mayHaveHardwareGpu, nodeMerge } from './node-merge';
 import { parseArgs, parseOrExit, USAGE, type CliOptions } from './args';
-import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
+import { modelSpecOf, openResolved, recipeModelRefs, resolveModel, type ResolvedModel } from './models';
 import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
 import { startCliServer, type CliServer } from './server';
@@ -87,11 +84,7 @@ async function loadRecipe(configPath: string): Promise<Recipe> {
  */
 async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<Map<string, ModelInfo>> {
   const infos = new Map<string, ModelInfo>();
-  for (const m of models) {
-    const files = new Map<string, ByteSource>();
-    for (const f of m.files) files.set(f.path, await NodeFileSource.open(f.path, f.abs));
-    infos.set(m.ref, await openModel(m.ref, basename(m.dir), files));
-  }
+  for (const m of models) infos.set(m.ref, await openResolved(m));
   const needsVocab = recipe.tokenizer !== undefined || recipe.tokenizer_source !== undefined;
   buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
   return infos;
@@ -100,10 +93,7 @@ async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number |
 function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer, o: CliOptions): MergeRequest {
   return {
     recipe,
-    models: models.map((m, i) => ({
-      ref: m.ref,
-      files: m.files.map((f) => ({ path: f.path, size: f.size, url: `${server.modelsUrl}/${i}/${encodeURIComponent(f.path)}` })),
-    })),
+    models: models.map((m, i) => modelSpecOf(m, i, server.modelsUrl)),
     output: { kind: 'ws', url: server.sinkWsUrl },
     engine: 'webgpu',
     ...(o.seed !== undefined ? { seed: o.seed } : {}),

@@ -5,8 +5,9 @@
 // sweeps more than once, and decodes chunk by chunk; a single-sweep method reads chunk by chunk.
 import type { PlanEntry } from '../../recipe/plan-types';
 import { isMergeable, itemSize, type Dtype } from '../../formats/dtype';
-import { decodeElements } from '../../formats/dtype-codec';
-import { readChunkBytes } from '../../recipe/chunk-read';
+import { decodeElements, roundThrough } from '../../formats/dtype-codec';
+import { readChunkBytes, readLoraFactors } from '../../recipe/chunk-read';
+import { adaptChunk } from '../../methods/shared/cpu/lora';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../../errors';
 import type { Chunk, CpuJob } from '../../methods/shared/cpu/method';
 
@@ -51,6 +52,7 @@ export class CpuTensorJob implements CpuJob {
   readonly chunks: Chunk[];
   private decoded: (Float32Array | undefined)[];
   private raw: (Uint8Array | undefined)[];
+  private factors: (Promise<{ a: Float32Array; b: Float32Array }> | undefined)[] = [];
   private readonly whole: boolean;
 
   constructor(
@@ -76,6 +78,20 @@ export class CpuTensorJob implements CpuJob {
     if (this.opts.signal?.aborted) throw new CancelledError();
   }
 
+  /**
+   * Input i's stored bytes over chunk c decoded (a LoRA update added first, as the WebGPU job's
+   * lora_matmul does) and rounded to the compute dtype.
+   */
+  private async decode(i: number, c: { start: number; count: number }, bytes: Uint8Array): Promise<Float32Array> {
+    const inp = this.entry.inputs[i];
+    const dtype = inp.tensor.dtype as Dtype;
+    if (!inp.tensor.lora) return decodeElements(bytes, dtype, this.entry.computeDtype);
+    this.factors[i] ??= readLoraFactors(inp.tensor.lora, this.opts.signal);
+    const adapted = adaptChunk(inp, c, bytes, await this.factors[i]!);
+    const cd = this.entry.computeDtype;
+    return cd && cd !== 'F32' ? roundThrough(adapted, cd) : adapted;
+  }
+
   /** Input i's values over chunk c (f32, rounded to the compute dtype): a view, do not write to it. */
   async input(i: number, c: Chunk): Promise<Float32Array> {
     this.check();
@@ -86,20 +102,21 @@ export class CpuTensorJob implements CpuJob {
       if (!d) {
         if (this.opts.decoded) d = this.decoded[i] = await this.opts.decoded(i);
         else {
-          const bytes = await readChunkBytes(inp, { start: 0, count: this.n }, this.opts.signal);
-          d = this.decoded[i] = decodeElements(bytes, dtype, this.entry.computeDtype);
+          const all = { start: 0, count: this.n };
+          const bytes = await readChunkBytes(inp, all, this.opts.signal);
+          d = this.decoded[i] = await this.decode(i, all, bytes);
         }
       }
       return d.subarray(c.start, c.start + c.count);
     }
     if (this.opts.singleSweep || this.chunks.length === 1) {
       const bytes = await readChunkBytes(inp, c, this.opts.signal);
-      return decodeElements(bytes, dtype, this.entry.computeDtype);
+      return this.decode(i, c, bytes);
     }
     let r = this.raw[i];
     if (!r) r = this.raw[i] = await readChunkBytes(inp, { start: 0, count: this.n }, this.opts.signal);
     const size = itemSize(dtype);
-    return decodeElements(r.subarray(c.start * size, (c.start + c.count) * size), dtype, this.entry.computeDtype);
+    return this.decode(i, c, r.subarray(c.start * size, (c.start + c.count) * size));
   }
 
   /** All inputs over chunk c, read concurrently. */
@@ -114,5 +131,6 @@ export class CpuTensorJob implements CpuJob {
   dispose(): void {
     this.decoded = [];
     this.raw = [];
+    this.factors = [];
   }
 }
