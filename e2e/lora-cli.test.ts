@@ -1,0 +1,137 @@
+// `npm run merge` with LoRA inputs ("model+adapter", mergekit's syntax, both YAML forms): the
+// adapter folder resolves like a model folder, is applied while the base streams, and the result
+// equals merging a checkpoint with the adapter pre-applied in float64 — identically on the CPU
+// engine and on WebGPU. Bad adapters stop before any output exists, naming the file and tensor.
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeTinyLlama, type TinyLlama } from '../tests/fixtures/checkpoints';
+import { makeAdapter, safetensorsFile, type FixtureAdapter, type LoraModuleSpec } from '../tests/fixtures/lora';
+import { loraApplyF64 } from '../src/methods/shared/reference/lora';
+import { exists, readOutputFolder, runCli, type CliRun } from './support';
+
+const SHAPE = { layers: 2, hidden: 64, intermediate: 96, vocab: 64 } as const;
+const H = SHAPE.hidden;
+
+let tmp: string;
+let models: string;
+let base: TinyLlama;
+let other: TinyLlama;
+let adapter: FixtureAdapter;
+let applied: Record<string, Float32Array>;
+/** |W| + scale·Σₖ|B||A| per element: the magnitude the f32 rounding errors of W + scale·B·A scale with. */
+let magnitude: Record<string, Float64Array>;
+
+const MODULES: LoraModuleSpec[] = [
+  { module: 'model.layers.0.self_attn.q_proj', shape: [H, H], rank: 8 },
+  { module: 'model.layers.1.self_attn.v_proj', shape: [H, H], rank: 8 },
+  { module: 'model.layers.1.mlp.down_proj', shape: [H, SHAPE.intermediate], rank: 8 },
+  { module: 'model.embed_tokens', shape: [SHAPE.vocab, H], rank: 4, embedding: true },
+];
+const CONFIG = { r: 8, lora_alpha: 16, rank_pattern: { embed_tokens: 4 }, target_modules: ['q_proj', 'v_proj', 'down_proj', 'embed_tokens'] };
+
+function describeRun(r: CliRun): string {
+  return `exit ${r.code}\n--- stderr ---\n${r.stderr}\n--- stdout ---\n${r.stdout}`;
+}
+
+async function writeFolder(dir: string, files: Map<string, Uint8Array>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [p, b] of files) await writeFile(join(dir, p), b);
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'lora-cli-'));
+  models = join(tmp, 'models');
+  base = await writeTinyLlama(join(models, 'base'), { ...SHAPE, seed: 1, dtype: 'F32' });
+  other = await writeTinyLlama(join(models, 'org/other'), { ...SHAPE, seed: 2, dtype: 'F32', perturbFrom: { seed: 1, scale: 0.02 } });
+  adapter = makeAdapter({ seed: 3, modules: MODULES, config: CONFIG, scale: 0.2 });
+  await writeFolder(join(models, 'adapters/a'), adapter.files);
+  // the pre-applied checkpoint: W + (alpha/r)·ΔW in float64, stored as f32
+  applied = {};
+  magnitude = {};
+  for (const name of base.tensorNames) {
+    const m = MODULES.find((x) => `${x.module}.weight` === name);
+    if (!m) {
+      applied[name] = base.values[name];
+      magnitude[name] = Float64Array.from(base.values[name], Math.abs);
+      continue;
+    }
+    const f = adapter.factors.get(m.module)!;
+    applied[name] = Float32Array.from(loraApplyF64(base.values[name], m.shape[0], m.shape[1], f.a, f.b, f.rank, 16 / f.rank, !!m.embedding));
+    magnitude[name] = loraApplyF64(base.values[name].map(Math.abs), m.shape[0], m.shape[1], f.a.map(Math.abs), f.b.map(Math.abs), f.rank, 16 / f.rank, !!m.embedding);
+  }
+  const dir = join(models, 'applied');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'model.safetensors'), safetensorsFile(base.tensorNames.map((name) => ({ name, dtype: 'F32', shape: base.shapes[name], values: applied[name] }))));
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) await copyFile(join(models, 'base', f), join(dir, f));
+  // adapters that do not fit: made for a wider model, and a LoHa
+  await writeFolder(join(models, 'adapters/wide'), makeAdapter({ seed: 4, modules: [{ module: 'model.layers.0.self_attn.q_proj', shape: [H, 2 * H], rank: 4 }], config: { r: 4 } }).files);
+  await writeFolder(join(models, 'adapters/loha'), makeAdapter({ seed: 5, modules: MODULES, config: { ...CONFIG, peft_type: 'LOHA' } }).files);
+}, 120_000);
+
+afterAll(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+const recipe = (first: string) => `merge_method: linear\nmodels:\n  - model: ${first}\n    parameters: {weight: 0.6}\n  - model: org/other\n    parameters: {weight: 0.4}\ndtype: float32\n`;
+
+describe('merge CLI with a LoRA adapter', () => {
+  it('base+adapter merged with another model: equal to merging the pre-applied checkpoint, and the same bytes on the CPU engine and WebGPU', async () => {
+    const lora = join(models, 'lora.yml');
+    await writeFile(lora, recipe('base+adapters/a'));
+    const mapForm = join(models, 'lora-map.yml');
+    await writeFile(mapForm, recipe('{model: base, lora: adapters/a}'));
+    const pre = join(models, 'applied.yml');
+    await writeFile(pre, recipe('applied'));
+    const outs: Record<string, string> = {};
+    for (const [name, yml, backend] of [['cpu', lora, 'cpu'], ['webgpu', mapForm, 'webgpu'], ['applied', pre, 'cpu']] as const) {
+      outs[name] = join(tmp, `out-${name}`);
+      const r = await runCli([yml, '--out', outs[name], '--backend', backend, '--chunk-elements', '4096']);
+      expect(r.code, describeRun(r)).toBe(0);
+    }
+    const cpu = await readFile(join(outs.cpu, 'model.safetensors'));
+    const gpu = await readFile(join(outs.webgpu, 'model.safetensors'));
+    expect(Buffer.compare(cpu, gpu)).toBe(0);
+    // mergekit_config.yml keeps the reference as mergekit writes it
+    expect(await readFile(join(outs.cpu, 'mergekit_config.yml'), 'utf8')).toContain('model: base+adapters/a');
+    const got = (await readOutputFolder(outs.cpu)).tensors;
+    const want = (await readOutputFolder(outs.applied)).tensors;
+    let changed = 0;
+    for (const [name, t] of got) {
+      const a = new Float32Array(t.bytes.slice().buffer);
+      const b = new Float32Array(want.get(name)!.bytes.slice().buffer);
+      const o = other.values[name];
+      const mag = magnitude[name];
+      // the adapted weight differs from the float64 one by the f32 rounding of B·A's sum (r ≤ 8
+      // terms), the scale and the add: (r + 3)·2⁻²⁴ of |W| + scale·Σ|B||A|, weighted 0.6, plus the
+      // rounding of the weighted sum (a few units of the result)
+      for (let i = 0; i < a.length; i++) {
+        const tol = 2 ** -24 * (11 * 0.6 * mag[i] + 4 * (0.6 * mag[i] + 0.4 * Math.abs(o[i])));
+        if (!(Math.abs(a[i] - b[i]) <= tol)) throw new Error(`${name}[${i}]: base+adapter ${a[i]} vs pre-applied ${b[i]} (tolerance ${tol})`);
+      }
+      if (MODULES.some((m) => `${m.module}.weight` === name)) {
+        const plain = 0.6 * base.values[name][0] + 0.4 * o[0];
+        if (Math.abs(a[0] - plain) > 1e-4) changed++;
+      }
+    }
+    expect(changed).toBe(MODULES.length);
+  }, 300_000);
+
+  it('an adapter that does not fit its base, or is not LoRA, stops before any output exists', async () => {
+    for (const [ad, re] of [
+      ['adapters/wide', /adapters\/wide\/adapter_model\.safetensors: tensor "base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight": shape \[4, 128\], expected \[4, 64\]/],
+      ['adapters/loha', /adapters\/loha\/adapter_config\.json: peft_type "LOHA" \(LoHa\) is not supported/],
+      ['adapters/none', /model "adapters\/none" not found/],
+      ['org/other', /adapter "org\/other" .* is not a PEFT adapter folder: it needs adapter_config\.json and adapter_model\.safetensors \(it holds config\.json: a full model, not an adapter\)/],
+    ] as const) {
+      const yml = join(models, 'bad.yml');
+      await writeFile(yml, recipe(`base+${ad}`));
+      const out = join(tmp, 'out-bad');
+      const r = await runCli([yml, '--out', out, '--backend', 'cpu']);
+      expect(r.code, describeRun(r)).toBe(1);
+      expect(r.stderr).toMatch(re);
+      expect(await exists(out)).toBe(false);
+    }
+  }, 120_000);
+});
