@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyLlama, type TinyLlama } from '../tests/fixtures/checkpoints';
-import { makeAdapter, safetensorsFile, type FixtureAdapter, type LoraModuleSpec } from '../tests/fixtures/lora';
+import { makeAdapter, safetensorsFile, seeded, type FixtureAdapter, type LoraModuleSpec } from '../tests/fixtures/lora';
 import { loraApplyF64 } from '../src/methods/shared/reference/lora';
+import { parseSafetensorsHeader } from '../src/formats/safetensors';
 import { exists, readOutputFolder, runCli, type CliRun } from './support';
 
 const SHAPE = { layers: 2, hidden: 64, intermediate: 96, vocab: 64 } as const;
@@ -22,6 +23,7 @@ let adapter: FixtureAdapter;
 let applied: Record<string, Float32Array>;
 /** |W| + scale·Σₖ|B||A| per element: the magnitude the f32 rounding errors of W + scale·B·A scale with. */
 let magnitude: Record<string, Float64Array>;
+let lowRank: Record<string, Float32Array>;
 
 const MODULES: LoraModuleSpec[] = [
   { module: 'model.layers.0.self_attn.q_proj', shape: [H, H], rank: 8 },
@@ -68,6 +70,22 @@ beforeAll(async () => {
   // adapters that do not fit: made for a wider model, and a LoHa
   await writeFolder(join(models, 'adapters/wide'), makeAdapter({ seed: 4, modules: [{ module: 'model.layers.0.self_attn.q_proj', shape: [H, 2 * H], rank: 4 }], config: { r: 4 } }).files);
   await writeFolder(join(models, 'adapters/loha'), makeAdapter({ seed: 5, modules: MODULES, config: { ...CONFIG, peft_type: 'LOHA' } }).files);
+  // a fine-tune whose linear deltas have rank 2 (and whose norms changed): what extraction must recover
+  lowRank = {};
+  for (const name of base.tensorNames) {
+    const shape = base.shapes[name];
+    const w = base.values[name];
+    if (shape.length === 2 && !/embed_tokens|lm_head/.test(name)) {
+      const [m, n] = shape;
+      const u = seeded(6, `${name}.u`, m * 2, 0.2);
+      const v = seeded(6, `${name}.v`, 2 * n, 0.2);
+      lowRank[name] = Float32Array.from(loraApplyF64(w, m, n, v, u, 2, 1, false));
+    } else lowRank[name] = Float32Array.from(w, (x, i) => x + (shape.length === 1 ? 0.01 * Math.sin(i) : 0));
+  }
+  const ftDir = join(models, 'lowrank');
+  await mkdir(ftDir, { recursive: true });
+  await writeFile(join(ftDir, 'model.safetensors'), safetensorsFile(base.tensorNames.map((name) => ({ name, dtype: 'F32', shape: base.shapes[name], values: lowRank[name] }))));
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) await copyFile(join(models, 'base', f), join(ftDir, f));
 }, 120_000);
 
 afterAll(async () => {
@@ -133,5 +151,56 @@ describe('merge CLI with a LoRA adapter', () => {
       expect(r.stderr).toMatch(re);
       expect(await exists(out)).toBe(false);
     }
+  }, 120_000);
+});
+
+describe('npm run extract-lora', () => {
+  it('extracts a PEFT adapter whose application reproduces a fine-tune with rank-2 deltas, reporting 100% retained energy', async () => {
+    const out = join(models, 'extracted');
+    const r = await runCli(['lowrank', 'base', '--rank', '4', '--out', out, '--models-dir', models], { script: 'src/cli/extract-lora.ts' });
+    expect(r.code, describeRun(r)).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => / r=\d+: /.test(l));
+    expect(lines.length).toBe(7 * SHAPE.layers);
+    for (const l of lines) expect(l).toMatch(/r=4: 100\.0000% of the delta's energy retained$/);
+    expect(r.stdout).toMatch(/wrote .*: 14 LoRA modules .*energy retained: lowest 100\.0000%/);
+    const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'));
+    expect(config).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 4, base_model_name_or_path: 'base', use_rslora: false, fan_in_fan_out: false });
+    expect(config.target_modules).toEqual(['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
+    expect(config.modules_to_save).toEqual(['embed_tokens', 'input_layernorm', 'lm_head', 'norm', 'post_attention_layernorm']);
+    // PEFT's key names and shapes: lora_A [r, in], lora_B [out, r]; modules_to_save whole
+    const file = new Uint8Array(await readFile(join(out, 'adapter_model.safetensors')));
+    const header = await parseSafetensorsHeader('adapter_model.safetensors', file.length, async (o, l) => file.subarray(o, o + l));
+    const shapes = new Map(header.tensors.map((t) => [t.name, t.shape.join('x')]));
+    expect(shapes.get('base_model.model.model.layers.1.mlp.down_proj.lora_A.weight')).toBe(`4x${SHAPE.intermediate}`);
+    expect(shapes.get('base_model.model.model.layers.1.mlp.down_proj.lora_B.weight')).toBe(`${H}x4`);
+    expect(shapes.get('base_model.model.model.embed_tokens.weight')).toBe(`${SHAPE.vocab}x${H}`);
+    expect(shapes.get('base_model.model.model.norm.weight')).toBe(`${H}`);
+    expect(header.tensors.length).toBe(14 * 2 + 2 + 2 * SHAPE.layers + 1);
+    // apply it: base+extracted through the merge command equals the fine-tune up to f32 rounding
+    const yml = join(models, 'apply-extracted.yml');
+    await writeFile(yml, 'merge_method: linear\nmodels:\n  - model: base+extracted\n    parameters: {weight: 1}\ndtype: float32\n');
+    const merged = join(tmp, 'out-extracted');
+    const m = await runCli([yml, '--out', merged, '--backend', 'cpu']);
+    expect(m.code, describeRun(m)).toBe(0);
+    const got = (await readOutputFolder(merged)).tensors;
+    for (const name of base.tensorNames) {
+      const a = new Float32Array(got.get(name)!.bytes.slice().buffer);
+      const want = lowRank[name];
+      let scale = 0;
+      for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]), Math.abs(base.values[name][i]));
+      for (let i = 0; i < a.length; i++) if (!(Math.abs(a[i] - want[i]) <= 2e-6 * scale)) throw new Error(`${name}[${i}]: ${a[i]} vs the fine-tune's ${want[i]}`);
+    }
+  }, 240_000);
+
+  it('a base of another shape is refused naming the tensor, leaving no output', async () => {
+    await writeTinyLlama(join(models, 'narrow'), { ...SHAPE, hidden: 32, seed: 7, dtype: 'F32' });
+    const out = join(tmp, 'out-narrow');
+    const r = await runCli(['lowrank', 'narrow', '--rank', '4', '--out', out, '--models-dir', models], { script: 'src/cli/extract-lora.ts' });
+    expect(r.code, describeRun(r)).toBe(1);
+    expect(r.stderr).toMatch(/error: Tensor "model\.layers\.0\.mlp\.down_proj\.weight": \[64, 96\] in lowrank but \[32, 96\] in the base narrow/);
+    expect(await exists(out)).toBe(false);
+    const usage = await runCli(['lowrank', 'base', '--out', out], { script: 'src/cli/extract-lora.ts' });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^error: missing --rank <r>/);
   }, 120_000);
 });

@@ -1,7 +1,8 @@
 // LoRA on the engine: the tiled lora_matmul kernel against its CPU twin (identical bits) and a
 // float64 reference (within the f32 summation bound), for odd shapes, ranks 1..64, transposed
 // operands, chunk ranges starting mid-row and stored 16-bit inputs; then whole tensors with an
-// adapter through both engines (WebGPU TensorJob and the CPU engine), byte for byte, any chunking.
+// adapter through both engines (WebGPU TensorJob and the CPU engine), byte for byte, any chunking;
+// and LoRA extraction's randomized SVD with its products on WebGPU, equal to the CPU twin's.
 import { describe, expect, test } from 'vitest';
 import { getGpu } from '../../src/gpu/device';
 import { Batch, storage, uploadBytes } from '../../src/gpu/buffers';
@@ -15,6 +16,8 @@ import { decodeElements } from '../../src/formats/dtype-codec';
 import { loraApplyF64 } from '../../src/methods/shared/reference/lora';
 import { encodeF32, roundTo } from '../fixtures/dtype-codec';
 import { gpuBytes, makeEntry, randn } from './support';
+import { cpuMatmul, decomposeDelta } from '../../src/merge/extract-lora';
+import { webgpuMatmul } from '../../src/merge/extract-lora-webgpu';
 
 const U = 2 ** -24;
 const f32bytes = (v: Float32Array) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -155,4 +158,26 @@ describe('a tensor with an adapter, through both engines', () => {
       }
     });
   }
+});
+
+describe('extraction products on WebGPU', () => {
+  test('a randomized SVD with the lora_matmul kernel gives the CPU twin’s factors bit for bit', async () => {
+    const { device } = await getGpu();
+    const [m, n] = [75, 131];
+    // a delta of rank 6 plus small noise, so the power iterations and truncation all matter
+    const u = randn(m * 6, 31);
+    const v = randn(6 * n, 32);
+    const d = Float32Array.from(loraApplyF64(randn(m * n, 33, 1e-3), m, n, v, u, 6, 1, false));
+    const engine = webgpuMatmul(device);
+    try {
+      const gpu = await decomposeDelta(d, m, n, 'model.layers.0.mlp.up_proj', { rank: 4 }, engine);
+      const cpu = await decomposeDelta(d, m, n, 'model.layers.0.mlp.up_proj', { rank: 4 }, cpuMatmul);
+      expect(new Uint32Array(gpu.a.buffer)).toEqual(new Uint32Array(cpu.a.buffer));
+      expect(new Uint32Array(gpu.b.buffer)).toEqual(new Uint32Array(cpu.b.buffer));
+      expect(gpu.singular).toEqual(cpu.singular);
+      expect(gpu.retained).toBeGreaterThan(0.5);
+    } finally {
+      engine.dispose?.();
+    }
+  });
 });
