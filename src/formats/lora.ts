@@ -342,6 +342,35 @@ export function applyAdapter(base: ModelInfo, adapter: LoraAdapter, ref: string)
   return { ...base, ref, tensors };
 }
 
+/** What the studio shows of an adapter: r, alpha, targets, how many modules and replaced tensors. */
+export interface AdapterSummary {
+  r: number;
+  alpha: number;
+  rslora: boolean;
+  /** target_modules as configured ("all-linear", a regex, or names). */
+  targets: string;
+  modules: number;
+  replaced: number;
+  /** The per-module ranks when rank_pattern sets some (min and max). */
+  ranks: [number, number];
+  base?: string;
+}
+
+export function adapterSummary(a: LoraAdapter): AdapterSummary {
+  const c = a.config;
+  const ranks = [...a.modules.values()].map((m) => m.a.shape[0]);
+  return {
+    r: c.r,
+    alpha: c.lora_alpha,
+    rslora: c.use_rslora,
+    targets: Array.isArray(c.target_modules) ? c.target_modules.join(', ') : (c.target_modules ?? 'all'),
+    modules: a.modules.size,
+    replaced: a.replacements.size,
+    ranks: ranks.length ? [Math.min(...ranks), Math.max(...ranks)] : [c.r, c.r],
+    ...(c.base_model_name_or_path ? { base: c.base_model_name_or_path } : {}),
+  };
+}
+
 /** A short description for the studio and the CLI: r, alpha, targets. */
 export function describeAdapter(a: LoraAdapter): string {
   const c = a.config;

@@ -14,6 +14,7 @@ import { cpuTensorBytes } from '../../src/backends/cpu/tensor';
 import { loraApplyF64 } from '../../src/methods/shared/reference/lora';
 import { makeAdapter, safetensorsFile, seeded, type FixtureTensor, type LoraModuleSpec } from '../fixtures/lora';
 import { decodeToF32, roundTo, type FixtureDtype } from '../fixtures/dtype-codec';
+import { adapterFromPicked, groupFiles, isAdapterGroup } from '../../src/store/grouping';
 
 const H = 12;
 const V = 20;
@@ -241,4 +242,19 @@ describe('base+adapter merged on the CPU engine', () => {
         if (spec) expect(Array.from(out).some((v, i) => Math.abs(v - (0.75 * b[i] + 0.25 * other.values[e.name][i])) > 1e-3), e.name).toBe(true);
       }
     });
+});
+
+describe('the studio: dropped files as an adapter', () => {
+  const blob = new Blob([]);
+  test('adapterFromPicked takes the folder holding adapter_config.json; groupFiles marks adapter folders', () => {
+    const picked = ['my-lora/adapter_config.json', 'my-lora/adapter_model.safetensors', 'my-lora/README.md', 'my-lora/.hidden', 'other/x.txt'].map((path) => ({ path, file: blob }));
+    const a = adapterFromPicked(picked)!;
+    expect(a.name).toBe('my-lora');
+    expect(a.files.map((f) => f.path)).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'README.md']);
+    expect(adapterFromPicked(['adapter_config.json', 'adapter_model.safetensors'].map((path) => ({ path, file: blob })))!.name).toBe('adapter');
+    expect(adapterFromPicked([{ path: 'm/model.safetensors', file: blob }])).toBeUndefined();
+    expect(adapterFromPicked(['a/adapter_config.json', 'b/adapter_config.json'].map((path) => ({ path, file: blob })))).toBeUndefined();
+    const g = groupFiles(picked).groups.find((x) => x.name === 'my-lora')!;
+    expect(isAdapterGroup(g)).toBe(true);
+  });
 });
