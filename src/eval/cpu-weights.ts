@@ -8,9 +8,8 @@
 // Pure: no GPU, no DOM (runs in Node).
 import type { ModelInfo } from '../formats/model-info';
 import type { Plan, PlanEntry, PlanInput } from '../recipe/plan-types';
-import type { Dtype } from '../formats/dtype';
-import { decodeElements } from '../formats/dtype-codec';
-import { readChunkBytes } from '../recipe/chunk-read';
+import { readChunkBytes, readLoraFactors } from '../recipe/chunk-read';
+import { decodeInputChunk } from '../methods/shared/cpu/lora';
 import { inputCacheKey } from '../recipe/chunk-read';
 import { cpuMergeValues } from '../backends/cpu/tensor';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../errors';
@@ -68,7 +67,8 @@ async function decodedInput(entry: PlanEntry, inp: PlanInput, o: CpuWeightsOptio
   if (hit) return hit;
   if (!isMergeable(inp.tensor.dtype)) throw new UnsupportedDtypeError(inp.tensor.source.name, inp.tensor.name, inp.tensor.dtype);
   const bytes = await readChunkBytes(inp, chunk, o.signal);
-  const values = decodeElements(bytes, inp.tensor.dtype as Dtype, entry.computeDtype);
+  // a "model+adapter" input gets its LoRA update first, as on the engines
+  const values = await decodeInputChunk(inp, chunk, bytes, entry.computeDtype, () => readLoraFactors(inp.tensor.lora!, o.signal));
   if (key !== undefined) o.inputCache!.offer(key, values);
   return values;
 }

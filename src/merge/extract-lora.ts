@@ -14,11 +14,11 @@
 
 import { ModelError, ShapeMismatchError } from '../errors';
 import type { Dtype } from '../formats/dtype';
-import { decodeElements, roundThrough } from '../formats/dtype-codec';
+import { roundThrough } from '../formats/dtype-codec';
 import type { ModelInfo, TensorInfo } from '../formats/model-info';
 import { readLoraFactors } from '../recipe/chunk-read';
 import type { PlanInput } from '../recipe/plan-types';
-import { adaptChunk, loraMatmulCpu, type StridedArray } from '../methods/shared/cpu/lora';
+import { decodeInputChunk, loraMatmulCpu, type StridedArray } from '../methods/shared/cpu/lora';
 
 /** A product C [rows × cols] = L·R over `inner` in f32, summed in k order (shaders/lora.wgsl). */
 export interface MatmulEngine {
@@ -268,10 +268,8 @@ export function planExtraction(tuned: ModelInfo, base: ModelInfo, rank: number):
 /** A tensor's values as f32 (with its own LoRA update added when the model is "model+adapter"). */
 export async function readTensorValues(t: TensorInfo, signal?: AbortSignal): Promise<Float32Array> {
   const bytes = await t.source.read(t.byteOffset, t.byteLength, signal);
-  if (!t.lora) return decodeElements(bytes, t.dtype as Dtype);
   const inp: PlanInput = { model: '', tensor: t, isBase: false, params: {} };
-  const n = t.shape.reduce((a, b) => a * b, 1);
-  return adaptChunk(inp, { start: 0, count: n }, bytes, await readLoraFactors(t.lora, signal));
+  return decodeInputChunk(inp, { start: 0, count: t.shape.reduce((a, b) => a * b, 1) }, bytes, undefined, () => readLoraFactors(t.lora!, signal));
 }
 
 /** D = W_ft − W_base in f32. */

@@ -66,11 +66,13 @@ export interface FactorView {
 export function loraGeometry(inp: PlanInput): { L: FactorView; R: FactorView; cols: number; inner: number; scale: number } {
   const t = inp.tensor;
   const lora = t.lora!;
-  const [rows, fullCols] = t.shape;
-  const cols = inp.crop ? inp.crop[1] : fullCols;
+  // strides from the factors' own shapes (the stored W's full dims), so a crop — or an input whose
+  // bytes were already cropped (backends/webgpu/execute.ts cacheSweptInputs) — reads the right rows
+  const cols = inp.crop ? inp.crop[1] : t.shape[t.shape.length - 1];
   const r = lora.rank;
-  // B [rows, r] · A [r, cols]; transposed: Aᵀ [rows, r] (A is [r, rows]) · Bᵀ [r, cols] (B is [cols, r])
-  const g = lora.transposed ? { L: { which: 'a' as const, s0: 1, s1: rows }, R: { which: 'b' as const, s0: 1, s1: r } } : { L: { which: 'b' as const, s0: r, s1: 1 }, R: { which: 'a' as const, s0: fullCols, s1: 1 } };
+  const aRow = lora.a.shape[1];
+  // B [rows, r] · A [r, in]; transposed: Aᵀ [rows, r] (A is [r, rows]) · Bᵀ [r, cols] (B is [cols, r])
+  const g = lora.transposed ? { L: { which: 'a' as const, s0: 1, s1: aRow }, R: { which: 'b' as const, s0: 1, s1: r } } : { L: { which: 'b' as const, s0: r, s1: 1 }, R: { which: 'a' as const, s0: aRow, s1: 1 } };
   return { ...g, cols, inner: r, scale: lora.scale };
 }
 

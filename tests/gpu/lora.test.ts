@@ -181,3 +181,31 @@ describe('extraction products on WebGPU', () => {
     }
   });
 });
+
+describe('a cropped input with an adapter (embeddings cropped to the base vocabulary)', () => {
+  test('the crop keeps the leading rows and columns of W + scale·ΔW on both engines, any chunking', async () => {
+    const [rows, cols, r] = [97, 211, 6];
+    const [outRows, outCols] = [90, 200];
+    const w = randn(rows * cols, 41);
+    for (const transposed of [false, true]) {
+      const a = randn(r * (transposed ? rows : cols), 42, 0.3);
+      const b = randn((transposed ? cols : rows) * r, 43, 0.3);
+      const entry = makeEntry('linear', [rows, cols], [{ data: w, dtype: 'BF16', params: { weight: 1 } }], {}, 'F32');
+      entry.shape = [outRows, outCols];
+      const inp = entry.inputs[0];
+      inp.crop = [outRows, outCols];
+      inp.tensor = { ...inp.tensor, lora: loraOf(a, b, [r, transposed ? rows : cols], [transposed ? cols : rows, r], 0.25, transposed) };
+      const gpu = await gpuBytes(entry);
+      expect(await gpuBytes(entry, 4096)).toEqual(gpu);
+      expect(await cpuTensorBytes(entry, {})).toEqual(gpu);
+      expect(await cpuTensorBytes(entry, { chunkElements: 4096 })).toEqual(gpu);
+      const full = loraApplyF64(roundTo(w, 'BF16'), rows, cols, a, b, r, 0.25, transposed);
+      const out = new Float32Array(gpu.buffer, gpu.byteOffset, outRows * outCols);
+      for (let i = 0; i < outRows; i++)
+        for (let j = 0; j < outCols; j++) {
+          const ref = full[i * cols + j];
+          expect(Math.abs(out[i * outCols + j] - ref)).toBeLessThanOrEqual(1e-6 + 1e-5 * Math.abs(ref));
+        }
+    }
+  });
+});

@@ -11,6 +11,7 @@ import { ModelError, UnsupportedError, type StudioError } from '../../src/errors
 import { buildPlan } from '../../src/recipe/plan';
 import { parseMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { cpuTensorBytes } from '../../src/backends/cpu/tensor';
+import { cpuMergeEntry } from '../../src/eval/cpu-weights';
 import { loraApplyF64 } from '../../src/methods/shared/reference/lora';
 import { makeAdapter, safetensorsFile, seeded, type FixtureTensor, type LoraModuleSpec } from '../fixtures/lora';
 import { decodeToF32, roundTo, type FixtureDtype } from '../fixtures/dtype-codec';
@@ -222,6 +223,8 @@ describe('base+adapter merged on the CPU engine', () => {
       const plan = buildPlan(recipe, models);
       for (const e of plan.entries) {
         const out = decodeToF32(await cpuTensorBytes(e, {}), e.outDtype);
+        // the evaluator's CPU weights (wasm backend) apply the adapter the same way
+        expect(await cpuMergeEntry(e), e.name).toEqual(out);
         const b = base.values[e.name];
         let applied: ArrayLike<number> = b;
         const mod = e.name.replace(/\.weight$/, '');

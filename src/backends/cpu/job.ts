@@ -5,9 +5,8 @@
 // sweeps more than once, and decodes chunk by chunk; a single-sweep method reads chunk by chunk.
 import type { PlanEntry } from '../../recipe/plan-types';
 import { isMergeable, itemSize, type Dtype } from '../../formats/dtype';
-import { decodeElements, roundThrough } from '../../formats/dtype-codec';
 import { readChunkBytes, readLoraFactors } from '../../recipe/chunk-read';
-import { adaptChunk } from '../../methods/shared/cpu/lora';
+import { decodeInputChunk } from '../../methods/shared/cpu/lora';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../../errors';
 import type { Chunk, CpuJob } from '../../methods/shared/cpu/method';
 
@@ -82,14 +81,9 @@ export class CpuTensorJob implements CpuJob {
    * Input i's stored bytes over chunk c decoded (a LoRA update added first, as the WebGPU job's
    * lora_matmul does) and rounded to the compute dtype.
    */
-  private async decode(i: number, c: { start: number; count: number }, bytes: Uint8Array): Promise<Float32Array> {
+  private decode(i: number, c: { start: number; count: number }, bytes: Uint8Array): Promise<Float32Array> {
     const inp = this.entry.inputs[i];
-    const dtype = inp.tensor.dtype as Dtype;
-    if (!inp.tensor.lora) return decodeElements(bytes, dtype, this.entry.computeDtype);
-    this.factors[i] ??= readLoraFactors(inp.tensor.lora, this.opts.signal);
-    const adapted = adaptChunk(inp, c, bytes, await this.factors[i]!);
-    const cd = this.entry.computeDtype;
-    return cd && cd !== 'F32' ? roundThrough(adapted, cd) : adapted;
+    return decodeInputChunk(inp, c, bytes, this.entry.computeDtype, () => (this.factors[i] ??= readLoraFactors(inp.tensor.lora!, this.opts.signal)));
   }
 
   /** Input i's values over chunk c (f32, rounded to the compute dtype): a view, do not write to it. */

@@ -1,7 +1,7 @@
 // The CPU twin of shaders/lora.wgsl (gpu/ops-lora.ts): the same f32 operations in the same order,
 // so a LoRA update (and every product of the extraction) has the same bits on both engines.
 import type { Dtype } from '../../../formats/dtype';
-import { decodeElements } from '../../../formats/dtype-codec';
+import { decodeElements, roundThrough } from '../../../formats/dtype-codec';
 import type { PlanInput } from '../../../recipe/plan-types';
 import { loraGeometry, type FactorView } from '../../../recipe/chunk-read';
 
@@ -61,4 +61,22 @@ export function adaptChunk(inp: PlanInput, c: { start: number; count: number }, 
   const view = (v: FactorView): StridedArray => ({ data: factors[v.which], s0: v.s0, s1: v.s1 });
   const x = decodeElements(bytes, inp.tensor.dtype as Dtype);
   return loraMatmulCpu(view(g.L), view(g.R), { cols: g.cols, inner: g.inner, start: c.start, n: c.count }, { scale: g.scale, x });
+}
+
+/**
+ * An input chunk's stored bytes as the engines' kernels see them: decoded, its LoRA update added
+ * first when it has one (`factors` read on demand), then rounded to the compute dtype. The CPU
+ * engine, the evaluator's CPU weights and the extraction read inputs through this one function.
+ */
+export async function decodeInputChunk(
+  inp: PlanInput,
+  c: { start: number; count: number },
+  bytes: Uint8Array,
+  computeDtype: Dtype | undefined,
+  factors: () => Promise<{ a: Float32Array; b: Float32Array }>,
+): Promise<Float32Array> {
+  const dtype = inp.tensor.dtype as Dtype;
+  if (!inp.tensor.lora) return decodeElements(bytes, dtype, computeDtype);
+  const adapted = adaptChunk(inp, c, bytes, await factors());
+  return computeDtype && computeDtype !== 'F32' ? roundThrough(adapted, computeDtype) : adapted;
 }
