@@ -157,8 +157,15 @@ describe('merge CLI with a LoRA adapter', () => {
 describe('npm run extract-lora', () => {
   it('extracts a PEFT adapter whose application reproduces a fine-tune with rank-2 deltas, reporting 100% retained energy', async () => {
     const out = join(models, 'extracted');
-    const r = await runCli(['lowrank', 'base', '--rank', '4', '--out', out, '--models-dir', models], { script: 'src/cli/extract-lora.ts' });
+    const r = await runCli(['lowrank', 'base', '--rank', '4', '--out', out, '--models-dir', models, '--backend', 'cpu'], { script: 'src/cli/extract-lora.ts' });
     expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stderr).toMatch(/products on the CPU engine/);
+    // the products on WebGPU (the lora_matmul kernel in headless Chromium): the same adapter, byte for byte
+    const outGpu = join(tmp, 'extracted-webgpu');
+    const g = await runCli(['lowrank', 'base', '--rank', '4', '--out', outGpu, '--models-dir', models, '--backend', 'webgpu'], { script: 'src/cli/extract-lora.ts' });
+    expect(g.code, describeRun(g)).toBe(0);
+    expect(g.stderr).toMatch(/products on WebGPU/);
+    for (const f of ['adapter_model.safetensors', 'adapter_config.json']) expect(Buffer.compare(await readFile(join(out, f)), await readFile(join(outGpu, f))), f).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => / r=\d+: /.test(l));
     expect(lines.length).toBe(7 * SHAPE.layers);
     for (const l of lines) expect(l).toMatch(/r=4: 100\.0000% of the delta's energy retained$/);
@@ -190,7 +197,7 @@ describe('npm run extract-lora', () => {
       for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]), Math.abs(base.values[name][i]));
       for (let i = 0; i < a.length; i++) if (!(Math.abs(a[i] - want[i]) <= 2e-6 * scale)) throw new Error(`${name}[${i}]: ${a[i]} vs the fine-tune's ${want[i]}`);
     }
-  }, 240_000);
+  }, 300_000);
 
   it('a base of another shape is refused naming the tensor, leaving no output', async () => {
     await writeTinyLlama(join(models, 'narrow'), { ...SHAPE, hidden: 32, seed: 7, dtype: 'F32' });

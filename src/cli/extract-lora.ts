@@ -12,9 +12,15 @@ import { isMergeable, type Dtype } from '../formats/dtype';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../formats/lora';
 import { buildSafetensorsHeader } from '../formats/safetensors';
 import { encodeValues } from '../backends/cpu/encode';
-import { cpuMatmul, decomposeDelta, deltaOf, extractedConfig, planExtraction, readTensorValues, storedFactor, type Decomposition } from '../merge/extract-lora';
-import { parseInteger, parseOrExit, UsageError } from './args';
-import { openResolved, resolveModel } from './models';
+import { cpuMatmul, decomposeDelta, deltaOf, extractedConfig, planExtraction, readTensorValues, storedFactor, type Decomposition, type ExtractOptions as DecomposeOptions } from '../merge/extract-lora';
+import type { TensorInfo } from '../formats/model-info';
+import { parseBackend, parseInteger, parseOrExit, UsageError, type BackendChoice } from './args';
+import { modelSpecOf, openResolved, resolveModel, type ResolvedModel } from './models';
+import { REPO_ROOT } from './merge';
+import { mayHaveHardwareGpu } from './node-merge';
+import { startCliServer, type CliServer } from './server';
+import { CHROMIUM_ARGS, findChromium } from '../browser';
+import type { Browser } from 'playwright-core';
 import { outputTargetProblem } from './output-dir';
 import { formatDuration } from './progress';
 
@@ -31,6 +37,8 @@ options:
   --oversample <p>         extra columns of the randomized range finder (default 10)
   --power-iterations <q>   power iterations of the range finder (default 2)
   --seed <n>               seed of the random test matrices (default 0)
+  --backend <b>            where the products run: cpu (the CPU engine), webgpu (the lora_matmul kernel
+                           in headless Chromium; same bits), or auto (default: webgpu on a GPU machine)
   -h, --help               this text
 `;
 
@@ -43,6 +51,7 @@ export interface ExtractOptions {
   oversample?: number;
   powerIterations?: number;
   seed?: number;
+  backend?: BackendChoice;
 }
 
 export function parseExtractArgs(argv: readonly string[]): ExtractOptions | 'help' {
@@ -97,6 +106,10 @@ export function parseExtractArgs(argv: readonly string[]): ExtractOptions | 'hel
         once();
         o.seed = parseInteger(a, value(), 0);
         break;
+      case '--backend':
+        once();
+        o.backend = parseBackend(value());
+        break;
       default:
         if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
         positional.push(a);
@@ -122,7 +135,20 @@ export interface ModuleReport {
 }
 
 /** Runs an extraction; returns the per-module report (throws StudioError / Error on failure, leaving no output). */
-export async function extractLora(o: ExtractOptions, log: (line: string) => void = () => {}): Promise<ModuleReport[]> {
+/** Decomposes one module's delta (the products on some engine); the default runs the CPU twin in this process. */
+export type Decomposer = (module: string, tuned: TensorInfo, base: TensorInfo, options: DecomposeOptions) => Promise<Decomposition>;
+
+const cpuDecomposer: Decomposer = async (module, tuned, base, options) => {
+  const [t, b] = [await readTensorValues(tuned), await readTensorValues(base)];
+  const [rows, cols] = tuned.shape;
+  return decomposeDelta(deltaOf(t, b), rows, cols, module, options, cpuMatmul);
+};
+
+/**
+ * Runs an extraction; returns the per-module report (throws StudioError / Error on failure, leaving
+ * no output). `engine(models)` may supply another decomposer once the folders are resolved.
+ */
+export async function extractLora(o: ExtractOptions, log: (line: string) => void = () => {}, engine?: (models: ResolvedModel[]) => Promise<Decomposer>): Promise<ModuleReport[]> {
   const modelsDir = resolve(o.modelsDir ?? '.');
   const [tunedRef, baseRef] = [await resolveModel(o.finetune, modelsDir), await resolveModel(o.base, modelsDir)];
   const [tuned, base] = [await openResolved(tunedRef), await openResolved(baseRef)];
@@ -133,6 +159,8 @@ export async function extractLora(o: ExtractOptions, log: (line: string) => void
   const out = resolve(o.out);
   const problem = await outputTargetProblem(out);
   if (problem) throw new StudioError('io', `refusing to write the output: ${problem}`);
+  const decomposer = engine ? await engine([tunedRef, baseRef]) : cpuDecomposer;
+  const options: DecomposeOptions = { rank: o.rank, oversample: o.oversample, powerIterations: o.powerIterations, seed: o.seed };
 
   // the header first: every tensor's shape is known before any data is read
   type Item = { name: string; dtype: Dtype | string; shape: number[]; write: () => Promise<Uint8Array> };
@@ -143,9 +171,8 @@ export async function extractLora(o: ExtractOptions, log: (line: string) => void
     let p = done.get(m.module);
     if (!p) {
       p = (async () => {
-        const [t, b] = [await readTensorValues(m.tuned), await readTensorValues(m.base)];
         const [rows, cols] = m.tuned.shape;
-        const d = await decomposeDelta(deltaOf(t, b), rows, cols, m.module, { rank: o.rank, oversample: o.oversample, powerIterations: o.powerIterations, seed: o.seed }, cpuMatmul);
+        const d = await decomposer(m.module, m.tuned, m.base, options);
         reports.push({ module: m.module, shape: [rows, cols], rank: d.rank, retained: d.retained, singular: d.singular });
         log(`  ${m.module} [${rows}, ${cols}] r=${d.rank}: ${(100 * d.retained).toFixed(4)}% of the delta's energy retained`);
         return d;
@@ -213,9 +240,27 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   const parsed = parseOrExit(() => parseExtractArgs(argv), USAGE, io);
   if (typeof parsed === 'number') return parsed;
   const started = Date.now();
+  const choice = parsed.backend ?? 'auto';
+  const webgpu = choice === 'webgpu' || (choice === 'auto' && mayHaveHardwareGpu());
+  let server: CliServer | undefined;
+  let browser: Browser | undefined;
+  // WebGPU: the page reads the two models from the CLI's server and runs each module's products on its GPU
+  const onWebGpu = async (models: ResolvedModel[]): Promise<Decomposer> => {
+    server = await startCliServer({ root: REPO_ROOT, models });
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
+    const page = await browser.newPage();
+    await page.goto(`${server.origin}/cli.html`);
+    await page.waitForFunction(() => window.__engineReady === true, null, { timeout: 120_000 });
+    const specs = models.map((m, i) => modelSpecOf(m, i, server!.modelsUrl));
+    return async (module, _tuned, _base, options) => {
+      const r = await page.evaluate((req) => window.extractLoraModule(req), { models: specs, module, options });
+      return { ...r, a: Float32Array.from(r.a), b: Float32Array.from(r.b) };
+    };
+  };
   try {
-    io.stderr.write(`extracting a rank-${parsed.rank} LoRA: ${parsed.finetune} − ${parsed.base} (products on the CPU engine)\n`);
-    const reports = await extractLora(parsed, (l) => io.stdout.write(l + '\n'));
+    io.stderr.write(`extracting a rank-${parsed.rank} LoRA: ${parsed.finetune} − ${parsed.base} (products on ${webgpu ? 'WebGPU, the lora_matmul kernel in headless Chromium' : 'the CPU engine'}; --backend ${choice})\n`);
+    const reports = await extractLora(parsed, (l) => io.stdout.write(l + '\n'), webgpu ? onWebGpu : undefined);
     const min = reports.reduce((m, r) => Math.min(m, r.retained), 1);
     const mean = reports.reduce((a, r) => a + r.retained, 0) / reports.length;
     io.stdout.write(`wrote ${parsed.out}: ${reports.length} LoRA modules in ${formatDuration(Date.now() - started)}; energy retained: lowest ${(100 * min).toFixed(4)}%, mean ${(100 * mean).toFixed(4)}%\n`);
@@ -223,6 +268,9 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   } catch (e) {
     io.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
+  } finally {
+    await (browser as Browser | undefined)?.close().catch(() => {});
+    await (server as CliServer | undefined)?.close().catch(() => {});
   }
 }
 
