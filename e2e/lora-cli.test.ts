@@ -151,6 +151,13 @@ describe('merge CLI with a LoRA adapter', () => {
       expect(r.stderr).toMatch(re);
       expect(await exists(out)).toBe(false);
     }
+    const yml = join(models, 'inside.yml');
+    await writeFile(yml, recipe('base+adapters/a'));
+    const inside = join(models, 'adapters/a/merged');
+    const r = await runCli([yml, '--out', inside, '--backend', 'cpu']);
+    expect(r.code, describeRun(r)).toBe(1);
+    expect(r.stderr).toMatch(/is inside the input adapter folder of "base\+adapters\/a"/);
+    expect(await exists(inside)).toBe(false);
   }, 120_000);
 });
 

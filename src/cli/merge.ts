@@ -180,8 +180,9 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     const problem = await outputTargetProblem(outPath);
     if (problem) throw new CliFailure(`refusing to write the output: ${problem}`);
     for (const m of models)
-      if (outPath === m.dir || !relative(m.dir, outPath).startsWith('..'))
-        throw new CliFailure(`--out ${outPath} is inside the input model folder of "${m.ref}" (${m.dir})`);
+      for (const dir of [m.dir, ...(m.adapter ? [m.adapter.dir] : [])])
+        if (outPath === dir || !relative(dir, outPath).startsWith('..'))
+          throw new CliFailure(`--out ${outPath} is inside the input ${dir === m.dir ? 'model' : 'adapter'} folder of "${m.ref}" (${dir})`);
 
     const infos = await preflight(recipe, models, o.seed);
     if (interrupted) return 130;
