@@ -135,3 +135,17 @@ describe('what is decomposed', () => {
     expect(c).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 8, lora_alpha: 8, base_model_name_or_path: 'org/base', target_modules: ['down_proj', 'q_proj'], modules_to_save: ['norm'], rank_pattern: { 'model.layers.0.mlp.down_proj': 4 }, alpha_pattern: { 'model.layers.0.mlp.down_proj': 4 }, use_rslora: false, fan_in_fan_out: false });
   });
 });
+
+describe('npm run extract-lora arguments', () => {
+  test('positional fine-tune and base, --rank and --out required, numbers checked, backend named', async () => {
+    const { parseExtractArgs } = await import('../../src/cli/extract-lora');
+    expect(parseExtractArgs(['ft', 'base', '--rank', '16', '--out', 'o', '--backend', 'webgpu', '--power-iterations=1'])).toEqual({ finetune: 'ft', base: 'base', rank: 16, out: 'o', backend: 'webgpu', powerIterations: 1 });
+    expect(parseExtractArgs(['--help'])).toBe('help');
+    expect(() => parseExtractArgs(['ft', '--rank', '4', '--out', 'o'])).toThrow(/expected <finetune> <base>, got 1 argument$/);
+    expect(() => parseExtractArgs(['ft', 'b', '--out', 'o'])).toThrow(/missing --rank/);
+    expect(() => parseExtractArgs(['ft', 'b', '--rank', '0', '--out', 'o'])).toThrow(/--rank/);
+    expect(() => parseExtractArgs(['ft', 'b', '--rank', '4'])).toThrow(/missing --out/);
+    expect(() => parseExtractArgs(['ft', 'b', '--rank', '4', '--out', 'o', '--backend', 'tpu'])).toThrow(/backend/);
+    expect(() => parseExtractArgs(['ft', 'b', '--rank', '4', '--rank', '5', '--out', 'o'])).toThrow(/--rank was given twice/);
+  });
+});
