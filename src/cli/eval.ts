@@ -11,9 +11,6 @@ import type { Browser } from 'playwright-core';
 import { findChromium, CHROMIUM_ARGS } from '../browser';
 import { EvalError, StudioError } from '../errors';
 import { parseMergekitYaml } from '../recipe/mergekit-yaml';
-import { openModel } from '../formats/model';
-import { NodeFileSource } from '../io/node-source';
-import type { ByteSource } from '../io/types';
 import type { ModelInfo } from '../formats/model-info';
 import type { Recipe } from '../recipe/types';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
@@ -25,7 +22,7 @@ import type { EvalTarget } from '../eval/target';
 import type { EvaluateReply, EvaluateRequest, GpuReport } from '../worker/api';
 import { EVAL_USAGE, parseEvalArgs, type EvalCliOptions } from './eval-args';
 import { parseOrExit } from './args';
-import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
+import { modelSpecOf, openResolved, recipeModelRefs, resolveModel, type ResolvedModel } from './models';
 import { formatDuration } from './progress';
 import { startCliServer, type CliServer } from './server';
 import { REPO_ROOT } from './merge';
@@ -49,11 +46,7 @@ export interface EvalPlan {
 
 async function openInfos(models: ResolvedModel[]): Promise<Map<string, ModelInfo>> {
   const infos = new Map<string, ModelInfo>();
-  for (const m of models) {
-    const files = new Map<string, ByteSource>();
-    for (const f of m.files) files.set(f.path, await NodeFileSource.open(f.path, f.abs));
-    infos.set(m.ref, await openModel(m.ref, basename(m.dir), files));
-  }
+  for (const m of models) infos.set(m.ref, await openResolved(m));
   return infos;
 }
 
@@ -190,7 +183,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     const srv = server;
     const request: EvaluateRequest = {
       target: plan.target,
-      models: plan.models.map((m, i) => ({ ref: m.ref, files: m.files.map((f) => ({ path: f.path, size: f.size, url: `${srv.modelsUrl}/${i}/${encodeURIComponent(f.path)}` })) })),
+      models: plan.models.map((m, i) => modelSpecOf(m, i, srv.modelsUrl)),
       evalSets: plan.sets,
       limit: o.limit,
       seed: o.seed,

@@ -17,9 +17,6 @@ import type { Browser, Page } from 'playwright-core';
 import { findChromium, CHROMIUM_ARGS } from '../browser';
 import { StudioError } from '../errors';
 import { parseMergekitYaml } from '../recipe/mergekit-yaml';
-import { openModel } from '../formats/model';
-import { NodeFileSource } from '../io/node-source';
-import type { ByteSource } from '../io/types';
 import type { Recipe } from '../recipe/types';
 import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
@@ -28,7 +25,7 @@ import type { MergeBackend } from '../backends/types';
 import { nodeCpuBackend } from '../backends/cpu/node-pool';
 import { mayHaveHardwareGpu, nodeMerge } from './node-merge';
 import { parseArgs, parseOrExit, USAGE, type CliOptions } from './args';
-import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
+import { modelSpecOf, openResolved, recipeModelRefs, resolveModel, type ResolvedModel } from './models';
 import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
 import { startCliServer, type CliServer } from './server';
@@ -94,11 +91,7 @@ async function loadRecipe(configPath: string): Promise<Recipe> {
  */
 async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<Map<string, ModelInfo>> {
   const infos = new Map<string, ModelInfo>();
-  for (const m of models) {
-    const files = new Map<string, ByteSource>();
-    for (const f of m.files) files.set(f.path, await NodeFileSource.open(f.path, f.abs));
-    infos.set(m.ref, await openModel(m.ref, basename(m.dir), files));
-  }
+  for (const m of models) infos.set(m.ref, await openResolved(m));
   const needsVocab = recipe.tokenizer !== undefined || recipe.tokenizer_source !== undefined;
   buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
   return infos;
@@ -126,10 +119,7 @@ function cardOptions(o: CliOptions, identities: ModelIdentity[]): NonNullable<Me
 function buildRequest(recipe: Recipe, models: ResolvedModel[], server: CliServer, o: CliOptions, card: NonNullable<MergeRequest['card']>): MergeRequest {
   return {
     recipe,
-    models: models.map((m, i) => ({
-      ref: m.ref,
-      files: m.files.map((f) => ({ path: f.path, size: f.size, url: `${server.modelsUrl}/${i}/${encodeURIComponent(f.path)}` })),
-    })),
+    models: models.map((m, i) => modelSpecOf(m, i, server.modelsUrl)),
     output: { kind: 'ws', url: server.sinkWsUrl },
     engine: 'webgpu',
     card,
@@ -219,8 +209,9 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     const problem = await outputTargetProblem(outPath);
     if (problem) throw new CliFailure(`refusing to write the output: ${problem}`);
     for (const m of models)
-      if (outPath === m.dir || !relative(m.dir, outPath).startsWith('..'))
-        throw new CliFailure(`--out ${outPath} is inside the input model folder of "${m.ref}" (${m.dir})`);
+      for (const dir of [m.dir, ...(m.adapter ? [m.adapter.dir] : [])])
+        if (outPath === dir || !relative(dir, outPath).startsWith('..'))
+          throw new CliFailure(`--out ${outPath} is inside the input ${dir === m.dir ? 'model' : 'adapter'} folder of "${m.ref}" (${dir})`);
 
     const infos = await preflight(recipe, models, o.seed);
     const card = cardOptions(o, await cardIdentities(models, infos));

@@ -4,6 +4,12 @@
 // always go through). If the worker fails to load or dies, pending calls reject instead of
 // hanging forever (comlink alone would wait).
 import * as Comlink from 'comlink';
+import { getGpu } from '../gpu/device';
+import { loadModels } from '../merge/run';
+import { decomposeDelta, deltaOf, readTensorValues, type ExtractOptions, type MatmulEngine } from '../merge/extract-lora';
+import { webgpuMatmul } from '../merge/extract-lora-webgpu';
+import type { ModelInfo } from '../formats/model-info';
+import type { ModelSpec } from '../io/types';
 import { startEngine } from '../worker/client';
 import type { CabsExportRequest, CabsExportResult, DiagnosticsReply, DiagnosticsRequest, EngineApi, EvaluateReply, EvaluateRequest, EvolveProgress, EvolveReply, EvolveStartRequest, GpuReport, MergeProgress, MergeRequest, MergeResult } from '../worker/api';
 
@@ -23,7 +29,26 @@ declare global {
     __evolveProgress?: (p: EvolveProgress) => void;
     __progress?: (p: MergeProgress) => Promise<void> | void;
     __engineReady?: boolean;
+    /** One module of `npm run extract-lora --backend webgpu`: its randomized SVD with the products on this page's GPU. */
+    extractLoraModule(req: ExtractModuleRequest): Promise<ExtractModuleReply>;
   }
+}
+
+export interface ExtractModuleRequest {
+  /** The fine-tune and the base, in that order (served by the CLI like a merge's models). */
+  models: ModelSpec[];
+  module: string;
+  options: ExtractOptions;
+}
+
+/** Plain arrays: f32 values survive the trip to Node exactly as doubles. */
+export interface ExtractModuleReply {
+  rank: number;
+  a: number[];
+  b: number[];
+  singular: number[];
+  total: number;
+  retained: number;
 }
 
 let failWorker: (reason: Error) => void = () => {};
@@ -76,5 +101,23 @@ window.runMerge = async (req: MergeRequest) => {
   } finally {
     if (pending) flush(pending);
   }
+};
+// extract-lora on WebGPU: the page's own device (the engine worker has its own), models opened once
+let extraction: { key: string; models: ModelInfo[]; engine: MatmulEngine } | undefined;
+window.extractLoraModule = async (req: ExtractModuleRequest): Promise<ExtractModuleReply> => {
+  const key = JSON.stringify(req.models.map((m) => m.ref));
+  if (extraction?.key !== key) {
+    extraction?.engine.dispose?.();
+    const opened = await loadModels(req.models);
+    extraction = { key, models: req.models.map((m) => opened.get(m.ref)!), engine: webgpuMatmul((await getGpu()).device) };
+  }
+  const [tuned, base] = extraction.models;
+  const name = `${req.module}.weight`;
+  const t = tuned.tensors.get(name);
+  const b = base.tensors.get(name);
+  if (!t || !b) throw new Error(`${name} is not in both models`);
+  const [rows, cols] = t.shape;
+  const d = await decomposeDelta(deltaOf(await readTensorValues(t), await readTensorValues(b)), rows, cols, req.module, req.options, extraction.engine);
+  return { rank: d.rank, a: Array.from(d.a), b: Array.from(d.b), singular: d.singular, total: d.total, retained: d.retained };
 };
 window.__engineReady = true;

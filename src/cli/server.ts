@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { ViteDevServer } from 'vite';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { ResolvedModel } from './models';
+import { ADAPTER_URL_DIR, type ResolvedModel } from './models';
 import { OutputDir, SinkProtocolError } from './output-dir';
 
 export const ISOLATION_HEADERS = {
@@ -74,7 +74,8 @@ async function serveModelFile(req: IncomingMessage, res: ServerResponse, models:
   }
   const model = slash > 0 && Number.isInteger(idx) ? models[idx] : undefined;
   // Only files listed for that model: no traversal, nothing else on disk is reachable.
-  const file = model?.files.find((f) => f.path === path);
+  const adapterPath = path.startsWith(`${ADAPTER_URL_DIR}/`) ? path.slice(ADAPTER_URL_DIR.length + 1) : undefined;
+  const file = adapterPath !== undefined ? model?.adapter?.files.find((f) => f.path === adapterPath) : model?.files.find((f) => f.path === path);
   if (!model || !file) return send(res, 404, `no such model file: ${rest}`);
   let size: number;
   try {

@@ -9,9 +9,9 @@
 import type { ModelInfo } from '../formats/model-info';
 import type { Plan, PlanEntry, PlanInput } from '../recipe/plan-types';
 import type { Dtype } from '../formats/dtype';
-import { decodeElements } from '../formats/dtype-codec';
-import { readChunkBytes } from '../recipe/chunk-read';
+import { readChunkBytes, readLoraFactors } from '../recipe/chunk-read';
 import { gatherFillValues, RowGatherReader } from '../recipe/row-gather';
+import { decodeInputChunk } from '../methods/shared/cpu/lora';
 import { inputCacheKey } from '../recipe/chunk-read';
 import { cpuMergeValues } from '../backends/cpu/tensor';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../errors';
@@ -70,7 +70,7 @@ async function decodedInput(entry: PlanEntry, inp: PlanInput, o: CpuWeightsOptio
   if (!isMergeable(inp.tensor.dtype)) throw new UnsupportedDtypeError(inp.tensor.source.name, inp.tensor.name, inp.tensor.dtype);
   const values = inp.rows
     ? gatherFillValues(await new RowGatherReader(entry, entry.inputs.indexOf(inp), o.signal).chunk(chunk), inp.tensor.dtype as Dtype, entry.computeDtype)
-    : decodeElements(await readChunkBytes(inp, chunk, o.signal), inp.tensor.dtype as Dtype, entry.computeDtype);
+    : await decodeInputChunk(inp, chunk, await readChunkBytes(inp, chunk, o.signal), entry.computeDtype, () => readLoraFactors(inp.tensor.lora!, o.signal));
   if (key !== undefined) o.inputCache!.offer(key, values);
   return values;
 }

@@ -21,6 +21,7 @@ import cabs from '../../shaders/cabs.wgsl?raw';
 import diagnostics from '../../shaders/diagnostics.wgsl?raw';
 import delta from '../../shaders/delta.wgsl?raw';
 import gather from '../../shaders/gather.wgsl?raw';
+import lora from '../../shaders/lora.wgsl?raw';
 import { GpuError } from '../errors';
 import { packUniforms, parseWgslLayout, type Uniforms, type WgslLayout } from './wgsl-layout';
 import type { TrafficMeter, TrafficPart } from './traffic';
@@ -319,6 +320,22 @@ export const FAMILIES = {
     slots: ['uniform', 'read', 'read', 'read', 'storage'],
     traffic: {
       delta_counts: (P) => ({ merged: { r: f32s(P.n) }, base: { r: f32s(P.n) }, other: { r: P.has_other === 1 ? f32s(P.n) : 0 }, counters: rmw(8) }),
+    },
+  },
+  lora: {
+    source: lora,
+    slots: ['uniform', 'read', 'read', 'read', 'storage'],
+    traffic: {
+      // L's rows of the chunk are read once per tile column, R once per tile row
+      lora_matmul: (P) => {
+        const rows = P.n > 0 ? Math.floor((P.start + P.n - 1) / P.cols) - P.row0 + 1 : 0;
+        return {
+          x: { r: on(P.flags, 1) ? storedBytes(P.dt, P.n) : 0 },
+          lhs: { r: f32s(rows * P.inner), sweeps: P.tiles_x },
+          rhs: { r: f32s(P.inner * P.cols), sweeps: Math.ceil(rows / 16) },
+          out: { w: f32s(P.n) },
+        };
+      },
     },
   },
 } satisfies Record<string, Family>;

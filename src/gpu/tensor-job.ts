@@ -11,9 +11,10 @@ import { Batch, storage, uploadBytes } from './buffers';
 import { decode, TIE_BLOCK } from './ops';
 import type { InputCacheLike } from './input-cache';
 import type { TrafficMeter } from './traffic';
-import { inputCacheKey, readChunkBytes } from '../recipe/chunk-read';
+import { inputCacheKey, loraGeometry, readChunkBytes, readDtype, readLoraFactors } from '../recipe/chunk-read';
 import { RowGatherReader } from '../recipe/row-gather';
 import { gatherFill } from './ops-gather';
+import { loraMatmul, type Strided } from './ops-lora';
 
 export { readChunkBytes };
 
@@ -96,6 +97,8 @@ export class TensorJob {
   private pending = new Map<string, Promise<Uint8Array>>();
   /** "input:chunk" already uploaded once: a second upload (another sweep) is not new input. */
   private uploaded = new Set<string>();
+  /** Inputs' LoRA factors (f32 buffers, owned as scratch), by input index. */
+  private loraFactors = new Map<number, Promise<{ a: GPUBuffer; b: GPUBuffer }>>();
   readonly maxChunk: number;
   /** Inputs whose rows a tokenizer merge permutes and fills (PlanInput.rows), by index. */
   private gathers = new Map<number, RowGatherReader>();
@@ -157,6 +160,40 @@ export class TensorJob {
     return uploadBytes(this.device, bytes, `${this.entry.name}#${i}.raw`, t);
   }
 
+  /** Input i's LoRA factors as f32 buffers, uploaded once per job. */
+  private factors(i: number): Promise<{ a: GPUBuffer; b: GPUBuffer }> {
+    let p = this.loraFactors.get(i);
+    if (!p) {
+      const lora = this.entry.inputs[i].tensor.lora!;
+      p = readLoraFactors(lora, this.opts.signal).then(({ a, b }) => {
+        const t = this.opts.traffic;
+        if (t) t.inputBytes += lora.a.byteLength + lora.b.byteLength;
+        const up = (v: Float32Array, k: string) => this.own(`lora${i}.${k}`, uploadBytes(this.device, new Uint8Array(v.buffer, v.byteOffset, v.byteLength), `${this.entry.name}#${i}.lora_${k}`, t));
+        return { a: up(a, 'A'), b: up(b, 'B') };
+      });
+      this.loraFactors.set(i, p);
+    }
+    return p;
+  }
+
+  /**
+   * Stored words of input i (chunk c) with its LoRA update added, as a new f32 buffer: W + scale·ΔW
+   * (lora_matmul), the words freed. Inputs without an adapter are returned as they are.
+   */
+  private async adapt(i: number, c: Chunk, words: GPUBuffer): Promise<GPUBuffer> {
+    const inp = this.entry.inputs[i];
+    if (!inp.tensor.lora) return words;
+    const f = await this.factors(i);
+    const g = loraGeometry(inp);
+    const view = (v: { which: 'a' | 'b'; s0: number; s1: number }): Strided => ({ buf: f[v.which], s0: v.s0, s1: v.s1 });
+    const out = storage(this.device, c.count * 4, `${this.entry.name}#${i}.lora`);
+    const b = this.batch();
+    loraMatmul(b, view(g.L), view(g.R), out, { cols: g.cols, inner: g.inner, start: c.start, n: c.count }, { scale: g.scale, x: { words, dtype: inp.tensor.dtype as Dtype } });
+    b.temps.push(words);
+    await b.submit();
+    return out;
+  }
+
   /**
    * The stored words of input i for chunk c, uploaded but not decoded, for kernels that decode as
    * they read (wsum, gtaFused, l1Blocks). Kept across sweeps for a resident tensor (and decoded
@@ -165,14 +202,14 @@ export class TensorJob {
   async rawInput(i: number, c: Chunk): Promise<{ words: GPUBuffer; dtype: Dtype }> {
     // a gathered input has no stored words in output order to decode from: its decoded chunk
     if (this.gathers.has(i)) return { words: await this.input(i, c), dtype: 'F32' };
-    const dtype = this.entry.inputs[i].tensor.dtype as Dtype;
+    const dtype = readDtype(this.entry.inputs[i]);
     const key = `raw:${i}:${c.index}`;
     const hit = this.cache.get(key);
     if (hit) return { words: hit, dtype };
     if (this.opts.signal?.aborted) throw new CancelledError();
     const bytes = await this.bytes(i, c);
     this.opts.onRead?.(bytes.byteLength);
-    const words = this.upload(i, c, bytes);
+    const words = await this.adapt(i, c, this.upload(i, c, bytes));
     if (this.resident) this.cache.set(key, words);
     else this.transient.push(words);
     return { words, dtype };
@@ -226,13 +263,14 @@ export class TensorJob {
     if (!words) {
       const bytes = await this.bytes(i, c);
       this.opts.onRead?.(bytes.byteLength);
-      words = this.upload(i, c, bytes);
+      words = await this.adapt(i, c, this.upload(i, c, bytes));
     }
     let out = words;
-    if (!isDecoded(inp.tensor.dtype as Dtype, this.entry.computeDtype)) {
+    const dtype = readDtype(inp);
+    if (!isDecoded(dtype, this.entry.computeDtype)) {
       out = storage(this.device, c.count * 4, `${this.entry.name}#${i}.f32`);
       const b = this.batch();
-      decode(b, inp.tensor.dtype as Dtype, words, out, c.count, this.entry.computeDtype);
+      decode(b, dtype, words, out, c.count, this.entry.computeDtype);
       if (!kept) b.temps.push(words);
       await b.submit();
     }
@@ -274,6 +312,7 @@ export class TensorJob {
 
   dispose(): void {
     this.pending.clear();
+    this.loraFactors.clear();
     this.endChunk();
     for (const b of new Set(this.cache.values())) b.destroy();
     for (const b of this.scratchBufs.values()) b.destroy();

@@ -51,9 +51,12 @@ export interface ModelFileSpec {
   blob?: Blob;
 }
 export interface ModelSpec {
-  /** The reference exactly as the recipe writes it. */
+  /** The reference exactly as the recipe writes it ("model+adapter" for a LoRA input). */
   ref: string;
+  /** The model folder's files (the base model's, for "model+adapter"). */
   files: ModelFileSpec[];
+  /** A PEFT LoRA adapter applied to the model as it streams (adapter_config.json, adapter_model.safetensors). */
+  adapter?: { ref: string; files: ModelFileSpec[] };
 }
 
 /** Where a merge's output folder goes (io/sinks.ts `sinkFor` makes the sink). */

@@ -17,15 +17,13 @@ export const DEFAULT_DIAGNOSTICS_CACHE_BYTES = 512 * 1024 * 1024;
 
 /** Identity of a model set: refs, paths, sizes, URLs, and for Blobs/Files their size, name and date. */
 export function modelsSignature(models: ModelSpec[]): string {
-  return JSON.stringify(
-    models.map((m) => [
-      m.ref,
-      m.files.map((f) => {
-        const blob = f.blob as (Blob & { name?: string; lastModified?: number }) | undefined;
-        return [f.path, f.size, f.url ?? null, blob ? [blob.size, blob.type, blob.name ?? null, blob.lastModified ?? null] : null];
-      }),
-    ]),
-  );
+  const files = (fs: ModelSpec['files']) =>
+    fs.map((f) => {
+      const blob = f.blob as (Blob & { name?: string; lastModified?: number }) | undefined;
+      return [f.path, f.size, f.url ?? null, blob ? [blob.size, blob.type, blob.name ?? null, blob.lastModified ?? null] : null];
+    });
+  // a LoRA adapter's files count too: another adapter under the same name is another model
+  return JSON.stringify(models.map((m) => [m.ref, files(m.files), ...(m.adapter ? [m.adapter.ref, files(m.adapter.files)] : [])]));
 }
 
 export class DiagnosticsSession {

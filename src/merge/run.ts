@@ -11,7 +11,7 @@ import type { Recipe } from '../recipe/types';
 import { checkChatTemplate } from '../recipe/chat-templates';
 import { tokenizerFiles } from './tokenizer-files';
 import type { ByteSource, FileWriter, OutputSink } from '../io/types';
-import { openModel } from '../formats/model';
+import { openAdapted, splitAdapterRef } from '../formats/lora';
 import { planShards, DEFAULT_MAX_SHARD_BYTES, SHARD_INDEX_FILE } from '../formats/safetensors';
 import { recipeToMergekitYaml } from '../recipe/mergekit-yaml';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
@@ -33,7 +33,7 @@ export interface RunOptions {
   sink?: OutputSink;
 }
 
-export function sourcesFor(spec: ModelSpec): Map<string, ByteSource> {
+export function sourcesFor(spec: Pick<ModelSpec, 'ref' | 'files'>): Map<string, ByteSource> {
   const files = new Map<string, ByteSource>();
   for (const f of spec.files) {
     const label = `${spec.ref}/${f.path}`;
@@ -47,8 +47,9 @@ export function sourcesFor(spec: ModelSpec): Map<string, ByteSource> {
 export async function loadModels(specs: ModelSpec[], signal?: AbortSignal): Promise<Map<string, ModelInfo>> {
   const models = new Map<string, ModelInfo>();
   for (const spec of specs) {
-    const name = spec.ref.replace(/\/+$/, '').split('/').pop() || spec.ref;
-    models.set(spec.ref, await openModel(spec.ref, name, sourcesFor(spec), signal));
+    const base = splitAdapterRef(spec.ref).model;
+    const name = base.replace(/\/+$/, '').split('/').pop() || base;
+    models.set(spec.ref, await openAdapted(spec.ref, name, sourcesFor({ ref: base, files: spec.files }), spec.adapter && sourcesFor(spec.adapter), signal));
   }
   return models;
 }

@@ -2,8 +2,10 @@
 // from gpu/tensor-job.ts (which pulls in the GPU layer) so CPU paths — the wasm evaluation backend and
 // its Node tests — read tensors exactly as the GPU jobs do.
 import type { PlanInput } from './plan-types';
+import type { LoraTarget, TensorInfo } from '../formats/model-info';
 import { itemSize, type Dtype } from '../formats/dtype';
 import { MethodError } from '../errors';
+import { decodeElements } from '../formats/dtype-codec';
 
 /**
  * Names the decoded f32 values of an input's chunk: the file, the tensor's bytes, the crop, the
@@ -12,7 +14,9 @@ import { MethodError } from '../errors';
  */
 export function inputCacheKey(inp: PlanInput, c: { start: number; count: number }, computeDtype?: string): string {
   const t = inp.tensor;
-  return [t.source.name, t.source.size, t.name, t.byteOffset, t.dtype, t.shape.join('x'), inp.crop?.join('x') ?? '', inp.rows?.key ?? '', computeDtype ?? '', c.start, c.count].join('|');
+  const l = t.lora;
+  const lora = l ? `${l.a.source.name}:${l.a.source.size}:${l.a.byteOffset}:${l.b.byteOffset}:${l.scale}:${l.transposed}` : '';
+  return [t.source.name, t.source.size, t.name, t.byteOffset, t.dtype, t.shape.join('x'), inp.crop?.join('x') ?? '', inp.rows?.key ?? '', computeDtype ?? '', c.start, c.count, lora].join('|');
 }
 
 /** Bytes of elements [start, start+count) of an input in the (possibly cropped) output layout. */
@@ -41,4 +45,40 @@ export async function readChunkBytes(inp: PlanInput, c: { start: number; count: 
     e += run;
   }
   return out;
+}
+
+/** The LoRA factors of an input, decoded to f32 (whole: r × (rows + cols) values). */
+export async function readLoraFactors(lora: LoraTarget, signal?: AbortSignal): Promise<{ a: Float32Array; b: Float32Array }> {
+  const read = (t: TensorInfo) => t.source.read(t.byteOffset, t.byteLength, signal).then((bytes) => decodeElements(bytes, t.dtype as Dtype));
+  const [a, b] = await Promise.all([read(lora.a), read(lora.b)]);
+  return { a, b };
+}
+
+/** A strided view of a factor: element (i, j) at `which`[i·s0 + j·s1]. */
+export interface FactorView {
+  which: 'a' | 'b';
+  s0: number;
+  s1: number;
+}
+
+/**
+ * How an input's LoRA update reads in the chunk's output layout: ΔW[row, col] = Σₖ L(row, k)·R(k, col)
+ * over `inner` = rank, `cols` the output layout's columns (a crop keeps the leading rows and columns).
+ */
+export function loraGeometry(inp: PlanInput): { L: FactorView; R: FactorView; cols: number; inner: number; scale: number } {
+  const t = inp.tensor;
+  const lora = t.lora!;
+  // strides from the factors' own shapes (the stored W's full dims), so a crop — or an input whose
+  // bytes were already cropped (backends/webgpu/execute.ts cacheSweptInputs) — reads the right rows
+  const cols = inp.crop ? inp.crop[1] : t.shape[t.shape.length - 1];
+  const r = lora.rank;
+  const aRow = lora.a.shape[1];
+  // B [rows, r] · A [r, in]; transposed: Aᵀ [rows, r] (A is [r, rows]) · Bᵀ [r, cols] (B is [cols, r])
+  const g = lora.transposed ? { L: { which: 'a' as const, s0: 1, s1: aRow }, R: { which: 'b' as const, s0: 1, s1: r } } : { L: { which: 'b' as const, s0: r, s1: 1 }, R: { which: 'a' as const, s0: aRow, s1: 1 } };
+  return { ...g, cols, inner: r, scale: lora.scale };
+}
+
+/** The stored dtype an input's chunk has once read: F32 when a LoRA update is added to it. */
+export function readDtype(inp: PlanInput): Dtype {
+  return inp.tensor.lora ? 'F32' : (inp.tensor.dtype as Dtype);
 }

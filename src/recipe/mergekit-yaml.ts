@@ -1,7 +1,8 @@
 // mergekit YAML ⇄ Recipe. The full mergekit-yaml schema (mergekit config.py, tokenizer/config.py),
 // validated strictly: an unknown key, a wrong type or a parameter the method does not declare is a
 // RecipeError naming the key path and its line. Valid mergekit options this engine cannot run
-// (modules:, LoRA references, multi-document mergekit-multi files) are UnsupportedErrors.
+// (modules:, multi-document mergekit-multi files) are UnsupportedErrors. LoRA references read as
+// "model+adapter" strings, both forms ("X+Y" and {model: X, lora: Y}), and are written back as "X+Y".
 // Pure: no DOM, no node: imports.
 //
 // YAML is read with the YAML 1.1 schema, as PyYAML (mergekit) reads it: `yes`/`on` are booleans,
@@ -190,16 +191,28 @@ class Reader {
   modelRef(node: YNode | null, path: string): ModelRef {
     if (isMap(node)) {
       const e = this.map(node, path, REF_KEYS, 'a model reference');
-      const lora = e.get('lora');
-      if (lora && !this.isNull(lora.value))
-        this.unsupported(`${path}.lora: LoRA adapters are not supported; merge the adapter into its model first and reference the result`, lora.key, join(path, 'lora'));
       const arch = e.get('override_architecture');
       if (arch && !this.isNull(arch.value)) this.str(arch.value, join(path, 'override_architecture'));
       const m = e.get('model');
       if (!m) this.fail(`${label(path)} is missing the key "model"`, node, path);
-      return this.modelPath(m.value, join(path, 'model'));
+      const model = this.modelPath(m.value, join(path, 'model'));
+      if (model.includes('+')) this.fail(`${label(join(path, 'model'))}: "${model}" must not contain "+"; give the adapter as "lora"`, m.value, join(path, 'model'));
+      const lora = e.get('lora');
+      if (!lora || this.isNull(lora.value)) return model;
+      // {model: X, lora: Y} is mergekit's ModelReference written out; it reads as "X+Y"
+      const adapter = this.modelPath(lora.value, join(path, 'lora'));
+      if (adapter.includes('+')) this.fail(`${label(join(path, 'lora'))}: "${adapter}" must not contain "+"`, lora.value, join(path, 'lora'));
+      return `${model}+${adapter}`;
     }
-    return this.modelPath(node, path);
+    const s = this.refString(node, path);
+    // "model+adapter" (mergekit's ModelReference string form): exactly one "+", both sides non-empty
+    const parts = s.split('+');
+    if (parts.length > 2) this.fail(`${label(path)}: invalid model reference "${s}" (more than one "+"; the form is "model+adapter")`, node, path);
+    if (parts.length === 2) {
+      if (!parts[0].trim() || !parts[1].trim()) this.fail(`${label(path)}: invalid model reference "${s}" (the form is "model+adapter", both non-empty)`, node, path);
+      for (const p of parts) if (p.split('@').length > 2) this.fail(`${label(path)}: invalid model reference "${s}" (more than one "@" in "${p}")`, node, path);
+    }
+    return s;
   }
 
   private modelPath(node: YNode | null, path: string): ModelRef {
@@ -219,9 +232,7 @@ class Reader {
   private refString(node: YNode | null, path: string): ModelRef {
     const s = this.str(node, path, 'a model reference (a string such as "org/name")');
     if (s.trim() === '') this.fail(`${label(path)} must not be empty`, node, path);
-    if (s.includes('+'))
-      this.unsupported(`${path}: "${s}" names a LoRA ("model+lora"); LoRA adapters are not supported, merge the adapter into its model first`, node, path);
-    if (s.split('@').length > 2) this.fail(`${label(path)}: invalid model reference "${s}" (more than one "@")`, node, path);
+    if (!s.includes('+') && s.split('@').length > 2) this.fail(`${label(path)}: invalid model reference "${s}" (more than one "@")`, node, path);
     return s;
   }
 

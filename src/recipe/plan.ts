@@ -454,8 +454,16 @@ export function buildPlan(recipe: Recipe, models: Map<string, ModelInfo>, opts: 
     const planInputs: PlanInput[] = kept.map((c) => {
       const pi: PlanInput = { model: c.model, tensor: c.tensor, isBase: c.isBase, params: c.params };
       const g = gathers[cands.indexOf(c)];
-      if (g) pi.rows = g;
-      else if (!sameShape(c.shape, c.tensor.shape)) pi.crop = [c.shape[0], c.shape[1]];
+      if (g) {
+        // the adapter's rows are the model's own vocabulary; gathering them into the output's would
+        // need the update applied before the permutation, which neither engine does
+        if (c.tensor.lora)
+          throw new UnsupportedError(
+            `Tensor "${outName}": model ${c.model} has a LoRA update on it (embedding LoRA) and the tokenizer setting permutes its rows; apply the adapter to the model first, or use tokenizer_source: base`,
+            { tensor: outName, model: c.model },
+          );
+        pi.rows = g;
+      } else if (!sameShape(c.shape, c.tensor.shape)) pi.crop = [c.shape[0], c.shape[1]];
       return pi;
     });
     entries.push({

@@ -6,6 +6,7 @@ import { create } from 'zustand';
 import type { ErrorRecord } from '../errors';
 import { recipeModels } from '../recipe/model-card';
 import type { DiagnosticsResult, ModelSpec } from '../worker/api';
+import { specOf } from './model-specs';
 import { useStudio, type StudioState } from './store';
 import { getEngine } from './workers';
 
@@ -38,7 +39,7 @@ function modelSpecs(s: StudioState): { specs: ModelSpec[]; missing: string[] } {
   for (const ref of recipeModels(s.recipe)) {
     const m = s.models.find((x) => x.ref === ref && x.status === 'ready');
     if (!m) missing.push(ref);
-    else specs.push({ ref, files: m.files.map((f) => ({ path: f.path, size: f.size, blob: f.file })) });
+    else specs.push(specOf(m));
   }
   return { specs, missing };
 }

@@ -93,3 +93,22 @@ export function uniqueName(name: string, taken: Iterable<string>): string {
   if (!set.has(name)) return name;
   for (let i = 2; ; i++) if (!set.has(`${name}-${i}`)) return `${name}-${i}`;
 }
+
+/** A file group that is a PEFT adapter (adapter_config.json), not a model. */
+export function isAdapterGroup(g: FileGroup): boolean {
+  return g.files.some((f) => f.path === 'adapter_config.json');
+}
+
+/**
+ * Dropped files as one PEFT adapter folder: the folder holding adapter_config.json (its name, or
+ * "adapter" for loose files) with that folder's files; undefined when no adapter_config.json was
+ * dropped or when several were.
+ */
+export function adapterFromPicked(picked: PickedFile[]): FileGroup | undefined {
+  const files = picked.map((f) => ({ ...f, path: normalise(f.path) })).filter((f) => !f.path.split('/').some((s) => s.startsWith('.')));
+  const configs = files.filter((f) => baseName(f.path) === 'adapter_config.json');
+  if (configs.length !== 1) return undefined;
+  const dir = dirOf(configs[0].path);
+  const members = files.filter((f) => dirOf(f.path) === dir);
+  return { name: dir ? baseName(dir) : 'adapter', files: members.map((m) => ({ path: baseName(m.path), file: m.file })) };
+}

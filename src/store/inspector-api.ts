@@ -3,15 +3,19 @@
 // It never touches the GPU; merges go to the engine worker.
 import type { ErrorRecord } from '../errors';
 import type { Recipe } from '../recipe/types';
+import type { AdapterSummary } from '../formats/lora';
 import type { Analysis, ModelSummary, TensorRow } from './types';
 
-export type OpenResult = { ok: true; summary: ModelSummary; tensors: TensorRow[] } | { ok: false; error: ErrorRecord };
+export type OpenResult = { ok: true; summary: ModelSummary; tensors: TensorRow[]; adapter?: AdapterSummary } | { ok: false; error: ErrorRecord };
 
 export type HashTarget = { kind: 'opfs'; dir: string } | { kind: 'directory'; handle: FileSystemDirectoryHandle };
 
 export interface InspectorApi {
-  /** Reads a model's headers (never its tensor data) and keeps them for later checks. */
-  open(id: string, ref: string, name: string, files: { path: string; file: Blob }[]): Promise<OpenResult>;
+  /**
+   * Reads a model's headers (never its tensor data) and keeps them for later checks; with
+   * `adapter`, a PEFT LoRA adapter's too, checked against the model and applied (ref "model+adapter").
+   */
+  open(id: string, ref: string, name: string, files: { path: string; file: Blob }[], adapter?: { ref: string; files: { path: string; file: Blob }[] }): Promise<OpenResult>;
   forget(id: string): Promise<void>;
   /** Plans `recipe` over the open models (`refs`: recipe reference → model id) and checks each model against the base. */
   analyze(recipe: Recipe, refs: Record<string, string>): Promise<Analysis>;

@@ -3,6 +3,7 @@
 import * as Comlink from 'comlink';
 import { toRecord } from '../errors';
 import { openModel } from '../formats/model';
+import { adapterSummary, applyAdapter, openAdapter, splitAdapterRef, type AdapterSummary } from '../formats/lora';
 import { BlobSource } from '../io/sources';
 import { outputPathSegments } from '../io/output-path';
 import type { ModelInfo } from '../formats/model-info';
@@ -16,17 +17,24 @@ import type { Analysis, CompatReport } from './types';
 const open = new Map<string, ModelInfo>();
 
 const api: InspectorApi = {
-  async open(id, ref, name, files): Promise<OpenResult> {
+  async open(id, ref, name, files, adapter): Promise<OpenResult> {
     try {
       const sources = new Map(files.map((f) => [f.path, new BlobSource(f.path, f.file)]));
-      const info = await openModel(ref, name, sources);
+      let info: ModelInfo;
+      let lora: AdapterSummary | undefined;
+      if (adapter) {
+        const base = await openModel(splitAdapterRef(ref).model, name, sources);
+        const a = await openAdapter(adapter.ref, new Map(adapter.files.map((f) => [f.path, new BlobSource(`${adapter.ref}/${f.path}`, f.file)])));
+        info = applyAdapter(base, a, ref);
+        lora = adapterSummary(a);
+      } else info = await openModel(ref, name, sources);
       open.set(id, info);
       const summary = summarize(
         info,
         files.map((f) => ({ path: f.path, size: f.file.size })),
         await fingerprint(files),
       );
-      return { ok: true, summary, tensors: tensorRows(info) };
+      return { ok: true, summary, tensors: tensorRows(info), ...(lora ? { adapter: lora } : {}) };
     } catch (e) {
       open.delete(id);
       return { ok: false, error: toRecord(e) };

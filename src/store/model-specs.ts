@@ -3,7 +3,8 @@ import type { ModelSpec } from '../worker/api';
 import type { ShelfModel } from './types';
 
 export function specOf(m: ShelfModel): ModelSpec {
-  return { ref: m.ref, files: m.files.map((f) => ({ path: f.path, size: f.size, blob: f.file })) };
+  const files = (fs: ShelfModel['files']) => fs.map((f) => ({ path: f.path, size: f.size, blob: f.file }));
+  return { ref: m.ref, files: files(m.files), ...(m.adapter ? { adapter: { ref: m.adapter.ref, files: files(m.adapter.files) } } : {}) };
 }
 
 /** Specs of the named models (all ready ones when `refs` is absent), and the names the shelf lacks. */

@@ -4,7 +4,7 @@ import { parseMergekitYaml } from '../recipe/mergekit-yaml';
 import type { ModelIdentity } from '../recipe/share-url';
 import { defaultRecipe, renameModel } from '../recipe/edit';
 import { recipeModels } from '../recipe/model-card';
-import { groupFiles, uniqueName, type FileGroup, type PickedFile } from './grouping';
+import { adapterFromPicked, groupFiles, isAdapterGroup, uniqueName, type FileGroup, type PickedFile } from './grouping';
 import { useStudio } from './store';
 import type { ShelfModel } from './types';
 import { getInspector } from './workers';
@@ -33,7 +33,17 @@ export function sharedStatus(shared: ModelIdentity[], models: ShelfModel[]): Sha
 
 /** Files from a drop or a picker → models on the shelf. Returns the paths that belong to no model. */
 export async function addPicked(picked: PickedFile[], origin: ShelfModel['origin'] = 'local'): Promise<string[]> {
-  const { groups, ignored } = groupFiles(picked);
+  const grouped = groupFiles(picked);
+  const { ignored } = grouped;
+  // a LoRA adapter folder is not a model: it belongs on its base model's card
+  const adapters = grouped.groups.filter(isAdapterGroup);
+  const groups = grouped.groups.filter((g) => !isAdapterGroup(g));
+  if (adapters.length && groups.length === 0) {
+    useStudio.getState().set({
+      notice: { kind: 'error', text: `${adapters.map((a) => a.name).join(', ')} ${adapters.length === 1 ? 'is a LoRA adapter' : 'are LoRA adapters'}: drop ${adapters.length === 1 ? 'it' : 'each'} on the card of ${adapters.length === 1 ? 'its' : 'their'} base model to merge it as "model+adapter".` },
+    });
+    return ignored;
+  }
   if (groups.length === 0) {
     useStudio.getState().set({
       notice: { kind: 'error', text: picked.length ? `No model found in ${picked.length} file(s): drop a folder with .safetensors files (and config.json), or the files themselves.` : 'Nothing was dropped.' },
@@ -75,6 +85,72 @@ export async function addGroups(groups: FileGroup[], origin: ShelfModel['origin'
   );
   adoptSharedNames(added.map((m) => m.id));
   ensureRecipe();
+}
+
+/** The model's reference without its adapter ("base+adapter" → "base"). */
+function baseRefOf(m: ShelfModel): string {
+  return m.adapter ? m.ref.slice(0, m.ref.length - m.adapter.ref.length - 1) : m.ref;
+}
+
+/** Reads a model's headers again (with or without an adapter); false with a notice on failure. */
+async function reopen(m: ShelfModel, ref: string, adapter: ShelfModel['adapter']): Promise<boolean> {
+  const res = await getInspector().open(
+    m.id,
+    ref,
+    m.name,
+    m.files.map((f) => ({ path: f.path, file: f.file })),
+    adapter && { ref: adapter.ref, files: adapter.files.map((f) => ({ path: f.path, file: f.file })) },
+  );
+  if (!res.ok) return false;
+  useStudio.getState().patchModel(m.id, { status: 'ready', summary: res.summary, tensors: res.tensors, error: undefined, adapter: adapter && { ...adapter, summary: res.adapter } });
+  return true;
+}
+
+/**
+ * An adapter folder dropped on a model's card: the model becomes "model+adapter" (mergekit's
+ * syntax; the recipe follows the new name). The adapter is checked against the model from headers
+ * alone; a mismatch or an unsupported adapter type leaves the card as it was, with the error shown.
+ */
+export async function attachAdapter(id: string, picked: PickedFile[]): Promise<boolean> {
+  const st = useStudio.getState();
+  const m = st.models.find((x) => x.id === id);
+  if (!m || m.status !== 'ready') return false;
+  const group = adapterFromPicked(picked);
+  if (!group) {
+    st.set({ notice: { kind: 'error', text: 'Drop a LoRA adapter folder (adapter_config.json and adapter_model.safetensors) on a model card.' } });
+    return false;
+  }
+  const base = baseRefOf(m);
+  const adapterRef = group.name.replace(/\+/g, '-');
+  const ref = uniqueName(`${base}+${adapterRef}`, st.models.filter((x) => x.id !== id).map((x) => x.ref));
+  const adapter = { ref: ref.slice(base.length + 1), files: group.files.map((f) => ({ path: f.path, size: f.file.size, file: f.file })) };
+  const res = await getInspector().open(
+    m.id,
+    ref,
+    m.name,
+    m.files.map((f) => ({ path: f.path, file: f.file })),
+    { ref: adapter.ref, files: adapter.files.map((f) => ({ path: f.path, file: f.file })) },
+  );
+  if (!res.ok) {
+    await reopen(m, m.ref, m.adapter); // the inspector forgot the model on failure
+    useStudio.getState().set({ notice: { kind: 'error', text: `Adapter ${group.name} was not applied to ${m.ref}: ${res.error.message}` } });
+    return false;
+  }
+  useStudio.getState().patchModel(m.id, { summary: res.summary, tensors: res.tensors, adapter: { ...adapter, summary: res.adapter } });
+  renameRef(m.id, ref);
+  useStudio.getState().set({ notice: null });
+  return true;
+}
+
+/** Removes a model's adapter: it reads as the plain model again (the recipe follows the name). */
+export async function detachAdapter(id: string): Promise<void> {
+  const m = useStudio.getState().models.find((x) => x.id === id);
+  if (!m?.adapter) return;
+  const base = uniqueName(baseRefOf(m), useStudio.getState().models.filter((x) => x.id !== id).map((x) => x.ref));
+  if (await reopen(m, base, undefined)) {
+    useStudio.getState().patchModel(id, { adapter: undefined });
+    renameRef(id, base);
+  }
 }
 
 /** A dropped model whose identity a share link expects takes the recipe's name for it. */

@@ -3,6 +3,7 @@
 import type { ErrorRecord } from '../errors';
 import type { MergeProgress, MergeSummary } from '../worker/api';
 import type { VocabReport } from '../recipe/vocab';
+import type { AdapterSummary } from '../formats/lora';
 
 export interface TensorRow {
   name: string;
@@ -57,6 +58,11 @@ export interface ShelfModel {
   error?: string;
   summary?: ModelSummary;
   tensors?: TensorRow[];
+  /**
+   * A PEFT LoRA adapter dropped on the card: the model then reads as "model+adapter" (its ref is
+   * `${base ref}+${adapter.ref}`), the adapter applied while the base streams.
+   */
+  adapter?: { ref: string; files: ShelfFile[]; summary?: AdapterSummary };
 }
 
 export interface ShapeIssue {

@@ -2,7 +2,7 @@
 // its role in the recipe, and — after a share link — which checkpoints the recipe expects.
 import { useRef, useState, type DragEvent } from 'react';
 import { roleOf, setRole, type Role } from '../recipe/edit';
-import { addPicked, loadDemo, removeModel, sharedStatus } from '../store/shelf';
+import { addPicked, attachAdapter, detachAdapter, loadDemo, removeModel, sharedStatus } from '../store/shelf';
 import { useStudio } from '../store/store';
 import type { CompatReport, ShelfModel } from '../store/types';
 import { filesFromDrop, filesFromInput } from './drop';
@@ -167,11 +167,32 @@ function ModelCard({ model: m }: { model: ShelfModel }) {
   const recipe = useStudio((s) => s.recipe);
   const compat = useStudio((s) => s.analysis?.compat.find((c) => c.model === m.ref));
   const selected = useStudio((s) => s.selectedModel === m.id);
+  const [over, setOver] = useState(false);
   const role = roleOf(recipe, m.ref);
   const s = m.summary;
   const setRoleTo = (r: Role) => useStudio.getState().edit((x) => setRole(x, m.ref, r, s?.layers ?? 0));
+  // a LoRA adapter folder dropped here makes this model "model+adapter"
+  const onDrop = (e: DragEvent<HTMLLIElement>) => {
+    e.preventDefault();
+    e.stopPropagation();
+    setOver(false);
+    void filesFromDrop(e.dataTransfer).then((files) => attachAdapter(m.id, files));
+  };
   return (
-    <li className={`card model role-${role}${selected ? ' selected' : ''}`} aria-label={`Model ${m.ref}`}>
+    <li
+      className={`card model role-${role}${selected ? ' selected' : ''}${over ? ' over' : ''}`}
+      aria-label={`Model ${m.ref}`}
+      data-testid={`card-${m.ref}`}
+      onDragOver={(e) => {
+        if (m.status !== 'ready') return;
+        e.preventDefault();
+        e.stopPropagation();
+        e.dataTransfer.dropEffect = 'copy';
+        setOver(true);
+      }}
+      onDragLeave={() => setOver(false)}
+      onDrop={onDrop}
+    >
       <div className="row space">
         <div className="model-name">
           <strong title={m.name !== m.ref ? `folder: ${m.name}` : undefined}>{m.ref}</strong>
@@ -214,10 +235,33 @@ function ModelCard({ model: m }: { model: ShelfModel }) {
               {selected ? 'Hide details' : 'Tensors & details'}
             </button>
           </div>
+          {m.adapter ? <AdapterLine model={m} /> : <p className="muted small adapter-hint">Drop a LoRA adapter folder here to apply it.</p>}
           {compat ? <CompatLine report={compat} /> : role === 'base' ? <p className="compat ok small">Base model: the others are checked against it.</p> : null}
         </>
       ) : null}
     </li>
+  );
+}
+
+/** The adapter a card carries: its name, r, alpha, targets, and a way to remove it. */
+function AdapterLine({ model: m }: { model: ShelfModel }) {
+  const a = m.adapter!;
+  const s = a.summary;
+  return (
+    <div className="adapter small" aria-label={`LoRA adapter ${a.ref}`}>
+      <span className="tag">LoRA</span> <code>{a.ref}</code>
+      {s ? (
+        <span className="muted">
+          {' '}
+          r={s.ranks[0] === s.ranks[1] ? s.ranks[0] : `${s.ranks[0]}–${s.ranks[1]}`} · alpha={s.alpha}
+          {s.rslora ? ' (rsLoRA)' : ''} · targets {s.targets} · {s.modules} module{s.modules === 1 ? '' : 's'}
+          {s.replaced ? ` · ${s.replaced} tensor${s.replaced === 1 ? '' : 's'} replaced` : ''}
+        </span>
+      ) : null}{' '}
+      <button type="button" className="link" onClick={() => void detachAdapter(m.id)}>
+        Remove adapter
+      </button>
+    </div>
   );
 }
 

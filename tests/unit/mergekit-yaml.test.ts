@@ -452,19 +452,38 @@ slices:
     expect(errorOf(() => parseMergekitYaml('a: [1\n', 'my.yml')).message).toMatch(/in my\.yml/);
   });
 
-  test('unsupported: modules, LoRA (string and object), mergekit-multi', () => {
+  test('unsupported: modules, mergekit-multi', () => {
     expect(unsupported(`merge_method: linear\nmodules:\n  text_decoder:\n    models: [{model: a}]\n`).message).toBe(
       'line 2: modules (multi-module architectures) are not supported; use models: or slices:',
     );
-    const lora = unsupported(`merge_method: linear\nmodels:\n  - model: org/base+org/lora\n    parameters: {weight: 1}\n`);
-    expect(lora.message).toMatch(/^line 3: models\[0\]\.model: "org\/base\+org\/lora" names a LoRA/);
-    expect(lora.details.key).toBe('models[0].model');
-    const lora2 = unsupported(`merge_method: linear\nmodels:\n  - model: {model: org/base, lora: org/lora}\n    parameters: {weight: 1}\n`);
-    expect(lora2.message).toMatch(/^line 3: models\[0\]\.model\.lora: LoRA adapters are not supported/);
     const multi = unsupported(`name: stage1\nmerge_method: linear\nmodels: [{model: a, parameters: {weight: 1}}]\n---\nmerge_method: linear\nmodels: [{model: stage1, parameters: {weight: 1}}]\n`);
     expect(multi.message).toMatch(/mergekit-multi/);
     // a leading --- is a single document
     expect(parseMergekitYaml(`---\nmerge_method: linear\nmodels: [{model: a, parameters: {weight: 1}}]\n`).merge_method).toBe('linear');
+  });
+});
+
+describe('LoRA references (model+adapter)', () => {
+  test('"X+Y" and {model: X, lora: Y} both read as "X+Y", in models, slices, base_model and tokenizer_source, and are written back as "X+Y"', () => {
+    const r = parseMergekitYaml(
+      `merge_method: ties\nbase_model: org/base+./adapters/a@v2\nmodels:\n  - model: org/base+./adapters/a@v2\n  - model: {model: org/chat@r1, lora: {path: ./adapters/b, revision: main}}\n    parameters: {weight: 0.5, density: 0.5}\ntokenizer_source: org/chat@r1+./adapters/b@main\n`,
+    );
+    expect(r.base_model).toBe('org/base+./adapters/a@v2');
+    expect(r.models!.map((m) => m.model)).toEqual(['org/base+./adapters/a@v2', 'org/chat@r1+./adapters/b@main']);
+    expect(r.tokenizer_source).toBe('org/chat@r1+./adapters/b@main');
+    const yaml = recipeToMergekitYaml(r);
+    expect(yaml).toContain('org/chat@r1+./adapters/b@main');
+    expect(roundTrip(r)).toEqual(r);
+    const s = parseMergekitYaml(`merge_method: passthrough\nslices:\n  - sources:\n      - model: {model: m, lora: l}\n        layer_range: [0, 2]\n`);
+    expect(s.slices![0].sources[0].model).toBe('m+l');
+    expect(parseMergekitYaml(`merge_method: linear\nmodels: [{model: {model: m, lora: null}, parameters: {weight: 1}}]\n`).models![0].model).toBe('m');
+  });
+
+  test('malformed LoRA references are RecipeErrors naming the key and line', () => {
+    expect(recipeError(`merge_method: linear\nmodels:\n  - model: a+b+c\n    parameters: {weight: 1}\n`).message).toMatch(/^line 3: models\[0\]\.model: invalid model reference "a\+b\+c" \(more than one "\+"/);
+    expect(recipeError(`merge_method: linear\nmodels:\n  - model: a+\n    parameters: {weight: 1}\n`).message).toMatch(/both non-empty/);
+    expect(recipeError(`merge_method: linear\nmodels:\n  - model: {model: a+b, lora: c}\n    parameters: {weight: 1}\n`).message).toMatch(/^line 3: models\[0\]\.model\.model: "a\+b" must not contain "\+"/);
+    expect(recipeError(`merge_method: linear\nmodels:\n  - model: {model: a, lora: b@1@2}\n    parameters: {weight: 1}\n`).message).toMatch(/more than one "@"/);
   });
 });
 
@@ -477,7 +496,7 @@ const filtered: fc.Arbitrary<FilteredValue[]> = fc.array(
 );
 const setting: fc.Arbitrary<Setting> = fc.oneof(valueOrGradient, filtered);
 const boolSetting: fc.Arbitrary<Setting> = fc.oneof(fc.boolean(), fc.array(fc.record({ filter: fc.constantFrom('mlp', 'lm_head'), value: fc.boolean() }, { requiredKeys: ['value'] }), { minLength: 1, maxLength: 2 }));
-const modelName = fc.constantFrom('org/a', 'org/b@rev', '/abs/c', './rel/d', 'yes', 'null', '1.5', 'org/e-f_g.h');
+const modelName = fc.constantFrom('org/a', 'org/b@rev', 'org/a+./lora', 'org/b@rev+org/l@v1', '/abs/c', './rel/d', 'yes', 'null', '1.5', 'org/e-f_g.h');
 
 const tiesRecipe: fc.Arbitrary<Recipe> = fc
   .record(

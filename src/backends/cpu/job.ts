@@ -5,9 +5,9 @@
 // sweeps more than once, and decodes chunk by chunk; a single-sweep method reads chunk by chunk.
 import type { PlanEntry } from '../../recipe/plan-types';
 import { isMergeable, itemSize, type Dtype } from '../../formats/dtype';
-import { decodeElements } from '../../formats/dtype-codec';
-import { readChunkBytes } from '../../recipe/chunk-read';
+import { readChunkBytes, readLoraFactors } from '../../recipe/chunk-read';
 import { gatherFillValues, RowGatherReader } from '../../recipe/row-gather';
+import { decodeInputChunk } from '../../methods/shared/cpu/lora';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../../errors';
 import type { Chunk, CpuJob } from '../../methods/shared/cpu/method';
 
@@ -52,6 +52,7 @@ export class CpuTensorJob implements CpuJob {
   readonly chunks: Chunk[];
   private decoded: (Float32Array | undefined)[];
   private raw: (Uint8Array | undefined)[];
+  private factors: (Promise<{ a: Float32Array; b: Float32Array }> | undefined)[] = [];
   private readonly whole: boolean;
 
   constructor(
@@ -77,6 +78,15 @@ export class CpuTensorJob implements CpuJob {
     if (this.opts.signal?.aborted) throw new CancelledError();
   }
 
+  /**
+   * Input i's stored bytes over chunk c decoded (a LoRA update added first, as the WebGPU job's
+   * lora_matmul does) and rounded to the compute dtype.
+   */
+  private decode(i: number, c: { start: number; count: number }, bytes: Uint8Array): Promise<Float32Array> {
+    const inp = this.entry.inputs[i];
+    return decodeInputChunk(inp, c, bytes, this.entry.computeDtype, () => (this.factors[i] ??= readLoraFactors(inp.tensor.lora!, this.opts.signal)));
+  }
+
   /** Input i's values over chunk c (f32, rounded to the compute dtype): a view, do not write to it. */
   async input(i: number, c: Chunk): Promise<Float32Array> {
     this.check();
@@ -97,20 +107,21 @@ export class CpuTensorJob implements CpuJob {
       if (!d) {
         if (this.opts.decoded) d = this.decoded[i] = await this.opts.decoded(i);
         else {
-          const bytes = await readChunkBytes(inp, { start: 0, count: this.n }, this.opts.signal);
-          d = this.decoded[i] = decodeElements(bytes, dtype, this.entry.computeDtype);
+          const all = { start: 0, count: this.n };
+          const bytes = await readChunkBytes(inp, all, this.opts.signal);
+          d = this.decoded[i] = await this.decode(i, all, bytes);
         }
       }
       return d.subarray(c.start, c.start + c.count);
     }
     if (this.opts.singleSweep || this.chunks.length === 1) {
       const bytes = await readChunkBytes(inp, c, this.opts.signal);
-      return decodeElements(bytes, dtype, this.entry.computeDtype);
+      return this.decode(i, c, bytes);
     }
     let r = this.raw[i];
     if (!r) r = this.raw[i] = await readChunkBytes(inp, { start: 0, count: this.n }, this.opts.signal);
     const size = itemSize(dtype);
-    return decodeElements(r.subarray(c.start * size, (c.start + c.count) * size), dtype, this.entry.computeDtype);
+    return this.decode(i, c, r.subarray(c.start * size, (c.start + c.count) * size));
   }
 
   private gathers = new Map<number, RowGatherReader>();
@@ -135,5 +146,6 @@ export class CpuTensorJob implements CpuJob {
     this.gathers.clear();
     this.decoded = [];
     this.raw = [];
+    this.factors = [];
   }
 }

@@ -7,8 +7,12 @@ import { ResourceError, toRecord, type ErrorRecord } from '../../errors';
 import { tensorMemory, type SizedEntry } from './memory';
 import { cpuTensorBytes } from './tensor';
 
+type Tensor = PlanEntry['inputs'][number]['tensor'];
+type PortableTensor<T> = Omit<T, 'source'> & { source: PortableSource };
+type PortableLora = Omit<NonNullable<Tensor['lora']>, 'a' | 'b'> & { a: PortableTensor<Tensor>; b: PortableTensor<Tensor> };
+
 export interface PortableEntry extends Omit<PlanEntry, 'inputs'> {
-  inputs: (Omit<PlanEntry['inputs'][number], 'tensor'> & { tensor: Omit<PlanEntry['inputs'][number]['tensor'], 'source'> & { source: PortableSource } })[];
+  inputs: (Omit<PlanEntry['inputs'][number], 'tensor'> & { tensor: Omit<PortableTensor<Tensor>, 'lora'> & { lora?: PortableLora } })[];
 }
 
 export interface CpuTask {
@@ -21,11 +25,13 @@ export interface CpuTask {
 export type CpuReply = { id: number; ok: true; bytes: Uint8Array } | { id: number; ok: false; error: ErrorRecord };
 
 export function toPortableEntry(e: PlanEntry): PortableEntry {
-  return { ...e, inputs: e.inputs.map((i) => ({ ...i, tensor: { ...i.tensor, source: portableOf(i.tensor.source) } })) };
+  const lora = (l: Tensor['lora']): PortableLora | undefined => l && { ...l, a: { ...l.a, source: portableOf(l.a.source) }, b: { ...l.b, source: portableOf(l.b.source) } };
+  return { ...e, inputs: e.inputs.map((i) => ({ ...i, tensor: { ...i.tensor, source: portableOf(i.tensor.source), lora: lora(i.tensor.lora) } })) };
 }
 
 export function fromPortableEntry(e: PortableEntry): PlanEntry {
-  return { ...e, inputs: e.inputs.map((i) => ({ ...i, tensor: { ...i.tensor, source: openPortable(i.tensor.source) } })) };
+  const lora = (l: PortableLora | undefined): Tensor['lora'] => l && { ...l, a: { ...l.a, source: openPortable(l.a.source) }, b: { ...l.b, source: openPortable(l.b.source) } };
+  return { ...e, inputs: e.inputs.map((i) => ({ ...i, tensor: { ...i.tensor, source: openPortable(i.tensor.source), lora: lora(i.tensor.lora) } })) };
 }
 
 /** Runs one task in this thread (the body of both the Node and the browser worker). */
