@@ -5,6 +5,7 @@
 import { IoError } from '../errors';
 import { BlobSource, HttpSource, MemorySource } from './sources';
 import type { ByteSource, PortableSource } from './types';
+import { HubFileSource } from './hub/source';
 
 type Opener = (p: PortableSource) => ByteSource;
 let nodeFileOpener: Opener | undefined;
@@ -22,6 +23,8 @@ export function openPortable(p: PortableSource): ByteSource {
       return new HttpSource(p.name, p.url, p.size);
     case 'memory':
       return new MemorySource(p.name, p.bytes);
+    case 'hub':
+      return new HubFileSource(p.file, p.token ? { token: p.token } : {});
     case 'node-file':
       if (!nodeFileOpener) throw new IoError(`${p.name}: a local file path cannot be read in this thread (no file system)`, { file: p.name });
       return nodeFileOpener(p);
