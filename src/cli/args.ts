@@ -12,7 +12,10 @@ arguments:
 
 options:
   --models-dir <dir>      where model references are looked up (default: the YAML's folder);
-                          "org/name" → <dir>/org/name, absolute paths are used as they are
+                          "org/name" → <dir>/org/name, absolute paths are used as they are.
+                          A reference with no such folder that reads as org/name[@revision] (or
+                          a Hub URL) is read from the Hub ($HF_ENDPOINT, default
+                          https://huggingface.co) by range requests, pinned to its commit
   --seed <n>              seed for random methods (DARE, DELLA, …)
   --shard-size <size>     max output shard size in bytes; K/M/G/B suffixes, decimal like
                           mergekit (5B = 5e9, the default), KiB/MiB/GiB binary
@@ -26,6 +29,14 @@ options:
   --io-only               read every input byte range and write zeros of the output's layout,
                           without merging (the I/O floor of npm run bench:merge)
   --chunk-elements <n>    process tensors in chunks of at most n elements (testing)
+  --token <token>         Hugging Face token for gated or private Hub models (default: $HF_TOKEN);
+                          sent only to the Hub's origin, never printed
+  --cache-dir <dir>       where bytes read from the Hub are kept for the next run (default:
+                          $HF_HOME/merge-studio, i.e. ~/.cache/huggingface/merge-studio)
+  --cache-size <size>     bound on that cache, least recently used out first (default 20G)
+  --no-cache              read Hub files from the network only
+  --retries <n>           failed attempts in a row before a Hub read gives up (default 6;
+                          backoff from 0.5 s doubling, or the server's Retry-After)
   --verbose, -v           also print the browser's console messages
   --help, -h              show this help
 `;
@@ -42,6 +53,11 @@ export interface CliOptions {
   threads?: number;
   ioOnly?: boolean;
   verbose: boolean;
+  token?: string;
+  cacheDir?: string;
+  cacheSize?: number;
+  noCache?: boolean;
+  retries?: number;
 }
 
 export type BackendChoice = 'auto' | 'cpu' | 'webgpu';
@@ -63,13 +79,13 @@ const SUFFIX: Record<string, number> = {
 };
 
 /** "5B" → 5e9, "500M" → 5e8, "1.5G" → 1.5e9, "64MiB" → 67108864, "12345" → 12345. */
-export function parseSize(text: string): number {
+export function parseSize(text: string, flag = '--shard-size'): number {
   const m = /^\s*(\d+(?:\.\d+)?|\.\d+)(?:e(\d+))?\s*([a-z]*)\s*$/i.exec(text);
   const mult = m ? SUFFIX[m[3].toLowerCase()] : undefined;
   if (!m || mult === undefined)
-    throw new UsageError(`--shard-size: "${text}" is not a size; use bytes with an optional K/M/G/B suffix (e.g. 5B, 500M, 2G, 64MiB)`);
+    throw new UsageError(`${flag}: "${text}" is not a size; use bytes with an optional K/M/G/B suffix (e.g. 5B, 500M, 2G, 64MiB)`);
   const n = Math.round(Number(m[1]) * (m[2] ? 10 ** Number(m[2]) : 1) * mult);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--shard-size: "${text}" must be a positive number of bytes`);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag}: "${text}" must be a positive number of bytes`);
   return n;
 }
 
@@ -149,6 +165,27 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
         once(a);
         o.backend = parseBackend(value());
         break;
+      case '--token':
+        once(a);
+        o.token = value();
+        if (!o.token) throw new UsageError('--token needs a value');
+        break;
+      case '--cache-dir':
+        once(a);
+        o.cacheDir = value();
+        if (!o.cacheDir) throw new UsageError('--cache-dir needs a folder');
+        break;
+      case '--cache-size':
+        once(a);
+        o.cacheSize = parseSize(value(), '--cache-size');
+        break;
+      case '--retries':
+        once(a);
+        o.retries = parseInteger(a, value(), 0);
+        break;
+      case '--no-cache':
+        o.noCache = true;
+        break;
       case '--threads':
         once(a);
         o.threads = parseInteger(a, value(), 1);
@@ -161,6 +198,7 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
   if (positional.length === 0) throw new UsageError('missing the configuration file (<config.yml>)');
   if (positional.length > 1) throw new UsageError(`expected one configuration file, got ${positional.length}: ${positional.join(' ')}`);
   if (!o.out) throw new UsageError('missing --out <dir>');
+  if (o.noCache && (o.cacheDir !== undefined || o.cacheSize !== undefined)) throw new UsageError('--no-cache cannot be combined with --cache-dir or --cache-size');
   return { ...o, config: positional[0], out: o.out } as CliOptions;
 }
 

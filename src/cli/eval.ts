@@ -12,8 +12,6 @@ import { findChromium, CHROMIUM_ARGS } from '../browser';
 import { EvalError, StudioError } from '../errors';
 import { parseMergekitYaml } from '../recipe/mergekit-yaml';
 import { openModel } from '../formats/model';
-import { NodeFileSource } from '../io/node-source';
-import type { ByteSource } from '../io/types';
 import type { ModelInfo } from '../formats/model-info';
 import type { Recipe } from '../recipe/types';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
@@ -25,7 +23,8 @@ import type { EvalTarget } from '../eval/target';
 import type { EvaluateReply, EvaluateRequest, GpuReport } from '../worker/api';
 import { EVAL_USAGE, parseEvalArgs, type EvalCliOptions } from './eval-args';
 import { parseOrExit } from './args';
-import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
+import { modelName, openResolvedFiles, recipeModelRefs, resolveModel, resolveModelRef, type ResolvedModel } from './models';
+import { CliHub } from './hub';
 import { formatDuration } from './progress';
 import { startCliServer, type CliServer } from './server';
 import { REPO_ROOT } from './merge';
@@ -50,9 +49,7 @@ export interface EvalPlan {
 async function openInfos(models: ResolvedModel[]): Promise<Map<string, ModelInfo>> {
   const infos = new Map<string, ModelInfo>();
   for (const m of models) {
-    const files = new Map<string, ByteSource>();
-    for (const f of m.files) files.set(f.path, await NodeFileSource.open(f.path, f.abs));
-    infos.set(m.ref, await openModel(m.ref, basename(m.dir), files));
+    infos.set(m.ref, await openModel(m.ref, modelName(m), await openResolvedFiles(m)));
   }
   return infos;
 }
@@ -86,7 +83,13 @@ export async function prepareEval(o: EvalCliOptions): Promise<EvalPlan> {
     }
     const modelsDir = resolve(o.modelsDir ?? dirname(targetPath));
     models = [];
-    for (const ref of recipeModelRefs(recipe)) models.push(await resolveModel(ref, modelsDir));
+    // Hub references resolve as in `npm run merge` (HF_ENDPOINT, HF_TOKEN, the default cache)
+    let hub: CliHub | undefined;
+    const hubFor = async (ref: string) => {
+      hub ??= await CliHub.open({});
+      return hub.resolve(ref);
+    };
+    for (const ref of recipeModelRefs(recipe)) models.push(await resolveModelRef(ref, modelsDir, hubFor));
     const infos = await openInfos(models);
     const needsVocab = recipe.tokenizer !== undefined || recipe.tokenizer_source !== undefined;
     const plan = buildPlan(recipe, infos, { seed: o.seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });

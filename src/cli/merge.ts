@@ -16,8 +16,6 @@ import { findChromium, CHROMIUM_ARGS } from '../browser';
 import { StudioError } from '../errors';
 import { parseMergekitYaml } from '../recipe/mergekit-yaml';
 import { openModel } from '../formats/model';
-import { NodeFileSource } from '../io/node-source';
-import type { ByteSource } from '../io/types';
 import type { Recipe } from '../recipe/types';
 import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
@@ -26,7 +24,9 @@ import type { MergeBackend } from '../backends/types';
 import { nodeCpuBackend } from '../backends/cpu/node-pool';
 import { mayHaveHardwareGpu, nodeMerge } from './node-merge';
 import { parseArgs, parseOrExit, USAGE, type CliOptions } from './args';
-import { recipeModelRefs, resolveModel, type ResolvedModel } from './models';
+import { modelName, openResolvedFiles, recipeModelRefs, resolveModelRef, type ResolvedModel } from './models';
+import { CliHub, networkLine } from './hub';
+import { DEFAULT_RETRY } from '../io/hub/retry';
 import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
 import { startCliServer, type CliServer } from './server';
@@ -47,6 +47,15 @@ export function trafficLine(t: GpuTraffic, parts = false): string {
     `GPU traffic: ${formatBytes(t.bytes)} = ${trafficRatio(t).toFixed(3)} × (input ${formatBytes(t.inputBytes)} + output ${formatBytes(t.outputBytes)}); ` +
     `device memory only ${trafficRatio(t, true).toFixed(3)} ×, ${t.dispatches} dispatches` +
     rows.map(([p, b]) => `\n  ${p.padEnd(width)}  ${formatBytes(b).padStart(9)}  ${(denom > 0 ? b / denom : 0).toFixed(3)} ×`).join('')
+  );
+}
+
+/** "hub: 1.2 GB from the network, 0 B from the cache (0.0 % cached), 2 retries" */
+export function hubLine(h: CliHub): string {
+  const st = h.stats;
+  return (
+    `hub: ${formatBytes(st.networkBytes)} from the network, ${formatBytes(st.cacheBytes)} from the cache (${(st.hitShare() * 100).toFixed(1)} % cached)` +
+    `${st.retries ? `, ${st.retries} retries` : ''}${h.cacheDir ? `; cache ${h.cacheDir}` : '; no cache'}`
   );
 }
 
@@ -88,9 +97,7 @@ async function loadRecipe(configPath: string): Promise<Recipe> {
 async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<Map<string, ModelInfo>> {
   const infos = new Map<string, ModelInfo>();
   for (const m of models) {
-    const files = new Map<string, ByteSource>();
-    for (const f of m.files) files.set(f.path, await NodeFileSource.open(f.path, f.abs));
-    infos.set(m.ref, await openModel(m.ref, basename(m.dir), files));
+    infos.set(m.ref, await openModel(m.ref, modelName(m), await openResolvedFiles(m)));
   }
   const needsVocab = recipe.tokenizer !== undefined || recipe.tokenizer_source !== undefined;
   buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
@@ -145,6 +152,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   let browser: Browser | undefined;
   let page: Page | undefined;
   let cpu: { backend: MergeBackend; abort: AbortController } | undefined;
+  let hub: CliHub | undefined;
   let interrupted = false;
   const progress = new ProgressPrinter(io.stderr);
 
@@ -183,14 +191,30 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       throw new CliFailure(`--export-cabs needs a cabs recipe; ${basename(configPath)} uses merge_method ${recipe.merge_method}`);
     const refs = recipeModelRefs(recipe);
     if (refs.length === 0) throw new CliFailure(`${basename(configPath)} names no models`);
+    const hubFor = async (ref: string): Promise<ResolvedModel> => {
+      hub ??= await CliHub.open({
+        token: o.token,
+        cacheDir: o.noCache ? null : o.cacheDir,
+        cacheBytes: o.cacheSize,
+        ...(o.retries !== undefined ? { retry: { ...DEFAULT_RETRY, maxRetries: o.retries } } : {}),
+        onRetry: (w) => progress.message(`warning: ${w}`),
+      });
+      const m = await hub.resolve(ref);
+      err(`hub: ${CliHub.describe(m)}`);
+      return m;
+    };
     const models: ResolvedModel[] = [];
-    for (const ref of refs) models.push(await resolveModel(ref, modelsDir));
+    for (const ref of refs) models.push(await resolveModelRef(ref, modelsDir, hubFor));
+    if (hub) {
+      const h = hub;
+      progress.extra = (p) => networkLine(h.stats, Math.max(0, p.bytesTotal - p.bytesRead));
+    }
 
     const outPath = resolve(o.out);
     const problem = await outputTargetProblem(outPath);
     if (problem) throw new CliFailure(`refusing to write the output: ${problem}`);
     for (const m of models)
-      if (outPath === m.dir || !relative(m.dir, outPath).startsWith('..'))
+      if (m.dir && (outPath === m.dir || !relative(m.dir, outPath).startsWith('..')))
         throw new CliFailure(`--out ${outPath} is inside the input model folder of "${m.ref}" (${m.dir})`);
 
     const infos = await preflight(recipe, models, o.seed);
@@ -218,10 +242,16 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         `wrote ${relative(process.cwd(), outPath) || '.'}: ${files.length} files, ${formatBytes(total)} in ${formatDuration(Date.now() - started)} ` +
           `(${s.tensors} tensors, ${formatBytes(s.bytesRead)} read, merge ${formatDuration(s.elapsedMs)})\n` +
           files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}\n`).join('') +
-          (s.gpuTraffic ? trafficLine(s.gpuTraffic, o.verbose) + '\n' : ''),
+          (s.gpuTraffic ? trafficLine(s.gpuTraffic, o.verbose) + '\n' : '') +
+          (hub ? hubLine(hub) + '\n' : ''),
       );
     };
     const runOnCpu = async (): Promise<number> => {
+      if (hub) {
+        // the worker threads read Hub files through this process (cache, retries, counters)
+        server = await startCliServer({ root: REPO_ROOT, models, vite: false, verbose: o.verbose });
+        CliHub.proxy(models, server.modelsUrl);
+      }
       const backend = nodeCpuBackend(o.threads);
       cpu = { backend, abort: new AbortController() };
       err(`backend: ${backend.description} (${why})`);
@@ -306,7 +336,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (interrupted) return 130;
     if (!result.ok) {
       await output.abort();
-      err(`error: ${result.error.message}`);
+      err(`error: ${hub?.failure?.message ?? result.error.message}`);
       return 1;
     }
     if (output.state !== 'committed') throw new CliFailure('the engine finished without committing its output; nothing was written');
@@ -316,7 +346,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   } catch (e) {
     progress.finish();
     if (interrupted) return 130;
-    err(`error: ${messageOf(e)}`);
+    err(`error: ${hub?.failure && !(e instanceof CliFailure) ? hub.failure.message : messageOf(e)}`);
     if (o.verbose && e instanceof Error && !(e instanceof StudioError) && !(e instanceof CliFailure) && e.stack) err(e.stack);
     return 1;
   } finally {

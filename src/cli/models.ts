@@ -1,10 +1,15 @@
-// Model references → local folders, for the headless CLI (Node only).
-// A reference is used as the recipe writes it ("org/name", "org/name@rev", "./x", "/abs/x");
-// only local folders are supported (no Hub downloads: the CLI runs offline).
+// Model references → local folders or Hub repos, for the headless CLI (Node only).
+// A reference is used as the recipe writes it ("org/name", "org/name@rev", "./x", "/abs/x"). A local
+// folder wins (mergekit's order); a reference that names none and reads as a Hub reference is
+// resolved on the Hub (cli/hub.ts) when the command has Hub access, pinned to a commit.
 import { readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { ModelError } from '../errors';
+import type { HubModel } from '../io/hub/resolve';
+import { parseHubRef } from '../io/hub/ref';
+import { NodeFileSource } from '../io/node-source';
+import type { ByteSource } from '../io/types';
 import type { Recipe, TokenSource } from '../recipe/types';
 
 /** Every model reference a recipe uses, in first-appearance order, without duplicates. */
@@ -34,8 +39,24 @@ export function recipeModelRefs(recipe: Recipe): string[] {
 
 export interface ResolvedModel {
   ref: string;
-  dir: string;
-  files: { path: string; size: number; abs: string }[];
+  /** The local folder (absent for a Hub model). */
+  dir?: string;
+  /** The Hub model at its pinned commit (absent for a local folder). */
+  hub?: HubModel;
+  /** abs: the file on disk (local); source: where its bytes come from (Hub). */
+  files: { path: string; size: number; abs?: string; source?: ByteSource }[];
+}
+
+/** A short name for the model's folder (the local folder's name, or the repo's). */
+export function modelName(m: ResolvedModel): string {
+  return m.dir ? basename(m.dir) : (m.hub?.repo.split('/').pop() ?? m.ref);
+}
+
+/** The model's files as byte sources (Node files, or the Hub sources). */
+export async function openResolvedFiles(m: ResolvedModel): Promise<Map<string, ByteSource>> {
+  const files = new Map<string, ByteSource>();
+  for (const f of m.files) files.set(f.path, f.source ?? (await NodeFileSource.open(f.path, f.abs!)));
+  return files;
 }
 
 async function isDir(p: string): Promise<boolean> {
@@ -49,6 +70,20 @@ async function isDir(p: string): Promise<boolean> {
 /** Which files of a model folder the engine may need (mergekit downloads *.json, tokenizer.model, weights). */
 export function isModelFile(name: string): boolean {
   return /\.(safetensors|json|model|txt|tiktoken|jinja)$/i.test(name) && !name.startsWith('.');
+}
+
+/** The local folder a reference names, or undefined (no error). */
+export async function findModelDir(ref: string, modelsDir: string): Promise<string | undefined> {
+  return resolveModelDir(ref, modelsDir).catch(() => undefined);
+}
+
+/**
+ * Resolves a reference: a local folder when there is one, else (with `hub`) a Hub repo. Throws
+ * ModelError naming the reference (and the paths tried, or the Hub's answer).
+ */
+export async function resolveModelRef(ref: string, modelsDir: string, hub?: (ref: string) => Promise<ResolvedModel>): Promise<ResolvedModel> {
+  if (hub && parseHubRef(ref) && !(await findModelDir(ref, modelsDir))) return hub(ref);
+  return resolveModel(ref, modelsDir);
 }
 
 /** Resolves one reference to a folder; throws ModelError naming the reference and every path tried. */
@@ -66,8 +101,8 @@ export async function resolveModelDir(ref: string, modelsDir: string): Promise<s
   }
   const hints: string[] = [];
   if (ref.includes('+')) hints.push('LoRA references ("model+lora") are not supported: merge the adapter into the model first');
-  if (!isAbsolute(ref) && /^[\w.-]+\/[\w.-]+(@.*)?$/.test(ref))
-    hints.push(`the CLI works offline; download it first, e.g. \`huggingface-cli download ${ref.split('@')[0]} --local-dir ${base(ref.split('@')[0])}\``);
+  if (!isAbsolute(ref) && /^[\w.-]+\/[\w.-]+(@.*)?$/.test(ref) && !parseHubRef(ref))
+    hints.push('it is not a Hub reference either (org/name or org/name@revision)');
   throw new ModelError(
     `model "${ref}" not found: no folder at ${tried.join(' or ')}${hints.length ? ` (${hints.join('; ')})` : ''}. Use --models-dir to say where models live.`,
     { model: ref, file: full },

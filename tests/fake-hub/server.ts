@@ -367,7 +367,7 @@ export async function startFakeHub(o: FakeHubOptions = {}): Promise<FakeHub> {
       return undefined;
     }
     // cut: answer normally, but stop after afterBytes of the body
-    (entry as LoggedRequest & { cutAfter?: number }).cutAfter = f.afterBytes ?? 0;
+    (entry as LoggedRequest & { cut?: Fault }).cut = f;
     return entry;
   };
 
@@ -389,7 +389,14 @@ export async function startFakeHub(o: FakeHubOptions = {}): Promise<FakeHub> {
       ...(range ? { 'Content-Range': `bytes ${start}-${end}/${bytes.length}` } : {}),
     });
     if (req.method === 'HEAD') return void res.end();
-    await sendBody(res, body, entry, (entry as LoggedRequest & { cutAfter?: number }).cutAfter);
+    const cut = (entry as LoggedRequest & { cut?: Fault }).cut;
+    if (cut && body.length <= (cut.afterBytes ?? 0)) {
+      // too short to be cut: the fault waits for a longer body
+      delete entry.fault;
+      faults.unshift({ ...cut, times: 1 });
+      return sendBody(res, body, entry);
+    }
+    await sendBody(res, body, entry, cut ? (cut.afterBytes ?? 0) : undefined);
   };
 
   const sign = (oid: string, expires: number) => createHmac('sha256', secret).update(`${oid}:${expires}`).digest('hex').slice(0, 32);

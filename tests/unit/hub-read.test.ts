@@ -189,7 +189,7 @@ describe('HubFileSource', () => {
     expect(hub.log.filter((r) => r.origin === 'cdn').length).toBe(1);
     // overlapping read: block 1-2 hit, block 0 and 3 fetched separately
     expect(await s.read(0, 262_144)).toEqual(weights.slice(0, 262_144));
-    expect(hit).toBe(2 * 65536);
+    expect(hit).toBe(2 * 65536); // blocks 1 and 2 lie wholly inside the read
     const again = net;
     expect(await s.read(0, weights.length)).toEqual(weights);
     expect(net - again).toBe(weights.length - 262_144);

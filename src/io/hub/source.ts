@@ -141,11 +141,12 @@ export class HubFileSource implements ByteSource {
     const blocks: (Uint8Array | Promise<Uint8Array> | undefined)[] = [];
     for (let i = first; i <= last; i++) blocks.push(this.inflight.get(i));
     const looked = await Promise.all(blocks.map((b, j) => (b ? undefined : cache.get(this.key, first + j).catch(() => undefined))));
-    let hit = 0;
+    let hit = 0; // bytes of this read served by the cache
     looked.forEach((b, j) => {
-      if (b && b.length === Math.min(B, this.size - (first + j) * B)) {
+      const blockStart = (first + j) * B;
+      if (b && b.length === Math.min(B, this.size - blockStart)) {
         blocks[j] = b;
-        hit += b.length;
+        hit += Math.min(offset + length, blockStart + b.length) - Math.max(offset, blockStart);
       }
     });
     if (hit) this.meter?.cache(hit);
