@@ -79,7 +79,16 @@ async function pipeSource(res: ServerResponse, source: ByteSource, start: number
       const bytes = await next;
       at += bytes.length;
       if (at < length) next = piece(at);
-      if (!res.write(bytes)) await new Promise<void>((ok) => res.once('drain', ok).once('close', ok));
+      if (!res.write(bytes))
+        await new Promise<void>((ok) => {
+          const go = () => {
+            res.off('drain', go);
+            res.off('close', go);
+            ok();
+          };
+          res.on('drain', go);
+          res.on('close', go);
+        });
       if (res.destroyed) return;
     }
     res.end();

@@ -317,7 +317,16 @@ export async function startFakeHub(o: FakeHubOptions = {}): Promise<FakeHub> {
       const ok = res.write(bytes.subarray(at, at + n));
       at += n;
       entry.bytesSent += n;
-      if (!ok) await new Promise<void>((done) => res.once('drain', done).once('close', done));
+      if (!ok)
+        await new Promise<void>((done) => {
+          const finish = () => {
+            res.off('drain', finish);
+            res.off('close', finish);
+            done();
+          };
+          res.on('drain', finish);
+          res.on('close', finish);
+        });
     }
     if (cutAfter !== undefined) {
       // Let what was written leave, then cut the connection mid-body.

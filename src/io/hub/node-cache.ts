@@ -58,6 +58,27 @@ export class DiskBlockStore implements BlockStore {
     return s;
   }
 
+  /**
+   * The last blocks read or written, in memory (bounded by HOT_BYTES): a tensor's chunks and the
+   * small tensors around it are read from one block many times in a row.
+   */
+  private readonly hot = new Map<string, Uint8Array>();
+  private hotBytes = 0;
+  static readonly HOT_BYTES = 64 * 1024 * 1024;
+
+  private remember(id: string, b: Uint8Array): void {
+    const old = this.hot.get(id);
+    if (old) this.hotBytes -= old.length;
+    this.hot.delete(id);
+    this.hot.set(id, b);
+    this.hotBytes += b.length;
+    for (const [k, v] of this.hot) {
+      if (this.hotBytes <= DiskBlockStore.HOT_BYTES) break;
+      this.hot.delete(k);
+      this.hotBytes -= v.length;
+    }
+  }
+
   private id(key: string, index: number): { id: string; sub: string; file: string } {
     const h = keyHash(key);
     const sub = join(this.dir, 'blocks', h);
@@ -68,9 +89,18 @@ export class DiskBlockStore implements BlockStore {
     const { id, file } = this.id(key, index);
     const e = this.entries.get(id);
     if (!e) return undefined;
+    const hot = this.hot.get(id);
+    if (hot) {
+      this.hot.delete(id);
+      this.hot.set(id, hot);
+      e.used = ++this.clock;
+      return hot;
+    }
     try {
       const b = new Uint8Array(await readFile(file));
+      if (b.length !== e.bytes) throw new Error('changed');
       e.used = ++this.clock;
+      this.remember(id, b);
       const now = new Date();
       await utimes(file, now, now).catch(() => undefined);
       return b;
@@ -92,6 +122,7 @@ export class DiskBlockStore implements BlockStore {
     await rename(tmp, file);
     if (this.entries.has(id)) return; // a concurrent put of the same block
     this.entries.set(id, { path: file, bytes: bytes.length, used: ++this.clock });
+    this.remember(id, bytes);
     this.total += bytes.length;
     await this.evict();
   }
@@ -103,6 +134,11 @@ export class DiskBlockStore implements BlockStore {
       if (this.total <= this.limit) break;
       this.entries.delete(id);
       this.total -= e.bytes;
+      const hot = this.hot.get(id);
+      if (hot) {
+        this.hot.delete(id);
+        this.hotBytes -= hot.length;
+      }
       await rm(e.path, { force: true }).catch(() => undefined);
     }
   }
@@ -115,6 +151,8 @@ export class DiskBlockStore implements BlockStore {
     await rm(join(this.dir, 'blocks'), { recursive: true, force: true });
     await mkdir(join(this.dir, 'blocks'), { recursive: true });
     this.entries.clear();
+    this.hot.clear();
+    this.hotBytes = 0;
     this.total = 0;
   }
 }

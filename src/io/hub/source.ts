@@ -141,13 +141,16 @@ export class HubFileSource implements ByteSource {
     const blocks: (Uint8Array | Promise<Uint8Array> | undefined)[] = [];
     for (let i = first; i <= last; i++) blocks.push(this.inflight.get(i));
     const looked = await Promise.all(blocks.map((b, j) => (b ? undefined : cache.get(this.key, first + j).catch(() => undefined))));
-    let hit = 0; // bytes of this read served by the cache
     looked.forEach((b, j) => {
       const blockStart = (first + j) * B;
-      if (b && b.length === Math.min(B, this.size - blockStart)) {
-        blocks[j] = b;
-        hit += Math.min(offset + length, blockStart + b.length) - Math.max(offset, blockStart);
-      }
+      if (b && b.length === Math.min(B, this.size - blockStart)) blocks[j] = b;
+      else if (!blocks[j]) blocks[j] = this.inflight.get(first + j); // started by another read meanwhile
+    });
+    // bytes of this read it does not fetch itself count as cached (stored, or in flight for another read)
+    let hit = 0;
+    blocks.forEach((b, j) => {
+      const blockStart = (first + j) * B;
+      if (b) hit += Math.min(offset + length, blockStart + B, this.size) - Math.max(offset, blockStart);
     });
     if (hit) this.meter?.cache(hit);
     // fetch each run of missing blocks with one request
@@ -165,16 +168,12 @@ export class HubFileSource implements ByteSource {
       for (let m = j; m <= k; m++) {
         const idx = first + m;
         const at = (m - runStart) * B;
-        const p = run.then((bytes) => {
-          const block = bytes.slice(at, Math.min(bytes.length, at + B));
-          cache.put(this.key, idx, block).catch(() => undefined);
-          return block;
-        });
+        const p = run.then((bytes) => bytes.slice(at, Math.min(bytes.length, at + B)));
+        // in flight until stored, so a read in between neither misses nor fetches it again
         this.inflight.set(idx, p);
-        p.then(
-          () => this.inflight.delete(idx),
-          () => this.inflight.delete(idx),
-        );
+        p.then((block) => cache.put(this.key, idx, block))
+          .catch(() => undefined)
+          .finally(() => this.inflight.delete(idx));
         blocks[m] = p;
       }
       j = k + 1;
