@@ -2,6 +2,7 @@
 // sign conflicts, mask overlap and contributions (merge/diagnostics.ts) on the GPU. One call in
 // flight at a time; changes during a call make it run again right after, so charts keep up with a
 // slider being dragged. Paused while a merge runs (the two would share the GPU).
+import { specOf } from './model-specs';
 import { create } from 'zustand';
 import type { ErrorRecord } from '../errors';
 import { recipeModels } from '../recipe/model-card';
@@ -38,7 +39,7 @@ function modelSpecs(s: StudioState): { specs: ModelSpec[]; missing: string[] } {
   for (const ref of recipeModels(s.recipe)) {
     const m = s.models.find((x) => x.ref === ref && x.status === 'ready');
     if (!m) missing.push(ref);
-    else specs.push({ ref, files: m.files.map((f) => ({ path: f.path, size: f.size, blob: f.file })) });
+    else specs.push(specOf(m));
   }
   return { specs, missing };
 }

@@ -4,6 +4,10 @@
 import type { ErrorRecord } from '../errors';
 import type { Recipe } from '../recipe/types';
 import type { Analysis, ModelSummary, TensorRow } from './types';
+import type { HubSession } from '../io/hub/session';
+
+/** A model file as the inspector reads it: a Blob, or a Hub file at a pinned commit. */
+export type InspectFile = { path: string; size: number; file?: Blob; hub?: { endpoint: string; repo: string; commit: string } };
 
 export type OpenResult = { ok: true; summary: ModelSummary; tensors: TensorRow[] } | { ok: false; error: ErrorRecord };
 
@@ -11,7 +15,9 @@ export type HashTarget = { kind: 'opfs'; dir: string } | { kind: 'directory'; ha
 
 export interface InspectorApi {
   /** Reads a model's headers (never its tensor data) and keeps them for later checks. */
-  open(id: string, ref: string, name: string, files: { path: string; file: Blob }[]): Promise<OpenResult>;
+  open(id: string, ref: string, name: string, files: InspectFile[]): Promise<OpenResult>;
+  /** The Hub token (memory only) and cache limit for Hub files. */
+  setHub(s: HubSession): Promise<void>;
   forget(id: string): Promise<void>;
   /** Plans `recipe` over the open models (`refs`: recipe reference → model id) and checks each model against the base. */
   analyze(recipe: Recipe, refs: Record<string, string>): Promise<Analysis>;

@@ -7,7 +7,10 @@ import { BlobSource } from '../io/sources';
 import { outputPathSegments } from '../io/output-path';
 import type { ModelInfo } from '../formats/model-info';
 import type { Recipe } from '../recipe/types';
-import type { HashTarget, InspectorApi, OpenResult } from './inspector-api';
+import type { HashTarget, InspectFile, InspectorApi, OpenResult } from './inspector-api';
+import type { ByteSource } from '../io/types';
+import { HubFileSource } from '../io/hub/source';
+import { applyHubSession } from '../io/hub/session';
 import { compareToBase, planReport, summarize, tensorRows } from './inspect-core';
 import { Sha256, sha256Blob } from './sha256';
 import type { Analysis, CompatReport } from './types';
@@ -22,38 +25,47 @@ const SAMPLE = 64 * 1024;
  * path order, its header (length + JSON) and the first and last 64 KiB of its data. Reads ≤ 128 KiB
  * of data per shard, never the whole file.
  */
-async function fingerprint(files: { path: string; file: Blob }[]): Promise<string> {
+async function fingerprint(files: { path: string; source: ByteSource }[]): Promise<string> {
   const h = new Sha256();
-  const bytes = async (b: Blob, from: number, to: number) => new Uint8Array(await b.slice(from, to).arrayBuffer());
   for (const f of [...files].filter((x) => x.path.toLowerCase().endsWith('.safetensors')).sort((a, b) => (a.path < b.path ? -1 : 1))) {
-    const size = f.file.size;
+    const bytes = (from: number, to: number) => f.source.read(from, to - from);
+    const size = f.source.size;
     if (size < 8) continue;
-    const head = await bytes(f.file, 0, 8);
-    const n = Number(new DataView(head.buffer).getBigUint64(0, true));
+    const head = await bytes(0, 8);
+    const n = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
     h.update(head);
     if (!(n > 0 && 8 + n <= size)) continue;
-    h.update(await bytes(f.file, 8, 8 + n));
+    h.update(await bytes(8, 8 + n));
     const start = 8 + n;
     const data = size - start;
-    if (data <= 2 * SAMPLE) h.update(await bytes(f.file, start, size));
+    if (data <= 2 * SAMPLE) h.update(await bytes(start, size));
     else {
-      h.update(await bytes(f.file, start, start + SAMPLE));
-      h.update(await bytes(f.file, size - SAMPLE, size));
+      h.update(await bytes(start, start + SAMPLE));
+      h.update(await bytes(size - SAMPLE, size));
     }
   }
   return h.hex();
 }
 
+function sourceOf(f: InspectFile): ByteSource {
+  if (f.file) return new BlobSource(f.path, f.file);
+  if (f.hub) return new HubFileSource({ ...f.hub, path: f.path, size: f.size });
+  throw new Error(`${f.path}: neither a file nor a Hub file`);
+}
+
 const api: InspectorApi = {
+  async setHub(s) {
+    await applyHubSession(s);
+  },
   async open(id, ref, name, files): Promise<OpenResult> {
     try {
-      const sources = new Map(files.map((f) => [f.path, new BlobSource(f.path, f.file)]));
-      const info = await openModel(ref, name, sources);
+      const list = files.map((f) => ({ path: f.path, source: sourceOf(f) }));
+      const info = await openModel(ref, name, new Map(list.map((f) => [f.path, f.source])));
       open.set(id, info);
       const summary = summarize(
         info,
-        files.map((f) => ({ path: f.path, size: f.file.size })),
-        await fingerprint(files),
+        files.map((f) => ({ path: f.path, size: f.size })),
+        await fingerprint(list),
       );
       return { ok: true, summary, tensors: tensorRows(info) };
     } catch (e) {

@@ -3,7 +3,7 @@ import type { ModelSpec } from '../worker/api';
 import type { ShelfModel } from './types';
 
 export function specOf(m: ShelfModel): ModelSpec {
-  return { ref: m.ref, files: m.files.map((f) => ({ path: f.path, size: f.size, blob: f.file })) };
+  return { ref: m.ref, files: m.files.map((f) => ({ path: f.path, size: f.size, ...(f.file ? { blob: f.file } : {}), ...(f.hub ? { hub: f.hub } : {}) })) };
 }
 
 /** Specs of the named models (all ready ones when `refs` is absent), and the names the shelf lacks. */
