@@ -206,3 +206,32 @@ describe('HubFileSource', () => {
     expect(await back.read(10, 20)).toEqual(weights.slice(10, 30));
   });
 });
+
+describe('DiskBlockStore (the CLI cache folder)', () => {
+  it('keeps blocks across opens, evicts least recently used first, and stays within its bound', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { DiskBlockStore } = await import('../../src/io/hub/node-cache');
+    const dir = await mkdtemp(join(tmpdir(), 'hub-cache-'));
+    try {
+      const a = await DiskBlockStore.open(dir, 3000, 1000);
+      for (let i = 0; i < 3; i++) await a.put('k', i, bytes(1000, i + 1));
+      expect(await a.get('k', 0)).toEqual(bytes(1000, 1)); // 0 is now the most recent
+      await a.put('k', 3, bytes(1000, 4)); // evicts 1, the least recently used
+      expect(await a.usage()).toMatchObject({ bytes: 3000, blocks: 3 });
+      expect(await a.get('k', 1)).toBeUndefined();
+      // a second process sees the same blocks
+      const b = await DiskBlockStore.open(dir, 3000, 1000);
+      expect(await b.get('k', 3)).toEqual(bytes(1000, 4));
+      expect(await b.get('k', 0)).toEqual(bytes(1000, 1));
+      // a smaller bound trims on open
+      const c = await DiskBlockStore.open(dir, 1500, 1000);
+      expect((await c.usage()).bytes).toBeLessThanOrEqual(1500);
+      await c.clear();
+      expect(await c.usage()).toMatchObject({ bytes: 0, blocks: 0 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
