@@ -31,7 +31,7 @@ async function folderBytes(dir: string): Promise<Record<string, Buffer>> {
   return out;
 }
 
-const env = () => ({ HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN, HF_HOME: join(tmp, 'hf-home') });
+const env = () => ({ HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN, HF_HOME: join(tmp, 'hf-home'), HF_HUB_OFFLINE: '' });
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'hub-cli-'));

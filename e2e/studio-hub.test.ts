@@ -110,6 +110,8 @@ test('a share link of pinned Hub models: fetch (gated needs the token), merge to
   await expect.poll(() => panel.getByTestId('hub-token-state').textContent()).toBe('token set (memory only)');
   await expects.getByRole('button', { name: /Fetch demo\/demo-code@/ }).click();
   await page.getByRole('listitem', { name: 'Model demo/demo-code' }).getByText('layers').waitFor({ timeout: 60_000 });
+  // each expected checkpoint now matches (pinned to the commit the link names)
+  await expect.poll(() => expects.locator('.badge').allTextContents()).toEqual(['✓ matches', '✓ matches', '✓ matches']);
   await shot(page, 'hub-shelf');
 
   // merge from the Hub models

@@ -15,7 +15,8 @@ options:
                           "org/name" → <dir>/org/name, absolute paths are used as they are.
                           A reference with no such folder that reads as org/name[@revision] (or
                           a Hub URL) is read from the Hub ($HF_ENDPOINT, default
-                          https://huggingface.co) by range requests, pinned to its commit
+                          https://huggingface.co) by range requests, pinned to its commit;
+                          HF_HUB_OFFLINE=1: local folders only
   --seed <n>              seed for random methods (DARE, DELLA, …)
   --shard-size <size>     max output shard size in bytes; K/M/G/B suffixes, decimal like
                           mergekit (5B = 5e9, the default), KiB/MiB/GiB binary

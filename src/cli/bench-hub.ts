@@ -65,7 +65,7 @@ async function main(): Promise<void> {
 
   const hub = await startFakeHub();
   for (const m of MODELS) await hub.store.commitFolder(m, join(models, m));
-  const env = { HF_ENDPOINT: hub.url, HF_TOKEN: '' };
+  const env = { HF_ENDPOINT: hub.url, HF_TOKEN: '', HF_HUB_OFFLINE: '' };
   const rows: string[] = [];
   const cache = join(OUT, 'cache');
   try {

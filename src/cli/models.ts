@@ -5,7 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
-import { ModelError } from '../errors';
+import { ModelError, StudioError } from '../errors';
 import type { HubModel } from '../io/hub/resolve';
 import { parseHubRef } from '../io/hub/ref';
 import { NodeFileSource } from '../io/node-source';
@@ -81,9 +81,25 @@ export async function findModelDir(ref: string, modelsDir: string): Promise<stri
  * Resolves a reference: a local folder when there is one, else (with `hub`) a Hub repo. Throws
  * ModelError naming the reference (and the paths tried, or the Hub's answer).
  */
-export async function resolveModelRef(ref: string, modelsDir: string, hub?: (ref: string) => Promise<ResolvedModel>): Promise<ResolvedModel> {
-  if (hub && parseHubRef(ref) && !(await findModelDir(ref, modelsDir))) return hub(ref);
-  return resolveModel(ref, modelsDir);
+export async function resolveModelRef(
+  ref: string,
+  modelsDir: string,
+  hub?: (ref: string) => Promise<ResolvedModel>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ResolvedModel> {
+  const offline = /^(1|true|yes|on)$/i.test(env.HF_HUB_OFFLINE ?? '');
+  if (!hub || offline || !parseHubRef(ref) || (await findModelDir(ref, modelsDir))) return resolveModel(ref, modelsDir);
+  try {
+    return await hub(ref);
+  } catch (e) {
+    if (!(e instanceof StudioError) || e.code === 'cancelled') throw e;
+    // say both: what the Hub answered, and where on disk it was looked for
+    const local = await resolveModel(ref, modelsDir).then(
+      () => undefined,
+      (le: unknown) => (le instanceof Error ? le.message : String(le)),
+    );
+    throw new ModelError(`${e.message}${local ? ` (and locally: ${local.replace(/^model "[^"]*" /, '')})` : ''}`, { ...e.details, model: ref });
+  }
 }
 
 /** Resolves one reference to a folder; throws ModelError naming the reference and every path tried. */

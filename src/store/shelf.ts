@@ -29,7 +29,9 @@ export function sharedStatus(shared: ModelIdentity[], models: ShelfModel[]): Sha
     if (!model) return { identity, status: 'missing' };
     if (model.status === 'reading') return { identity, status: 'reading', model };
     const id = identityOf(model);
-    return { identity, status: id && sameIdentity(id, identity) ? 'matched' : 'differs', model };
+    // a Hub model pinned to the commit the link names is that checkpoint, whatever else the link knew
+    const sameCommit = !!identity.hub && model.hub?.repo === identity.hub.repo && model.hub.commit === identity.hub.commit;
+    return { identity, status: sameCommit || (id && sameIdentity(id, identity)) ? 'matched' : 'differs', model };
   });
 }
 
