@@ -114,11 +114,14 @@ test('a share link of pinned Hub models: fetch (gated needs the token), merge to
   await expect.poll(() => expects.locator('.badge').allTextContents()).toEqual(['✓ matches', '✓ matches', '✓ matches']);
   await shot(page, 'hub-shelf');
 
-  // merge from the Hub models
+  // merge from the Hub models: reading the headers cached every (small) file whole, so the merge
+  // — on the CPU engine's Web Workers here (software adapter) — reads its tensors from the OPFS cache
+  const cdnBefore = hub.log.filter((r) => r.origin === 'cdn').length;
   await page.getByRole('textbox', { name: 'Output name' }).fill('hub merge');
   await page.getByRole('button', { name: 'Merge', exact: true }).click();
   const summary = page.getByRole('status', { name: 'Merge summary' });
   await summary.waitFor({ timeout: 180_000 });
+  expect(hub.log.filter((r) => r.origin === 'cdn').length).toBe(cdnBefore);
   const files = await readOpfs(page, 'merges/hub-merge');
   const out = join(root, 'out');
   mkdirSync(out, { recursive: true });

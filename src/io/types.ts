@@ -24,7 +24,7 @@ export type PortableSource =
   | { kind: 'memory'; name: string; bytes: Uint8Array }
   | { kind: 'node-file'; name: string; path: string; size: number }
   /** A Hub file at a pinned commit (io/hub/source.ts); the token travels in memory only. */
-  | { kind: 'hub'; name: string; file: { endpoint: string; repo: string; commit: string; path: string; size: number }; token?: string };
+  | { kind: 'hub'; name: string; file: { endpoint: string; repo: string; commit: string; path: string; size: number }; token?: string; cacheBytes?: number };
 
 /** One output file being written, bytes appended in order. */
 export interface FileWriter {

@@ -26,6 +26,11 @@ export class OpfsBlockStore implements BlockStore {
     readonly blockSize: number,
   ) {}
 
+  /** Tells a source's portable form that another thread can open this cache too (io/hub/source.ts). */
+  get persistentLimit(): number {
+    return this.limit;
+  }
+
   /** Opens the cache folder (undefined where OPFS is unavailable) and indexes its blocks. */
   static async open(limit = DEFAULT_OPFS_CACHE_BYTES, blockSize = DEFAULT_BLOCK_SIZE): Promise<OpfsBlockStore | undefined> {
     if (typeof navigator === 'undefined' || !navigator.storage?.getDirectory) return undefined;
@@ -115,5 +120,36 @@ export class OpfsBlockStore implements BlockStore {
     for await (const [name] of this.dir as unknown as AsyncIterable<[string, FileSystemHandle]>) await this.dir.removeEntry(name).catch(() => undefined);
     this.entries.clear();
     this.total = 0;
+  }
+}
+
+/**
+ * An OPFS cache opened on first use: how a source reopened in another thread (a CPU engine Web
+ * Worker) reaches the page's cache. Where OPFS is missing every lookup is a miss.
+ */
+export class LazyOpfsBlockStore implements BlockStore {
+  private store: Promise<OpfsBlockStore | undefined> | undefined;
+  constructor(
+    private readonly limit: number,
+    readonly blockSize = DEFAULT_BLOCK_SIZE,
+  ) {}
+  private open(): Promise<OpfsBlockStore | undefined> {
+    this.store ??= OpfsBlockStore.open(this.limit, this.blockSize);
+    return this.store;
+  }
+  get persistentLimit(): number {
+    return this.limit;
+  }
+  async get(key: string, index: number) {
+    return (await this.open())?.get(key, index);
+  }
+  async put(key: string, index: number, bytes: Uint8Array) {
+    await (await this.open())?.put(key, index, bytes);
+  }
+  async usage(): Promise<CacheUsage> {
+    return (await (await this.open())?.usage()) ?? { bytes: 0, blocks: 0, limit: this.limit };
+  }
+  async clear() {
+    await (await this.open())?.clear();
   }
 }

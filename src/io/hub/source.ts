@@ -109,7 +109,9 @@ export class HubFileSource implements ByteSource {
 
   portable(): PortableSource {
     const token = this.token;
-    return { kind: 'hub', name: this.name, file: { ...this.file }, ...(token ? { token } : {}) };
+    // the receiving thread opens the same persistent cache (OPFS) when this one reads through it
+    const limit = (this.cache as { persistentLimit?: number } | undefined)?.persistentLimit;
+    return { kind: 'hub', name: this.name, file: { ...this.file }, ...(token ? { token } : {}), ...(limit ? { cacheBytes: limit } : {}) };
   }
 
   private get fetchImpl(): typeof fetch {
