@@ -92,3 +92,15 @@ describe('progressLine', () => {
     ).toBe('[ 12/291 tensors]  812.0 MB / 14.5 GB  96.3 MB/s  model.layers.3.mlp.up_proj.weight');
   });
 });
+
+describe('parseArgs: Hub options', () => {
+  it('reads --token, --cache-dir, --cache-size, --no-cache and --retries, and refuses contradictions', () => {
+    const o = parseArgs(['m.yml', '--out', 'o', '--token', 'hf_x', '--cache-dir', '/c', '--cache-size', '5G', '--retries', '2']);
+    expect(o).toMatchObject({ token: 'hf_x', cacheDir: '/c', cacheSize: 5e9, retries: 2 });
+    expect(parseArgs(['m.yml', '--out', 'o', '--no-cache'])).toMatchObject({ noCache: true });
+    expect(() => parseArgs(['m.yml', '--out', 'o', '--no-cache', '--cache-dir', '/c'])).toThrow(/--no-cache cannot be combined/);
+    expect(() => parseArgs(['m.yml', '--out', 'o', '--cache-size', 'lots'])).toThrow(/--cache-size: "lots" is not a size/);
+    expect(() => parseArgs(['m.yml', '--out', 'o', '--retries', '-1'])).toThrow(UsageError);
+    expect(() => parseArgs(['m.yml', '--out', 'o', '--token'])).toThrow(/--token needs a value/);
+  });
+});
