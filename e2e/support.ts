@@ -29,7 +29,8 @@ export function runCli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.
   return new Promise((ok, fail) => {
     const child = spawn(join(REPO, 'node_modules/.bin/tsx'), [opts.script ?? 'src/cli/merge.ts', ...args], {
       cwd: REPO,
-      env: { ...process.env, ...opts.env },
+      // hermetic: no test reaches the real Hub (the Hub tests point HF_ENDPOINT at the fake one and clear this)
+      env: { ...process.env, HF_HUB_OFFLINE: '1', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

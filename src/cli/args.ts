@@ -13,7 +13,11 @@ arguments:
 
 options:
   --models-dir <dir>      where model references are looked up (default: the YAML's folder);
-                          "org/name" → <dir>/org/name, absolute paths are used as they are
+                          "org/name" → <dir>/org/name, absolute paths are used as they are.
+                          A reference with no such folder that reads as org/name[@revision] (or
+                          a Hub URL) is read from the Hub ($HF_ENDPOINT, default
+                          https://huggingface.co) by range requests, pinned to its commit;
+                          HF_HUB_OFFLINE=1: local folders only
   --seed <n>              seed for random methods (DARE, DELLA, …)
   --shard-size <size>     max output shard size in bytes; K/M/G/B suffixes, decimal like
                           mergekit (5B = 5e9, the default), KiB/MiB/GiB binary
@@ -34,11 +38,18 @@ options:
                           HF_ENDPOINT (default https://huggingface.co); nothing is committed if
                           the upload fails, and the local folder stays either way
   --public                create the repo public instead of private (with --push-to-hub)
-  --token <hf_…>          Hugging Face access token (default: $HF_TOKEN; publishing needs the
-                          write role); sent only to the Hub, never written to the output or printed
   --commit-message <m>    the Hub commit's title (with --push-to-hub)
   --studio-url <url>      the studio address the model card's share link opens (default
                           http://localhost:5173/, where npm start serves it)
+  --token <hf_…>          Hugging Face access token (default: $HF_TOKEN): for gated or private
+                          input models, and for publishing (needs the write role); sent only to
+                          the Hub's origin, never written to the output or printed
+  --cache-dir <dir>       where bytes read from the Hub are kept for the next run (default:
+                          $HF_HOME/merge-studio, i.e. ~/.cache/huggingface/merge-studio)
+  --cache-size <size>     bound on that cache, least recently used out first (default 20G)
+  --no-cache              read Hub files from the network only
+  --retries <n>           failed attempts in a row before a Hub read gives up (default 6;
+                          backoff from 0.5 s doubling, or the server's Retry-After)
   --verbose, -v           also print the browser's console messages
   --help, -h              show this help
 `;
@@ -61,6 +72,10 @@ export interface CliOptions {
   token?: string;
   commitMessage?: string;
   studioUrl?: string;
+  cacheDir?: string;
+  cacheSize?: number;
+  noCache?: boolean;
+  retries?: number;
 }
 
 export type BackendChoice = 'auto' | 'cpu' | 'webgpu';
@@ -82,13 +97,13 @@ const SUFFIX: Record<string, number> = {
 };
 
 /** "5B" → 5e9, "500M" → 5e8, "1.5G" → 1.5e9, "64MiB" → 67108864, "12345" → 12345. */
-export function parseSize(text: string): number {
+export function parseSize(text: string, flag = '--shard-size'): number {
   const m = /^\s*(\d+(?:\.\d+)?|\.\d+)(?:e(\d+))?\s*([a-z]*)\s*$/i.exec(text);
   const mult = m ? SUFFIX[m[3].toLowerCase()] : undefined;
   if (!m || mult === undefined)
-    throw new UsageError(`--shard-size: "${text}" is not a size; use bytes with an optional K/M/G/B suffix (e.g. 5B, 500M, 2G, 64MiB)`);
+    throw new UsageError(`${flag}: "${text}" is not a size; use bytes with an optional K/M/G/B suffix (e.g. 5B, 500M, 2G, 64MiB)`);
   const n = Math.round(Number(m[1]) * (m[2] ? 10 ** Number(m[2]) : 1) * mult);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--shard-size: "${text}" must be a positive number of bytes`);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag}: "${text}" must be a positive number of bytes`);
   return n;
 }
 
@@ -168,6 +183,27 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
         once(a);
         o.backend = parseBackend(value());
         break;
+      case '--token':
+        once(a);
+        o.token = value();
+        if (!o.token) throw new UsageError('--token needs a value');
+        break;
+      case '--cache-dir':
+        once(a);
+        o.cacheDir = value();
+        if (!o.cacheDir) throw new UsageError('--cache-dir needs a folder');
+        break;
+      case '--cache-size':
+        once(a);
+        o.cacheSize = parseSize(value(), '--cache-size');
+        break;
+      case '--retries':
+        once(a);
+        o.retries = parseInteger(a, value(), 0);
+        break;
+      case '--no-cache':
+        o.noCache = true;
+        break;
       case '--threads':
         once(a);
         o.threads = parseInteger(a, value(), 1);
@@ -181,10 +217,6 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
       }
       case '--public':
         o.public = true;
-        break;
-      case '--token':
-        once(a);
-        o.token = value();
         break;
       case '--commit-message':
         once(a);
@@ -209,6 +241,7 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
       if (set) throw new UsageError(`${flag} only applies with --push-to-hub <org/name>`);
   if (o.pushToHub && o.ioOnly) throw new UsageError('--push-to-hub with --io-only would publish zeros; --io-only is for the benchmark');
   if (o.pushToHub && o.exportCabs) throw new UsageError('--push-to-hub publishes a merged model; --export-cabs writes pruned task vectors instead (publish those folders yourself)');
+  if (o.noCache && (o.cacheDir !== undefined || o.cacheSize !== undefined)) throw new UsageError('--no-cache cannot be combined with --cache-dir or --cache-size');
   return { ...o, config: positional[0], out: o.out } as CliOptions;
 }
 

@@ -22,7 +22,8 @@ import type { EvalTarget } from '../eval/target';
 import type { EvaluateReply, EvaluateRequest, GpuReport } from '../worker/api';
 import { EVAL_USAGE, parseEvalArgs, type EvalCliOptions } from './eval-args';
 import { parseOrExit } from './args';
-import { modelSpecOf, openResolved, recipeModelRefs, resolveModel, type ResolvedModel } from './models';
+import { modelSpecOf, openResolved, recipeModelRefs, resolveModel, resolveModelRef, type ResolvedModel } from './models';
+import { CliHub } from './hub';
 import { formatDuration } from './progress';
 import { startCliServer, type CliServer } from './server';
 import { REPO_ROOT } from './merge';
@@ -79,7 +80,13 @@ export async function prepareEval(o: EvalCliOptions): Promise<EvalPlan> {
     }
     const modelsDir = resolve(o.modelsDir ?? dirname(targetPath));
     models = [];
-    for (const ref of recipeModelRefs(recipe)) models.push(await resolveModel(ref, modelsDir));
+    // Hub references resolve as in `npm run merge` (HF_ENDPOINT, HF_TOKEN, the default cache)
+    let hub: CliHub | undefined;
+    const hubFor = async (ref: string) => {
+      hub ??= await CliHub.open({});
+      return hub.resolve(ref);
+    };
+    for (const ref of recipeModelRefs(recipe)) models.push(await resolveModelRef(ref, modelsDir, hubFor));
     const infos = await openInfos(models);
     const needsVocab = recipe.tokenizer !== undefined || recipe.tokenizer_source !== undefined;
     const plan = buildPlan(recipe, infos, { seed: o.seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });

@@ -25,7 +25,9 @@ import type { MergeBackend } from '../backends/types';
 import { nodeCpuBackend } from '../backends/cpu/node-pool';
 import { mayHaveHardwareGpu, nodeMerge } from './node-merge';
 import { parseArgs, parseOrExit, USAGE, type CliOptions } from './args';
-import { modelSpecOf, openResolved, recipeModelRefs, resolveModel, type ResolvedModel } from './models';
+import { modelName, modelSpecOf, openResolved, recipeModelRefs, resolveModelRef, type ResolvedModel } from './models';
+import { CliHub, networkLine } from './hub';
+import { DEFAULT_RETRY } from '../io/hub/retry';
 import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
 import { startCliServer, type CliServer } from './server';
@@ -34,7 +36,7 @@ import { trafficRatio, type GpuTraffic } from '../gpu/traffic';
 import { checkPublishAccess, publishToHub } from '../merge/publish';
 import { DEFAULT_STUDIO_URL } from '../recipe/model-card';
 import type { ModelIdentity } from '../recipe/share-url';
-import { fingerprint } from '../formats/fingerprint';
+import { fingerprint, sliceable } from '../formats/fingerprint';
 import { folderFiles, PublishPrinter } from './publish';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -51,6 +53,15 @@ export function trafficLine(t: GpuTraffic, parts = false): string {
     `GPU traffic: ${formatBytes(t.bytes)} = ${trafficRatio(t).toFixed(3)} × (input ${formatBytes(t.inputBytes)} + output ${formatBytes(t.outputBytes)}); ` +
     `device memory only ${trafficRatio(t, true).toFixed(3)} ×, ${t.dispatches} dispatches` +
     rows.map(([p, b]) => `\n  ${p.padEnd(width)}  ${formatBytes(b).padStart(9)}  ${(denom > 0 ? b / denom : 0).toFixed(3)} ×`).join('')
+  );
+}
+
+/** "hub: 1.2 GB from the network, 0 B from the cache (0.0 % cached), 2 retries" */
+export function hubLine(h: CliHub): string {
+  const st = h.stats;
+  return (
+    `hub: ${formatBytes(st.networkBytes)} from the network, ${formatBytes(st.cacheBytes)} from the cache (${(st.hitShare() * 100).toFixed(1)} % cached)` +
+    `${st.retries ? `, ${st.retries} retries` : ''}${h.cacheDir ? `; cache ${h.cacheDir}` : '; no cache'}`
   );
 }
 
@@ -104,9 +115,17 @@ async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number |
 async function cardIdentities(models: ResolvedModel[], infos: Map<string, ModelInfo>): Promise<ModelIdentity[]> {
   const out: ModelIdentity[] = [];
   for (const m of models) {
-    const files = await Promise.all(m.files.map(async (f) => ({ path: f.path, file: await openAsBlob(f.abs) })));
+    // a Hub file is fingerprinted through its range reads (≤ 128 KiB of data per shard)
+    const files = await Promise.all(m.files.map(async (f) => ({ path: f.path, file: f.abs ? await openAsBlob(f.abs) : sliceable(f.source!) })));
     const weights = m.files.filter((f) => f.path.toLowerCase().endsWith('.safetensors'));
-    out.push({ ref: m.ref, name: infos.get(m.ref)?.name ?? basename(m.dir), tensors: infos.get(m.ref)?.tensors.size ?? 0, bytes: weights.reduce((a, f) => a + f.size, 0), hash: await fingerprint(files) });
+    out.push({
+      ref: m.ref,
+      name: infos.get(m.ref)?.name ?? modelName(m),
+      tensors: infos.get(m.ref)?.tensors.size ?? 0,
+      bytes: weights.reduce((a, f) => a + f.size, 0),
+      hash: await fingerprint(files),
+      ...(m.hub ? { hub: { repo: m.hub.repo, commit: m.hub.commit, endpoint: m.hub.endpoint } } : {}),
+    });
   }
   return out;
 }
@@ -163,6 +182,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   let page: Page | undefined;
   let cpu: { backend: MergeBackend; abort: AbortController } | undefined;
   let publishing: AbortController | undefined;
+  let hub: CliHub | undefined;
   let interrupted = false;
   const progress = new ProgressPrinter(io.stderr);
 
@@ -202,15 +222,31 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       throw new CliFailure(`--export-cabs needs a cabs recipe; ${basename(configPath)} uses merge_method ${recipe.merge_method}`);
     const refs = recipeModelRefs(recipe);
     if (refs.length === 0) throw new CliFailure(`${basename(configPath)} names no models`);
+    const hubFor = async (ref: string): Promise<ResolvedModel> => {
+      hub ??= await CliHub.open({
+        token: o.token,
+        cacheDir: o.noCache ? null : o.cacheDir,
+        cacheBytes: o.cacheSize,
+        ...(o.retries !== undefined ? { retry: { ...DEFAULT_RETRY, maxRetries: o.retries } } : {}),
+        onRetry: (w) => progress.message(`warning: ${w}`),
+      });
+      const m = await hub.resolve(ref);
+      err(`hub: ${CliHub.describe(m)}`);
+      return m;
+    };
     const models: ResolvedModel[] = [];
-    for (const ref of refs) models.push(await resolveModel(ref, modelsDir));
+    for (const ref of refs) models.push(await resolveModelRef(ref, modelsDir, hubFor));
+    if (hub) {
+      const h = hub;
+      progress.extra = (p) => networkLine(h.stats, Math.max(0, p.bytesTotal - p.bytesRead));
+    }
 
     const outPath = resolve(o.out);
     const problem = await outputTargetProblem(outPath);
     if (problem) throw new CliFailure(`refusing to write the output: ${problem}`);
     for (const m of models)
       for (const dir of [m.dir, ...(m.adapter ? [m.adapter.dir] : [])])
-        if (outPath === dir || !relative(dir, outPath).startsWith('..'))
+        if (dir && (outPath === dir || !relative(dir, outPath).startsWith('..')))
           throw new CliFailure(`--out ${outPath} is inside the input ${dir === m.dir ? 'model' : 'adapter'} folder of "${m.ref}" (${dir})`);
 
     const infos = await preflight(recipe, models, o.seed);
@@ -218,21 +254,21 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (interrupted) return 130;
 
     // --push-to-hub: the token and the namespace are checked before the merge, not after it
-    const hub = o.pushToHub ? { repo: o.pushToHub, token: o.token ?? process.env.HF_TOKEN ?? '', hubUrl: process.env.HF_ENDPOINT || undefined, private: !o.public } : undefined;
-    if (hub) {
-      if (!hub.token) throw new CliFailure(`--push-to-hub ${hub.repo} needs a Hugging Face access token with the write role: set HF_TOKEN or pass --token`);
-      const user = await checkPublishAccess(hub);
-      err(`hub: will publish to ${hub.repo} on ${hub.hubUrl ?? 'https://huggingface.co'} as ${user} (${hub.private ? 'private' : 'public'} if created)`);
+    const pub = o.pushToHub ? { repo: o.pushToHub, token: o.token ?? process.env.HF_TOKEN ?? '', hubUrl: process.env.HF_ENDPOINT || undefined, private: !o.public } : undefined;
+    if (pub) {
+      if (!pub.token) throw new CliFailure(`--push-to-hub ${pub.repo} needs a Hugging Face access token with the write role: set HF_TOKEN or pass --token`);
+      const user = await checkPublishAccess(pub);
+      err(`hub: will publish to ${pub.repo} on ${pub.hubUrl ?? 'https://huggingface.co'} as ${user} (${pub.private ? 'private' : 'public'} if created)`);
       if (interrupted) return 130;
     }
     /** After the output folder is committed: publish it (one Hub commit) when asked. */
     const afterCommit = async (): Promise<number> => {
-      if (!hub) return 0;
+      if (!pub) return 0;
       publishing = new AbortController();
       const printer = new PublishPrinter(io.stderr);
       try {
         const res = await publishToHub(
-          { ...hub, files: await folderFiles(outPath), ...(o.commitMessage ? { commitMessage: o.commitMessage } : {}) },
+          { ...pub, files: await folderFiles(outPath), ...(o.commitMessage ? { commitMessage: o.commitMessage } : {}) },
           { signal: publishing.signal, onProgress: (p) => printer.update(p) },
         );
         printer.finish();
@@ -245,7 +281,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         if (interrupted) return 130;
         err(`error: ${messageOf(e)}`);
         const where = relative(process.cwd(), outPath) || '.';
-        err(`the merged model is complete in ${where}; to retry the upload alone: npm run publish:hub -- ${where} --push-to-hub ${hub.repo}`);
+        err(`the merged model is complete in ${where}; to retry the upload alone: npm run publish:hub -- ${where} --push-to-hub ${pub.repo}`);
         return 1;
       } finally {
         publishing = undefined;
@@ -274,10 +310,16 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         `wrote ${relative(process.cwd(), outPath) || '.'}: ${files.length} files, ${formatBytes(total)} in ${formatDuration(Date.now() - started)} ` +
           `(${s.tensors} tensors, ${formatBytes(s.bytesRead)} read, merge ${formatDuration(s.elapsedMs)})\n` +
           files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}\n`).join('') +
-          (s.gpuTraffic ? trafficLine(s.gpuTraffic, o.verbose) + '\n' : ''),
+          (s.gpuTraffic ? trafficLine(s.gpuTraffic, o.verbose) + '\n' : '') +
+          (hub ? hubLine(hub) + '\n' : ''),
       );
     };
     const runOnCpu = async (): Promise<number> => {
+      if (hub) {
+        // the worker threads read Hub files through this process (cache, retries, counters)
+        server = await startCliServer({ root: REPO_ROOT, models, vite: false, verbose: o.verbose });
+        CliHub.proxy(models, server.modelsUrl);
+      }
       const backend = nodeCpuBackend(o.threads);
       cpu = { backend, abort: new AbortController() };
       err(`backend: ${backend.description} (${why})`);
@@ -362,7 +404,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (interrupted) return 130;
     if (!result.ok) {
       await output.abort();
-      err(`error: ${result.error.message}`);
+      err(`error: ${hub?.failure?.message ?? result.error.message}`);
       return 1;
     }
     if (output.state !== 'committed') throw new CliFailure('the engine finished without committing its output; nothing was written');
@@ -372,7 +414,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   } catch (e) {
     progress.finish();
     if (interrupted) return 130;
-    err(`error: ${messageOf(e)}`);
+    err(`error: ${hub?.failure && !(e instanceof CliFailure) ? hub.failure.message : messageOf(e)}`);
     if (o.verbose && e instanceof Error && !(e instanceof StudioError) && !(e instanceof CliFailure) && e.stack) err(e.stack);
     return 1;
   } finally {

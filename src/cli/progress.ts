@@ -46,6 +46,9 @@ export class ProgressPrinter {
   private latest: MergeProgress | undefined;
   private shown = false;
 
+  /** Appended to the merging line (the Hub's network rate, bytes left, ETA). */
+  extra: ((p: MergeProgress) => string) | undefined;
+
   constructor(
     private readonly out: NodeJS.WriteStream = process.stderr,
     private readonly intervalMs = 250,
@@ -67,6 +70,8 @@ export class ProgressPrinter {
   private render(p: MergeProgress) {
     let line = progressLine(p);
     if (!line) return;
+    const more = (p.stage === 'merging' || p.stage === 'reading-headers') && this.extra ? this.extra(p) : '';
+    if (more) line = p.stage === 'merging' ? line.replace(/(MB\/s|kB\/s|GB\/s| B\/s)/, `$1  [${more}]`) : `${line}  [${more}]`;
     if (this.tty) {
       const cols = this.out.columns || 120;
       if (line.length > cols - 1) line = line.slice(0, cols - 2) + '…';

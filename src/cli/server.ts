@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { ViteDevServer } from 'vite';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { ADAPTER_URL_DIR, type ResolvedModel } from './models';
+import type { ByteSource } from '../io/types';
 import { OutputDir, SinkProtocolError } from './output-dir';
 
 export const ISOLATION_HEADERS = {
@@ -62,6 +63,41 @@ function send(res: ServerResponse, status: number, body: string | object = '', t
   res.end(text);
 }
 
+/**
+ * Streams [start, start+length) of a byte source (a Hub file: cache, retries and counters live in
+ * this process) in pieces, reading the next piece while the current one is written. A failed read
+ * cuts the connection, so the reader sees a short body, never wrong bytes.
+ */
+async function pipeSource(res: ServerResponse, source: ByteSource, start: number, length: number): Promise<void> {
+  const PIECE = 16 * 1024 * 1024;
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  const piece = (at: number) => source.read(start + at, Math.min(PIECE, length - at), abort.signal);
+  try {
+    let next = piece(0);
+    for (let at = 0; at < length; ) {
+      const bytes = await next;
+      at += bytes.length;
+      if (at < length) next = piece(at);
+      if (!res.write(bytes))
+        await new Promise<void>((ok) => {
+          const go = () => {
+            res.off('drain', go);
+            res.off('close', go);
+            ok();
+          };
+          res.on('drain', go);
+          res.on('close', go);
+        });
+      if (res.destroyed) return;
+    }
+    res.end();
+  } catch {
+    // the source recorded its error for the command (cli/hub.ts); the reader sees a cut body
+    res.destroy();
+  }
+}
+
 async function serveModelFile(req: IncomingMessage, res: ServerResponse, models: ResolvedModel[], rest: string) {
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'only GET and HEAD');
   const slash = rest.indexOf('/');
@@ -78,11 +114,13 @@ async function serveModelFile(req: IncomingMessage, res: ServerResponse, models:
   const file = adapterPath !== undefined ? model?.adapter?.files.find((f) => f.path === adapterPath) : model?.files.find((f) => f.path === path);
   if (!model || !file) return send(res, 404, `no such model file: ${rest}`);
   let size: number;
-  try {
-    size = (await stat(file.abs)).size;
-  } catch (e) {
-    return send(res, 404, `${model.ref}/${path}: ${(e as Error).message}`);
-  }
+  if (file.source) size = file.source.size;
+  else
+    try {
+      size = (await stat(file.abs!)).size;
+    } catch (e) {
+      return send(res, 404, `${model.ref}/${path}: ${(e as Error).message}`);
+    }
   const range = parseRange(req.headers.range, size);
   const headers: Record<string, string | number> = {
     'Accept-Ranges': 'bytes',
@@ -101,7 +139,8 @@ async function serveModelFile(req: IncomingMessage, res: ServerResponse, models:
   headers['Content-Length'] = length;
   res.writeHead(range ? 206 : 200, headers);
   if (req.method === 'HEAD' || length === 0) return res.end();
-  const stream = createReadStream(file.abs, { start, end });
+  if (file.source) return pipeSource(res, file.source, start, length);
+  const stream = createReadStream(file.abs!, { start, end });
   stream.on('error', (e) => res.destroy(e));
   res.on('close', () => stream.destroy());
   stream.pipe(res);

@@ -3,18 +3,25 @@
 // same shapes. Computed by the studio's inspector worker for every model on the shelf and by the CLI
 // for the model card it writes; both from Blobs (Node: fs.openAsBlob), one definition.
 import { Sha256 } from './sha256';
+import type { ByteSource } from '../io/types';
 
 /** Bytes of tensor data sampled at each end of a shard for the fingerprint. */
 export const FINGERPRINT_SAMPLE = 64 * 1024;
+
+/** What the fingerprint reads a file through: a Blob, or anything sliced like one (a Hub file's range reads). */
+export interface Sliceable {
+  readonly size: number;
+  slice(start: number, end: number): { arrayBuffer(): Promise<ArrayBuffer> };
+}
 
 /**
  * The checkpoint fingerprint (recipe/share-url.ts ModelIdentity.hash): per .safetensors file in
  * path order, its header (length + JSON) and the first and last 64 KiB of its data. Reads ≤ 128 KiB
  * of data per shard, never the whole file.
  */
-export async function fingerprint(files: { path: string; file: Blob }[]): Promise<string> {
+export async function fingerprint(files: { path: string; file: Sliceable }[]): Promise<string> {
   const h = new Sha256();
-  const bytes = async (b: Blob, from: number, to: number) => new Uint8Array(await b.slice(from, to).arrayBuffer());
+  const bytes = async (b: Sliceable, from: number, to: number) => new Uint8Array(await b.slice(from, to).arrayBuffer());
   for (const f of [...files].filter((x) => x.path.toLowerCase().endsWith('.safetensors')).sort((a, b) => (a.path < b.path ? -1 : 1))) {
     const size = f.file.size;
     if (size < 8) continue;
@@ -32,4 +39,12 @@ export async function fingerprint(files: { path: string; file: Blob }[]): Promis
     }
   }
   return h.hex();
+}
+
+/** A byte source read like a Blob for the fingerprint (a Hub file: each slice one range read). */
+export function sliceable(src: ByteSource): Sliceable {
+  return {
+    size: src.size,
+    slice: (a, b) => ({ arrayBuffer: async () => (await src.read(a, b - a)).slice().buffer as ArrayBuffer }),
+  };
 }

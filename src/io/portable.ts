@@ -5,6 +5,15 @@
 import { IoError } from '../errors';
 import { BlobSource, HttpSource, MemorySource } from './sources';
 import type { ByteSource, PortableSource } from './types';
+import { HubFileSource } from './hub/source';
+import { LazyOpfsBlockStore } from './hub/opfs-cache';
+
+/** One OPFS cache per thread for the Hub sources reopened in it. */
+let threadCache: LazyOpfsBlockStore | undefined;
+function lazyCache(limit: number): LazyOpfsBlockStore {
+  if (!threadCache || threadCache.persistentLimit !== limit) threadCache = new LazyOpfsBlockStore(limit);
+  return threadCache;
+}
 
 type Opener = (p: PortableSource) => ByteSource;
 let nodeFileOpener: Opener | undefined;
@@ -22,6 +31,8 @@ export function openPortable(p: PortableSource): ByteSource {
       return new HttpSource(p.name, p.url, p.size);
     case 'memory':
       return new MemorySource(p.name, p.bytes);
+    case 'hub':
+      return new HubFileSource(p.file, { ...(p.token ? { token: p.token } : {}), ...(p.cacheBytes ? { cache: lazyCache(p.cacheBytes) } : {}) });
     case 'node-file':
       if (!nodeFileOpener) throw new IoError(`${p.name}: a local file path cannot be read in this thread (no file system)`, { file: p.name });
       return nodeFileOpener(p);

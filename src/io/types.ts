@@ -22,7 +22,9 @@ export type PortableSource =
   | { kind: 'blob'; name: string; blob: Blob }
   | { kind: 'http'; name: string; url: string; size: number }
   | { kind: 'memory'; name: string; bytes: Uint8Array }
-  | { kind: 'node-file'; name: string; path: string; size: number };
+  | { kind: 'node-file'; name: string; path: string; size: number }
+  /** A Hub file at a pinned commit (io/hub/source.ts); the token travels in memory only. */
+  | { kind: 'hub'; name: string; file: { endpoint: string; repo: string; commit: string; path: string; size: number }; token?: string; cacheBytes?: number };
 
 /** One output file being written, bytes appended in order. */
 export interface FileWriter {
@@ -47,8 +49,13 @@ export interface ModelFileSpec {
   size: number;
   /** Either a URL readable with HTTP Range requests … */
   url?: string;
-  /** … or a File / Blob (the studio). */
+  /** … or a File / Blob (the studio) … */
   blob?: Blob;
+  /**
+   * … or a file of a Hub repo at a pinned commit (io/hub/source.ts). The token is never part of a
+   * spec (specs are saved with evolution runs): the engine takes it from its Hub session.
+   */
+  hub?: { endpoint: string; repo: string; commit: string };
 }
 export interface ModelSpec {
   /** The reference exactly as the recipe writes it ("model+adapter" for a LoRA input). */

@@ -1,7 +1,7 @@
 // The Hub's naming rules and the token's form, without the Hub client: the studio's publish form
 // checks them as the user types (the client, @huggingface/hub, loads only when publishing starts).
 
-export const DEFAULT_HUB_URL = 'https://huggingface.co';
+export { DEFAULT_HUB_ENDPOINT as DEFAULT_HUB_URL } from '../io/hub/ref';
 
 const REPO_PART = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 

@@ -17,6 +17,7 @@ import { recipeToMergekitYaml } from '../recipe/mergekit-yaml';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import { modelCard } from '../recipe/model-card';
 import { BlobSource, HttpSource } from '../io/sources';
+import { HubFileSource } from '../io/hub/source';
 import { sinkFor, MemorySink } from '../io/sinks';
 import { itemSize, type Dtype } from '../formats/dtype';
 import { CancelledError, IoError, MethodError } from '../errors';
@@ -33,12 +34,14 @@ export interface RunOptions {
   sink?: OutputSink;
 }
 
+/** (Hub files take the token, cache and meter of this thread's Hub session: io/hub/source.ts.) */
 export function sourcesFor(spec: Pick<ModelSpec, 'ref' | 'files'>): Map<string, ByteSource> {
   const files = new Map<string, ByteSource>();
   for (const f of spec.files) {
     const label = `${spec.ref}/${f.path}`;
     if (f.blob) files.set(f.path, new BlobSource(label, f.blob));
     else if (f.url) files.set(f.path, new HttpSource(label, f.url, f.size));
+    else if (f.hub) files.set(f.path, new HubFileSource({ ...f.hub, path: f.path, size: f.size }));
     else throw new IoError(`${label}: the file has neither a URL nor a Blob`);
   }
   return files;

@@ -34,6 +34,11 @@ export interface ModelIdentity {
    * names the layout; the data samples tell fine-tunes of one architecture apart. Empty = unknown.
    */
   hash: string;
+  /**
+   * Where the checkpoint lives on a Hub, pinned to a commit (models added from the Hub). `endpoint`
+   * only when not the public Hub. Never a token.
+   */
+  hub?: { repo: string; commit: string; endpoint?: string };
 }
 
 export interface SharePayload {
@@ -49,6 +54,13 @@ const identity = z.object({
   tensors: z.number().int().nonnegative().max(1e9),
   bytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   hash: z.string().regex(/^([0-9a-f]{64})?$/, 'a hex SHA-256'),
+  hub: z
+    .strictObject({
+      repo: z.string().regex(/^[A-Za-z0-9_.-]{1,96}\/[A-Za-z0-9_.-]{1,96}$/, 'a Hub repo id (org/name)'),
+      commit: z.string().regex(/^[0-9a-f]{40}$/, 'a commit id'),
+      endpoint: z.url({ protocol: /^https?$/ }).max(200).optional(),
+    })
+    .optional(),
 });
 
 const envelope = z.object({

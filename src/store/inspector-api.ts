@@ -5,6 +5,10 @@ import type { ErrorRecord } from '../errors';
 import type { Recipe } from '../recipe/types';
 import type { AdapterSummary } from '../formats/lora';
 import type { Analysis, ModelSummary, TensorRow } from './types';
+import type { HubSession } from '../io/hub/session';
+
+/** A model file as the inspector reads it: a Blob, or a Hub file at a pinned commit. */
+export type InspectFile = { path: string; size: number; file?: Blob; hub?: { endpoint: string; repo: string; commit: string } };
 
 export type OpenResult = { ok: true; summary: ModelSummary; tensors: TensorRow[]; adapter?: AdapterSummary } | { ok: false; error: ErrorRecord };
 
@@ -15,7 +19,9 @@ export interface InspectorApi {
    * Reads a model's headers (never its tensor data) and keeps them for later checks; with
    * `adapter`, a PEFT LoRA adapter's too, checked against the model and applied (ref "model+adapter").
    */
-  open(id: string, ref: string, name: string, files: { path: string; file: Blob }[], adapter?: { ref: string; files: { path: string; file: Blob }[] }): Promise<OpenResult>;
+  open(id: string, ref: string, name: string, files: InspectFile[], adapter?: { ref: string; files: InspectFile[] }): Promise<OpenResult>;
+  /** The Hub token (memory only) and cache limit for Hub files. */
+  setHub(s: HubSession): Promise<void>;
   forget(id: string): Promise<void>;
   /** Plans `recipe` over the open models (`refs`: recipe reference → model id) and checks each model against the base. */
   analyze(recipe: Recipe, refs: Record<string, string>): Promise<Analysis>;

@@ -8,31 +8,44 @@ import { BlobSource } from '../io/sources';
 import { outputPathSegments } from '../io/output-path';
 import type { ModelInfo } from '../formats/model-info';
 import type { Recipe } from '../recipe/types';
-import type { HashTarget, InspectorApi, OpenResult } from './inspector-api';
+import type { HashTarget, InspectFile, InspectorApi, OpenResult } from './inspector-api';
+import type { ByteSource } from '../io/types';
+import { HubFileSource } from '../io/hub/source';
+import { applyHubSession } from '../io/hub/session';
 import { compareToBase, planReport, summarize, tensorRows } from './inspect-core';
 import { sha256Blob } from '../formats/sha256';
-import { fingerprint } from '../formats/fingerprint';
+import { fingerprint, sliceable } from '../formats/fingerprint';
 import type { Analysis, CompatReport } from './types';
 
 const open = new Map<string, ModelInfo>();
 
+function sourceOf(f: InspectFile, label = f.path): ByteSource {
+  if (f.file) return new BlobSource(label, f.file);
+  if (f.hub) return new HubFileSource({ ...f.hub, path: f.path, size: f.size });
+  throw new Error(`${f.path}: neither a file nor a Hub file`);
+}
+
 const api: InspectorApi = {
+  async setHub(s) {
+    await applyHubSession(s);
+  },
   async open(id, ref, name, files, adapter): Promise<OpenResult> {
     try {
-      const sources = new Map(files.map((f) => [f.path, new BlobSource(f.path, f.file)]));
+      const list = files.map((f) => ({ path: f.path, source: sourceOf(f) }));
+      const sources = new Map(list.map((f) => [f.path, f.source]));
       let info: ModelInfo;
       let lora: AdapterSummary | undefined;
       if (adapter) {
         const base = await openModel(splitAdapterRef(ref).model, name, sources);
-        const a = await openAdapter(adapter.ref, new Map(adapter.files.map((f) => [f.path, new BlobSource(`${adapter.ref}/${f.path}`, f.file)])));
+        const a = await openAdapter(adapter.ref, new Map(adapter.files.map((f) => [f.path, sourceOf(f, `${adapter.ref}/${f.path}`)])));
         info = applyAdapter(base, a, ref);
         lora = adapterSummary(a);
       } else info = await openModel(ref, name, sources);
       open.set(id, info);
       const summary = summarize(
         info,
-        files.map((f) => ({ path: f.path, size: f.file.size })),
-        await fingerprint(files),
+        files.map((f) => ({ path: f.path, size: f.size })),
+        await fingerprint(list.map((f) => ({ path: f.path, file: sliceable(f.source) }))),
       );
       return { ok: true, summary, tensors: tensorRows(info), ...(lora ? { adapter: lora } : {}) };
     } catch (e) {

@@ -3,7 +3,7 @@ import type { ModelSpec } from '../worker/api';
 import type { ShelfModel } from './types';
 
 export function specOf(m: ShelfModel): ModelSpec {
-  const files = (fs: ShelfModel['files']) => fs.map((f) => ({ path: f.path, size: f.size, blob: f.file }));
+  const files = (fs: ShelfModel['files']) => fs.map((f) => ({ path: f.path, size: f.size, ...(f.file ? { blob: f.file } : {}), ...(f.hub ? { hub: f.hub } : {}) }));
   return { ref: m.ref, files: files(m.files), ...(m.adapter ? { adapter: { ref: m.adapter.ref, files: files(m.adapter.files) } } : {}) };
 }
 

@@ -72,7 +72,7 @@ export async function startPublish(o: { repo: string; private: boolean; commitMe
     const files = await outputFiles(out);
     const { publishToHub } = await import('../merge/publish'); // the Hub client loads on first use
     const result = await publishToHub(
-      { repo, files, token: getHubToken(), hubUrl: getHubEndpoint(), private: o.private, ...(o.commitMessage?.trim() ? { commitMessage: o.commitMessage.trim() } : {}) },
+      { repo, files, token: getHubToken() ?? '', hubUrl: getHubEndpoint(), private: o.private, ...(o.commitMessage?.trim() ? { commitMessage: o.commitMessage.trim() } : {}) },
       {
         signal: controller.signal,
         onProgress: (p) => {

@@ -1,6 +1,7 @@
 // Merge runs: choose the output (a folder via showDirectoryPicker, else OPFS + download links),
 // run the engine worker with throttled progress, cancel (the engine's sink removes everything it
 // wrote), then hash every output file in the inspector worker.
+import { specOf } from './model-specs';
 import { outputPathSegments } from '../io/output-path';
 import { recipeModels } from '../recipe/model-card';
 import type { MergeProgress, ModelSpec, OutputSpec } from '../worker/api';
@@ -51,7 +52,7 @@ export async function startMerge(): Promise<void> {
       st.setRun({ kind: 'failed', error: { name: 'ModelError', code: 'model', message: `The recipe uses ${ref}, which is not on the shelf: drop its folder first.`, details: { model: ref } } });
       return;
     }
-    models.push({ ref, files: m.files.map((f) => ({ path: f.path, size: f.size, blob: f.file })) });
+    models.push(specOf(m));
     identities.push(identityOf(m) ?? { ref, name: m.name, tensors: 0, bytes: 0, hash: '' });
   }
 

@@ -8,12 +8,14 @@ import { adapterFromPicked, groupFiles, isAdapterGroup, uniqueName, type FileGro
 import { useStudio } from './store';
 import type { ShelfModel } from './types';
 import { getInspector } from './workers';
+import { DEFAULT_HUB_ENDPOINT } from '../io/hub/resolve';
 
 let nextId = 1;
 
 export function identityOf(m: ShelfModel): ModelIdentity | undefined {
   if (!m.summary) return undefined;
-  return { ref: m.ref, name: m.name, tensors: m.summary.tensors, bytes: m.summary.weightBytes, hash: m.summary.fingerprint };
+  const hub = m.hub ? { repo: m.hub.repo, commit: m.hub.commit, ...(m.hub.endpoint !== DEFAULT_HUB_ENDPOINT ? { endpoint: m.hub.endpoint } : {}) } : undefined;
+  return { ref: m.ref, name: m.name, tensors: m.summary.tensors, bytes: m.summary.weightBytes, hash: m.summary.fingerprint, ...(hub ? { hub } : {}) };
 }
 
 const sameIdentity = (a: ModelIdentity, b: ModelIdentity) => a.hash === b.hash && a.tensors === b.tensors && a.bytes === b.bytes;
@@ -27,7 +29,9 @@ export function sharedStatus(shared: ModelIdentity[], models: ShelfModel[]): Sha
     if (!model) return { identity, status: 'missing' };
     if (model.status === 'reading') return { identity, status: 'reading', model };
     const id = identityOf(model);
-    return { identity, status: id && sameIdentity(id, identity) ? 'matched' : 'differs', model };
+    // a Hub model pinned to the commit the link names is that checkpoint, whatever else the link knew
+    const sameCommit = !!identity.hub && model.hub?.repo === identity.hub.repo && model.hub.commit === identity.hub.commit;
+    return { identity, status: sameCommit || (id && sameIdentity(id, identity)) ? 'matched' : 'differs', model };
   });
 }
 
@@ -55,20 +59,20 @@ export async function addPicked(picked: PickedFile[], origin: ShelfModel['origin
 }
 
 export async function addGroups(groups: FileGroup[], origin: ShelfModel['origin']): Promise<void> {
+  const taken = useStudio.getState().models.map((m) => m.ref);
+  await addModels(
+    groups.map((g) => {
+      const ref = uniqueName(g.name, taken);
+      taken.push(ref);
+      return { ref, name: g.name, origin, files: g.files.map((f) => ({ path: f.path, size: f.file.size, file: f.file })) };
+    }),
+  );
+}
+
+/** Puts models on the shelf and reads their headers in the inspector worker. Resolves with them once read. */
+export async function addModels(models: Omit<ShelfModel, 'id' | 'status'>[]): Promise<ShelfModel[]> {
   const st = useStudio.getState();
-  const taken = st.models.map((m) => m.ref);
-  const added: ShelfModel[] = groups.map((g) => {
-    const ref = uniqueName(g.name, taken);
-    taken.push(ref);
-    return {
-      id: `m${nextId++}`,
-      ref,
-      name: g.name,
-      origin,
-      files: g.files.map((f) => ({ path: f.path, size: f.file.size, file: f.file })),
-      status: 'reading',
-    };
-  });
+  const added: ShelfModel[] = models.map((m) => ({ ...m, id: `m${nextId++}`, status: 'reading' }));
   useStudio.setState({ models: [...st.models, ...added], notice: null });
   const inspector = getInspector();
   await Promise.all(
@@ -77,7 +81,7 @@ export async function addGroups(groups: FileGroup[], origin: ShelfModel['origin'
         m.id,
         m.ref,
         m.name,
-        m.files.map((f) => ({ path: f.path, file: f.file })),
+        m.files.map((f) => ({ path: f.path, size: f.size, file: f.file, hub: f.hub })),
       );
       if (res.ok) useStudio.getState().patchModel(m.id, { status: 'ready', summary: res.summary, tensors: res.tensors, error: undefined });
       else useStudio.getState().patchModel(m.id, { status: 'error', error: res.error.message });
@@ -85,6 +89,7 @@ export async function addGroups(groups: FileGroup[], origin: ShelfModel['origin'
   );
   adoptSharedNames(added.map((m) => m.id));
   ensureRecipe();
+  return added.map((m) => useStudio.getState().models.find((x) => x.id === m.id) ?? m);
 }
 
 /** The model's reference without its adapter ("base+adapter" → "base"). */
@@ -98,8 +103,8 @@ async function reopen(m: ShelfModel, ref: string, adapter: ShelfModel['adapter']
     m.id,
     ref,
     m.name,
-    m.files.map((f) => ({ path: f.path, file: f.file })),
-    adapter && { ref: adapter.ref, files: adapter.files.map((f) => ({ path: f.path, file: f.file })) },
+    m.files.map((f) => ({ path: f.path, size: f.size, file: f.file, hub: f.hub })),
+    adapter && { ref: adapter.ref, files: adapter.files.map((f) => ({ path: f.path, size: f.size, file: f.file })) },
   );
   if (!res.ok) return false;
   useStudio.getState().patchModel(m.id, { status: 'ready', summary: res.summary, tensors: res.tensors, error: undefined, adapter: adapter && { ...adapter, summary: res.adapter } });
@@ -128,8 +133,8 @@ export async function attachAdapter(id: string, picked: PickedFile[]): Promise<b
     m.id,
     ref,
     m.name,
-    m.files.map((f) => ({ path: f.path, file: f.file })),
-    { ref: adapter.ref, files: adapter.files.map((f) => ({ path: f.path, file: f.file })) },
+    m.files.map((f) => ({ path: f.path, size: f.size, file: f.file, hub: f.hub })),
+    { ref: adapter.ref, files: adapter.files.map((f) => ({ path: f.path, size: f.size, file: f.file })) },
   );
   if (!res.ok) {
     await reopen(m, m.ref, m.adapter); // the inspector forgot the model on failure

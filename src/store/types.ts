@@ -43,7 +43,20 @@ export interface ShelfFile {
   /** Path inside the model folder. */
   path: string;
   size: number;
-  file: Blob;
+  /** The bytes (dropped, picked or demo files) … */
+  file?: Blob;
+  /** … or a Hub file at a pinned commit (read by range; never downloaded whole). */
+  hub?: { endpoint: string; repo: string; commit: string };
+}
+
+/** Where a Hub model on the shelf comes from. */
+export interface ShelfHubOrigin {
+  endpoint: string;
+  repo: string;
+  /** The revision asked for (branch, tag or commit). */
+  revision: string;
+  /** The commit it was pinned to when added. */
+  commit: string;
 }
 
 export interface ShelfModel {
@@ -52,8 +65,9 @@ export interface ShelfModel {
   ref: string;
   /** Where it came from: a folder name or file name. */
   name: string;
-  origin: 'demo' | 'local';
+  origin: 'demo' | 'local' | 'hub';
   files: ShelfFile[];
+  hub?: ShelfHubOrigin;
   status: 'reading' | 'ready' | 'error';
   error?: string;
   summary?: ModelSummary;

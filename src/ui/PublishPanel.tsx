@@ -23,7 +23,7 @@ export function PublishPanel({ summary }: { summary: MergeSummary }) {
   const state: PublishState = of === summary || stored.kind === 'publishing' ? stored : { kind: 'idle' };
   const [repo, setRepo] = useState('');
   const [isPrivate, setPrivate] = useState(true);
-  const [token, setToken] = useState(getHubToken);
+  const [token, setToken] = useState(() => getHubToken() ?? '');
   const [message, setMessage] = useState('');
   const [endpoint, setEndpoint] = useState(getHubEndpoint);
   const busy = state.kind === 'publishing';
@@ -72,10 +72,8 @@ export function PublishPanel({ summary }: { summary: MergeSummary }) {
             <input
               aria-label="Hub address"
               value={endpoint}
-              onChange={(e) => {
-                setEndpoint(e.target.value);
-                setHubEndpoint(e.target.value);
-              }}
+              onChange={(e) => setEndpoint(e.target.value)}
+              onBlur={() => endpoint !== getHubEndpoint() && setHubEndpoint(endpoint)}
               disabled={busy}
             />
           </label>

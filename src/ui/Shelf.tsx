@@ -8,6 +8,8 @@ import type { CompatReport, ShelfModel } from '../store/types';
 import { filesFromDrop, filesFromInput } from './drop';
 import { formatBytes, formatCount } from './format';
 import { Facts } from './Facts';
+import { HubPanel } from './HubPanel';
+import { addFromHub, useHub } from '../store/hub';
 
 const NONE: string[] = [];
 
@@ -31,6 +33,7 @@ export function Shelf() {
         ) : null}
       </header>
       <DropZone />
+      <HubToggle />
       {shared && shared.length ? <SharedList /> : null}
       {unexplained.length ? (
         <div className="callout warn" role="status">
@@ -123,6 +126,33 @@ function DropZone() {
   );
 }
 
+function HubToggle() {
+  const [open, setOpen] = useState(false);
+  return open ? (
+    <HubPanel onClose={() => setOpen(false)} />
+  ) : (
+    <div className="row gap pad">
+      <button type="button" onClick={() => setOpen(true)}>
+        Add from the Hub
+      </button>
+    </div>
+  );
+}
+
+function FetchShared({ identity }: { identity: ReturnType<typeof sharedStatus>[number]['identity'] }) {
+  const endpoint = useHub((s) => s.endpoint);
+  const adding = useHub((s) => s.adding);
+  const h = identity.hub!;
+  const from = h.endpoint ?? 'https://huggingface.co';
+  if (new URL(from).origin !== endpoint)
+    return <span className="small muted">on {from} (set it as the Hub endpoint under "Add from the Hub" to fetch it)</span>;
+  return (
+    <button type="button" className="link" disabled={!!adding} onClick={() => void addFromHub(`${h.repo}@${h.commit}`, undefined, identity.ref)}>
+      Fetch {h.repo}@{h.commit.slice(0, 7)} from the Hub
+    </button>
+  );
+}
+
 function SharedList() {
   const shared = useStudio((s) => s.shared)!;
   const models = useStudio((s) => s.models);
@@ -145,6 +175,7 @@ function SharedList() {
               {r.identity.tensors ? `${r.identity.tensors} tensors · ${formatBytes(r.identity.bytes)}` : 'identity unknown'}
               {r.identity.hash ? ` · hash ${r.identity.hash.slice(0, 8)}` : ''}
             </span>
+            {r.identity.hub && (r.status === 'missing' || r.status === 'differs') ? <FetchShared identity={r.identity} /> : null}
             {r.status === 'differs' && r.model?.summary ? (
               <span className="small bad">
                 dropped: {r.model.summary.tensors} tensors · {formatBytes(r.model.summary.weightBytes)} · hash {r.model.summary.fingerprint.slice(0, 8)}
@@ -197,6 +228,11 @@ function ModelCard({ model: m }: { model: ShelfModel }) {
         <div className="model-name">
           <strong title={m.name !== m.ref ? `folder: ${m.name}` : undefined}>{m.ref}</strong>
           {m.origin === 'demo' ? <span className="tag">demo</span> : null}
+          {m.hub ? (
+            <span className="tag" title={`${m.hub.repo} at commit ${m.hub.commit} (${m.hub.revision}) on ${m.hub.endpoint}`}>
+              hub @{m.hub.commit.slice(0, 7)}
+            </span>
+          ) : null}
         </div>
         <button type="button" className="icon" aria-label={`Remove ${m.ref}`} title="Remove from the shelf" onClick={() => void removeModel(m.id)}>
           ×

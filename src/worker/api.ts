@@ -10,6 +10,7 @@ import type { CompleteReply, CompleteRequest, EvaluateReply, EvaluateRequest } f
 import type { EvalTarget } from '../eval/target';
 import type { EvolveProgress, EvolveReply, EvolveStartRequest, RunView } from '../evolve/service';
 import type { ModelSpec } from '../io/types';
+import type { HubSession } from '../io/hub/session';
 
 export type { ModelFileSpec, ModelSpec, OutputSpec } from '../io/types';
 export type { GpuReport } from '../gpu/device';
@@ -22,8 +23,12 @@ export type { Readback } from '../eval/ort-lm';
 export type { EvolveConfig } from '../evolve/run';
 export type { EvolveInputs, EvolveProgress, EvolveReply, EvolveStartRequest, RunView } from '../evolve/service';
 
+export type { HubSession } from '../io/hub/session';
+
 export interface EngineApi {
   capabilities(): Promise<GpuReport>;
+  /** The Hub token (memory only) and byte-cache limit this worker reads Hub files with. */
+  setHub(s: HubSession): Promise<void>;
   /** Runs a merge. Never rejects for user errors: returns { ok: false, error } with a typed record. */
   merge(req: MergeRequest, onProgress?: (p: MergeProgress) => void): Promise<MergeResult>;
   /**

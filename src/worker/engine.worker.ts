@@ -15,6 +15,7 @@ import { EvaluatorLock } from './evaluator-lock';
 import { DiagnosticsSession } from '../merge/diagnostics-session';
 import { EvalService } from '../eval/service';
 import { EvolveService } from '../evolve/service';
+import { applyHubSession } from '../io/hub/session';
 import type { CompleteReply, CompleteRequest, EvaluateReply, EvaluateRequest, EvolveProgress, EvolveReply, EvolveStartRequest } from './api';
 
 let current: AbortController | null = null;
@@ -106,6 +107,9 @@ async function mergeBackend(engine: MergeRequest['engine'] = 'auto'): Promise<{ 
 }
 
 const api: EngineApi = {
+  async setHub(s) {
+    await applyHubSession(s);
+  },
   async capabilities() {
     const report = gpuReport(await getGpu().catch(() => null));
     const { backend, reason } = await mergeBackend();

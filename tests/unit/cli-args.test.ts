@@ -114,3 +114,15 @@ describe('parseArgs: --push-to-hub and its companions', () => {
     [['--studio-url', 'ftp://x'], /not an http/],
   ])('%j is refused', (extra, re) => expect(() => parseArgs(['c.yml', '--out', 'o', ...extra])).toThrow(re));
 });
+
+describe('parseArgs: Hub options', () => {
+  it('reads --token, --cache-dir, --cache-size, --no-cache and --retries, and refuses contradictions', () => {
+    const o = parseArgs(['m.yml', '--out', 'o', '--token', 'hf_x', '--cache-dir', '/c', '--cache-size', '5G', '--retries', '2']);
+    expect(o).toMatchObject({ token: 'hf_x', cacheDir: '/c', cacheSize: 5e9, retries: 2 });
+    expect(parseArgs(['m.yml', '--out', 'o', '--no-cache'])).toMatchObject({ noCache: true });
+    expect(() => parseArgs(['m.yml', '--out', 'o', '--no-cache', '--cache-dir', '/c'])).toThrow(/--no-cache cannot be combined/);
+    expect(() => parseArgs(['m.yml', '--out', 'o', '--cache-size', 'lots'])).toThrow(/--cache-size: "lots" is not a size/);
+    expect(() => parseArgs(['m.yml', '--out', 'o', '--retries', '-1'])).toThrow(UsageError);
+    expect(() => parseArgs(['m.yml', '--out', 'o', '--token'])).toThrow(/--token needs a value/);
+  });
+});

@@ -1,0 +1,158 @@
+// The CLI's Hub byte cache: a folder of blocks (io/hub/cache.ts), bounded in bytes, least recently
+// used out first. Node only.
+//
+//   <dir>/blocks/<hash of the file key>/key          the key (host/repo/commit/path#size), for people
+//   <dir>/blocks/<hash of the file key>/<index>.blk  block <index> of that file
+//
+// A block is written to a temporary name and renamed, so a reader never sees half a block and two
+// processes may share the folder. Recency is the block's mtime (touched on every hit), so it
+// survives between runs; the index of blocks is read from the folder when the store opens.
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_BLOCK_SIZE, keyHash, type BlockStore, type CacheUsage } from './cache';
+
+/** Where the Hub's own tools keep their cache: $HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface. */
+export function defaultHubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const hfHome = env.HF_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface');
+  return join(hfHome, 'merge-studio');
+}
+
+interface Entry {
+  path: string;
+  bytes: number;
+  used: number;
+}
+
+export class DiskBlockStore implements BlockStore {
+  private readonly entries = new Map<string, Entry>();
+  private total = 0;
+  private clock = 0;
+
+  private constructor(
+    readonly dir: string,
+    readonly limit: number,
+    readonly blockSize: number,
+  ) {}
+
+  /** Opens (creating) the cache folder and indexes the blocks already there. */
+  static async open(dir: string, limit: number, blockSize = DEFAULT_BLOCK_SIZE): Promise<DiskBlockStore> {
+    const s = new DiskBlockStore(dir, limit, blockSize);
+    await mkdir(join(dir, 'blocks'), { recursive: true });
+    const found: { id: string; e: Entry }[] = [];
+    for (const h of await readdir(join(dir, 'blocks')).catch(() => [] as string[])) {
+      const sub = join(dir, 'blocks', h);
+      for (const n of await readdir(sub).catch(() => [] as string[])) {
+        if (!n.endsWith('.blk')) continue;
+        const path = join(sub, n);
+        const st = await stat(path).catch(() => undefined);
+        if (st?.isFile()) found.push({ id: `${h}/${n}`, e: { path, bytes: st.size, used: st.mtimeMs } });
+      }
+    }
+    found.sort((a, b) => a.e.used - b.e.used);
+    for (const { id, e } of found) {
+      s.entries.set(id, { ...e, used: ++s.clock });
+      s.total += e.bytes;
+    }
+    await s.evict();
+    return s;
+  }
+
+  /**
+   * The last blocks read or written, in memory (bounded by HOT_BYTES): a tensor's chunks and the
+   * small tensors around it are read from one block many times in a row.
+   */
+  private readonly hot = new Map<string, Uint8Array>();
+  private hotBytes = 0;
+  static readonly HOT_BYTES = 64 * 1024 * 1024;
+
+  private remember(id: string, b: Uint8Array): void {
+    const old = this.hot.get(id);
+    if (old) this.hotBytes -= old.length;
+    this.hot.delete(id);
+    this.hot.set(id, b);
+    this.hotBytes += b.length;
+    for (const [k, v] of this.hot) {
+      if (this.hotBytes <= DiskBlockStore.HOT_BYTES) break;
+      this.hot.delete(k);
+      this.hotBytes -= v.length;
+    }
+  }
+
+  private id(key: string, index: number): { id: string; sub: string; file: string } {
+    const h = keyHash(key);
+    const sub = join(this.dir, 'blocks', h);
+    return { id: `${h}/${index}.blk`, sub, file: join(sub, `${index}.blk`) };
+  }
+
+  async get(key: string, index: number): Promise<Uint8Array | undefined> {
+    const { id, file } = this.id(key, index);
+    const e = this.entries.get(id);
+    if (!e) return undefined;
+    const hot = this.hot.get(id);
+    if (hot) {
+      this.hot.delete(id);
+      this.hot.set(id, hot);
+      e.used = ++this.clock;
+      return hot;
+    }
+    try {
+      const b = new Uint8Array(await readFile(file));
+      if (b.length !== e.bytes) throw new Error('changed');
+      e.used = ++this.clock;
+      this.remember(id, b);
+      const now = new Date();
+      await utimes(file, now, now).catch(() => undefined);
+      return b;
+    } catch {
+      this.entries.delete(id);
+      this.total -= e.bytes;
+      return undefined;
+    }
+  }
+
+  async put(key: string, index: number, bytes: Uint8Array): Promise<void> {
+    if (bytes.length > this.limit) return;
+    const { id, sub, file } = this.id(key, index);
+    if (this.entries.has(id)) return;
+    await mkdir(sub, { recursive: true });
+    await writeFile(join(sub, 'key'), key).catch(() => undefined);
+    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+    if (this.entries.has(id)) return; // a concurrent put of the same block
+    this.entries.set(id, { path: file, bytes: bytes.length, used: ++this.clock });
+    this.remember(id, bytes);
+    this.total += bytes.length;
+    await this.evict();
+  }
+
+  private async evict(): Promise<void> {
+    if (this.total <= this.limit) return;
+    const byAge = [...this.entries].sort((a, b) => a[1].used - b[1].used);
+    for (const [id, e] of byAge) {
+      if (this.total <= this.limit) break;
+      this.entries.delete(id);
+      this.total -= e.bytes;
+      const hot = this.hot.get(id);
+      if (hot) {
+        this.hot.delete(id);
+        this.hotBytes -= hot.length;
+      }
+      await rm(e.path, { force: true }).catch(() => undefined);
+    }
+  }
+
+  async usage(): Promise<CacheUsage> {
+    return { bytes: this.total, blocks: this.entries.size, limit: this.limit };
+  }
+
+  async clear(): Promise<void> {
+    await rm(join(this.dir, 'blocks'), { recursive: true, force: true });
+    await mkdir(join(this.dir, 'blocks'), { recursive: true });
+    this.entries.clear();
+    this.hot.clear();
+    this.hotBytes = 0;
+    this.total = 0;
+  }
+}

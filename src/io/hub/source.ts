@@ -1,0 +1,306 @@
+// A file of a Hub repo at a pinned commit, read by HTTP Range requests: the engine's ByteSource for
+// Hub models. Isomorphic (fetch + streams), so the studio's workers and the CLI use the same code.
+//
+// - Reads go to {endpoint}/{repo}/resolve/{commit}/{path}; the token (if any) is sent only there.
+//   When the Hub redirects (LFS files live on a CDN), the redirect is followed without the token
+//   and the CDN URL is remembered, so later reads of the file go straight to it (one round trip);
+//   if the CDN refuses it later (signed URLs expire) the next read asks the Hub again.
+// - Transient failures (429 with Retry-After, 5xx, a connection reset or cut mid-body) are retried
+//   with exponential backoff and resumed from the last byte received; every answer is checked
+//   against the expected range and file size. Past the retry budget the read fails with an IoError
+//   naming the repo and the file.
+// - With a BlockStore, bytes come from the cache when present; missing blocks are fetched in one
+//   request per run of consecutive blocks and stored.
+import { CancelledError, IoError, StudioError } from '../../errors';
+import { checkRead, throwIfAborted } from '../sources';
+import type { ByteSource, PortableSource } from '../types';
+import { hubFileKey, type BlockStore } from './cache';
+import { backoffMs, DEFAULT_RETRY, isAbortError, retryableStatus, retryAfterMs, sleep, type RetryPolicy } from './retry';
+
+/** A file of a repo at a commit, with its size from the Hub's listing. */
+export interface HubFile {
+  endpoint: string;
+  repo: string;
+  commit: string;
+  path: string;
+  size: number;
+}
+
+/** Where bytes came from (progress and the benchmark's cache hit share). */
+export interface HubMeter {
+  network(bytes: number): void;
+  cache(bytes: number): void;
+  retry?(what: string, delayMs: number): void;
+}
+
+export interface HubReadOptions {
+  /** Sent as "Authorization: Bearer …" to the Hub's origin only. */
+  token?: string;
+  fetch?: typeof fetch;
+  retry?: RetryPolicy;
+  cache?: BlockStore;
+  meter?: HubMeter;
+}
+
+/** The resolve URL of a file at its commit. */
+export function resolveUrl(f: Pick<HubFile, 'endpoint' | 'repo' | 'commit' | 'path'>): string {
+  const path = f.path.split('/').map(encodeURIComponent).join('/');
+  return `${f.endpoint.replace(/\/+$/, '')}/${f.repo}/resolve/${encodeURIComponent(f.commit)}/${path}`;
+}
+
+/**
+ * This thread's Hub session: what a source uses when its own options leave it out — the token the
+ * studio's engine worker was given (memory only), the byte cache, the meter. Set by the thread's
+ * owner (the engine worker, a CPU worker, the CLI).
+ */
+let threadDefaults: HubReadOptions = {};
+export function setHubThreadDefaults(d: HubReadOptions): void {
+  threadDefaults = d;
+}
+export function hubThreadDefaults(): HubReadOptions {
+  return threadDefaults;
+}
+
+/** Some runtimes (browsers) answer redirect: 'manual' with an opaque response: then follow (the browser drops the token cross-origin). */
+let manualRedirectsOpaque = false;
+
+class Retryable extends Error {
+  constructor(
+    message: string,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+function reasonOf(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause instanceof Error ? e.cause : undefined;
+  const code = cause && (cause as { code?: unknown }).code;
+  return cause ? `${e.message} (${typeof code === 'string' ? code : cause.message})` : e.message;
+}
+
+export class HubFileSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  private cdnUrl: string | undefined;
+  private readonly inflight = new Map<number, Promise<Uint8Array>>();
+  private readonly hubOrigin: string;
+  private readonly key: string;
+
+  constructor(
+    readonly file: HubFile,
+    private readonly o: HubReadOptions = {},
+  ) {
+    this.name = file.path;
+    this.size = file.size;
+    this.hubOrigin = new URL(file.endpoint).origin;
+    this.key = hubFileKey(file);
+  }
+
+  /** "org/name@abc1234: path" — what messages name. */
+  get where(): string {
+    return `${this.file.repo}@${this.file.commit.slice(0, 7)}: ${this.file.path}`;
+  }
+
+  private get token(): string | undefined {
+    return this.o.token ?? threadDefaults.token;
+  }
+
+  portable(): PortableSource {
+    const token = this.token;
+    // the receiving thread opens the same persistent cache (OPFS) when this one reads through it
+    const limit = (this.cache as { persistentLimit?: number } | undefined)?.persistentLimit;
+    return { kind: 'hub', name: this.name, file: { ...this.file }, ...(token ? { token } : {}), ...(limit ? { cacheBytes: limit } : {}) };
+  }
+
+  private get fetchImpl(): typeof fetch {
+    const f = this.o.fetch ?? threadDefaults.fetch;
+    return f ?? ((...a) => fetch(...a));
+  }
+
+  private get cache(): BlockStore | undefined {
+    return this.o.cache ?? threadDefaults.cache;
+  }
+
+  private get meter(): HubMeter | undefined {
+    return this.o.meter ?? threadDefaults.meter;
+  }
+
+  async text(): Promise<string> {
+    return new TextDecoder().decode(await this.read(0, this.size));
+  }
+
+  async read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    checkRead(this.name, this.size, offset, length);
+    throwIfAborted(signal);
+    if (length === 0) return new Uint8Array(0);
+    const cache = this.cache;
+    if (!cache) return this.fetchRange(offset, length, signal);
+    const B = cache.blockSize;
+    const first = Math.floor(offset / B);
+    const last = Math.floor((offset + length - 1) / B);
+    const blocks: (Uint8Array | Promise<Uint8Array> | undefined)[] = [];
+    for (let i = first; i <= last; i++) blocks.push(this.inflight.get(i));
+    const looked = await Promise.all(blocks.map((b, j) => (b ? undefined : cache.get(this.key, first + j).catch(() => undefined))));
+    looked.forEach((b, j) => {
+      const blockStart = (first + j) * B;
+      if (b && b.length === Math.min(B, this.size - blockStart)) blocks[j] = b;
+      else if (!blocks[j]) blocks[j] = this.inflight.get(first + j); // started by another read meanwhile
+    });
+    // bytes of this read it does not fetch itself count as cached (stored, or in flight for another read)
+    let hit = 0;
+    blocks.forEach((b, j) => {
+      const blockStart = (first + j) * B;
+      if (b) hit += Math.min(offset + length, blockStart + B, this.size) - Math.max(offset, blockStart);
+    });
+    if (hit) this.meter?.cache(hit);
+    // fetch each run of missing blocks with one request
+    for (let j = 0; j < blocks.length; ) {
+      if (blocks[j]) {
+        j++;
+        continue;
+      }
+      let k = j;
+      while (k + 1 < blocks.length && !blocks[k + 1]) k++;
+      const start = (first + j) * B;
+      const end = Math.min(this.size, (first + k + 1) * B);
+      const run = this.fetchRange(start, end - start, signal);
+      const runStart = j;
+      for (let m = j; m <= k; m++) {
+        const idx = first + m;
+        const at = (m - runStart) * B;
+        const p = run.then((bytes) => bytes.slice(at, Math.min(bytes.length, at + B)));
+        // in flight until stored, so a read in between neither misses nor fetches it again
+        this.inflight.set(idx, p);
+        p.then((block) => cache.put(this.key, idx, block))
+          .catch(() => undefined)
+          .finally(() => this.inflight.delete(idx));
+        blocks[m] = p;
+      }
+      j = k + 1;
+    }
+    const got = await Promise.all(blocks as (Uint8Array | Promise<Uint8Array>)[]);
+    const out = new Uint8Array(length);
+    for (let j = 0; j < got.length; j++) {
+      const blockStart = (first + j) * B;
+      const from = Math.max(offset, blockStart);
+      const to = Math.min(offset + length, blockStart + got[j].length);
+      out.set(got[j].subarray(from - blockStart, to - blockStart), from - offset);
+    }
+    return out;
+  }
+
+  /** One ranged request for [start, end] (inclusive); follows a redirect without the token. */
+  private async request(start: number, end: number, signal?: AbortSignal): Promise<Response> {
+    const range = `bytes=${start}-${end}`;
+    const f = this.fetchImpl;
+    if (this.cdnUrl) return f(this.cdnUrl, { headers: { Range: range }, signal });
+    const url = resolveUrl(this.file);
+    const headers: Record<string, string> = { Range: range };
+    const token = this.token;
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (!manualRedirectsOpaque) {
+      const res = await f(url, { headers, redirect: 'manual', signal });
+      if (res.type === 'opaqueredirect') manualRedirectsOpaque = true;
+      else if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
+        await res.body?.cancel().catch(() => undefined);
+        this.checkCommit(res);
+        const loc = new URL(res.headers.get('location')!, url).href;
+        const sameOrigin = new URL(loc).origin === this.hubOrigin;
+        if (!sameOrigin) this.cdnUrl = loc;
+        return f(loc, { headers: sameOrigin ? headers : { Range: range }, signal });
+      } else return res;
+    }
+    const res = await f(url, { headers, signal });
+    if (res.redirected && res.url && new URL(res.url).origin !== this.hubOrigin) this.cdnUrl = res.url;
+    return res;
+  }
+
+  private checkCommit(res: Response): void {
+    const commit = res.headers.get('x-repo-commit');
+    if (commit && commit !== this.file.commit)
+      throw new IoError(`${this.where}: the Hub answered for commit ${commit}, not the pinned ${this.file.commit}`, { file: this.file.path, model: this.file.repo });
+  }
+
+  /** Reads [offset, offset+length) from the network, retrying and resuming. */
+  private async fetchRange(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    const policy = this.o.retry ?? threadDefaults.retry ?? DEFAULT_RETRY;
+    let got = 0;
+    let failures = 0;
+    const span = `bytes [${offset}, ${offset + length})`;
+    const fatal = (msg: string) => new IoError(`${this.where}: reading ${span} failed: ${msg}`, { file: this.file.path, model: this.file.repo });
+    while (got < length) {
+      const before = got;
+      try {
+        const start = offset + got;
+        const end = offset + length - 1;
+        const viaCdn = this.cdnUrl !== undefined;
+        const res = await this.request(start, end, signal);
+        if (viaCdn && (res.status === 401 || res.status === 403 || res.status === 404 || res.status === 410)) {
+          // an expired or revoked CDN URL: ask the Hub for a fresh one (no backoff)
+          await res.body?.cancel().catch(() => undefined);
+          this.cdnUrl = undefined;
+          if (++failures > policy.maxRetries) throw fatal(`the file's storage URL was refused (HTTP ${res.status}) ${failures} times`);
+          continue;
+        }
+        if (retryableStatus(res.status)) {
+          await res.body?.cancel().catch(() => undefined);
+          throw new Retryable(`HTTP ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
+        }
+        if (res.status === 401 || res.status === 403)
+          throw fatal(`HTTP ${res.status}: the Hub refused access${this.token ? ' with the token given' : ' (no token given; set HF_TOKEN or --token)'}`);
+        if (res.status === 404) throw fatal(`HTTP 404: the file is not in the repo at commit ${this.file.commit}`);
+        const whole = start === 0 && end === this.size - 1;
+        if (res.status !== 206 && !(res.status === 200 && whole)) {
+          await res.body?.cancel().catch(() => undefined);
+          throw fatal(`HTTP ${res.status}${res.status === 200 ? ' (the server ignored the Range header)' : ''}`);
+        }
+        if (!viaCdn && !res.redirected) this.checkCommit(res);
+        if (res.status === 206) {
+          const cr = res.headers.get('content-range');
+          const m = cr ? /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(cr.trim()) : null;
+          if (!m || Number(m[1]) !== start || Number(m[2]) !== end || (m[3] !== '*' && Number(m[3]) !== this.size)) {
+            await res.body?.cancel().catch(() => undefined);
+            throw fatal(`the answer's Content-Range "${cr ?? ''}" is not bytes ${start}-${end}/${this.size} (did the file change on the Hub?)`);
+          }
+        }
+        if (!res.body) throw new Retryable('an answer without a body');
+        const reader = res.body.getReader();
+        try {
+          for (;;) {
+            let chunk: ReadableStreamReadResult<Uint8Array>;
+            try {
+              chunk = await reader.read();
+            } catch (e) {
+              if (isAbortError(e) || signal?.aborted) throw new CancelledError();
+              throw new Retryable(`the connection was cut after ${got - before} of ${end - start + 1} bytes (${reasonOf(e)})`);
+            }
+            if (chunk.done) break;
+            const v = chunk.value;
+            if (got + v.length > length) throw fatal(`the answer carried more than the ${end - start + 1} bytes asked for`);
+            out.set(v, got);
+            got += v.length;
+            this.meter?.network(v.length);
+          }
+        } finally {
+          reader.releaseLock();
+        }
+        if (got < length) throw new Retryable(`the answer ended after ${got - before} of ${end - start + 1} bytes`);
+      } catch (e) {
+        if (e instanceof CancelledError || signal?.aborted) throw new CancelledError();
+        if (isAbortError(e)) throw new CancelledError();
+        if (e instanceof StudioError) throw e;
+        const problem = e instanceof Retryable ? e.message : reasonOf(e);
+        failures = got > before ? 1 : failures + 1; // progress resets the budget
+        if (failures > policy.maxRetries)
+          throw fatal(`gave up after ${failures} failed attempts in a row (last: ${problem}); check the network and try again`);
+        const d = backoffMs(failures, policy, e instanceof Retryable ? e.retryAfter : undefined);
+        this.meter?.retry?.(`${this.where}: ${problem}; retrying in ${(d / 1000).toFixed(1)} s`, d);
+        await sleep(d, signal);
+      }
+    }
+    return out;
+  }
+}
