@@ -65,6 +65,8 @@ export interface Selection {
   mode: 0 | 1 | 2;
   t: number;
   r: number;
+  /** Mode 2, when known: the tied elements kept are those with global index < below (the same set). */
+  below?: number;
 }
 export const NONE: Selection = { mode: 0, t: 0xffffffff, r: 0 };
 
@@ -88,7 +90,7 @@ function selUniforms(n: number, src: KeySource, extra: Partial<{ shift: number; 
     mode1: s1.mode, t1: s1.t, r1: s1.r, mode2: s2.mode, t2: s2.t, r2: s2.r,
     mask_word_offset: extra.maskWordOffset ?? 0, block_offset: extra.blockOffset ?? 0, bin_offset: extra.binOffset ?? 0,
     dtypes: code(src.x) | (code(src.base) << 2), round_to: src.roundTo === 'BF16' ? 1 : src.roundTo === 'F16' ? 2 : 0,
-    prefix_mask2: 0, prefix_value2: 0, bin_offset2: 0, list_offset: 0, list_count: 0, list_offset2: 0, list_count2: 0,
+    prefix_mask2: 0, prefix_value2: 0, bin_offset2: 0, list_offset: 0, list_count: 0, list_offset2: 0, list_count2: 0, chunk_start: 0,
   };
 }
 
@@ -99,13 +101,15 @@ function selUniforms(n: number, src: KeySource, extra: Partial<{ shift: number; 
  */
 export interface KeyCollect {
   list: GPUBuffer;
+  /** Global index of the chunk's first element (the pairs hold global indices). */
+  chunkStart: number;
   offset: number;
   count: number;
   offset2?: number;
   count2?: number;
 }
 
-const collectUniforms = (c?: KeyCollect) => (c ? { list_offset: c.offset, list_count: c.count, list_offset2: c.offset2 ?? 0, list_count2: c.count2 ?? 0 } : {});
+const collectUniforms = (c?: KeyCollect) => (c ? { list_offset: c.offset, list_count: c.count, list_offset2: c.offset2 ?? 0, list_count2: c.count2 ?? 0, chunk_start: c.chunkStart } : {});
 
 const buf = (x: GPUBuffer | FusedInput | undefined) => (x && 'words' in x ? x.words : x);
 
@@ -136,6 +140,19 @@ export function histogram(b: Batch, src: KeySource, n: number, shift: number, pr
     b, 'select', 'hist',
     { ...u, flags: u.flags | (collect ? 4 : 0), ...collectUniforms(collect) },
     [buf(src.x), buf(src.base), bins, undefined, undefined, undefined, undefined, collect?.list],
+    workgroups(Math.min(n, 1024 * 256 * 256), 256 * 256),
+  );
+}
+
+/**
+ * Among the `n` pairs collected at list[offset + 1 ..] whose key is `tie` (a selection's threshold),
+ * the histogram of digit (index >> shift) & 2047 of the indices matching the prefix.
+ */
+export function histogramIndex(b: Batch, list: GPUBuffer, offset: number, n: number, tie: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset: number): void {
+  dispatch(
+    b, 'select', 'hist_index',
+    { ...selUniforms(n, { x: list }, { shift, prefixMask, prefixValue, binOffset, s1: { mode: 1, t: tie, r: 0 } }), list_offset: offset },
+    [undefined, undefined, bins, undefined, undefined, undefined, undefined, list],
     workgroups(Math.min(n, 1024 * 256 * 256), 256 * 256),
   );
 }
@@ -194,11 +211,12 @@ export const GTA_FUSED_MAX = 3;
 const DTYPE_CODE: Record<Dtype, number> = { F32: 0, F16: 1, BF16: 2 };
 
 /**
- * A task vector kept by thresholds on its top-k key |x − base| instead of a mask: lo ≤ key < hi
- * (a selection without a tie at its cut-off; hi 0xffffffff: no upper cut).
+ * A task vector kept by thresholds on its top-k key |x − base| and global index g instead of a
+ * mask: (key > lo, or key == lo and g < below) and key < hi (hi 0xffffffff: no upper cut).
  */
 export interface FusedThresholds {
   lo: number;
+  below: number;
   hi: number;
 }
 
@@ -218,7 +236,7 @@ export function gtaFused(
   n: number,
   base: FusedInput,
   steps: { x: FusedInput; mask?: GPUBuffer; sel?: FusedThresholds; w: number; s: number }[],
-  o: { maskWordOffset: number; normalize: boolean; consensus: boolean; lambda: number; scalarDiv: number; roundTo?: Dtype; encode?: 'F16' | 'BF16' },
+  o: { maskWordOffset: number; chunkStart?: number; normalize: boolean; consensus: boolean; lambda: number; scalarDiv: number; roundTo?: Dtype; encode?: 'F16' | 'BF16' },
   out: GPUBuffer,
 ): void {
   if (steps.length < 1 || steps.length > GTA_FUSED_MAX) throw new Error(`gtaFused: ${steps.length} task vectors (1..${GTA_FUSED_MAX})`);
@@ -227,6 +245,7 @@ export function gtaFused(
   const flags = steps.reduce((a, st, k) => a | (st.mask ? 1 << k : st.sel ? 32 << k : 0), 0) | (o.normalize ? 8 : 0) | (o.consensus ? 16 : 0);
   const lo = (k: number) => at(k).sel?.lo ?? 0;
   const hi = (k: number) => at(k).sel?.hi ?? 0;
+  const ib = (k: number) => at(k).sel?.below ?? 0;
   const roundTo = o.roundTo === 'BF16' ? 1 : o.roundTo === 'F16' ? 2 : 0;
   dispatch(
     b, 'gtafused', o.encode ? 'gta_fused_encode' : 'gta_fused',
@@ -234,7 +253,7 @@ export function gtaFused(
       n, count: steps.length, dtypes, round_to: roundTo, flags, mask_word_offset: o.maskWordOffset,
       w0: at(0).w, w1: at(1).w, w2: at(2).w, s0: at(0).s, s1: at(1).s, s2: at(2).s, lambda: o.lambda, div: o.scalarDiv,
       out_dtype: o.encode ? DTYPE_CODE[o.encode] : 0,
-      lo0: lo(0), lo1: lo(1), lo2: lo(2), hi0: hi(0), hi1: hi(1), hi2: hi(2),
+      lo0: lo(0), lo1: lo(1), lo2: lo(2), hi0: hi(0), hi1: hi(1), hi2: hi(2), ib0: ib(0), ib1: ib(1), ib2: ib(2), chunk_start: o.chunkStart ?? 0,
     },
     [at(0).x?.words, at(1).x?.words, at(2).x?.words, base.words, at(0).mask, at(1).mask, at(2).mask, out],
     workgroups(o.encode ? Math.ceil(n / 2) : n),

@@ -56,7 +56,7 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
           const b = job.batch();
           gtaFused(
             b, c.count, base, xs.map((x, k) => ({ x, mask: masks[k], sel: sel[k], w: weights[k], s: scales[k] })),
-            { maskWordOffset: wordOffsets[c.index], normalize, consensus: v.consensus, lambda, scalarDiv, roundTo: job.entry.computeDtype, encode },
+            { maskWordOffset: wordOffsets[c.index], chunkStart: c.start, normalize, consensus: v.consensus, lambda, scalarDiv, roundTo: job.entry.computeDtype, encode },
             out,
           );
           await b.submit();
@@ -90,8 +90,9 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
 
 /**
  * Every task vector's weight, sparsification mask (per-chunk word layout) and rescale factor. With
- * `thresholds`, a top-k selection whose cut-off splits no tie (and needs no L1 rescale over its
- * mask) comes back as key thresholds (`sel`) instead of a mask: gta_fused compares the keys itself.
+ * `thresholds`, a top-k selection (without an L1 rescale over its mask, and whose second
+ * selection, breadcrumbs', splits no tie) comes back as key and index thresholds (`sel`) instead
+ * of a mask: gta_fused compares the keys itself.
  */
 async function gtaSparsify(job: TensorJob, v: GtaVariant, bi: number, others: number[], rescale: boolean, thresholds = false) {
   const { inputs } = job.entry;
@@ -116,9 +117,9 @@ async function gtaSparsify(job: TensorJob, v: GtaVariant, bi: number, others: nu
     if (thresholds && !rescale && pl.kind === 'select') {
       const s1 = sels[r];
       const s2 = pl.ks.length > 1 ? sels[r + 1] : NONE;
-      if (s1.mode !== 2 && s2.mode !== 2) {
+      if ((s1.mode !== 2 || s1.below !== undefined) && s2.mode !== 2) {
         r += pl.ks.length;
-        sel[k] = { lo: s1.mode === 0 ? 0xffffffff : s1.t, hi: s2.mode === 0 ? 0xffffffff : s2.t };
+        sel[k] = { lo: s1.mode === 0 ? 0xffffffff : s1.t, below: s1.mode === 2 ? s1.below! : s1.mode === 1 ? 0xffffffff : 0, hi: s2.mode === 0 ? 0xffffffff : s2.t };
         masks.push(undefined);
         continue;
       }
