@@ -132,7 +132,7 @@ export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[
     if (list) {
       const split = state.map((s, j) => ({ s, j })).filter(({ s }) => s.remaining !== s.lastCount);
       const idx = split.map(({ s }) => ({ remaining: s.remaining, prefixMask: 0, prefixValue: 0 }));
-      for (const p of split.length ? PASSES : []) {
+      for (const p of split.length ? indexDigits(n) : []) {
         const b = job.batch();
         b.clear(bins);
         split.forEach(({ s, j }, q) => histogramIndex(b, list!.buf, list!.offsets[j], list!.counts[j], s.prefixValue, p.shift, idx[q].prefixMask, idx[q].prefixValue, bins, q * 2048));
@@ -164,6 +164,14 @@ export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[
   for (const s of state) {
     out[s.i] = s.remaining === s.lastCount ? { mode: 1, t: s.prefixValue, r: s.remaining } : { mode: 2, t: s.prefixValue, r: s.remaining, ...(s.below !== undefined ? { below: s.below } : {}) };
   }
+  return out;
+}
+
+/** 11-bit digits (top first) of indices below n: only the bits n − 1 needs (higher ones are 0). */
+function indexDigits(n: number): { shift: number; bits: number }[] {
+  const nb = n <= 1 ? 1 : 32 - Math.clz32(n - 1);
+  const out: { shift: number; bits: number }[] = [];
+  for (let top = nb; top > 0; top -= 11) out.push({ shift: Math.max(0, top - 11), bits: Math.min(11, top) });
   return out;
 }
 
