@@ -2,7 +2,7 @@
 // tiny generated checkpoints. Error paths must exit non-zero with a message naming the culprit
 // and leave no output folder; successful merges are re-read and compared tensor by tensor with
 // the CPU reference twins, and the folder layout is checked against mergekit's.
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -353,11 +353,26 @@ describe('merge CLI: the CPU engine writes what the WebGPU engine writes', () =>
     expect(messages[0]).toMatch(/ties: density 1e-7 keeps floor\(.*\) = 0 elements of tensor ".*" \(model org\/ft-a\)/);
     expect(messages[0]).toBe(messages[1]);
   });
-  it('--export-cabs refuses the CPU engine by name', async () => {
-    const yml = await writeYaml('engines-cabs.yml', `merge_method: cabs\nbase_model: base\nmodels:\n  - model: org/ft-a\n    parameters: {weight: 1, density: 0.5}\n`);
-    const r = await runCli([yml, '--out', join(tmp, 'engines-cabs'), '--export-cabs', '--backend', 'cpu']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/--export-cabs runs on the WebGPU engine only/);
+  it('--export-cabs on the CPU engine writes the WebGPU engine\'s folder byte for byte', async () => {
+    const yml = await writeYaml(
+      'engines-cabs.yml',
+      `merge_method: cabs\nbase_model: bf16/base\nmodels:\n  - model: bf16/ft-a\n    parameters: {weight: 1, density: 0.6}\n  - model: bf16/ft-b\n    parameters: {weight: 0.5, density: 0.5, priority: 1}\ndtype: float16\n`,
+    );
+    const trees: Map<string, Buffer>[] = [];
+    for (const backend of ['cpu', 'webgpu']) {
+      const out = join(tmp, `engines-cabs-${backend}`);
+      const r = await runCli([yml, '--out', out, '--export-cabs', '--backend', backend, '--chunk-elements', '4096']);
+      expect(r.code, describeRun(r)).toBe(0);
+      expect(r.stderr).toMatch(backend === 'cpu' ? /^backend: CPU engine/m : /^backend: WebGPU/m);
+      expect(r.stdout).toMatch(/the CABS-pruned task vectors as checkpoints \+ mergekit_config.yml \(ties\)/);
+      expect(await leftovers(out)).toEqual([out.split('/').pop()]);
+      const files = (await readdir(out, { recursive: true, withFileTypes: true })).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name).slice(out.length + 1));
+      trees.push(new Map(await Promise.all(files.sort().map(async (f) => [f, await readFile(join(out, f))] as [string, Buffer]))));
+    }
+    const [cpu, gpu] = trees;
+    expect([...cpu.keys()]).toEqual([...gpu.keys()]);
+    expect([...cpu.keys()]).toContain('ft-a-cabs/model.safetensors');
+    for (const [f, bytes] of gpu) expect(Buffer.compare(cpu.get(f)!, bytes), f).toBe(0);
   });
 });
 

@@ -2,6 +2,19 @@
 // Rank order: larger |δ| first, equal magnitudes by lower flat index first (deterministic ties).
 //   hist:       histogram of 11-bit digit (key >> shift) & 2047 over elements whose key matches a prefix,
 //               into bins[bin_offset .. bin_offset + 2048)
+//   hist2:      hist for two requests over the same base in one sweep (the base is read once): the
+//               second request's x is x2 (dtype at bits 4..5), its prefix prefix_mask2 /
+//               prefix_value2, its bins at bin_offset2
+//               hist / hist2 with flags & 4 (collect) also append every (key, global index) matching
+//               the prefix to list[list_offset + 1 ..] as two words (list[list_offset] counts them;
+//               list_offset2 for the second request): the second pass collects the first pass's
+//               bucket, list_count pairs (known from the first histogram), so the third pass reads
+//               only those
+//   hist_list:  hist over the n collected pairs at list[list_offset + 1 ..]
+//   hist_index: among the n collected pairs whose key is t1 (the threshold: the tied ones), the
+//               histogram of 11-bit digit (index >> shift) & 2047 of indices matching the prefix —
+//               a radix select of the r-th lowest tied index, so "key > T, or key == T and index < I"
+//               expresses a selection whose cut-off splits a tie without a mask
 //   tie_count:  per 4096-block, count of key == T1 and key == T2
 //   make_mask:  bit i of the mask = sel1(i) && !sel2(i), where sel(i) is
 //               mode 0: false;  mode 1: key >= T;  mode 2: key > T || (key == T && tie_rank(i) < r)
@@ -27,6 +40,14 @@ struct SelParams {
   bin_offset: u32,       // hist: first bin of this request's 2048-bin window
   dtypes: u32,
   round_to: u32,
+  prefix_mask2: u32,     // hist2: the second request
+  prefix_value2: u32,
+  bin_offset2: u32,
+  list_offset: u32,      // collect / hist_list: the request's list (its counter, then its keys)
+  list_count: u32,       // collect: keys the list receives (traffic declaration)
+  list_offset2: u32,
+  list_count2: u32,
+  chunk_start: u32,      // collect: global index of the chunk's first element
 };
 
 @group(0) @binding(0) var<uniform> P: SelParams;
@@ -36,8 +57,11 @@ struct SelParams {
 @group(0) @binding(4) var<storage, read_write> ties1: array<u32>;   // per block: counts (tie_count) / exclusive prefix (make_mask)
 @group(0) @binding(5) var<storage, read_write> ties2: array<u32>;
 @group(0) @binding(6) var<storage, read_write> mask: array<u32>;
+@group(0) @binding(7) var<storage, read> x2: array<u32>;
+@group(0) @binding(8) var<storage, read_write> list: array<atomic<u32>>;
 
 var<workgroup> local_bins: array<atomic<u32>, 2048>;
+var<workgroup> local_bins2: array<atomic<u32>, 2048>;
 var<workgroup> scan1: array<u32, 256>;
 var<workgroup> scan2: array<u32, 256>;
 // Tie blocks: 4096 elements, 16 contiguous ones per thread (chunks start at multiples of 4096).
@@ -57,6 +81,55 @@ fn key(i: u32) -> u32 {
   return bitcast<u32>(v) & 0x7fffffffu;
 }
 
+fn collect(at: u32, k: u32, i: u32) {
+  let slot = atomicAdd(&list[at], 1u);
+  atomicStore(&list[at + 1u + 2u * slot], k);
+  atomicStore(&list[at + 2u + 2u * slot], P.chunk_start + i);
+}
+
+@compute @workgroup_size(256)
+fn hist_index(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  for (var j = lid; j < 2048u; j = j + 256u) { atomicStore(&local_bins[j], 0u); }
+  workgroupBarrier();
+  let threads = nwg.x * nwg.y * 256u;
+  var i = flat_index(wg, nwg, lid);
+  loop {
+    if (i >= P.n) { break; }
+    let k = atomicLoad(&list[P.list_offset + 1u + 2u * i]);
+    let g = atomicLoad(&list[P.list_offset + 2u + 2u * i]);
+    if (k == P.t1 && (g & P.prefix_mask) == P.prefix_value) {
+      atomicAdd(&local_bins[(g >> P.shift) & 2047u], 1u);
+    }
+    i = i + threads;
+  }
+  workgroupBarrier();
+  for (var j = lid; j < 2048u; j = j + 256u) {
+    let c = atomicLoad(&local_bins[j]);
+    if (c != 0u) { atomicAdd(&bins[P.bin_offset + j], c); }
+  }
+}
+
+@compute @workgroup_size(256)
+fn hist_list(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  for (var j = lid; j < 2048u; j = j + 256u) { atomicStore(&local_bins[j], 0u); }
+  workgroupBarrier();
+  let threads = nwg.x * nwg.y * 256u;
+  var i = flat_index(wg, nwg, lid);
+  loop {
+    if (i >= P.n) { break; }
+    let k = atomicLoad(&list[P.list_offset + 1u + 2u * i]);
+    if ((k & P.prefix_mask) == P.prefix_value) {
+      atomicAdd(&local_bins[(k >> P.shift) & 2047u], 1u);
+    }
+    i = i + threads;
+  }
+  workgroupBarrier();
+  for (var j = lid; j < 2048u; j = j + 256u) {
+    let c = atomicLoad(&local_bins[j]);
+    if (c != 0u) { atomicAdd(&bins[P.bin_offset + j], c); }
+  }
+}
+
 @compute @workgroup_size(256)
 fn hist(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   for (var j = lid; j < 2048u; j = j + 256u) { atomicStore(&local_bins[j], 0u); }
@@ -68,6 +141,7 @@ fn hist(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let k = key(i);
     if ((k & P.prefix_mask) == P.prefix_value) {
       atomicAdd(&local_bins[(k >> P.shift) & 2047u], 1u);
+      if ((P.flags & 4u) != 0u) { collect(P.list_offset, k, i); }
     }
     i = i + threads;
   }
@@ -75,6 +149,50 @@ fn hist(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   for (var j = lid; j < 2048u; j = j + 256u) {
     let c = atomicLoad(&local_bins[j]);
     if (c != 0u) { atomicAdd(&bins[P.bin_offset + j], c); }
+  }
+}
+
+@compute @workgroup_size(256)
+fn hist2(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  for (var j = lid; j < 2048u; j = j + 256u) {
+    atomicStore(&local_bins[j], 0u);
+    atomicStore(&local_bins2[j], 0u);
+  }
+  workgroupBarrier();
+  let threads = nwg.x * nwg.y * 256u;
+  let dx = P.dtypes & 3u;
+  let db = (P.dtypes >> 2u) & 3u;
+  let dx2 = (P.dtypes >> 4u) & 3u;
+  var i = flat_index(wg, nwg, lid);
+  loop {
+    if (i >= P.n) { break; }
+    // key(i) for both requests, the base decoded once
+    var b = 0.0;
+    if ((P.flags & 1u) != 0u) { b = decode_word(base[word_index(db, i)], db, i, P.round_to); }
+    var v1 = decode_word(x[word_index(dx, i)], dx, i, P.round_to);
+    var v2 = decode_word(x2[word_index(dx2, i)], dx2, i, P.round_to);
+    if ((P.flags & 1u) != 0u) {
+      v1 = v1 - b;
+      v2 = v2 - b;
+    }
+    let k1 = bitcast<u32>(v1) & 0x7fffffffu;
+    let k2 = bitcast<u32>(v2) & 0x7fffffffu;
+    if ((k1 & P.prefix_mask) == P.prefix_value) {
+      atomicAdd(&local_bins[(k1 >> P.shift) & 2047u], 1u);
+      if ((P.flags & 4u) != 0u) { collect(P.list_offset, k1, i); }
+    }
+    if ((k2 & P.prefix_mask2) == P.prefix_value2) {
+      atomicAdd(&local_bins2[(k2 >> P.shift) & 2047u], 1u);
+      if ((P.flags & 4u) != 0u) { collect(P.list_offset2, k2, i); }
+    }
+    i = i + threads;
+  }
+  workgroupBarrier();
+  for (var j = lid; j < 2048u; j = j + 256u) {
+    let c = atomicLoad(&local_bins[j]);
+    if (c != 0u) { atomicAdd(&bins[P.bin_offset + j], c); }
+    let c2 = atomicLoad(&local_bins2[j]);
+    if (c2 != 0u) { atomicAdd(&bins[P.bin_offset2 + j], c2); }
   }
 }
 

@@ -23,7 +23,8 @@ import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import type { GpuReport, MergeProgress, MergeRequest, MergeResult, MergeSummary } from '../worker/api';
 import type { MergeBackend } from '../backends/types';
 import { nodeCpuBackend } from '../backends/cpu/node-pool';
-import { mayHaveHardwareGpu, nodeMerge } from './node-merge';
+import { mayHaveHardwareGpu, nodeMerge, outputDirSink } from './node-merge';
+import { exportCabs } from '../merge/cabs-export';
 import { parseArgs, parseOrExit, USAGE, type CliOptions } from './args';
 import { modelName, modelSpecOf, openResolved, recipeModelRefs, resolveModelRef, type ResolvedModel } from './models';
 import { CliHub, networkLine } from './hub';
@@ -293,10 +294,6 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     // which engine: --backend, or (auto) WebGPU only on a hardware adapter
     let choice = o.backend;
     let why = '--backend cpu';
-    if (o.exportCabs) {
-      if (choice === 'cpu') throw new CliFailure('--export-cabs runs on the WebGPU engine only; use --backend webgpu or auto');
-      choice = 'webgpu';
-    }
     if (choice === 'auto' && !mayHaveHardwareGpu()) {
       choice = 'cpu';
       why = 'no GPU device on this machine';
@@ -314,6 +311,14 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           (hub ? hubLine(hub) + '\n' : ''),
       );
     };
+    const printExport = (s: { method: string; folders: Record<string, string> }) => {
+      const where = relative(process.cwd(), outPath) || '.';
+      io.stdout.write(
+        `wrote ${where}: the CABS-pruned task vectors as checkpoints + mergekit_config.yml (${s.method}) in ${formatDuration(Date.now() - started)}\n` +
+          Object.entries(s.folders).map(([ref, dir]) => `  ${dir}/  (${ref}, pruned)\n`).join('') +
+          `mergekit reproduces the CABS merge: cd ${where} && mergekit-yaml mergekit_config.yml <output>\n`,
+      );
+    };
     const runOnCpu = async (): Promise<number> => {
       if (hub) {
         // the worker threads read Hub files through this process (cache, retries, counters)
@@ -324,6 +329,22 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       cpu = { backend, abort: new AbortController() };
       err(`backend: ${backend.description} (${why})`);
       try {
+        if (o.exportCabs) {
+          // the masks come through the door: the CPU engine's are the WebGPU engine's, bit for bit
+          const s = await exportCabs(backend, {
+            recipe,
+            models: infos,
+            sink: outputDirSink(output!),
+            seed: o.seed,
+            maxShardBytes: o.shardSize,
+            chunkElements: o.chunkElements,
+            signal: cpu.abort.signal,
+          });
+          if (interrupted) return 130;
+          if (output!.state !== 'committed') throw new CliFailure('the export finished without committing its output; nothing was written');
+          printExport(s);
+          return 0;
+        }
         const summary = await nodeMerge({
           request: { recipe, card, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}), ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}), ...(o.ioOnly ? { ioOnly: true } : {}) },
           models: infos,
@@ -391,12 +412,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         return 1;
       }
       if (output.state !== 'committed') throw new CliFailure('the export finished without committing its output; nothing was written');
-      const where = relative(process.cwd(), outPath) || '.';
-      io.stdout.write(
-        `wrote ${where}: the CABS-pruned task vectors as checkpoints + mergekit_config.yml (${res.summary.method}) in ${formatDuration(Date.now() - started)}\n` +
-          Object.entries(res.summary.folders).map(([ref, dir]) => `  ${dir}/  (${ref}, pruned)\n`).join('') +
-          `mergekit reproduces the CABS merge: cd ${where} && mergekit-yaml mergekit_config.yml <output>\n`,
-      );
+      printExport(res.summary);
       return 0;
     }
     const result: MergeResult = await Promise.race([page.evaluate((req) => window.runMerge(req), request), crashed]);

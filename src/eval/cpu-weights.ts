@@ -14,6 +14,8 @@ import { gatherFillValues, RowGatherReader } from '../recipe/row-gather';
 import { decodeInputChunk } from '../methods/shared/cpu/lora';
 import { inputCacheKey } from '../recipe/chunk-read';
 import { cpuMergeValues } from '../backends/cpu/tensor';
+import { CpuInputCache } from '../backends/cpu/input-cache';
+import { cpuDecodedInput } from '../backends/cpu/prune';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../errors';
 import { isMergeable } from '../formats/dtype';
 import { assemblePath, pathLayout, pathUses, planTarget, type EvalTarget, type ResolvedTarget } from './target-plan';
@@ -21,34 +23,8 @@ import { assemblePath, pathLayout, pathUses, planTarget, type EvalTarget, type R
 export type CpuWeights = Map<string, Float32Array>;
 export type CpuResolvedWeights = ResolvedTarget<CpuWeights>;
 
-/**
- * Decoded inputs kept across candidates (the base and experts do not change while a search runs).
- * Same keys as the GPU InputCache; never evicts, so a search loop cannot thrash it.
- */
-export class CpuInputCache {
-  private map = new Map<string, Float32Array>();
-  bytes = 0;
-  constructor(public budgetBytes: number) {}
-
-  get(key: string): Float32Array | undefined {
-    return this.map.get(key);
-  }
-
-  offer(key: string, values: Float32Array): void {
-    if (this.map.has(key) || this.bytes + values.byteLength > this.budgetBytes) return;
-    this.map.set(key, values);
-    this.bytes += values.byteLength;
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  clear(): void {
-    this.map.clear();
-    this.bytes = 0;
-  }
-}
+/** Decoded inputs kept across candidates (defined with the CPU engine, which diagnostics share). */
+export { CpuInputCache };
 
 export interface CpuWeightsOptions {
   signal?: AbortSignal;
@@ -61,18 +37,8 @@ export interface CpuWeightsOptions {
 const elementCount = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Input i of an entry as f32 (whole tensor, cropped), rounded to the compute dtype like the GPU decode. */
-async function decodedInput(entry: PlanEntry, inp: PlanInput, o: CpuWeightsOptions): Promise<Float32Array> {
-  const n = elementCount(entry.shape);
-  const chunk = { index: 0, start: 0, count: n };
-  const key = o.inputCache ? inputCacheKey(inp, chunk, entry.computeDtype) : undefined;
-  const hit = key !== undefined ? o.inputCache!.get(key) : undefined;
-  if (hit) return hit;
-  if (!isMergeable(inp.tensor.dtype)) throw new UnsupportedDtypeError(inp.tensor.source.name, inp.tensor.name, inp.tensor.dtype);
-  const values = inp.rows
-    ? gatherFillValues(await new RowGatherReader(entry, entry.inputs.indexOf(inp), o.signal).chunk(chunk), inp.tensor.dtype as Dtype, entry.computeDtype)
-    : await decodeInputChunk(inp, chunk, await readChunkBytes(inp, chunk, o.signal), entry.computeDtype, () => readLoraFactors(inp.tensor.lora!, o.signal));
-  if (key !== undefined) o.inputCache!.offer(key, values);
-  return values;
+function decodedInput(entry: PlanEntry, inp: PlanInput, o: CpuWeightsOptions): Promise<Float32Array> {
+  return cpuDecodedInput(entry, inp, { signal: o.signal, inputCache: o.inputCache });
 }
 
 /** One plan entry merged on the CPU: f32 values as a written checkpoint of the entry's outDtype would hold them. */

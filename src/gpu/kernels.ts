@@ -82,6 +82,8 @@ const redIn = (P: Readonly<Record<string, number>>) => ({
   base: { r: on(P.flags, 3) ? storedBytes((P.dtypes >> 4) & 3, P.n) : 0 },
 });
 const fusedMask = (P: Readonly<Record<string, number>>, k: number): Access => ({ r: k < P.count && on(P.flags, 1 << k) ? bitWords(32 * P.mask_word_offset, P.n) : 0 });
+/** select.wgsl's collect: the (key, index) pairs appended to a list and its counter(s) (read, incremented). */
+const collected = (P: Readonly<Record<string, number>>, keys: number, counters = 1): Access => (on(P.flags, 4) ? { r: 4 * counters, w: 4 * (2 * keys + counters) } : {});
 /** gta_fused's reads (up to three task vectors, the base, their masks) and its output. */
 const gtaFusedTraffic = (P: Readonly<Record<string, number>>, out: Access): Record<string, Access> => ({
   in0: wsumIn(P, 0),
@@ -151,10 +153,15 @@ export const FAMILIES = {
   },
   select: {
     source: select,
-    slots: ['uniform', 'read', 'read', 'storage', 'storage', 'storage', 'storage'],
+    slots: ['uniform', 'read', 'read', 'storage', 'storage', 'storage', 'storage', 'read', 'storage'],
     traffic: {
-      // per workgroup, the nonzero local bins are added to the 2048-bin window: at most min(2048, n) bins
-      hist: (P) => ({ ...selKey(P), bins: rmw(4 * Math.min(2048, P.n)) }),
+      // per workgroup, the nonzero local bins are added to the 2048-bin window: at most min(2048, n) bins;
+      // collecting (flags & 4) adds the list's counter and the keys it receives
+      hist: (P) => ({ ...selKey(P), bins: rmw(4 * Math.min(2048, P.n)), list: collected(P, P.list_count) }),
+      // two requests, one base: both windows (bins[bin_offset2 ..] follows the first)
+      hist2: (P) => ({ ...selKey(P), x2: { r: storedBytes((P.dtypes >> 4) & 3, P.n) }, bins: rmw(2 * 4 * Math.min(2048, P.n)), list: collected(P, P.list_count + P.list_count2, 2) }),
+      hist_list: (P) => ({ list: { r: 8 * P.n }, bins: rmw(4 * Math.min(2048, P.n)) }),
+      hist_index: (P) => ({ list: { r: 8 * P.n }, bins: rmw(4 * Math.min(2048, P.n)) }),
       tie_count: (P) => ({ ...selKey(P), ties1: { w: perBlock(P.n, 4096) }, ties2: { w: perBlock(P.n, 4096) } }),
       make_mask: (P) => ({
         ...selKey(P),
@@ -208,17 +215,25 @@ export const FAMILIES = {
     traffic: {
       rand_mask: (P) => ({ mask: { w: bitWords(0, P.n) } }),
       mag_load: (P) => ({
-        x: { r: f32s(P.rows * P.row_len) },
-        base: { r: on(P.flags, 1) ? f32s(P.rows * P.row_len) : 0 },
+        x: { r: storedBytes(P.dtypes & 3, P.rows * P.row_len) },
+        base: { r: on(P.flags, 1) ? storedBytes((P.dtypes >> 2) & 3, P.rows * P.row_len) : 0 },
         keys: { w: f32s(pruneRows(P)) },
         idx: { w: f32s(pruneRows(P)) },
       }),
       mag_sort_local: (P) => ({ keys: rmw(f32s(pruneRows(P))), idx: rmw(f32s(pruneRows(P))) }),
       mag_sort_global: (P) => ({ keys: rmw(f32s(pruneRows(P))), idx: rmw(f32s(pruneRows(P))) }),
       mag_mask: (P) => ({ idx: { r: f32s(P.rows * P.row_len) }, mask: rmw(bitWords(P.row0 * P.row_len, P.rows * P.row_len)) }),
+      // one pass per row group: the inputs once, the mask bits, and with flags & 4 the row sums
+      mag_rank_local: (P) => ({
+        x: { r: storedBytes(P.dtypes & 3, P.rows * P.row_len) },
+        base: { r: on(P.flags, 1) ? storedBytes((P.dtypes >> 2) & 3, P.rows * P.row_len) : 0 },
+        mask: rmw(bitWords(P.row0 * P.row_len, P.rows * P.row_len)),
+        out0: { w: on(P.flags, 4) ? 4 * P.rows : 0 },
+        out1: { w: on(P.flags, 4) ? 4 * P.rows : 0 },
+      }),
       l1_rows: (P) => ({
-        x: { r: f32s(P.n) },
-        base: { r: on(P.flags, 1) ? f32s(P.n) : 0 },
+        x: { r: storedBytes(P.dtypes & 3, P.n) },
+        base: { r: on(P.flags, 1) ? storedBytes((P.dtypes >> 2) & 3, P.n) : 0 },
         mask: { r: bitWords(0, P.n) },
         out0: { w: perBlock(P.n, P.row_len) },
         out1: { w: perBlock(P.n, P.row_len) },

@@ -65,6 +65,8 @@ export interface Selection {
   mode: 0 | 1 | 2;
   t: number;
   r: number;
+  /** Mode 2, when known: the tied elements kept are those with global index < below (the same set). */
+  below?: number;
 }
 export const NONE: Selection = { mode: 0, t: 0xffffffff, r: 0 };
 
@@ -88,16 +90,81 @@ function selUniforms(n: number, src: KeySource, extra: Partial<{ shift: number; 
     mode1: s1.mode, t1: s1.t, r1: s1.r, mode2: s2.mode, t2: s2.t, r2: s2.r,
     mask_word_offset: extra.maskWordOffset ?? 0, block_offset: extra.blockOffset ?? 0, bin_offset: extra.binOffset ?? 0,
     dtypes: code(src.x) | (code(src.base) << 2), round_to: src.roundTo === 'BF16' ? 1 : src.roundTo === 'F16' ? 2 : 0,
+    prefix_mask2: 0, prefix_value2: 0, bin_offset2: 0, list_offset: 0, list_count: 0, list_offset2: 0, list_count2: 0, chunk_start: 0,
   };
 }
 
+/**
+ * Collecting keys in a histogram pass: every key matching the pass's prefix is appended to `list`
+ * at `offset` (list[offset] counts them, keys follow); `count` keys arrive (the bucket's count from
+ * the previous pass). For histogramPair, the second request's offset and count.
+ */
+export interface KeyCollect {
+  list: GPUBuffer;
+  /** Global index of the chunk's first element (the pairs hold global indices). */
+  chunkStart: number;
+  offset: number;
+  count: number;
+  offset2?: number;
+  count2?: number;
+}
+
+const collectUniforms = (c?: KeyCollect) => (c ? { list_offset: c.offset, list_count: c.count, list_offset2: c.offset2 ?? 0, list_count2: c.count2 ?? 0, chunk_start: c.chunkStart } : {});
+
 const buf = (x: GPUBuffer | FusedInput | undefined) => (x && 'words' in x ? x.words : x);
 
+/**
+ * histogram() for two requests keyed against the same base, in one sweep that reads the base once:
+ * request a's bins at binOffset, b's at binOffset + 2048.
+ */
+export function histogramPair(b: Batch, a: KeySource, c: KeySource, n: number, shift: number, prefixes: [number, number, number, number], bins: GPUBuffer, binOffset: number, collect?: KeyCollect): void {
+  if (!a.base || a.base !== c.base || a.roundTo !== c.roundTo) throw new Error('histogramPair: both requests need the same base');
+  const u = selUniforms(n, a, { shift, prefixMask: prefixes[0], prefixValue: prefixes[1], binOffset });
+  dispatch(
+    b, 'select', 'hist2',
+    {
+      ...u, flags: u.flags | (collect ? 4 : 0), dtypes: u.dtypes | (((c.x && 'words' in c.x ? DTYPE_CODE[c.x.dtype] : 0) as number) << 4),
+      prefix_mask2: prefixes[2], prefix_value2: prefixes[3], bin_offset2: binOffset + 2048, ...collectUniforms(collect),
+    },
+    [buf(a.x), buf(a.base), bins, undefined, undefined, undefined, buf(c.x), collect?.list],
+    workgroups(Math.min(n, 1024 * 256 * 256), 256 * 256),
+  );
+}
+
 /** Adds to bins[binOffset..+2048) the histogram of digit (key >> shift) & 2047 of keys matching the prefix. */
-export function histogram(b: Batch, src: KeySource, n: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset = 0): void {
+export function histogram(b: Batch, src: KeySource, n: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset = 0, collect?: KeyCollect): void {
   // few, long-running workgroups: zeroing and flushing 2048 local bins is the fixed cost per group
   // (at most 1024 workgroups of 256 elements per thread)
-  dispatch(b, 'select', 'hist', selUniforms(n, src, { shift, prefixMask, prefixValue, binOffset }), [buf(src.x), buf(src.base), bins], workgroups(Math.min(n, 1024 * 256 * 256), 256 * 256));
+  const u = selUniforms(n, src, { shift, prefixMask, prefixValue, binOffset });
+  dispatch(
+    b, 'select', 'hist',
+    { ...u, flags: u.flags | (collect ? 4 : 0), ...collectUniforms(collect) },
+    [buf(src.x), buf(src.base), bins, undefined, undefined, undefined, undefined, collect?.list],
+    workgroups(Math.min(n, 1024 * 256 * 256), 256 * 256),
+  );
+}
+
+/**
+ * Among the `n` pairs collected at list[offset + 1 ..] whose key is `tie` (a selection's threshold),
+ * the histogram of digit (index >> shift) & 2047 of the indices matching the prefix.
+ */
+export function histogramIndex(b: Batch, list: GPUBuffer, offset: number, n: number, tie: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset: number): void {
+  dispatch(
+    b, 'select', 'hist_index',
+    { ...selUniforms(n, { x: list }, { shift, prefixMask, prefixValue, binOffset, s1: { mode: 1, t: tie, r: 0 } }), list_offset: offset },
+    [undefined, undefined, bins, undefined, undefined, undefined, undefined, list],
+    workgroups(Math.min(n, 1024 * 256 * 256), 256 * 256),
+  );
+}
+
+/** histogram() over `n` keys collected at list[offset + 1 ..] (KeyCollect) instead of a chunk's elements. */
+export function histogramList(b: Batch, list: GPUBuffer, offset: number, n: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset: number): void {
+  dispatch(
+    b, 'select', 'hist_list',
+    { ...selUniforms(n, { x: list }, { shift, prefixMask, prefixValue, binOffset }), list_offset: offset },
+    [undefined, undefined, bins, undefined, undefined, undefined, undefined, list],
+    workgroups(Math.min(n, 1024 * 256 * 256), 256 * 256),
+  );
 }
 
 /** Per-4096-block counts of key == s1.t (ties1) and key == s2.t (ties2), at global block blockOffset. */
@@ -143,6 +210,16 @@ export const GTA_FUSED_MAX = 3;
 
 const DTYPE_CODE: Record<Dtype, number> = { F32: 0, F16: 1, BF16: 2 };
 
+/**
+ * A task vector kept by thresholds on its top-k key |x − base| and global index g instead of a
+ * mask: (key > lo, or key == lo and g < below) and key < hi (hi 0xffffffff: no upper cut).
+ */
+export interface FusedThresholds {
+  lo: number;
+  below: number;
+  hi: number;
+}
+
 /** A gtaFused input: stored words (decoded on the fly, rounded to roundTo) or a decoded f32 buffer (dtype F32, no roundTo). */
 export interface FusedInput {
   words: GPUBuffer;
@@ -158,14 +235,17 @@ export function gtaFused(
   b: Batch,
   n: number,
   base: FusedInput,
-  steps: { x: FusedInput; mask?: GPUBuffer; w: number; s: number }[],
-  o: { maskWordOffset: number; normalize: boolean; consensus: boolean; lambda: number; scalarDiv: number; roundTo?: Dtype; encode?: 'F16' | 'BF16' },
+  steps: { x: FusedInput; mask?: GPUBuffer; sel?: FusedThresholds; w: number; s: number }[],
+  o: { maskWordOffset: number; chunkStart?: number; normalize: boolean; consensus: boolean; lambda: number; scalarDiv: number; roundTo?: Dtype; encode?: 'F16' | 'BF16' },
   out: GPUBuffer,
 ): void {
   if (steps.length < 1 || steps.length > GTA_FUSED_MAX) throw new Error(`gtaFused: ${steps.length} task vectors (1..${GTA_FUSED_MAX})`);
-  const at = (k: number) => steps[k] ?? { x: undefined, mask: undefined, w: 0, s: 0 };
+  const at = (k: number): Partial<(typeof steps)[number]> & { w: number; s: number } => steps[k] ?? { w: 0, s: 0 };
   const dtypes = steps.reduce((a, st, k) => a | (DTYPE_CODE[st.x.dtype] << (2 * k)), DTYPE_CODE[base.dtype] << 6);
-  const flags = steps.reduce((a, st, k) => a | (st.mask ? 1 << k : 0), 0) | (o.normalize ? 8 : 0) | (o.consensus ? 16 : 0);
+  const flags = steps.reduce((a, st, k) => a | (st.mask ? 1 << k : st.sel ? 32 << k : 0), 0) | (o.normalize ? 8 : 0) | (o.consensus ? 16 : 0);
+  const lo = (k: number) => at(k).sel?.lo ?? 0;
+  const hi = (k: number) => at(k).sel?.hi ?? 0;
+  const ib = (k: number) => at(k).sel?.below ?? 0;
   const roundTo = o.roundTo === 'BF16' ? 1 : o.roundTo === 'F16' ? 2 : 0;
   dispatch(
     b, 'gtafused', o.encode ? 'gta_fused_encode' : 'gta_fused',
@@ -173,6 +253,7 @@ export function gtaFused(
       n, count: steps.length, dtypes, round_to: roundTo, flags, mask_word_offset: o.maskWordOffset,
       w0: at(0).w, w1: at(1).w, w2: at(2).w, s0: at(0).s, s1: at(1).s, s2: at(2).s, lambda: o.lambda, div: o.scalarDiv,
       out_dtype: o.encode ? DTYPE_CODE[o.encode] : 0,
+      lo0: lo(0), lo1: lo(1), lo2: lo(2), hi0: hi(0), hi1: hi(1), hi2: hi(2), ib0: ib(0), ib1: ib(1), ib2: ib(2), chunk_start: o.chunkStart ?? 0,
     },
     [at(0).x?.words, at(1).x?.words, at(2).x?.words, base.words, at(0).mask, at(1).mask, at(2).mask, out],
     workgroups(o.encode ? Math.ceil(n / 2) : n),

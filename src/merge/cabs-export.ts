@@ -15,7 +15,9 @@
 //   base_model is the recipe's base; models are "./<folder>" (run mergekit from the export folder)
 //   with the recipe's per-model `weight` settings; `lambda`, dtype, out_dtype and tokenizer settings
 //   are carried over.
-import type { Gpu } from '../gpu/device';
+// The masks and decoded values come through the backend door (PruneBackend): WebGPU or the CPU
+// engine, the same masks and so the same exported bytes.
+import type { PruneBackend } from '../backends/types';
 import type { ModelInfo, TensorInfo } from '../formats/model-info';
 import type { PlanEntry } from '../recipe/plan-types';
 import type { Recipe } from '../recipe/types';
@@ -24,9 +26,6 @@ import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import { recipeToMergekitYaml } from '../recipe/mergekit-yaml';
 import { planShards, DEFAULT_MAX_SHARD_BYTES, SHARD_INDEX_FILE, type OutputTensor } from '../formats/safetensors';
 import { itemSize, isMergeable, type Dtype } from '../formats/dtype';
-import { TensorJob } from '../gpu/tensor-job';
-import { chunkLimit } from '../backends/webgpu/execute';
-import { cabsGpu } from '../methods/cabs/webgpu';
 import { cabsExportRecipe, cabsOverlapFree } from './cabs-export-recipe';
 
 export { cabsExportRecipe, cabsOverlapFree };
@@ -62,40 +61,12 @@ async function readAll(t: TensorInfo, signal?: AbortSignal): Promise<Uint8Array>
   return t.source.read(t.byteOffset, t.byteLength, signal);
 }
 
-/** The CABS mask of task vector `xi` of an entry, as bytes of a whole-tensor bitmask. */
-async function maskBits(gpu: Gpu, entry: PlanEntry, xi: number, req: CabsExportRequest): Promise<Uint8Array> {
-  const job = new TensorJob(gpu.device, entry, { chunkElements: chunkLimit(gpu, entry, req.chunkElements), rowLen: cabsGpu.rowLen?.({ entry }), signal: req.signal });
-  try {
-    const s = await cabsGpu.sparsify!(job);
-    if (!s) throw new UnsupportedError(`cabs export: tensor "${entry.name}" has no task vectors`);
-    const k = s.models.indexOf(xi);
-    const words = Math.ceil(job.n / 32);
-    const b = job.batch();
-    b.read(s.masks[k]!, Math.max(4, words * 4));
-    const [bytes] = await b.submit();
-    return bytes;
-  } finally {
-    job.dispose();
-  }
-}
-
-/** Decoded (compute-dtype rounded) values of input i of an entry, read back from the GPU. */
-async function decoded(gpu: Gpu, entry: PlanEntry, i: number, req: CabsExportRequest): Promise<Float32Array> {
-  const job = new TensorJob(gpu.device, entry, { chunkElements: chunkLimit(gpu, entry, req.chunkElements), signal: req.signal });
-  try {
-    const out = new Float32Array(job.n);
-    for (const c of job.chunks) {
-      const buf = await job.input(i, c);
-      const b = job.batch();
-      b.read(buf, c.count * 4);
-      const [bytes] = await b.submit();
-      out.set(new Float32Array(bytes.buffer, bytes.byteOffset, c.count), c.start);
-      job.endChunk();
-    }
-    return out;
-  } finally {
-    job.dispose();
-  }
+/** The CABS mask of task vector `xi` of an entry, as a whole-tensor bitmask (bit e: element e). */
+async function maskBits(backend: PruneBackend, entry: PlanEntry, xi: number, req: CabsExportRequest): Promise<Uint32Array> {
+  const s = await backend.entryMasks(entry, { chunkElements: req.chunkElements, signal: req.signal });
+  const k = s ? s.models.indexOf(xi) : -1;
+  if (!s || k < 0) throw new UnsupportedError(`cabs export: tensor "${entry.name}" has no task vectors`);
+  return s.masks[k] ?? new Uint32Array(Math.max(1, Math.ceil(entry.shape.reduce((a, b) => a * b, 1) / 32))).fill(0xffffffff);
 }
 
 interface Produced {
@@ -104,13 +75,13 @@ interface Produced {
 }
 
 /** x' of one input tensor: x where kept, base elsewhere. */
-async function splice(gpu: Gpu, entry: PlanEntry, xi: number, req: CabsExportRequest): Promise<Produced> {
+async function splice(backend: PruneBackend, entry: PlanEntry, xi: number, req: CabsExportRequest): Promise<Produced> {
   const inp = entry.inputs[xi];
   const bi = entry.inputs.findIndex((x) => x.isBase);
   const base = entry.inputs[bi];
-  const bits = await maskBits(gpu, entry, xi, req);
+  const bits = await maskBits(backend, entry, xi, req);
   const n = entry.shape.reduce((a, b) => a * b, 1);
-  const kept = (e: number) => ((bits[e >>> 3] >>> (e & 7)) & 1) === 1;
+  const kept = (e: number) => ((bits[e >>> 5] >>> (e & 31)) & 1) === 1;
   // same dtype, no crop: a bitwise splice (with a compute dtype, mergekit rounds x' and base alike)
   const sameLayout = inp.tensor.dtype === base.tensor.dtype && !inp.crop && !base.crop && !inp.rows && !base.rows;
   if (sameLayout) {
@@ -120,8 +91,10 @@ async function splice(gpu: Gpu, entry: PlanEntry, xi: number, req: CabsExportReq
     for (let e = 0; e < n; e++) if (!kept(e)) out.set(b.subarray(e * size, (e + 1) * size), e * size);
     return { tensor: { name: inp.tensor.name, dtype: inp.tensor.dtype as Dtype, shape: [...inp.tensor.shape] }, bytes: out };
   }
-  const x = await decoded(gpu, entry, xi, req);
-  const bv = await decoded(gpu, entry, bi, req);
+  const o = { chunkElements: req.chunkElements, signal: req.signal };
+  // a copy: the CPU engine may hand out a cached array
+  const x = (await backend.decodedInput(entry, xi, o)).slice();
+  const bv = await backend.decodedInput(entry, bi, o);
   for (let e = 0; e < n; e++) if (!kept(e)) x[e] = bv[e];
   return { tensor: { name: inp.tensor.name, dtype: 'F32', shape: [...entry.shape] }, bytes: new Uint8Array(x.buffer) };
 }
@@ -130,7 +103,7 @@ async function splice(gpu: Gpu, entry: PlanEntry, xi: number, req: CabsExportReq
  * Writes, for every task-vector model of a `models:` cabs recipe, its pruned checkpoint, plus
  * mergekit_config.yml at the root; commits the sink on success, aborts it on any failure.
  */
-export async function exportCabs(gpu: Gpu, req: CabsExportRequest): Promise<CabsExportSummary> {
+export async function exportCabs(backend: PruneBackend, req: CabsExportRequest): Promise<CabsExportSummary> {
   const { recipe, models, sink, signal } = req;
   try {
     if (recipe.merge_method !== 'cabs') throw new RecipeError(`cabs export needs merge_method: cabs, got ${recipe.merge_method}`, { key: 'merge_method' });
@@ -182,9 +155,9 @@ export async function exportCabs(gpu: Gpu, req: CabsExportRequest): Promise<Cabs
           produced.push({ tensor: { name: t.name, dtype: t.dtype as Dtype, shape: [...t.shape] }, bytes: await readAll(t, signal) });
           continue;
         }
-        const first = await splice(gpu, list[0].entry, list[0].xi, req);
+        const first = await splice(backend, list[0].entry, list[0].xi, req);
         for (const other of list.slice(1)) {
-          const again = await splice(gpu, other.entry, other.xi, req);
+          const again = await splice(backend, other.entry, other.xi, req);
           const same = again.bytes.length === first.bytes.length && again.bytes.every((v, i) => v === first.bytes[i]);
           if (!same)
             throw new UnsupportedError(

@@ -1,13 +1,16 @@
 // The engine worker's diagnostics state across calls: the opened model headers and the resident
 // decoded inputs stay as long as the model set is the same (a slider move changes only the recipe),
-// and a newer call cancels an older one still running. Importable from tests (no worker globals).
+// and a newer call cancels an older one still running. Without a WebGPU device the CPU engine
+// computes the same figures with the same kind of caches (decoded inputs, per-tensor planes and
+// sums). Importable from tests (no worker globals).
 import type { Gpu } from '../gpu/device';
 import type { DiagnosticsReply, DiagnosticsRequest } from './requests';
 import type { ModelSpec } from '../io/types';
 import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
 import { loadModels } from './run';
-import { diagnoseCpu } from './diagnostics-cpu';
+import { CpuDiagCache, diagnoseCpu } from './diagnostics-cpu';
+import { CpuInputCache } from '../backends/cpu/input-cache';
 import { diagnose, DiagCache } from './diagnostics';
 import { InputCache } from '../gpu/input-cache';
 import { RankCache } from '../gpu/rank-cache';
@@ -33,6 +36,8 @@ export class DiagnosticsSession {
   private cache?: InputCache;
   private ranks?: RankCache;
   private diag?: DiagCache;
+  private cpuInputs?: CpuInputCache;
+  private cpuDiag?: CpuDiagCache;
   private current?: AbortController;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -66,10 +71,18 @@ export class DiagnosticsSession {
         this.ranks = budget > 0 ? new RankCache(budget) : undefined;
         this.diag = budget > 0 ? new DiagCache(budget) : undefined;
       }
+      if (!gpu && (!this.cpuInputs || this.cpuInputs.budgetBytes !== budget)) {
+        this.cpuInputs = budget > 0 ? new CpuInputCache(budget) : undefined;
+        this.cpuDiag = budget > 0 ? new CpuDiagCache(budget) : undefined;
+      }
       const needsVocab = req.recipe.tokenizer !== undefined || req.recipe.tokenizer_source !== undefined;
       if (needsVocab && !this.tokenizerTexts) this.tokenizerTexts = await readTokenizerTexts(this.models);
       const plan = buildPlan(req.recipe, this.models, { seed: req.seed, tokenizerTexts: needsVocab ? this.tokenizerTexts : undefined });
-      const res = !gpu ? await diagnoseCpu(plan, { signal, tensors: req.tensors }) : await diagnose(gpu, plan, { chunkElements: req.chunkElements, signal, inputCache: this.cache, rankCache: this.ranks, diagCache: this.diag, tensors: req.tensors });
+      if (!gpu) {
+        const res = await diagnoseCpu(plan, { signal, tensors: req.tensors, inputCache: this.cpuInputs, diagCache: this.cpuDiag });
+        return { ok: true, ...res, cache: { bytes: (this.cpuInputs?.bytes ?? 0) + (this.cpuDiag?.bytes ?? 0), entries: this.cpuInputs?.size ?? 0 } };
+      }
+      const res = await diagnose(gpu, plan, { chunkElements: req.chunkElements, signal, inputCache: this.cache, rankCache: this.ranks, diagCache: this.diag, tensors: req.tensors });
       return { ok: true, ...res, cache: { bytes: (this.cache?.bytes ?? 0) + (this.ranks?.bytes ?? 0) + (this.diag?.bytes ?? 0), entries: this.cache?.size ?? 0 } };
     } catch (e) {
       return { ok: false, error: toRecord(e) };
@@ -84,6 +97,10 @@ export class DiagnosticsSession {
     this.ranks = undefined;
     this.diag?.clear();
     this.diag = undefined;
+    this.cpuInputs?.clear();
+    this.cpuInputs = undefined;
+    this.cpuDiag?.clear();
+    this.cpuDiag = undefined;
     this.models = undefined;
     this.tokenizerTexts = undefined;
     this.signature = '';

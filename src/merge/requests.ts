@@ -93,6 +93,8 @@ export interface CabsExportRequest {
   seed?: number;
   maxShardBytes?: number;
   chunkElements?: number;
+  /** Which engine computes the masks: as MergeRequest.engine (the same masks, the same bytes on every engine). */
+  engine?: 'auto' | 'webgpu' | 'cpu';
 }
 
 export type CabsExportResult =

@@ -170,10 +170,10 @@ const api: EngineApi = {
   },
   exportCabs(req: CabsExportRequest): Promise<CabsExportResult> {
     return exclusive(async (signal) => {
-      const gpu = await getGpu();
+      const { backend } = await mergeBackend(req.engine);
       const models = await loadModels(req.models, signal);
       const sink = sinkFor(req.output);
-      const s = await exportCabs(gpu, { recipe: req.recipe, models, sink, seed: req.seed, maxShardBytes: req.maxShardBytes, chunkElements: req.chunkElements, signal });
+      const s = await exportCabs(backend, { recipe: req.recipe, models, sink, seed: req.seed, maxShardBytes: req.maxShardBytes, chunkElements: req.chunkElements, signal });
       return { ...s, memoryFiles: sink instanceof MemorySink ? sink.files : undefined };
     });
   },

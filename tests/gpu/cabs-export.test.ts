@@ -13,6 +13,8 @@ import { parseMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { buildPlan } from '../../src/recipe/plan';
 import type { ModelInfo } from '../../src/formats/model-info';
 import { mergeTensor } from '../../src/backends/webgpu/execute';
+import { WebGpuBackend } from '../../src/backends/webgpu/backend';
+import { CpuBackend } from '../../src/backends/cpu/backend';
 import { exportCabs } from '../../src/merge/cabs-export';
 import { DiagnosticsSession } from '../../src/merge/diagnostics-session';
 import type { ModelSpec } from '../../src/io/types';
@@ -82,6 +84,12 @@ async function mergeAll(recipeYaml: string, models: Map<string, ModelInfo>, chun
   return out;
 }
 
+/** Index of the first differing byte (the shorter length when one is a prefix), or -1. */
+function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : Math.min(a.length, b.length);
+}
+
 const originals = () => ({ base: checkpoint(1), 'org/expert_a': checkpoint(2, 1), 'org/expert_b': checkpoint(3, 1) });
 
 const recipe = (a: string, b: string, global: string) => `merge_method: cabs
@@ -104,8 +112,14 @@ describe('cabs export for mergekit', () => {
     const gpu = await getGpu();
     const models = await open(originals());
     const sink = new MemorySink();
-    const s = await exportCabs(gpu, { recipe: parseMergekitYaml(yaml), models, sink });
+    const s = await exportCabs(new WebGpuBackend(gpu), { recipe: parseMergekitYaml(yaml), models, sink });
     expect(s.method).toBe(method);
+    // the CPU engine behind the same door: the same masks, so the same files byte for byte
+    const cpuSink = new MemorySink();
+    const c = await exportCabs(new CpuBackend({ threads: 0 }), { recipe: parseMergekitYaml(yaml), models, sink: cpuSink });
+    expect(c).toEqual(s);
+    expect(Object.keys(cpuSink.files).sort()).toEqual(Object.keys(sink.files).sort());
+    for (const [path, bytes] of Object.entries(sink.files)) expect(firstDiff(cpuSink.files[path], bytes), path).toBe(-1);
     expect(s.folders).toEqual({ 'org/expert_a': 'expert_a-cabs', 'org/expert_b': 'expert_b-cabs' });
     expect(Object.keys(sink.files).sort()).toEqual([
       'expert_a-cabs/config.json',
@@ -126,16 +140,7 @@ describe('cabs export for mergekit', () => {
     const want = await mergeAll(yaml, models);
     const got = await mergeAll(s.yaml, pruned);
     expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
-    for (const [name, bytes] of want) {
-      const g = got.get(name)!;
-      let diff = -1;
-      for (let i = 0; i < bytes.length; i++)
-        if (bytes[i] !== g[i]) {
-          diff = i;
-          break;
-        }
-      expect(diff, name).toBe(-1);
-    }
+    for (const [name, bytes] of want) expect(firstDiff(got.get(name)!, bytes), name).toBe(-1);
   });
 
   test('refuses a recipe that is not cabs, and leaves nothing behind', async () => {
@@ -143,7 +148,7 @@ describe('cabs export for mergekit', () => {
     const models = await open(originals());
     const sink = new MemorySink();
     const yaml = 'merge_method: task_arithmetic\nbase_model: base\nmodels:\n  - model: org/expert_a\n    parameters: {weight: 1}\n';
-    await expect(exportCabs(gpu, { recipe: parseMergekitYaml(yaml), models, sink })).rejects.toThrow(/merge_method: cabs/);
+    await expect(exportCabs(new WebGpuBackend(gpu), { recipe: parseMergekitYaml(yaml), models, sink })).rejects.toThrow(/merge_method: cabs/);
     expect(sink.files).toEqual({});
   });
 });

@@ -5,7 +5,8 @@ import { makeEntry, perturb, randn, type TestInput } from './support';
 import type { PlanEntry } from '../../src/recipe/plan-types';
 import { getGpu } from '../../src/gpu/device';
 import { diagnose, pairIndex, DiagCache, type DiagnosticsResult, type TensorDiagnostics } from '../../src/merge/diagnostics';
-import { diagnoseCpu } from '../../src/merge/diagnostics-cpu';
+import { CpuDiagCache, diagnoseCpu } from '../../src/merge/diagnostics-cpu';
+import { CpuInputCache } from '../../src/backends/cpu/input-cache';
 import { InputCache } from '../../src/gpu/input-cache';
 import { RankCache } from '../../src/gpu/rank-cache';
 import { absF32, cabsSelect, taskVector, topkMask } from '../../src/methods/reference';
@@ -203,23 +204,50 @@ describe('diagnostics vs a CPU computation', () => {
 });
 
 describe('diagnostics on the CPU engine (a studio without WebGPU)', () => {
-  test('ties, dare_ties, della and task_arithmetic: the same counts as the GPU, sums close', async () => {
-    const f = family(97 * 211, 41, 3);
-    const entries = [
-      entryOf('ties', [97, 211], f, [{ weight: 0.5, density: 0.3 }, { weight: 0.3, density: 0.55 }, { weight: 0.9, density: 0.7 }], {}, 'BF16', 'model.layers.0.mlp.up_proj.weight').entry,
-      entryOf('dare_ties', [97, 211], f, [{ weight: 0.5, density: 0.4 }, { weight: 0.3, density: 0.5 }, { weight: 0.4, density: 0.6 }], {}, 'F32', 'model.layers.1.mlp.up_proj.weight').entry,
-      entryOf('della', [97, 211], f, [{ weight: 0.5, density: 0.4, epsilon: 0.1 }, { weight: 0.3, density: 0.5, epsilon: 0.1 }, { weight: 0.4, density: 0.6, epsilon: 0.2 }], {}, 'F16', 'model.layers.2.mlp.up_proj.weight').entry,
-      entryOf('task_arithmetic', [97, 211], f, [{ weight: 0.5 }, { weight: 0.3 }, { weight: 0.4 }], {}, 'BF16', 'model.norm.weight').entry,
-    ];
+  const f = family(97 * 211, 41, 3);
+  const cases = () => [
+    entryOf('ties', [97, 211], f, [{ weight: 0.5, density: 0.3 }, { weight: 0.3, density: 0.55 }, { weight: 0.9, density: 0.7 }], {}, 'BF16', 'model.layers.0.mlp.up_proj.weight').entry,
+    entryOf('dare_ties', [97, 211], f, [{ weight: 0.5, density: 0.4 }, { weight: 0.3, density: 0.5 }, { weight: 0.4, density: 0.6 }], {}, 'F32', 'model.layers.1.mlp.up_proj.weight').entry,
+    entryOf('della', [97, 211], f, [{ weight: 0.5, density: 0.4, epsilon: 0.1 }, { weight: 0.3, density: 0.5, epsilon: 0.1 }, { weight: 0.4, density: 0.6, epsilon: 0.2 }], {}, 'F16', 'model.layers.2.mlp.up_proj.weight').entry,
+    entryOf('task_arithmetic', [97, 211], f, [{ weight: 0.5 }, { weight: 0.3 }, { weight: 0.4 }], {}, 'BF16', 'model.norm.weight').entry,
+    entryOf('cabs', [97, 211], f, [{ weight: 1, block_keep: 3 }, { weight: 0.7, block_keep: 4, priority: 1 }, { weight: 0.5, block_keep: 2 }], { block_size: 8 }, 'BF16', 'model.layers.3.mlp.up_proj.weight').entry,
+    entryOf('cabs', [97, 211], f, [{ weight: 1, density: 0.5 }, { weight: 0.7, density: 0.6 }, { weight: 0.5, density: 0.3 }], {}, 'F32', 'model.layers.3.mlp.down_proj.weight').entry,
+  ];
+  const noTime = (d: DiagnosticsResult) => ({ ...d, elapsedMs: 0, engine: 'any' });
+
+  test('ties, dare_ties, della, task_arithmetic and cabs (n:m, top-k): the GPU\'s figures, sums bit for bit', async () => {
+    const entries = cases();
     const gpu = await diagnose(await getGpu(), entries);
     const cpu = await diagnoseCpu(entries);
-    expect(cpu.models).toEqual(gpu.models);
-    expect(cpu.skipped).toEqual(gpu.skipped);
-    const counts = (d: DiagnosticsResult) => [...d.tensors, ...d.layers].map((t) => [t.numel, t.kept, t.nonzero, t.mergedNonzero, t.multi, t.conflicts, t.intersections]);
-    expect(counts(cpu)).toEqual(counts(gpu));
-    const sums = (d: DiagnosticsResult) => [...d.tensors, ...d.layers].flatMap((t) => [...t.norm, ...t.keptNorm, ...t.l1, ...t.share]);
-    const [a, b] = [sums(cpu), sums(gpu)];
-    a.forEach((v, i) => expect(Math.abs(v - b[i])).toBeLessThanOrEqual(1e-5 * Math.abs(b[i]) + 1e-9));
-    expect(gpu.tensors[0].kept.some((k) => k < gpu.tensors[0].numel)).toBe(true); // masks were compared, not only dense vectors
+    expect(cpu.engine).toBe('cpu');
+    expect(noTime(cpu)).toEqual(noTime(gpu)); // counts, norms, L1 sums, shares, overlaps: identical
+    for (const t of gpu.tensors.filter((x) => x.method !== 'task_arithmetic')) expect(t.kept.some((k) => k < t.numel), t.name).toBe(true); // masks were compared, not only dense vectors
+  });
+
+  test('with caches: a refresh after a parameter change equals a fresh computation, inputs are read once', async () => {
+    const inputCache = new CpuInputCache(1 << 30);
+    const diagCache = new CpuDiagCache(1 << 30);
+    const first = cases();
+    await diagnoseCpu(first, { inputCache, diagCache });
+    const entries = inputCache.size;
+    expect(entries).toBe(4 * 3); // 4 inputs in 3 dtypes (entries of one dtype read the same bytes: one key)
+    expect(diagCache.bytes).toBeGreaterThan(0);
+    // a slider move: the second model's density / block_keep changes in every tensor
+    const moved = cases();
+    for (const e of moved) {
+      const p = e.inputs[2].params;
+      if ('density' in p) p.density = (p.density as number) * 0.5;
+      if ('block_keep' in p) p.block_keep = 1;
+      if ('weight' in p && e.method === 'task_arithmetic') p.weight = 0.8;
+    }
+    expect(diagCache.reused).toBe(0);
+    const cached = await diagnoseCpu(moved, { inputCache, diagCache });
+    expect(inputCache.size).toBe(entries);
+    // unchanged task vectors keep their planes: the first and third of the GTA-family tensors, and in
+    // cabs those pruned before the changed one (its own mask changes and, n:m, those after it)
+    expect(diagCache.reused).toBeGreaterThanOrEqual(2 * 4);
+    expect(noTime(cached)).toEqual(noTime(await diagnoseCpu(moved)));
+    expect(noTime(cached)).toEqual(noTime(await diagnose(await getGpu(), moved)));
+    expect(noTime(cached)).not.toEqual(noTime(await diagnoseCpu(first)));
   });
 });

@@ -123,4 +123,30 @@ describe('GPU traffic', () => {
         expect(await gpuBytes(e, 4096), `${method} → ${out}, chunked`).toEqual(bytes);
       }
   });
+
+  test('ties whose cut-off splits a tie: no mask pass (key and index thresholds in the merge), the CPU engine\'s bytes for any chunking', async () => {
+    // magnitudes on a coarse grid: many equal |δ|, so every density's cut-off falls inside a tie
+    const grid = (seed: number) => perturb(base, seed, 0.05).map((v, i) => base[i] + Math.round((v - base[i]) * 64) / 64);
+    const e = () =>
+      makeEntry('ties', shape, [{ data: base, dtype: 'F32', isBase: true }, ...[7, 8].map((sd, i) => ({ data: grid(sd), dtype: 'F32' as Dtype, params: { weight: [0.6, 0.5][i], density: [0.37, 0.52][i] } }))], {}, 'F32');
+    const one = await mergeCounted(e());
+    expect(one.bytes).toEqual(await cpuTensorBytes(e(), {}));
+    expect(Object.keys(one.traffic.parts).filter((p) => p === 'select.make_mask' || p === 'select.tie_count')).toEqual([]);
+    expect(one.traffic.parts['select.hist_index']).toBeGreaterThan(0); // the tie was split and resolved by index
+    const swept = await mergeCounted(e(), 4096);
+    expect(swept.bytes).toEqual(one.bytes);
+  });
+
+  test('della with rows of at most 1024 slots: one pass per model (keys, sort, mask, L1 sums), the CPU engine\'s bytes', async () => {
+    for (const dtype of ['BF16', 'F32'] as Dtype[]) {
+      const e = () =>
+        makeEntry('della', shape, [{ data: base, dtype, isBase: true }, ...[2, 3].map((sd, i) => ({ data: perturb(base, sd, 0.05), dtype, params: { weight: 0.5, density: [0.5, 0.3][i], epsilon: 0.1 } }))], {}, 'BF16');
+      const one = await mergeCounted(e());
+      expect(one.bytes, dtype).toEqual(await cpuTensorBytes(e(), {}));
+      const parts = Object.keys(one.traffic.parts);
+      expect(parts.filter((p) => p.startsWith('prune.mag_') && p !== 'prune.mag_rank_local'), dtype).toEqual([]);
+      expect(parts.filter((p) => p === 'prune.l1_rows' || p.startsWith('codec.')), dtype).toEqual([]); // no separate L1 pass, nothing decoded
+      expect((await mergeCounted(e(), 4096)).bytes, dtype).toEqual(one.bytes);
+    }
+  });
 });

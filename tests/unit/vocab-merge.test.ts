@@ -137,7 +137,7 @@ describe('tokenizer merges on the CPU engine', () => {
     const base: Recipe = { merge_method: 'linear', models: [{ model: 'base', parameters: { weight: 1 } }, { model: 'uni', parameters: { weight: 1 } }], tokenizer_source: 'union' };
     const cpu = new CpuBackend({ threads: 0 });
     let read = 0;
-    const counting = { kind: 'cpu' as const, description: 'x', mergeTensors: async () => void read++ };
+    const counting = { kind: 'cpu' as const, description: 'x', mergeTensors: async () => void read++, entryMasks: async () => void read++, decodedInput: async () => (read++, new Float32Array(0)) };
     await expect(runMerge({ recipe: base, models: [f.base.spec, unigram], output: { kind: 'memory' } }, counting)).rejects.toThrow(ModelError);
     await expect(runMerge({ recipe: base, models: [f.base.spec, unigram], output: { kind: 'memory' } }, cpu)).rejects.toThrow(/uni\/tokenizer\.json is a Unigram tokenizer but base\/tokenizer\.json is WordLevel/);
     const rule: Recipe = { ...base, models: [{ model: 'base', parameters: { weight: 1 } }, { model: 'chat', parameters: { weight: 1 } }], tokenizer: { tokens: { x: { source: { kind: 'model_token', model: 'ghost', token: 'x' } } } } };

@@ -5,7 +5,8 @@
 // written), so peak memory follows the largest tensors, not the model size or count.
 // With threads = 0 everything runs in the calling thread (tests, tiny merges).
 import type { PlanEntry } from '../../recipe/plan-types';
-import type { MergeBackend, MergeTensorsOptions, TensorWriter } from '../types';
+import type { EntryMasks, MergeBackend, MergeTensorsOptions, PruneOptions, TensorWriter } from '../types';
+import { cpuDecodedInput, cpuEntryMasks } from './prune';
 import { itemSize, type Dtype } from '../../formats/dtype';
 import { CancelledError, fromRecord, StudioError } from '../../errors';
 import { elementCount } from './job';
@@ -89,6 +90,15 @@ export class CpuBackend implements MergeBackend {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** The method's masks, computed in the calling thread (the same bits as the WebGPU engine's). */
+  entryMasks(entry: PlanEntry, o?: PruneOptions): Promise<EntryMasks | undefined> {
+    return cpuEntryMasks(entry, o);
+  }
+
+  decodedInput(entry: PlanEntry, i: number, o?: PruneOptions): Promise<Float32Array> {
+    return cpuDecodedInput(entry, entry.inputs[i], o);
   }
 
   private run(task: CpuTask): Promise<Uint8Array> {

@@ -2,7 +2,8 @@
 // the next tensor's inputs read ahead while the current one runs.
 import type { Gpu } from '../../gpu/device';
 import type { PlanEntry } from '../../recipe/plan-types';
-import type { MergeBackend, MergeTensorsOptions, MergeTensorsResult, TensorWriter } from '../types';
+import type { EntryMasks, MergeBackend, MergeTensorsOptions, MergeTensorsResult, PruneOptions, TensorWriter } from '../types';
+import { gpuDecodedInput, gpuEntryMasks } from './prune';
 import { TrafficMeter } from '../../gpu/traffic';
 import { mergeTensor, prefetchTensor, readTensorOnly } from './execute';
 import { CancelledError } from '../../errors';
@@ -32,5 +33,13 @@ export class WebGpuBackend implements MergeBackend {
       await write.done(entry);
     }
     return { gpuTraffic: traffic?.summary() };
+  }
+
+  entryMasks(entry: PlanEntry, o?: PruneOptions): Promise<EntryMasks | undefined> {
+    return gpuEntryMasks(this.gpu, entry, o);
+  }
+
+  decodedInput(entry: PlanEntry, i: number, o?: PruneOptions): Promise<Float32Array> {
+    return gpuDecodedInput(this.gpu, entry, i, o);
   }
 }

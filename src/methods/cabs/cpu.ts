@@ -230,6 +230,16 @@ export const cabsCpu: CpuMethod = {
     await topkMasks(job, p);
     for (const c of job.chunks) await emit(c, merge(p, c, await job.inputs(c)));
   },
+  // the masks alone (diagnostics, the CABS export): the selections of run() without the merge
+  async sparsify(job: CpuJob) {
+    const p = plan(job);
+    if (!p) return undefined;
+    if (p.m > 0) {
+      const nm = new NmSelector(p, rowLength(job.entry.shape));
+      for (const c of job.chunks) nm.select(c, await job.inputs(c));
+    } else await topkMasks(job, p);
+    return { base: p.bi, models: p.models.map((md) => md.input), masks: p.masks, coefs: p.models.map((md) => f(md.weight)) };
+  },
 };
 
 /** The CPU engine's implementation of this folder's spec (methods/cpu.ts). */

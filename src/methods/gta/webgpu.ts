@@ -6,7 +6,7 @@
 // multiple of 32: every mask is laid out per chunk (maskWordOffsets), and its L1 sums are per row.
 import type { GpuMethod, Sparsified } from '../shared/webgpu/types';
 import { bool, num } from '../shared/webgpu/types';
-import { GTA_FUSED_MAX, gtaAgree, gtaFinish, gtaFused, gtaSum, l1Blocks, NONE } from '../../gpu/ops';
+import { GTA_FUSED_MAX, gtaAgree, gtaFinish, gtaFused, gtaSum, l1Blocks, NONE, type FusedThresholds } from '../../gpu/ops';
 import { storage } from '../../gpu/buffers';
 import { buildMasks, selectTopKs, type MaskRequest, type TopKRequest } from '../shared/webgpu/select';
 import { collectPartials, sum64, emitInput } from '../shared/webgpu/stats';
@@ -39,7 +39,9 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
       const normalize = bool(params, 'normalize', v.normalize);
       const rescale = bool(params, 'rescale', v.rescale);
       const lambda = num(params, 'lambda', 1);
-      const { weights, masks, scales, wordOffsets } = await gtaSparsify(job, v, bi, others, rescale);
+      // the fused merge keeps a top-k selection without a tie at its cut-off by comparing keys: no mask pass
+      const fused = others.length <= GTA_FUSED_MAX;
+      const { weights, masks, scales, wordOffsets, sel } = await gtaSparsify(job, v, bi, others, rescale, fused);
       const total = weights.reduce((a, b) => a + b, 0);
       const scalarDiv = Math.abs(total) < 1e-8 ? 1 : total;
       for (const c of job.chunks) {
@@ -53,8 +55,8 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
           const out = encode ? job.scratch('encoded', Math.ceil(job.maxChunk / 2) * 4) : job.scratch('out');
           const b = job.batch();
           gtaFused(
-            b, c.count, base, xs.map((x, k) => ({ x, mask: masks[k], w: weights[k], s: scales[k] })),
-            { maskWordOffset: wordOffsets[c.index], normalize, consensus: v.consensus, lambda, scalarDiv, roundTo: job.entry.computeDtype, encode },
+            b, c.count, base, xs.map((x, k) => ({ x, mask: masks[k], sel: sel[k], w: weights[k], s: scales[k] })),
+            { maskWordOffset: wordOffsets[c.index], chunkStart: c.start, normalize, consensus: v.consensus, lambda, scalarDiv, roundTo: job.entry.computeDtype, encode },
             out,
           );
           await b.submit();
@@ -86,8 +88,13 @@ export function gtaGpu(v: GtaVariant): GpuMethod {
   };
 }
 
-/** Every task vector's weight, sparsification mask (per-chunk word layout) and rescale factor. */
-async function gtaSparsify(job: TensorJob, v: GtaVariant, bi: number, others: number[], rescale: boolean) {
+/**
+ * Every task vector's weight, sparsification mask (per-chunk word layout) and rescale factor. With
+ * `thresholds`, a top-k selection (without an L1 rescale over its mask, and whose second
+ * selection, breadcrumbs', splits no tie) comes back as key and index thresholds (`sel`) instead
+ * of a mask: gta_fused compares the keys itself.
+ */
+async function gtaSparsify(job: TensorJob, v: GtaVariant, bi: number, others: number[], rescale: boolean, thresholds = false) {
   const { inputs } = job.entry;
   const weights = others.map((i) => Math.fround(num(inputs[i].params, 'weight')));
   // sparsification: every model's selections share the sweeps over the tensor
@@ -99,12 +106,23 @@ async function gtaSparsify(job: TensorJob, v: GtaVariant, bi: number, others: nu
   const maskReqs: MaskRequest[] = [];
   const wordOffsets = maskWordOffsets(job.chunks);
   const scales: number[] = others.map(() => 1);
+  const sel: (FusedThresholds | undefined)[] = others.map(() => undefined);
   const magReqs: (MagPruneRequest & { k: number })[] = [];
   let r = 0;
   for (const [k, pl] of plans.entries()) {
     if (!pl) {
       masks.push(undefined);
       continue;
+    }
+    if (thresholds && !rescale && pl.kind === 'select') {
+      const s1 = sels[r];
+      const s2 = pl.ks.length > 1 ? sels[r + 1] : NONE;
+      if ((s1.mode !== 2 || s1.below !== undefined) && s2.mode !== 2) {
+        r += pl.ks.length;
+        sel[k] = { lo: s1.mode === 0 ? 0xffffffff : s1.t, below: s1.mode === 2 ? s1.below! : s1.mode === 1 ? 0xffffffff : 0, hi: s2.mode === 0 ? 0xffffffff : s2.t };
+        masks.push(undefined);
+        continue;
+      }
     }
     const mask = job.own(`mask${k}`, storage(job.device, Math.max(4, maskWords(job.chunks) * 4), `mask${k}`));
     masks.push(mask);
@@ -141,7 +159,7 @@ async function gtaSparsify(job: TensorJob, v: GtaVariant, bi: number, others: nu
     const l1 = await l1Scales(job, others, bi, l1Masks, wordOffsets);
     l1Masks.forEach((m, k) => m && (scales[k] = l1[k]));
   }
-  return { weights, masks, scales, wordOffsets };
+  return { weights, masks, scales, wordOffsets, sel };
 }
 
 /** mergekit's rescaled_masked_tensor factor: Σ|δ| / Σ|masked δ|, 1 when either is below 1e-7. */

@@ -23,9 +23,12 @@ export const linearCpu: CpuMethod = {
       const [x0, x1, x2, x3] = xs;
       const [w0, w1, w2, w3] = w;
       const M = xs.length;
-      if (M === 1) for (let e = 0; e < n; e++) out[e] = 0 + f(w0 * x0[e]);
-      else if (M === 2) for (let e = 0; e < n; e++) out[e] = f(0 + f(w0 * x0[e])) + f(w1 * x1[e]);
-      else if (M === 3) for (let e = 0; e < n; e++) out[e] = f(f(0 + f(w0 * x0[e])) + f(w1 * x1[e])) + f(w2 * x2[e]);
+      // the division by Σw is folded into the same loop (one pass over the output, not two; the same
+      // f32 operations: the sum is rounded on its store-free path exactly as before, then divided)
+      const d = normalize ? div : 1;
+      if (M === 1) for (let e = 0; e < n; e++) out[e] = (0 + f(w0 * x0[e])) / d;
+      else if (M === 2) for (let e = 0; e < n; e++) out[e] = f(f(0 + f(w0 * x0[e])) + f(w1 * x1[e])) / d;
+      else if (M === 3) for (let e = 0; e < n; e++) out[e] = f(f(f(0 + f(w0 * x0[e])) + f(w1 * x1[e])) + f(w2 * x2[e])) / d;
       else {
         for (let e = 0; e < n; e++) out[e] = f(f(f(0 + f(w0 * x0[e])) + f(w1 * x1[e])) + f(w2 * x2[e])) + f(w3 * x3[e]);
         for (let j = 4; j < M; j++) {
@@ -33,8 +36,8 @@ export const linearCpu: CpuMethod = {
           const wj = w[j];
           for (let e = 0; e < n; e++) out[e] = out[e] + f(wj * x[e]);
         }
+        if (normalize) for (let e = 0; e < n; e++) out[e] = out[e] / div;
       }
-      if (normalize) for (let e = 0; e < n; e++) out[e] = out[e] / div;
       await emit(c, out);
     }
   },

@@ -9,7 +9,7 @@
 // (methods/shared/reference/rng.ts, random-sparsify.ts) reproduces it bit for bit.
 import type { TensorJob, Chunk } from '../../../gpu/tensor-job';
 import { storage } from '../../../gpu/buffers';
-import { l1Rows, magLoad, magMask, magSortGlobal, magSortLocal, randMask, SORT_TILE, type RowGroup } from '../../../gpu/ops-prune';
+import { l1Rows, magLoad, magMask, magRankLocal, magSortGlobal, magSortLocal, randMask, SORT_TILE, type RowGroup } from '../../../gpu/ops-prune';
 import { keepThreshold, magpruneKeepParams } from '../reference/rng';
 import { GpuError } from '../../../errors';
 
@@ -67,7 +67,9 @@ export async function randomPruneMask(job: TensorJob, keepFraction: number, stre
  * is kept with probability p(r) = (d − ε) + 2ε·(r − 1)/(C − 1) (see magpruneKeepParams for the
  * exact fixed-point rule and C = 1). The caller validates 0 < d − |ε| and d + |ε| < 1.
  * Ranks come from a bitonic sort of (key, index) pairs per row: stages with strides below
- * SORT_TILE run in workgroup memory, larger strides one dispatch each over global memory.
+ * SORT_TILE run in workgroup memory, larger strides one dispatch each over global memory. Rows of
+ * at most SORT_TILE slots take one pass (mag_rank_local: keys, sort, mask and L1 sums in workgroup
+ * memory, the inputs read once as stored words — no decoded copy, no key buffers).
  */
 export async function magnitudeRankPruneMask(
   job: TensorJob,
@@ -117,6 +119,30 @@ export async function magnitudeRankPruneMasks(job: TensorJob, bi: number | undef
   const pad = 2 ** Math.ceil(Math.log2(Math.max(1, C)));
   const maxBinding = job.device.limits.maxStorageBufferBindingSize;
   if (pad * 4 > maxBinding) throw new GpuError(`tensor "${job.entry.name}": rows of ${C} elements are too long for the GPU row sort (${pad} slots)`);
+  if (pad <= SORT_TILE) {
+    const clear = job.batch();
+    for (const r of reqs) clear.clear(r.mask, 0, maskWords(job.chunks) * 4);
+    await clear.submit();
+    for (const c of job.chunks) {
+      const base = bi === undefined ? undefined : await job.source(bi, c);
+      const rows = c.count / C;
+      const parts = o.l1 ? reqs.map((_, k) => [job.scratch(`magl1a${k}`, Math.max(16, rows * 4)), job.scratch(`magl1b${k}`, Math.max(16, rows * 4))]) : [];
+      const b = job.batch();
+      for (const [k, r] of reqs.entries()) {
+        const x = await job.source(r.xi, c);
+        const g: RowGroup = { rowLen: C, pad, rows, row0: 0 };
+        magRankLocal(b, x, base, job.entry.computeDtype, g, c.start, offsets[c.index], { seed, stream: r.stream >>> 0, ...kps[k] }, r.mask, o.l1 ? { out0: parts[k][0], out1: parts[k][1] } : undefined);
+        if (o.l1) {
+          b.read(parts[k][0], rows * 4);
+          b.read(parts[k][1], rows * 4);
+        }
+      }
+      const res = await b.submit();
+      addSums(sums, res, o.l1 ? reqs.length : 0, rows);
+      job.endChunk();
+    }
+    return sums;
+  }
   // rows sorted together: scratch of about one chunk of (key, index) pairs
   const perGroup = Math.max(1, Math.min(Math.floor(job.maxChunk / pad), Math.floor(maxBinding / 4 / pad)));
   const slots = Math.min(perGroup, Math.max(1, ...job.chunks.map((c) => c.count / C))) * pad;
@@ -152,14 +178,7 @@ export async function magnitudeRankPruneMasks(job: TensorJob, bi: number | undef
         }
       }
       const res = await b.submit();
-      for (const k of o.l1 ? reqs.keys() : []) {
-        const all = new Float32Array(res[2 * k].buffer, res[2 * k].byteOffset, rows);
-        const kept = new Float32Array(res[2 * k + 1].buffer, res[2 * k + 1].byteOffset, rows);
-        for (let i = 0; i < rows; i++) {
-          sums[k].all += all[i];
-          sums[k].kept += kept[i];
-        }
-      }
+      addSums(sums, res, o.l1 ? reqs.length : 0, rows);
       job.endChunk();
     }
   } finally {
@@ -167,6 +186,18 @@ export async function magnitudeRankPruneMasks(job: TensorJob, bi: number | undef
     idx.destroy();
   }
   return sums;
+}
+
+/** Adds the per-row L1 partials read back (two per request, in request order) to the sums, in row order. */
+function addSums(sums: L1Sums[], res: Uint8Array[], requests: number, rows: number): void {
+  for (let k = 0; k < requests; k++) {
+    const all = new Float32Array(res[2 * k].buffer, res[2 * k].byteOffset, rows);
+    const kept = new Float32Array(res[2 * k + 1].buffer, res[2 * k + 1].byteOffset, rows);
+    for (let i = 0; i < rows; i++) {
+      sums[k].all += all[i];
+      sums[k].kept += kept[i];
+    }
+  }
 }
 
 /** The row length of a row-chunked job (its declared rowLen, or the last dimension). */

@@ -2,11 +2,17 @@
 // f32 bit patterns finds the k-th largest key T; ties at T are kept lowest index first, using
 // per-block tie counts and an exclusive prefix (only when some, not all, tied elements are kept).
 // Every request of a tensor (one per model, two for breadcrumbs) shares each sweep over the chunks,
-// so a tensor too large to stay resident is re-read 3 times for selection, not 3 × models times.
+// so a tensor too large to stay resident is re-read 3 times for selection, not 3 × models times;
+// requests keyed against the base go in pairs (hist2), so each sweep reads the base once per pair.
+// The second sweep also collects the keys of the first pass's bucket (its count is known: at most
+// LIST_BYTES of them), so the third pass histograms that short list instead of sweeping the tensor.
 import type { TensorJob, Chunk } from '../../../gpu/tensor-job';
-import { histogram, makeMask, tieCount, NONE, TIE_BLOCK, type FusedInput, type KeySource, type Selection } from '../../../gpu/ops';
+import { histogram, histogramIndex, histogramList, histogramPair, makeMask, tieCount, NONE, TIE_BLOCK, type FusedInput, type KeySource, type Selection } from '../../../gpu/ops';
 import { storage, uploadU32 } from '../../../gpu/buffers';
 import { rankMask } from '../../../gpu/ops-magnitude';
+
+/** Keys the second pass may collect for the third, all requests together (bytes). */
+const LIST_BYTES = 64 * 1024 * 1024;
 
 const PASSES = [
   { shift: 21, bits: 11 },
@@ -59,43 +65,113 @@ export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[
     live = live.filter((i) => !ranked.includes(i));
   }
   if (!live.length) return out;
-  const state = live.map((i) => ({ i, prefixMask: 0, prefixValue: 0, remaining: reqs[i].k, lastCount: 0 }));
+  const state = live.map((i) => ({ i, prefixMask: 0, prefixValue: 0, remaining: reqs[i].k, lastCount: 0, below: undefined as number | undefined }));
   const bins = job.scratch('bins', 2048 * 4 * live.length);
-  for (const p of PASSES) {
-    const clear = job.batch();
-    clear.clear(bins);
-    await clear.submit();
-    for (const c of job.chunks) {
-      const src = await keyInputs(job, bi, state.map((s) => reqs[s.i]), c);
-      const b = job.batch();
-      state.forEach((s, j) => histogram(b, src[j], c.count, p.shift, s.prefixMask, s.prefixValue, bins, j * 2048));
-      await b.submit();
-      job.endChunk();
-    }
-    const rb = job.batch();
-    rb.read(bins, 2048 * 4 * live.length);
-    const [bytes] = await rb.submit();
-    state.forEach((s, j) => {
-      const counts = new Uint32Array(bytes.buffer, bytes.byteOffset + j * 2048 * 4, 2048);
-      // the kernel bins (key >> shift) & 2047: in the last pass that includes bit 10, already fixed
-      // by the prefix, so all 2048 bins are scanned every time
-      let cum = 0;
-      let digit = -1;
-      for (let d = 2047; d >= 0; d--) {
-        if (cum + counts[d] >= s.remaining) {
-          digit = d;
-          break;
+  let list: { buf: GPUBuffer; offsets: number[]; counts: number[] } | undefined;
+  try {
+    for (const [pi, p] of PASSES.entries()) {
+      const clear = job.batch();
+      clear.clear(bins);
+      if (pi === 1) {
+        // collect the first pass's buckets (lastCount keys each) for the last pass
+        const counts = state.map((s) => s.lastCount);
+        const offsets = counts.map((_, j) => counts.slice(0, j).reduce((a, c) => a + 2 * c + 1, 0));
+        const words = counts.reduce((a, c) => a + 2 * c + 1, 0);
+        if (words * 4 <= LIST_BYTES) {
+          list = { buf: storage(job.device, Math.max(4, words * 4), 'select.list'), offsets, counts };
+          for (const o of offsets) clear.clear(list.buf, o * 4, 4);
         }
-        cum += counts[d];
       }
-      if (digit < 0) throw new Error(`radix select lost track of rank ${reqs[s.i].k} in "${job.entry.name}"`);
-      s.remaining -= cum;
-      s.lastCount = counts[digit];
-      s.prefixValue = (s.prefixValue | (digit << p.shift)) >>> 0;
-      s.prefixMask = (s.prefixMask | (((1 << p.bits) - 1) << p.shift)) >>> 0;
-    });
+      await clear.submit();
+      if (pi === 2 && list) {
+        const b = job.batch();
+        state.forEach((s, j) => histogramList(b, list!.buf, list!.offsets[j], list!.counts[j], p.shift, s.prefixMask, s.prefixValue, bins, j * 2048));
+        await b.submit();
+      } else
+        for (const c of job.chunks) {
+          const src = await keyInputs(job, bi, state.map((s) => reqs[s.i]), c);
+          const b = job.batch();
+          const collect = pi === 1 && list ? list : undefined;
+          for (let j = 0; j < state.length; j++) {
+            const s = state[j];
+            const t = state[j + 1];
+            if (t && src[j].base && src[j].base === src[j + 1].base && src[j].roundTo === src[j + 1].roundTo) {
+              const kc = collect && { list: collect.buf, chunkStart: c.start, offset: collect.offsets[j], count: collect.counts[j], offset2: collect.offsets[j + 1], count2: collect.counts[j + 1] };
+              histogramPair(b, src[j], src[j + 1], c.count, p.shift, [s.prefixMask, s.prefixValue, t.prefixMask, t.prefixValue], bins, j * 2048, kc);
+              j++;
+            } else histogram(b, src[j], c.count, p.shift, s.prefixMask, s.prefixValue, bins, j * 2048, collect && { list: collect.buf, chunkStart: c.start, offset: collect.offsets[j], count: collect.counts[j] });
+          }
+          await b.submit();
+          job.endChunk();
+        }
+      const rb = job.batch();
+      rb.read(bins, 2048 * 4 * live.length);
+      const [bytes] = await rb.submit();
+      state.forEach((s, j) => {
+        const counts = new Uint32Array(bytes.buffer, bytes.byteOffset + j * 2048 * 4, 2048);
+        // the kernel bins (key >> shift) & 2047: in the last pass that includes bit 10, already fixed
+        // by the prefix, so all 2048 bins are scanned every time
+        let cum = 0;
+        let digit = -1;
+        for (let d = 2047; d >= 0; d--) {
+          if (cum + counts[d] >= s.remaining) {
+            digit = d;
+            break;
+          }
+          cum += counts[d];
+        }
+        if (digit < 0) throw new Error(`radix select lost track of rank ${reqs[s.i].k} in "${job.entry.name}"`);
+        s.remaining -= cum;
+        s.lastCount = counts[digit];
+        s.prefixValue = (s.prefixValue | (digit << p.shift)) >>> 0;
+        s.prefixMask = (s.prefixMask | (((1 << p.bits) - 1) << p.shift)) >>> 0;
+      });
+    }
+    // a cut-off that splits a tie: the kept tied elements are the r lowest indices among those with
+    // key T (all in the collected list), i.e. index < I — found by a radix select over the list
+    if (list) {
+      const split = state.map((s, j) => ({ s, j })).filter(({ s }) => s.remaining !== s.lastCount);
+      const idx = split.map(({ s }) => ({ remaining: s.remaining, prefixMask: 0, prefixValue: 0 }));
+      for (const p of split.length ? indexDigits(n) : []) {
+        const b = job.batch();
+        b.clear(bins);
+        split.forEach(({ s, j }, q) => histogramIndex(b, list!.buf, list!.offsets[j], list!.counts[j], s.prefixValue, p.shift, idx[q].prefixMask, idx[q].prefixValue, bins, q * 2048));
+        b.read(bins, 2048 * 4 * split.length);
+        const [bytes] = await b.submit();
+        idx.forEach((x, q) => {
+          const counts = new Uint32Array(bytes.buffer, bytes.byteOffset + q * 2048 * 4, 2048);
+          // lowest index first: the digit where the running count from below reaches the rank
+          let cum = 0;
+          let digit = -1;
+          for (let d = 0; d < 2048; d++) {
+            if (cum + counts[d] >= x.remaining) {
+              digit = d;
+              break;
+            }
+            cum += counts[d];
+          }
+          if (digit < 0) throw new Error(`tie select lost track of rank ${x.remaining} in "${job.entry.name}"`);
+          x.remaining -= cum;
+          x.prefixValue = (x.prefixValue | (digit << p.shift)) >>> 0;
+          x.prefixMask = (x.prefixMask | (((1 << p.bits) - 1) << p.shift)) >>> 0;
+        });
+      }
+      split.forEach(({ s }, q) => (s.below = idx[q].prefixValue + 1));
+    }
+  } finally {
+    list?.buf.destroy();
   }
-  for (const s of state) out[s.i] = { mode: s.remaining === s.lastCount ? 1 : 2, t: s.prefixValue, r: s.remaining };
+  for (const s of state) {
+    out[s.i] = s.remaining === s.lastCount ? { mode: 1, t: s.prefixValue, r: s.remaining } : { mode: 2, t: s.prefixValue, r: s.remaining, ...(s.below !== undefined ? { below: s.below } : {}) };
+  }
+  return out;
+}
+
+/** 11-bit digits (top first) of indices below n: only the bits n − 1 needs (higher ones are 0). */
+function indexDigits(n: number): { shift: number; bits: number }[] {
+  const nb = n <= 1 ? 1 : 32 - Math.clz32(n - 1);
+  const out: { shift: number; bits: number }[] = [];
+  for (let top = nb; top > 0; top -= 11) out.push({ shift: Math.max(0, top - 11), bits: Math.min(11, top) });
   return out;
 }
 
