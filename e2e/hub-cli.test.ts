@@ -25,9 +25,18 @@ function show(r: CliRun): string {
   return `exit ${r.code}\n--- stderr ---\n${r.stderr}\n--- stdout ---\n${r.stdout}`;
 }
 
+/**
+ * A folder's files by name. Two lines of the model card are left out of the comparison: the share
+ * link (for Hub inputs it names each model's repo and pinned commit, so the studio can fetch them,
+ * which a merge of local folders cannot) and the engine that ran (CPU or WebGPU); everything else in
+ * the card, and every other file, must be identical.
+ */
 async function folderBytes(dir: string): Promise<Record<string, Buffer>> {
   const out: Record<string, Buffer> = {};
-  for (const n of (await readdir(dir)).sort()) out[n] = await readFile(join(dir, n));
+  for (const n of (await readdir(dir)).sort()) {
+    const bytes = await readFile(join(dir, n));
+    out[n] = n === 'README.md' ? Buffer.from(bytes.toString('utf8').replace(/#share=[^)\s]+/g, '#share=…').replace(/Merge Studio's engine: .*/g, "Merge Studio's engine: …")) : bytes;
+  }
   return out;
 }
 

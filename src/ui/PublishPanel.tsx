@@ -2,7 +2,7 @@
 // in this tab only: store/hub.ts), optional commit message; upload progress; the repository's URL.
 // The files are the ones the merge wrote, whichever engine (CPU or WebGPU) wrote them.
 import { useState } from 'react';
-import { getHubEndpoint, getHubToken, setHubEndpoint, setHubToken } from '../store/hub';
+import { getHubEndpoint, getHubToken, setHubEndpoint, setHubToken, useHub } from '../store/hub';
 import { cancelPublish, publishProblem, startPublish, usePublish, type PublishState } from '../store/publish';
 import { formatBytes, formatDuration } from './format';
 import type { MergeSummary } from '../worker/api';
@@ -52,7 +52,7 @@ export function PublishPanel({ summary }: { summary: MergeSummary }) {
             value={token}
             onChange={(e) => {
               setToken(e.target.value);
-              setHubToken(e.target.value);
+              setHubToken(e.target.value, useHub.getState().tokenKept);
             }}
             disabled={busy}
           />
