@@ -17,7 +17,10 @@ export const GENE_DECIMALS = 2;
 
 /** One gene of a candidate as the table shows it. */
 export interface GeneValue {
+  /** The gene's full name ("lang-math · layers 0–1 · weight"). */
   label: string;
+  /** A compact name for narrow tables ("lang-math L0–1 w"). */
+  short: string;
   value: string;
 }
 
@@ -25,10 +28,15 @@ export interface GeneValue {
 export function decodedGenes(c: GenomeSpace, genome: readonly number[]): GeneValue[] {
   if ((c.kind === 'ps' || c.kind === 'sae') && c.ps) {
     const space = c.ps;
-    return psGenes(space).map((g) => ({ label: g.label, value: psDecodeGene(space, g.param, genome[g.index]).toFixed(GENE_DECIMALS) }));
+    const groups = space.layerGroups > 1;
+    return psGenes(space).map((g) => ({
+      label: g.label,
+      short: [g.model, groups ? `L${g.layers[0]}${g.layers[1] - g.layers[0] > 1 ? `–${g.layers[1] - 1}` : ''}` : '', g.filter ?? '', g.param === 'weight' ? 'w' : g.param === 'density' ? 'd' : g.param].filter(Boolean).join(' '),
+      value: psDecodeGene(space, g.param, genome[g.index]).toFixed(GENE_DECIMALS),
+    }));
   }
-  if (c.kind === 'dfs' && c.dfs) return [{ label: 'path', value: hopsText(decodeDfs(c.dfs, genome).hops) }];
-  return genome.map((x, i) => ({ label: `gene ${i}`, value: x.toFixed(GENE_DECIMALS) }));
+  if (c.kind === 'dfs' && c.dfs) return [{ label: 'path', short: 'path', value: hopsText(decodeDfs(c.dfs, genome).hops) }];
+  return genome.map((x, i) => ({ label: `gene ${i}`, short: `g${i}`, value: x.toFixed(GENE_DECIMALS) }));
 }
 
 /** "A0 A1 B2×0.80": the layers a DFS path runs, with input scales other than 1. */

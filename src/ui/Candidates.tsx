@@ -74,7 +74,9 @@ export function Candidates({ run }: { run: RunView }) {
                 <td className="num mono">{rec.heldout ? <Fitness value={rec.heldout.fitness} ci={heldCi(rec)} /> : '…'}</td>
                 {dfs ? <td className="num mono">{describe(run, rec)}</td> : <td className="num mono">{pct(rec.sparsity)}</td>}
                 {sae || run.config.sparsity?.beta ? <td className="num mono">{f3(rec.score)}</td> : null}
-                <td className="small cand-genes">{genes[i].length ? genes[i].map((g) => `${g.label} ${g.value}`).join('; ') : i === 0 && top.length === 1 ? 'the only candidate' : '—'}</td>
+                <td className="small cand-genes" title={genes[i].map((g) => `${g.label} ${g.value}`).join('\n')}>
+                  {genes[i].length ? genes[i].map((g) => `${g.short} ${g.value}`).join(', ') : top.length === 1 ? 'the only candidate' : '—'}
+                </td>
                 <td className="cand-actions">
                   <button type="button" className="mini" aria-label={`Apply ${name}`} disabled={noRecipe} title={noRecipe ? 'a scaled layer path (or one over a PS merge) has no mergekit recipe: export its hop list' : 'put this recipe into the editor'} onClick={() => applyCandidate(rec)}>
                     Apply

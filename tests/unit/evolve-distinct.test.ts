@@ -33,6 +33,7 @@ describe('distinct candidates', () => {
     expect(genes).toHaveLength(2);
     expect(genes[0]).toHaveLength(1);
     expect(genes[0][0].label).toMatch(/^add · .*density$/);
+    expect(genes[0][0].short).toBe('add d');
     expect(genes[0][0].value).not.toBe(genes[1][0].value);
     expect(differingGenes(ps, [[0.5, 0.5, 0.2, 0.7]])).toEqual([[]]);
     expect(hopsText([{ model: 'a', layer: 0, scale: 1 }, { model: 'b', layer: 2, scale: 0.8 }])).toBe('A0 B2×0.80');
