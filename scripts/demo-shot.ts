@@ -1,9 +1,9 @@
 // `npm run demo:shot`: the README's picture of an evolution, taken from a real run in the studio.
 // Builds the app, opens it headless in Chromium (WebGPU; SwiftShader without a GPU) on a demo
-// family (DEMO, default demo-lang), starts the Evolution tab's default run as a first-time user
+// family (DEMO, default demo: the studio's default), starts the Evolution tab's default run as a first-time user
 // would (nothing changed in the form), waits for it to finish, and screenshots the Evolution panel
 // (fitness per generation, σ, sparsity, the fitness-vs-sparsity Pareto front, the best
-// candidates) to public/<DEMO>/evolution.png. Prints the run's wall time and per-generation best.
+// candidates) to public/<DEMO>-evolution.png. Prints the run's wall time and per-generation best.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -12,8 +12,8 @@ import { build, preview } from 'vite';
 import { findChromium, CHROMIUM_ARGS } from '../src/browser';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const DEMO = process.env.DEMO ?? 'demo-lang';
-const OUT = process.env.SHOT_OUT ?? join(ROOT, 'public', DEMO, 'evolution.png');
+const DEMO = process.env.DEMO ?? 'demo';
+const OUT = process.env.SHOT_OUT ?? join(ROOT, 'public', `${DEMO}-evolution.png`);
 
 async function main(): Promise<void> {
   if (!/^[\w-]+$/.test(DEMO)) throw new Error(`DEMO must be a folder name under public/, got "${DEMO}"`);
