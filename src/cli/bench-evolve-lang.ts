@@ -27,6 +27,7 @@ import type { PsMethod, PsSpace } from '../evolve/genome-ps';
 import { hopsText } from '../evolve/distinct';
 import { startCliServer } from './server';
 import { REPO_ROOT } from './merge';
+import { EvalError, ModelError, OptimizerError } from '../errors';
 
 interface LangManifest {
   target: string;
@@ -68,15 +69,15 @@ const BLOCK = 16;
 export async function benchEvolveLang(demo: string): Promise<void> {
   const manifest = JSON.parse(await readFile(join(demo, 'manifest.json'), 'utf8')) as LangManifest;
   // Bad input is a message before any work: a budget of zero, a target task without its splits.
-  if (!(GENERATIONS >= 1 && POP >= 2 && LIMIT >= 1 && SEEDS.length >= 1 && SEEDS.every(Number.isInteger))) throw new Error(`the budget must be at least 1 generation of 2 candidates on 1 item, with integer seeds (BENCH_GENERATIONS ${GENERATIONS}, BENCH_POP ${POP}, BENCH_LIMIT ${LIMIT}, BENCH_SEEDS ${SEEDS.join(',')})`);
+  if (!(GENERATIONS >= 1 && POP >= 2 && LIMIT >= 1 && SEEDS.length >= 1 && SEEDS.every(Number.isInteger))) throw new OptimizerError(`the budget must be at least 1 generation of 2 candidates on 1 item, with integer seeds (BENCH_GENERATIONS ${GENERATIONS}, BENCH_POP ${POP}, BENCH_LIMIT ${LIMIT}, BENCH_SEEDS ${SEEDS.join(',')})`);
   for (const split of ['search', 'test']) {
-    if (!manifest.evals.some((e) => e.task === manifest.target && e.split === split)) throw new Error(`${join(demo, 'manifest.json')}: the target task "${manifest.target}" has no ${split} split among its eval sets`);
+    if (!manifest.evals.some((e) => e.task === manifest.target && e.split === split)) throw new EvalError(`${join(demo, 'manifest.json')}: the target task "${manifest.target}" has no ${split} split among its eval sets`);
   }
-  if (manifest.models.length !== 3) throw new Error(`${join(demo, 'manifest.json')}: expected a base and two experts, found ${manifest.models.length} models`);
+  if (manifest.models.length !== 3) throw new ModelError(`${join(demo, 'manifest.json')}: expected a base and two experts, found ${manifest.models.length} models`);
   const [baseRef, lRef, mRef] = manifest.models.map((m) => m.name);
   const taskOf = (i: number): string => {
     const t = manifest.models[i].task;
-    if (!t || !manifest.evals.some((e) => e.task === t && e.split === 'test')) throw new Error(`${join(demo, 'manifest.json')}: expert ${manifest.models[i].name} names no task with a test split`);
+    if (!t || !manifest.evals.some((e) => e.task === t && e.split === 'test')) throw new EvalError(`${join(demo, 'manifest.json')}: expert ${manifest.models[i].name} names no task with a test split`);
     return t;
   };
   const tasks = { target: manifest.target, L: taskOf(1), M: taskOf(2) };
