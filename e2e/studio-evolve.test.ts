@@ -107,7 +107,13 @@ test('Try it completes a prompt; a tiny evolution fills charts and table, pauses
   expect(Number(await scatter.getAttribute('data-front'))).toBeGreaterThanOrEqual(1);
   const rows = await table.locator('tbody tr').count();
   expect(rows).toBeGreaterThan(0);
-  await expect.poll(() => table.locator('tbody tr td:nth-child(4)').first().textContent()).toMatch(/^\d\.\d{3}$/); // held-out fitness
+  // held-out fitness with its 95% interval on the 8 items per set; search fitness too
+  await expect.poll(() => table.locator('tbody tr td:nth-child(4)').first().textContent()).toMatch(/^\d\.\d{3} \d\.\d{2}–\d\.\d{2}$/);
+  expect(await table.locator('tbody tr td:nth-child(3) .ci').first().getAttribute('title')).toBe('95% interval on 8 items per set');
+  expect(await panel.locator('.cand-note').textContent()).toMatch(/Fitness is measured on 8 items per set \(2 search sets\): the best candidate's 95% interval is/);
+  // each recipe once: no two rows with the same genes
+  const geneCells = await table.locator('tbody tr td.cand-genes').allTextContents();
+  if (geneCells.length > 1) expect(new Set(geneCells).size).toBe(geneCells.length);
   await shot(panel, 'evolution-paused');
 
   // ---- reload: the paused run is restored from IndexedDB, Resume continues it

@@ -1,11 +1,11 @@
 // Writes a trained demo model in Hugging Face layout: config.json, model.safetensors (F32, HF
 // tensor names, header laid out by the studio's own writer), tokenizer.json, tokenizer_config.json.
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildSafetensorsHeader } from '../../src/formats/safetensors';
+import { buildSafetensorsHeader, parseSafetensorsHeader } from '../../src/formats/safetensors';
 import { tensorShapes, type LlamaConfig } from './model';
-import { BOS_ID, EOS_ID, PAD_ID, tokenizerConfigJson, tokenizerJson } from './tokenizer';
+import { BOS_ID, EOS_ID, PAD_ID, VOCAB, tokenizerConfigJson, tokenizerJson } from './tokenizer';
 
 export function hfConfig(c: LlamaConfig): object {
   return {
@@ -59,13 +59,13 @@ export function sha256(bytes: Uint8Array | string): string {
 }
 
 /** Writes the four files; returns the safetensors SHA-256 and the folder's total size. */
-export async function writeModel(dir: string, c: LlamaConfig, values: Map<string, Float32Array>): Promise<{ sha256: string; bytes: number }> {
+export async function writeModel(dir: string, c: LlamaConfig, values: Map<string, Float32Array>, vocab: readonly string[] = VOCAB): Promise<{ sha256: string; bytes: number }> {
   await mkdir(dir, { recursive: true });
   const st = safetensorsBytes(c, values);
   const files: [string, string | Uint8Array][] = [
     ['config.json', JSON.stringify(hfConfig(c), null, 2) + '\n'],
     ['model.safetensors', st],
-    ['tokenizer.json', JSON.stringify(tokenizerJson(), null, 2) + '\n'],
+    ['tokenizer.json', JSON.stringify(tokenizerJson(vocab), null, 2) + '\n'],
     ['tokenizer_config.json', JSON.stringify(tokenizerConfigJson(c.maxPositions), null, 2) + '\n'],
   ];
   let bytes = 0;
@@ -74,4 +74,18 @@ export async function writeModel(dir: string, c: LlamaConfig, values: Map<string
     bytes += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
   }
   return { sha256: sha256(st), bytes };
+}
+
+/** The F32 values of a checkpoint this script wrote (to fine-tune again from a committed base). */
+export async function readModelValues(path: string, c: LlamaConfig): Promise<Map<string, Float32Array>> {
+  const bytes = new Uint8Array(await readFile(path));
+  const header = await parseSafetensorsHeader(path, bytes.length, async (off, len) => bytes.subarray(off, off + len));
+  const out = new Map<string, Float32Array>();
+  for (const [name, shape] of tensorShapes(c)) {
+    const e = header.tensors.find((t) => t.name === name);
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (!e || e.dtype !== 'F32' || e.end - e.begin !== n * 4) throw new Error(`${path}: tensor ${name} is missing or not F32 [${shape}]`);
+    out.set(name, new Float32Array(bytes.slice(header.dataStart + e.begin, header.dataStart + e.end).buffer));
+  }
+  return out;
 }

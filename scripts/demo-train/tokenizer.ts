@@ -19,18 +19,37 @@ export const UNK_ID = 3;
 /** Every character the demo data uses, after the four special tokens. */
 export const CHARS = [' ', ...'0123456789', ...'abcdefghijklmnopqrstuvwxyz', '+', '-', '=', ':', ',', '.'];
 export const VOCAB: string[] = [...SPECIALS, ...CHARS];
-const ID = new Map(VOCAB.map((t, i) => [t, i]));
 
-/** What the HF tokenizer produces for text without specials (checked against it in demo-train). */
+/** A character-level vocabulary: the four specials, then one token per character (code point). */
+export class CharVocab {
+  readonly vocab: string[];
+  private readonly id: Map<string, number>;
+  constructor(chars: readonly string[]) {
+    this.vocab = [...SPECIALS, ...chars];
+    this.id = new Map(this.vocab.map((t, i) => [t, i]));
+    if (this.id.size !== this.vocab.length) throw new Error('CharVocab: duplicate characters');
+  }
+  /** What the HF tokenizer produces for text without specials (checked against it in demo-train). */
+  encode(text: string): number[] {
+    return [...text].map((ch) => this.id.get(ch) ?? UNK_ID);
+  }
+  decode(ids: readonly number[]): string {
+    return ids.map((i) => this.vocab[i] ?? UNK).join('');
+  }
+}
+
+/** The first demo family's vocabulary (public/demo). */
+export const DEMO_VOCAB = new CharVocab(CHARS);
+
 export function encodeChars(text: string): number[] {
-  return [...text].map((ch) => ID.get(ch) ?? UNK_ID);
+  return DEMO_VOCAB.encode(text);
 }
 
 export function decodeIds(ids: readonly number[]): string {
-  return ids.map((i) => VOCAB[i] ?? UNK).join('');
+  return DEMO_VOCAB.decode(ids);
 }
 
-export function tokenizerJson(): object {
+export function tokenizerJson(vocab: readonly string[] = VOCAB): object {
   const added = SPECIALS.map((content, id) => ({
     id,
     content,
@@ -68,7 +87,7 @@ export function tokenizerJson(): object {
       fuse_unk: false,
       byte_fallback: false,
       ignore_merges: false,
-      vocab: Object.fromEntries(VOCAB.map((t, i) => [t, i])),
+      vocab: Object.fromEntries(vocab.map((t, i) => [t, i])),
       merges: [],
     },
   };

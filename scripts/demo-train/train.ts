@@ -14,14 +14,14 @@ export interface Example {
 }
 
 /** <s> prompt answer </s>, loss on the answer and </s> only. */
-export function taskExample(it: Item): Example {
-  const prompt = [BOS_ID, ...encodeChars(it.prompt)];
-  return { ids: [...prompt, ...encodeChars(it.answer), EOS_ID], lossFrom: prompt.length };
+export function taskExample(it: Item, encode: (text: string) => number[] = encodeChars): Example {
+  const prompt = [BOS_ID, ...encode(it.prompt)];
+  return { ids: [...prompt, ...encode(it.answer), EOS_ID], lossFrom: prompt.length };
 }
 
 /** <s> text </s>, loss on every token after <s>. */
-export function textExample(text: string): Example {
-  return { ids: [BOS_ID, ...encodeChars(text), EOS_ID], lossFrom: 1 };
+export function textExample(text: string, encode: (text: string) => number[] = encodeChars): Example {
+  return { ids: [BOS_ID, ...encode(text), EOS_ID], lossFrom: 1 };
 }
 
 interface Batch {
@@ -122,10 +122,10 @@ export async function train(c: LlamaConfig, params: Params, o: TrainOptions): Pr
  * every answer position is the next answer token (and </s> after the last). Same argmax rule
  * (first maximum) as step-by-step decoding, so the two agree item for item.
  */
-export function exactMatch(c: LlamaConfig, params: Params, items: Item[], chunk = 100): { correct: boolean[]; accuracy: number } {
+export function exactMatch(c: LlamaConfig, params: Params, items: Item[], chunk = 100, encode: (text: string) => number[] = encodeChars): { correct: boolean[]; accuracy: number } {
   const correct: boolean[] = [];
   for (let i = 0; i < items.length; i += chunk) {
-    const exs = items.slice(i, i + chunk).map(taskExample);
+    const exs = items.slice(i, i + chunk).map((it) => taskExample(it, encode));
     const b = makeBatch(exs);
     const [pred, tgt, mask] = tf.tidy(() => [tf.argMax(forward(c, params, b.ids), -1), b.targets, b.mask]).map((t) => t.dataSync());
     tf.dispose([b.ids, b.targets, b.mask, b.dmask]);

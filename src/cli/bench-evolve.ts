@@ -10,6 +10,8 @@
 //   4. CABS (n:m) vs TIES (magnitude-pruned task vectors) and DARE (dare_linear) at equal density,
 //      each with its weight chosen on the search split.
 // Budget and seeds are printed with the table; BENCH_GENERATIONS / BENCH_LIMIT / BENCH_SEED change them.
+// This is the first demo family's table (BENCH_DEMO=public/demo). The default family, public/demo-lang,
+// whose manifest names a target task, runs bench-evolve-lang.ts instead.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -21,8 +23,9 @@ import { resolveModel, type ResolvedModel } from './models';
 import type { PsMethod, PsSpace } from '../evolve/genome-ps';
 import { startCliServer } from './server';
 import { REPO_ROOT } from './merge';
+import { benchEvolveLang } from './bench-evolve-lang';
 
-const DEMO = process.env.BENCH_DEMO ?? join(REPO_ROOT, 'public/demo');
+const DEMO = process.env.BENCH_DEMO ?? join(REPO_ROOT, 'public/demo-lang');
 const GENERATIONS = Number(process.env.BENCH_GENERATIONS ?? 12);
 const LIMIT = Number(process.env.BENCH_LIMIT ?? 100);
 const SEED = Number(process.env.BENCH_SEED ?? 1);
@@ -47,6 +50,8 @@ interface Row {
 }
 
 async function main(): Promise<void> {
+  const manifest = JSON.parse(await readFile(join(DEMO, 'manifest.json'), 'utf8')) as { target?: string };
+  if (manifest.target) return benchEvolveLang(DEMO);
   const models: ResolvedModel[] = [];
   for (const ref of ['demo-base', 'demo-add', 'demo-rev']) models.push(await resolveModel(ref, DEMO));
   const read = async (split: string): Promise<EvalSetInput[]> => Promise.all(TASKS.map(async (t) => ({ name: `${t}.${split}.jsonl`, text: await readFile(join(DEMO, 'evals', `${t}.${split}.jsonl`), 'utf8') })));

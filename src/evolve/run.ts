@@ -13,6 +13,7 @@ import { decodePs, psBounds, psDimension, psInitialMean, validatePsSpace, type P
 import { decodeDfs, dfsBounds, dfsDimension, dfsInitialMean, dfsToHopList, dfsToRecipe, dfsIsUnscaled, validateDfsSpace, type DfsHop, type DfsSpace } from './genome-dfs';
 import { SaeSearch, type SaeEvaluation, type SaeOptions, type SaeState } from './sae';
 import { OptimizerError } from '../errors';
+import { genomeKey } from './distinct';
 
 /** ps / dfs: CMA-ES; sae: the sparsity-aware archive search over PS genomes. */
 export type EvolveKind = 'ps' | 'dfs' | 'sae';
@@ -88,6 +89,12 @@ export interface RunRecord {
   config: EvolveConfig;
   /** Eval set names (search / held-out) for display. */
   setNames: { search: string[]; heldout: string[] };
+  /**
+   * Items each evaluation scores per set (after `limit`), search and held-out, when every set is
+   * an accuracy set: what a fitness's 95 % interval is computed from (distinct.ts). Absent in runs
+   * saved before it was recorded, or with a perplexity set.
+   */
+  itemsPerSet?: { search: number[]; heldout: number[] };
   cma: CmaState | null;
   sae?: SaeState | null;
   history: GenerationRecord[];
@@ -374,6 +381,14 @@ export class EvolutionRun {
     for (const cand of cands) {
       const worst = merged.length >= TOP_N ? merged[merged.length - 1].score : -Infinity;
       if (cand.score <= worst) continue;
+      // One row per recipe: a genome that decodes to a listed one (the clamp to [0, 1] and the
+      // decoding's rounding make many) replaces it only when it scored higher.
+      const key = genomeKey(r.config, cand.genome);
+      const same = merged.findIndex((m) => genomeKey(r.config, m.genome) === key);
+      if (same >= 0) {
+        if (merged[same].score >= cand.score) continue;
+        merged.splice(same, 1);
+      }
       const d = decodeCandidate(r.config, cand.genome);
       const rec: BestRecord = { ...cand, recipe: d.recipe, hops: d.hops };
       merged.push(rec);

@@ -116,7 +116,11 @@ export class EvolveService {
     const info = infos.get(tokModel);
     if (!info) throw new OptimizerError(`model "${tokModel}" is not among the loaded models`);
     const tok = await this.evals.tokenizerFor(info);
-    this.evals.prepareSets([...search, ...heldout], tok, { limit: c.limit, seed: c.seed, mode: 'teacher-forced' });
+    const sets = this.evals.prepareSets([...search, ...heldout], tok, { limit: c.limit, seed: c.seed, mode: 'teacher-forced' });
+    if (sets.every((s) => s.kind !== 'perplexity')) {
+      const n = sets.map((s) => s.items.length);
+      r.itemsPerSet = { search: n.slice(0, search.length), heldout: n.slice(search.length) };
+    }
   }
 
   private async drive(record: StoredRun, onProgress?: (p: EvolveProgress) => void): Promise<EvolveReply> {

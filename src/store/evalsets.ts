@@ -21,6 +21,11 @@ export interface EvalSetEntry {
   /** From the manifest or the file name: "search", "test", "train", … */
   split?: string;
   task?: string;
+  /**
+   * The evolution role the demo's manifest suggests ("search" / "heldout" / "off"): the Devanagari
+   * demo evolves its target task only, so the experts' own tasks start unused.
+   */
+  role?: 'search' | 'heldout' | 'off';
   kind?: EvalSetKind;
   items: number;
   /** Why the file cannot be used (it stays listed so the user sees the message). */
@@ -52,9 +57,9 @@ export function splitOfName(name: string): { task?: string; split?: string } {
   return m ? { task: m[1], split: m[2].toLowerCase() } : {};
 }
 
-export function entryOf(name: string, text: string, origin: EvalSetEntry['origin'], meta: { split?: string; task?: string } = {}): EvalSetEntry {
+export function entryOf(name: string, text: string, origin: EvalSetEntry['origin'], meta: { split?: string; task?: string; role?: EvalSetEntry['role'] } = {}): EvalSetEntry {
   const guess = splitOfName(name);
-  const base = { id: `set${nextId++}`, name, text, origin, split: meta.split ?? guess.split, task: meta.task ?? guess.task };
+  const base = { id: `set${nextId++}`, name, text, origin, split: meta.split ?? guess.split, task: meta.task ?? guess.task, ...(meta.role ? { role: meta.role } : {}) };
   try {
     const set = parseEvalSet(name, text);
     return { ...base, kind: set.kind, items: set.items.length, error: set.items.length === 0 ? `${name} has no items` : undefined };
@@ -155,7 +160,10 @@ interface ManifestEval {
   path: string;
   split?: string;
   task?: string;
+  role?: string;
 }
+
+const ROLES = ['search', 'heldout', 'off'] as const;
 
 /** Fetches the eval sets the demo's manifest lists under `evals` (none listed: none loaded). */
 export async function loadDemoEvalSets(): Promise<void> {
@@ -171,7 +179,8 @@ export async function loadDemoEvalSets(): Promise<void> {
         // The dev server answers unknown paths with index.html: only JSONL-looking bodies count.
         const text = res.ok ? await res.text() : null;
         if (text === null || /^\s*</.test(text)) throw new Error(`demo eval set ${e.path}: ${res.ok ? 'not JSONL' : `HTTP ${res.status}`}`);
-        return entryOf(e.name, text, 'demo', { split: e.split, task: e.task });
+        const role = ROLES.find((r) => r === e.role);
+        return entryOf(e.name, text, 'demo', { split: e.split, task: e.task, role });
       }),
     );
     addEvalSets(entries, { underFiles: true });

@@ -91,8 +91,9 @@ export function setRole(name: string, role: SetRole): void {
   useEvolution.setState({ roles: { ...useEvolution.getState().roles, [name]: role } });
 }
 
-export function roleOf(roles: Record<string, SetRole>, name: string, split?: string): SetRole {
-  return roles[name] ?? defaultRole(name, split);
+/** The user's choice, else the demo manifest's suggestion, else by the name (defaultRole). */
+export function roleOf(roles: Record<string, SetRole>, name: string, split?: string, suggested?: SetRole): SetRole {
+  return roles[name] ?? suggested ?? defaultRole(name, split);
 }
 
 /** Header facts of the ready shelf models. */
@@ -221,8 +222,8 @@ export async function startEvolution(): Promise<void> {
     const psResult = ev.form.kind === 'psdfs' ? psResults(ev.runs).find((r) => r.runId === ev.form.fromRun) ?? psResults(ev.runs)[0] : undefined;
     const { config, models } = buildEvolveConfig(ev.form, st.recipe, facts, psResult);
     const sets = usableSets(useEvalSets.getState().sets);
-    const search = sets.filter((x) => roleOf(ev.roles, x.name, x.split) === 'search').map((x) => ({ name: x.name, text: x.text }));
-    const heldout = sets.filter((x) => roleOf(ev.roles, x.name, x.split) === 'heldout').map((x) => ({ name: x.name, text: x.text }));
+    const search = sets.filter((x) => roleOf(ev.roles, x.name, x.split, x.role) === 'search').map((x) => ({ name: x.name, text: x.text }));
+    const heldout = sets.filter((x) => roleOf(ev.roles, x.name, x.split, x.role) === 'heldout').map((x) => ({ name: x.name, text: x.text }));
     if (search.length === 0) throw Object.assign(new Error('Evolution needs at least one search eval set (its fitness): mark a set "search", or add a .jsonl file.'), { code: 'eval' });
     const { specs, missing } = shelfSpecs(st.models, models);
     if (missing.length) throw Object.assign(new Error(`The run uses ${missing.join(', ')}, which is not on the shelf (or still being read).`), { code: 'model' });

@@ -56,7 +56,11 @@ export interface EvolveForm {
 
 export const DEFAULT_FORM: EvolveForm = {
   kind: 'ps',
-  method: 'ties',
+  // Task arithmetic does not renormalise weights, so a weight gene is the strength of its task
+  // vector: the search starts at half strength (gene 0.5) and climbs to what the task vectors need.
+  // (TIES renormalises weights up to 1: on the demo's experts every weighting is the same merge, and
+  // the first run a user starts drew a flat line.)
+  method: 'task_arithmetic',
   base: null,
   experts: null,
   layerGroups: 1,

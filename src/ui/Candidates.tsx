@@ -1,6 +1,7 @@
 // The best candidates of a run (best first): search fitness (what selection saw), held-out fitness
 // (never used for selection), sparsity, generation; and what to do with each: apply it to the
 // editor, see / copy / download its YAML, share it as a link, merge it.
+import { differingGenes, distinctCandidates, fitnessInterval, itemsText, type FitnessInterval } from '../evolve/distinct';
 import type { BestRecord } from '../evolve/run';
 import { applyCandidate, candidateExport, candidateName, downloadText, evolveConfigExport, mergeCandidate, shareCandidate, showExport } from '../store/candidates';
 import { useEvolution, type ExportedText } from '../store/evolution';
@@ -15,12 +16,33 @@ function describe(run: RunView, rec: BestRecord): string {
   return run.config.ps?.method ?? '';
 }
 
+/** "0.625" with its 95 % interval underneath ("0.45–0.78"), when the items per set are known. */
+function Fitness({ value, ci }: { value: number | undefined; ci: FitnessInterval | undefined }) {
+  return (
+    <>
+      {f3(value)}
+      {ci ? (
+        <span className="ci muted" title={`95% interval on ${itemsText(ci.items)}`}>
+          {' '}
+          {ci.lo.toFixed(2)}–{ci.hi.toFixed(2)}
+        </span>
+      ) : null}
+    </>
+  );
+}
+
 export function Candidates({ run }: { run: RunView }) {
   const merging = useStudio((s) => s.run.kind === 'merging' || s.run.kind === 'picking');
-  const top = run.top;
+  // Runs saved before the top list was kept distinct may repeat a recipe: list each once.
+  const top = distinctCandidates(run.config, run.top);
   if (top.length === 0) return null;
   const sae = run.config.kind === 'sae';
   const dfs = run.config.kind === 'dfs';
+  const genes = differingGenes(run.config, top.map((r) => r.genome));
+  const n = run.itemsPerSet;
+  const searchCi = (rec: BestRecord) => (n ? fitnessInterval(rec.perSet, n.search) : undefined);
+  const heldCi = (rec: BestRecord) => (n && rec.heldout ? fitnessInterval(rec.heldout.perSet, n.heldout) : undefined);
+  const typical = n ? fitnessInterval(top[0].perSet, n.search) : undefined;
   return (
     <div className="candidates">
       <table className="small" aria-label="Best candidates">
@@ -32,6 +54,7 @@ export function Candidates({ run }: { run: RunView }) {
             <th className="num" title="fitness on the held-out split (never used for selection)">held-out</th>
             {dfs ? <th className="num" title="layers on the path (scaled: some input scale is not 1)">hops</th> : <th className="num" title="share of the merged delta exactly 0">sparsity</th>}
             {sae || run.config.sparsity?.beta ? <th className="num" title="what selection maximised">score</th> : null}
+            <th title="the genes whose values differ between the listed candidates (genes equal in all of them are left out)">genes that differ</th>
             <th>
               <span className="visually-hidden">actions</span>
             </th>
@@ -45,10 +68,15 @@ export function Candidates({ run }: { run: RunView }) {
               <tr key={`${rec.generation}:${rec.index}`}>
                 <td className="num mono">{i + 1}</td>
                 <td className="num mono">{rec.generation + 1}</td>
-                <td className="num mono">{f3(rec.fitness)}</td>
-                <td className="num mono">{rec.heldout ? f3(rec.heldout.fitness) : '…'}</td>
+                <td className="num mono">
+                  <Fitness value={rec.fitness} ci={searchCi(rec)} />
+                </td>
+                <td className="num mono">{rec.heldout ? <Fitness value={rec.heldout.fitness} ci={heldCi(rec)} /> : '…'}</td>
                 {dfs ? <td className="num mono">{describe(run, rec)}</td> : <td className="num mono">{pct(rec.sparsity)}</td>}
                 {sae || run.config.sparsity?.beta ? <td className="num mono">{f3(rec.score)}</td> : null}
+                <td className="small cand-genes" title={genes[i].map((g) => `${g.label} ${g.value}`).join('\n')}>
+                  {genes[i].length ? genes[i].map((g) => `${g.short} ${g.value}`).join(', ') : top.length === 1 ? 'the only candidate' : '—'}
+                </td>
                 <td className="cand-actions">
                   <button type="button" className="mini" aria-label={`Apply ${name}`} disabled={noRecipe} title={noRecipe ? 'a scaled layer path (or one over a PS merge) has no mergekit recipe: export its hop list' : 'put this recipe into the editor'} onClick={() => applyCandidate(rec)}>
                     Apply
@@ -69,7 +97,13 @@ export function Candidates({ run }: { run: RunView }) {
         </tbody>
       </table>
       <p className="small muted cand-note">
-        Best by {sae ? 'ω·fitness + β·sparsity' : run.config.sparsity?.beta ? 'fitness + β·sparsity' : 'search fitness'}; held-out sets: {run.setNames.heldout.length ? run.setNames.heldout.join(', ') : 'none'}. Best is {candidateName(top[0])}.
+        Best by {sae ? 'ω·fitness + β·sparsity' : run.config.sparsity?.beta ? 'fitness + β·sparsity' : 'search fitness'}; held-out sets: {run.setNames.heldout.length ? run.setNames.heldout.join(', ') : 'none'}. Best is {candidateName(top[0])}; each recipe is listed once.
+        {typical && n ? (
+          <>
+            {' '}
+            Fitness is measured on {itemsText(n.search)} ({n.search.length} search set{n.search.length === 1 ? '' : 's'}): the best candidate's 95% interval is {typical.lo.toFixed(2)}–{typical.hi.toFixed(2)}, so smaller differences are noise; more items per set narrow it.
+          </>
+        ) : null}
       </p>
     </div>
   );

@@ -258,7 +258,7 @@ function SetRoles() {
       {sets.map((s) => (
         <label key={s.id} className="row gap small">
           <span className="mono grow ellipsis">{s.name}</span>
-          <select aria-label={`Role of ${s.name}`} value={roleOf(roles, s.name, s.split)} onChange={(e) => setRole(s.name, e.target.value as SetRole)}>
+          <select aria-label={`Role of ${s.name}`} value={roleOf(roles, s.name, s.split, s.role)} onChange={(e) => setRole(s.name, e.target.value as SetRole)}>
             <option value="search">search (fitness)</option>
             <option value="heldout">held-out</option>
             <option value="off">unused</option>

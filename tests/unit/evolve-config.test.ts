@@ -3,6 +3,7 @@
 // engine's own validateConfig (the form cannot produce a run the worker would refuse later).
 // Also the Pareto front the fitness-vs-sparsity chart highlights.
 import { describe, expect, test } from 'vitest';
+import { getMethod } from '../../src/methods/specs';
 import { buildEvolveConfig, DEFAULT_FORM, defaultRole, resolveModels, type EvolveForm, type ModelFacts } from '../../src/store/evolve-config';
 import { psSafeDensityMin } from '../../src/evolve/genome-ps';
 import { validateConfig } from '../../src/evolve/run';
@@ -29,8 +30,17 @@ function expectError(f: () => unknown, code: string, text: RegExp) {
 }
 
 describe('buildEvolveConfig', () => {
+  test('the default run searches task-vector strengths: task arithmetic, weights in [0, 1] never renormalised, starting at half', () => {
+    const { config } = buildEvolveConfig(DEFAULT_FORM, recipe, facts);
+    expect(config.ps).toMatchObject({ method: 'task_arithmetic', weightMax: 1 });
+    // one weight gene per expert, and the merge takes the weights as they are (no normalize step)
+    expect(config.ps!.normalize).toBeUndefined();
+    expect(getMethod('task_arithmetic').params.find((p) => p.name === 'normalize')?.default ?? false).toBe(false);
+    validateConfig(config);
+  });
+
   test('PS defaults come from the recipe: its base, the other models as experts, a density floor and a measured sparsity', () => {
-    const { config, models } = buildEvolveConfig(form({ generations: 3, seed: 5, limit: 8 }), recipe, facts);
+    const { config, models } = buildEvolveConfig(form({ method: 'ties', generations: 3, seed: 5, limit: 8 }), recipe, facts);
     expect(models).toEqual(['base', 'add', 'rev']);
     expect(config.kind).toBe('ps');
     expect(config.ps).toMatchObject({ method: 'ties', base: 'base', models: ['add', 'rev'], numLayers: 8, layerGroups: 1, weightMax: 1 });
@@ -74,7 +84,7 @@ describe('buildEvolveConfig', () => {
     expect(config.sae).toEqual({ archiveSize: 4, omega: 0.7, beta: 0.3, sparsityTerm: 'relative', layerWise: true });
     validateConfig(config);
     expectError(() => buildEvolveConfig(form({ kind: 'sae', method: 'task_arithmetic' }), recipe, facts), 'recipe', /density/);
-    expectError(() => buildEvolveConfig(form({ kind: 'sae', archiveSize: 1 }), recipe, facts), 'optimizer', /archive size/);
+    expectError(() => buildEvolveConfig(form({ kind: 'sae', method: 'ties', archiveSize: 1 }), recipe, facts), 'optimizer', /archive size/);
   });
 
   test('DFS: two models of one hidden size; mismatches and A = B are refused before any work', () => {

@@ -1,0 +1,151 @@
+// The second demo family (public/demo-lang, written by `npm run demo:train`) checked through the
+// studio's own code: one architecture, the tokenizer reads and writes Devanagari numerals one id per
+// character, the manifest lists the target's splits (search evolved on, test held out) and the
+// experts' own tasks, and the CPU reference forward pass confirms the experiment's shape — each
+// expert is better than the base at its own task, no source model solves the target, both experts
+// changed every kind of weight (real fine-tunes, overlapping task vectors).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { graphWeights, parseArch, type LlamaArch } from '../../src/eval/arch.ts';
+import { parseEvalSet, type ExactItem } from '../../src/eval/evalset.ts';
+import { referenceForward } from '../../src/eval/reference.ts';
+import { loadTokenizer, type EvalTokenizer } from '../../src/eval/tokenizer.ts';
+import { parseSafetensorsHeader } from '../../src/formats/safetensors.ts';
+
+const DEMO = join(__dirname, '..', '..', 'public', 'demo-lang');
+const manifest = JSON.parse(readFileSync(join(DEMO, 'manifest.json'), 'utf8')) as {
+  target: string;
+  models: { name: string }[];
+  evals: { name: string; split: string; task: string; role: string }[];
+};
+const [BASE, L, M] = manifest.models.map((m) => m.name);
+const TASKS = { target: manifest.target, L: 'numerals', M: 'reversal' };
+/** Test items scored per (model, task) in plain JS. */
+const N = 40;
+
+interface Model {
+  arch: LlamaArch;
+  weights: Map<string, Float32Array>;
+  tok: EvalTokenizer;
+}
+
+async function loadModel(name: string): Promise<Model> {
+  const dir = join(DEMO, name);
+  const configText = readFileSync(join(dir, 'config.json'), 'utf8');
+  const arch = parseArch(configText, `${name}/config.json`);
+  const config = JSON.parse(configText) as { vocab_size: number; eos_token_id: number; bos_token_id: number };
+  const bytes = new Uint8Array(readFileSync(join(dir, 'model.safetensors')));
+  const header = await parseSafetensorsHeader(`${name}/model.safetensors`, bytes.length, async (o, n) => bytes.subarray(o, o + n));
+  const weights = new Map<string, Float32Array>();
+  for (const t of header.tensors) weights.set(t.name, new Float32Array(bytes.slice(header.dataStart + t.begin, header.dataStart + t.end).buffer));
+  const tok = loadTokenizer({
+    tokenizerJson: readFileSync(join(dir, 'tokenizer.json'), 'utf8'),
+    tokenizerConfig: readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'),
+    file: `${name}/tokenizer.json`,
+    vocabSize: config.vocab_size,
+    eosTokenId: config.eos_token_id,
+    bosTokenId: config.bos_token_id,
+  });
+  return { arch, weights, tok };
+}
+
+function loadSplit(task: string, split: string): ExactItem[] {
+  const file = `${task}.${split}.jsonl`;
+  const set = parseEvalSet(file, readFileSync(join(DEMO, 'evals', file), 'utf8'));
+  expect(set.kind).toBe('exact');
+  return set.items as ExactItem[];
+}
+
+/** Greedy exact match, teacher-forced (as the studio scores it). */
+function exactMatch(m: Model, items: ExactItem[]): number {
+  const V = m.arch.vocabSize;
+  const eos = m.tok.eosIds[0];
+  let correct = 0;
+  for (const it of items) {
+    const prompt = m.tok.encode(it.prompt, { addSpecialTokens: true });
+    const target = [...m.tok.encode(it.answer, { addSpecialTokens: false }), eos];
+    const ids = [...prompt, ...target.slice(0, -1)];
+    const logits = referenceForward(m.arch, (n) => m.weights.get(n), [ids]);
+    let ok = true;
+    target.forEach((want, k) => {
+      const row = logits.subarray((prompt.length - 1 + k) * V, (prompt.length + k) * V);
+      let best = 0;
+      for (let v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+      if (best !== want) ok = false;
+    });
+    if (ok) correct++;
+  }
+  return correct / items.length;
+}
+
+describe('the Devanagari demo family in public/demo-lang', async () => {
+  const models = Object.fromEntries(await Promise.all([BASE, L, M].map(async (n) => [n, await loadModel(n)] as const))) as Record<string, Model>;
+  const test = { target: loadSplit(TASKS.target, 'test'), L: loadSplit(TASKS.L, 'test'), M: loadSplit(TASKS.M, 'test') };
+
+  it('lists a base and two experts, and the target split roles the Evolution tab starts with', () => {
+    expect(manifest.models).toHaveLength(3);
+    const role = (task: string, split: string) => manifest.evals.find((e) => e.task === task && e.split === split)?.role;
+    expect(role(TASKS.target, 'search')).toBe('search');
+    expect(role(TASKS.target, 'test')).toBe('heldout');
+    for (const t of [TASKS.L, TASKS.M]) for (const s of ['search', 'test']) expect(role(t, s)).toBe('off');
+    expect(manifest.evals.every((e) => e.split !== 'train')).toBe(true);
+  });
+
+  it('share one architecture and hold exactly the weights the graph needs', () => {
+    for (const name of [BASE, L, M]) {
+      const { arch, weights } = models[name];
+      expect(arch).toEqual(models[BASE].arch);
+      const specs = graphWeights(arch);
+      expect([...weights.keys()].sort()).toEqual(specs.map((s) => s.name).sort());
+    }
+  });
+
+  it('tokenize Devanagari numerals one id per character and decode back exactly', () => {
+    const { tok } = models[BASE];
+    for (const it of [...test.target, ...test.L].slice(0, 100)) {
+      const text = it.prompt + it.answer;
+      const ids = tok.encode(text, { addSpecialTokens: true });
+      expect(ids.length).toBe([...text].length + 1);
+      expect(tok.decode(ids, { skipSpecialTokens: true })).toBe(text);
+    }
+    for (const it of test.target) {
+      expect(it.prompt).toMatch(/^rev:[०-९]{3,6}=$/);
+      expect(it.answer).toBe([...it.prompt.slice(4, -1)].reverse().join(''));
+    }
+  });
+
+  it('held-out splits are disjoint from the search splits', () => {
+    for (const task of Object.values(TASKS)) {
+      const s = new Set(loadSplit(task, 'search').map((it) => it.prompt));
+      expect(loadSplit(task, 'test').some((it) => s.has(it.prompt))).toBe(false);
+    }
+  });
+
+  it('experts fine-tuned every kind of weight (their task vectors overlap)', () => {
+    const base = models[BASE].weights;
+    let both = 0;
+    for (const [name, b] of base) {
+      const l = models[L].weights.get(name) as Float32Array;
+      const m = models[M].weights.get(name) as Float32Array;
+      let changedL = 0;
+      let changedM = 0;
+      for (let i = 0; i < b.length; i++) {
+        if (l[i] !== b[i]) changedL++;
+        if (m[i] !== b[i]) changedM++;
+        if (l[i] !== b[i] && m[i] !== b[i]) both++;
+      }
+      expect(changedL, `${L} changed ${name}`).toBeGreaterThan(0);
+      expect(changedM, `${M} changed ${name}`).toBeGreaterThan(0);
+    }
+    expect(both).toBeGreaterThan(100_000);
+  });
+
+  it('each expert beats the base at its own task; no source model solves the target (CPU reference)', () => {
+    const acc = (m: string, items: ExactItem[]) => exactMatch(models[m], items.slice(0, N));
+    expect(acc(L, test.L)).toBeGreaterThanOrEqual(acc(BASE, test.L) + 0.3);
+    expect(acc(M, test.M)).toBeGreaterThanOrEqual(0.85);
+    expect(acc(M, test.M)).toBeGreaterThanOrEqual(acc(BASE, test.M) + 0.5);
+    for (const m of [BASE, L, M]) expect(acc(m, test.target), `${m} on ${TASKS.target}`).toBeLessThanOrEqual(0.2);
+  }, 60_000);
+});
