@@ -1,16 +1,20 @@
 // The CLI's Hub access: endpoint (HF_ENDPOINT), token (--token or HF_TOKEN; never printed), the
 // disk block cache (--cache-dir, bounded, LRU) and the byte counters behind the progress line
-// (network MB/s, bytes left, ETA) and the benchmark's cache hit share. Hub files are read in this
-// process only: the page (WebGPU) and the CPU engine's worker threads read them through the CLI's
-// localhost server, so the cache, the retries and the counters live in one place and the token
-// never leaves this process.
+// (network MB/s, bytes left, ETA) and the benchmark's cache hit share.
+// - The CPU engine's worker threads read Hub files themselves (io/hub/node-thread.ts): each opens
+//   the same cache folder, fetches misses from the Hub with the token handed to it in memory, and
+//   adds to this process's counters in shared memory (io/hub/shared.ts); a block missed by several
+//   threads at once is fetched once. No localhost hop: cached blocks are read at disk speed.
+// - The page (WebGPU) reads them through the CLI's localhost server (server.ts), which reads them
+//   in this process.
 import { CancelledError, StudioError } from '../errors';
 import { DEFAULT_HUB_ENDPOINT, resolveHubModel, type HubAccess } from '../io/hub/resolve';
 import { formatHubRef, parseHubRefOrThrow } from '../io/hub/ref';
 import { HubFileSource, type HubMeter } from '../io/hub/source';
 import type { BlockStore } from '../io/hub/cache';
 import { DiskBlockStore, defaultHubCacheDir } from '../io/hub/node-cache';
-import type { RetryPolicy } from '../io/hub/retry';
+import { DEFAULT_RETRY, type RetryPolicy } from '../io/hub/retry';
+import { newBlockClaims, newHubCounters, readHubCounters, SharedBlockClaims, SharedHubMeter } from '../io/hub/shared';
 import type { ByteSource, PortableSource } from '../io/types';
 import type { ResolvedModel } from './models';
 import { formatBytes, formatDuration } from './progress';
@@ -29,29 +33,56 @@ export interface HubCliOptions {
   onRetry?: (message: string) => void;
 }
 
-/** Counts bytes from the network and from the cache; the progress line reads its rate. */
+/**
+ * Counts bytes from the network and from the cache, for this process and its worker threads (the
+ * shared counters they add to); the progress line reads its rate.
+ */
 export class HubStats implements HubMeter {
-  networkBytes = 0;
-  cacheBytes = 0;
-  retries = 0;
+  /** Shared with the worker threads (io/hub/shared.ts); this thread adds to it too. */
+  readonly counters = newHubCounters();
+  private readonly meter: SharedHubMeter;
   private readonly samples: { t: number; n: number }[] = [];
-  constructor(private readonly onRetry?: (message: string) => void) {}
+  constructor(private readonly onRetry?: (message: string) => void) {
+    this.meter = new SharedHubMeter(this.counters);
+  }
 
-  network(bytes: number): void {
-    this.networkBytes += bytes;
+  get networkBytes(): number {
+    return readHubCounters(this.counters).network;
+  }
+  get cacheBytes(): number {
+    return readHubCounters(this.counters).cache;
+  }
+  get retries(): number {
+    return readHubCounters(this.counters).retries;
+  }
+
+  private sample(): void {
     const t = performance.now();
-    this.samples.push({ t, n: this.networkBytes });
+    const n = this.networkBytes;
+    const lastSample = this.samples[this.samples.length - 1];
+    if (lastSample && lastSample.n === n && this.samples.length > 1 && t - lastSample.t < 3000) return;
+    this.samples.push({ t, n });
     while (this.samples.length > 2 && t - this.samples[0].t > 3000) this.samples.shift();
   }
+
+  network(bytes: number): void {
+    this.meter.network(bytes);
+    this.sample();
+  }
   cache(bytes: number): void {
-    this.cacheBytes += bytes;
+    this.meter.cache(bytes);
   }
   retry(what: string): void {
-    this.retries++;
+    this.meter.retry(what);
     this.onRetry?.(what);
   }
-  /** Network bytes per second over the last ~3 s. */
+  /** A retry in a worker thread (already counted there): only the message. */
+  retryElsewhere(what: string): void {
+    this.onRetry?.(what);
+  }
+  /** Network bytes per second over the last ~3 s (worker threads' bytes included). */
   rate(): number {
+    this.sample();
     if (this.samples.length < 2) return 0;
     const a = this.samples[0];
     const b = this.samples[this.samples.length - 1];
@@ -60,8 +91,9 @@ export class HubStats implements HubMeter {
   }
   /** Share of the bytes read that came from the cache. */
   hitShare(): number {
-    const all = this.networkBytes + this.cacheBytes;
-    return all ? this.cacheBytes / all : 0;
+    const { network, cache } = readHubCounters(this.counters);
+    const all = network + cache;
+    return all ? cache / all : 0;
   }
 }
 
@@ -71,11 +103,14 @@ export function networkLine(stats: HubStats, bytesLeft: number): string {
   return `hub ${formatBytes(r)}/s, ${formatBytes(bytesLeft)} left${r > 0 && bytesLeft > 0 ? `, ETA ${formatDuration((bytesLeft / r) * 1000)}` : ''}`;
 }
 
-/** A Hub file whose reads in other threads go through the CLI's server (`proxyUrl`). */
-class ProxiedSource implements ByteSource {
-  proxyUrl: string | undefined;
+/**
+ * A Hub file of the CLI: read here (preflight, the card, the page's reads through the server), and
+ * by the CPU engine's worker threads themselves from its portable form.
+ */
+class CliHubSource implements ByteSource {
   constructor(
     readonly inner: HubFileSource,
+    private readonly forThreads: Extract<PortableSource, { kind: 'node-hub' }>,
     private readonly onError: (e: unknown) => void,
   ) {}
   get name() {
@@ -97,14 +132,13 @@ class ProxiedSource implements ByteSource {
     });
   }
   portable(): PortableSource {
-    if (!this.proxyUrl) throw new Error(`${this.inner.where}: no local server to read it from another thread`);
-    return { kind: 'http', name: this.name, url: this.proxyUrl, size: this.size };
+    return this.forThreads;
   }
 }
 
 export class CliHub {
   readonly stats: HubStats;
-  /** The first failed Hub read (other threads see only a cut proxy connection; this names repo and file). */
+  /** The first failed Hub read in this process (the page sees only a cut server connection; this names repo and file). */
   failure: StudioError | undefined;
   private constructor(
     readonly access: HubAccess,
@@ -114,6 +148,29 @@ export class CliHub {
     onRetry?: (message: string) => void,
   ) {
     this.stats = new HubStats(onRetry);
+  }
+
+  /** Carries the worker threads' retry warnings here (the counters are shared memory). */
+  private channel: BroadcastChannel | undefined;
+  private readonly channelName = `merge-studio-hub-${process.pid}-${Math.random().toString(36).slice(2)}`;
+
+  private listen(): string {
+    if (!this.channel) {
+      const c = new BroadcastChannel(this.channelName);
+      (c as unknown as { unref?: () => void }).unref?.();
+      c.onmessage = (ev) => {
+        if (typeof ev.data === 'string') this.stats.retryElsewhere(ev.data);
+      };
+      this.channel = c;
+    }
+    return this.channelName;
+  }
+
+  /** After the worker threads are done: index the blocks they stored and keep the size bound; stop listening. */
+  async settle(): Promise<void> {
+    this.channel?.close();
+    this.channel = undefined;
+    if (this.cache instanceof DiskBlockStore) await this.cache.rescan().catch(() => undefined);
   }
 
   static async open(o: HubCliOptions = {}): Promise<CliHub> {
@@ -130,23 +187,32 @@ export class CliHub {
     const hubRef = parseHubRefOrThrow(ref);
     const model = await resolveHubModel(hubRef, this.access, signal);
     const files = model.files.map((f) => {
-      const src = new HubFileSource(
-        { endpoint: model.endpoint, repo: model.repo, commit: model.commit, path: f.path, size: f.size },
-        { token: this.access.token, cache: this.cache, meter: this.stats, ...(this.retry ? { retry: this.retry } : {}) },
-      );
+      const file = { endpoint: model.endpoint, repo: model.repo, commit: model.commit, path: f.path, size: f.size };
+      const claims = this.cache ? newBlockClaims(f.size, this.cache.blockSize) : undefined;
+      const src = new HubFileSource(file, {
+        token: this.access.token,
+        cache: this.cache,
+        meter: this.stats,
+        ...(this.retry ? { retry: this.retry } : {}),
+        ...(claims ? { claims: new SharedBlockClaims(claims) } : {}),
+      });
+      const forThreads: Extract<PortableSource, { kind: 'node-hub' }> = {
+        kind: 'node-hub',
+        name: f.path,
+        file,
+        ...(this.access.token ? { token: this.access.token } : {}),
+        ...(this.cacheDir && this.cache ? { cacheDir: this.cacheDir, cacheBytes: (this.cache as DiskBlockStore).limit } : {}),
+        retry: { ...(this.retry ?? DEFAULT_RETRY) },
+        counters: this.stats.counters,
+        ...(claims ? { claims } : {}),
+        channel: this.listen(),
+      };
       const onError = (e: unknown) => {
         if (e instanceof StudioError && !(e instanceof CancelledError)) this.failure ??= e;
       };
-      return { path: f.path, size: f.size, source: new ProxiedSource(src, onError) as ByteSource };
+      return { path: f.path, size: f.size, source: new CliHubSource(src, forThreads, onError) as ByteSource };
     });
     return { ref, hub: model, files };
-  }
-
-  /** Points other threads' reads of a model's Hub files at the CLI server (`${modelsUrl}/<i>/<path>`). */
-  static proxy(models: ResolvedModel[], modelsUrl: string): void {
-    models.forEach((m, i) => {
-      for (const f of m.files) if (f.source instanceof ProxiedSource) f.source.proxyUrl = `${modelsUrl}/${i}/${encodeURIComponent(f.path)}`;
-    });
   }
 
   /** "org/name@main → 1a2b3c4 (5 files, 1.2 GB) on https://…" */

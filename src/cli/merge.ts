@@ -320,11 +320,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       );
     };
     const runOnCpu = async (): Promise<number> => {
-      if (hub) {
-        // the worker threads read Hub files through this process (cache, retries, counters)
-        server = await startCliServer({ root: REPO_ROOT, models, vite: false, verbose: o.verbose });
-        CliHub.proxy(models, server.modelsUrl);
-      }
+      // the worker threads read Hub files themselves (the same cache folder; counters shared with this process)
       const backend = nodeCpuBackend(o.threads);
       cpu = { backend, abort: new AbortController() };
       err(`backend: ${backend.description} (${why})`);
@@ -360,6 +356,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         return await afterCommit();
       } finally {
         backend.dispose();
+        await hub?.settle();
       }
     };
     if (choice === 'cpu') return await runOnCpu();

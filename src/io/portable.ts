@@ -1,6 +1,7 @@
 // Reopening a byte source in another thread: a CPU engine worker receives PortableSource records
-// (a Blob, a URL, bytes, or — in Node — a file path) and reads the same bytes the page would.
-// Node files are opened by an opener the Node worker registers (io/node-source.ts), so this module
+// (a Blob, a URL, bytes, or — in Node — a file path or a Hub file with the CLI's disk cache) and
+// reads the same bytes the page would. Node files and Node Hub files are opened by an opener the
+// Node worker registers (io/node-source.ts, io/hub/node-thread.ts), so this module
 // stays free of node: imports and loads in the browser.
 import { IoError } from '../errors';
 import { BlobSource, HttpSource, MemorySource } from './sources';
@@ -18,7 +19,7 @@ function lazyCache(limit: number): LazyOpfsBlockStore {
 type Opener = (p: PortableSource) => ByteSource;
 let nodeFileOpener: Opener | undefined;
 
-/** Registers how 'node-file' sources are opened in this thread (the Node worker does this). */
+/** Registers how 'node-file' and 'node-hub' sources are opened in this thread (the Node worker does this). */
 export function setNodeFileOpener(open: Opener): void {
   nodeFileOpener = open;
 }
@@ -34,7 +35,8 @@ export function openPortable(p: PortableSource): ByteSource {
     case 'hub':
       return new HubFileSource(p.file, { ...(p.token ? { token: p.token } : {}), ...(p.cacheBytes ? { cache: lazyCache(p.cacheBytes) } : {}) });
     case 'node-file':
-      if (!nodeFileOpener) throw new IoError(`${p.name}: a local file path cannot be read in this thread (no file system)`, { file: p.name });
+    case 'node-hub':
+      if (!nodeFileOpener) throw new IoError(`${p.name}: a ${p.kind === 'node-file' ? 'local file path' : 'Hub file through the disk cache'} cannot be read in this thread (no file system)`, { file: p.name });
       return nodeFileOpener(p);
   }
 }

@@ -24,7 +24,25 @@ export type PortableSource =
   | { kind: 'memory'; name: string; bytes: Uint8Array }
   | { kind: 'node-file'; name: string; path: string; size: number }
   /** A Hub file at a pinned commit (io/hub/source.ts); the token travels in memory only. */
-  | { kind: 'hub'; name: string; file: { endpoint: string; repo: string; commit: string; path: string; size: number }; token?: string; cacheBytes?: number };
+  | { kind: 'hub'; name: string; file: { endpoint: string; repo: string; commit: string; path: string; size: number }; token?: string; cacheBytes?: number }
+  /**
+   * A Hub file read by a Node worker thread itself (io/hub/node-thread.ts): the CLI's disk cache
+   * folder, its retry policy, and shared buffers for the process's counters and block claims
+   * (io/hub/shared.ts); the token travels in memory only. `channel` names the BroadcastChannel
+   * that carries retry warnings to the CLI.
+   */
+  | {
+      kind: 'node-hub';
+      name: string;
+      file: { endpoint: string; repo: string; commit: string; path: string; size: number };
+      token?: string;
+      cacheDir?: string;
+      cacheBytes?: number;
+      retry?: { maxRetries: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number };
+      counters: SharedArrayBuffer;
+      claims?: SharedArrayBuffer;
+      channel?: string;
+    };
 
 /** One output file being written, bytes appended in order. */
 export interface FileWriter {

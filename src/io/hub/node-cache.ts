@@ -38,7 +38,27 @@ export class DiskBlockStore implements BlockStore {
   /** Opens (creating) the cache folder and indexes the blocks already there. */
   static async open(dir: string, limit: number, blockSize = DEFAULT_BLOCK_SIZE): Promise<DiskBlockStore> {
     const s = new DiskBlockStore(dir, limit, blockSize);
+    await s.rescan();
+    return s;
+  }
+
+  /**
+   * The same folder for another thread (a CPU engine worker) without indexing it first: blocks are
+   * looked up on disk, written under temporary names and renamed. The size bound is kept by the
+   * store that opened the folder (rescan after the threads are done) and by this one for what it
+   * writes.
+   */
+  static attach(dir: string, limit: number, blockSize = DEFAULT_BLOCK_SIZE): DiskBlockStore {
+    return new DiskBlockStore(dir, limit, blockSize);
+  }
+
+  /** Indexes the blocks in the folder again (other threads or processes wrote some) and evicts down to the bound. */
+  async rescan(): Promise<void> {
+    const dir = this.dir;
     await mkdir(join(dir, 'blocks'), { recursive: true });
+    this.entries.clear();
+    this.total = 0;
+    const s = this;
     const found: { id: string; e: Entry }[] = [];
     for (const h of await readdir(join(dir, 'blocks')).catch(() => [] as string[])) {
       const sub = join(dir, 'blocks', h);
@@ -55,7 +75,6 @@ export class DiskBlockStore implements BlockStore {
       s.total += e.bytes;
     }
     await s.evict();
-    return s;
   }
 
   /**
@@ -87,8 +106,15 @@ export class DiskBlockStore implements BlockStore {
 
   async get(key: string, index: number): Promise<Uint8Array | undefined> {
     const { id, file } = this.id(key, index);
-    const e = this.entries.get(id);
-    if (!e) return undefined;
+    let e = this.entries.get(id);
+    if (!e) {
+      // not indexed here: another thread or process may have stored it since this store opened
+      const st = await stat(file).catch(() => undefined);
+      if (!st?.isFile() || st.size === 0) return undefined;
+      e = { path: file, bytes: st.size, used: ++this.clock };
+      this.entries.set(id, e);
+      this.total += e.bytes;
+    }
     const hot = this.hot.get(id);
     if (hot) {
       this.hot.delete(id);

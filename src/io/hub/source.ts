@@ -15,6 +15,7 @@ import { CancelledError, IoError, StudioError } from '../../errors';
 import { checkRead, throwIfAborted } from '../sources';
 import type { ByteSource, PortableSource } from '../types';
 import { hubFileKey, type BlockStore } from './cache';
+import type { BlockClaims } from './shared';
 import { backoffMs, DEFAULT_RETRY, isAbortError, retryableStatus, retryAfterMs, sleep, type RetryPolicy } from './retry';
 
 /** A file of a repo at a commit, with its size from the Hub's listing. */
@@ -40,6 +41,8 @@ export interface HubReadOptions {
   retry?: RetryPolicy;
   cache?: BlockStore;
   meter?: HubMeter;
+  /** With a cache: who fetches a block that several threads miss at once (io/hub/shared.ts). */
+  claims?: BlockClaims;
 }
 
 /** The resolve URL of a file at its commit. */
@@ -155,6 +158,32 @@ export class HubFileSource implements ByteSource {
       if (b) hit += Math.min(offset + length, blockStart + B, this.size) - Math.max(offset, blockStart);
     });
     if (hit) this.meter?.cache(hit);
+    // blocks another thread is fetching: wait for them to land in the cache (fetched here only if
+    // they do not: a failed fetch or store there)
+    const claims = this.o.claims;
+    const claimed = new Set<number>();
+    if (claims)
+      blocks.forEach((b, j) => {
+        const idx = first + j;
+        if (b) return;
+        if (claims.claim(idx)) return void claimed.add(idx);
+        const blockStart = idx * B;
+        const blockLen = Math.min(B, this.size - blockStart);
+        const p = claims
+          .wait(idx, signal)
+          .then(() => cache.get(this.key, idx).catch(() => undefined))
+          .then((got) => {
+            const overlap = Math.min(offset + length, blockStart + blockLen) - Math.max(offset, blockStart);
+            if (got && got.length === blockLen) {
+              this.meter?.cache(overlap);
+              return got;
+            }
+            return this.fetchRange(blockStart, blockLen, signal);
+          });
+        this.inflight.set(idx, p);
+        p.catch(() => undefined).finally(() => this.inflight.delete(idx));
+        blocks[j] = p;
+      });
     // fetch each run of missing blocks with one request
     for (let j = 0; j < blocks.length; ) {
       if (blocks[j]) {
@@ -174,7 +203,10 @@ export class HubFileSource implements ByteSource {
         // in flight until stored, so a read in between neither misses nor fetches it again
         this.inflight.set(idx, p);
         p.then((block) => cache.put(this.key, idx, block))
-          .catch(() => undefined)
+          .then(
+            () => claimed.has(idx) && claims!.settle(idx, true),
+            () => claimed.has(idx) && claims!.settle(idx, false),
+          )
           .finally(() => this.inflight.delete(idx));
         blocks[m] = p;
       }
