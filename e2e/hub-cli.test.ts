@@ -99,9 +99,12 @@ describe('npm run merge with Hub references', () => {
     await expectLocal();
 
     const out = join(tmp, 'out-hub');
-    const r = await runCli([yamlHub, '--out', out, '--backend', 'cpu', '--cache-dir', join(tmp, 'cache')], { env: env() });
+    const r = await runCli([yamlHub, '--out', out, '--backend', 'cpu', '--cache-dir', join(tmp, 'cache'), '--verbose'], { env: env() });
     expect(r.code, show(r)).toBe(0);
     expect(await folderBytes(out)).toEqual(expected);
+    // the CPU engine's threads read the Hub files themselves: no model file went through the CLI's
+    // localhost server (its --verbose request log; the WebGPU run below shows it is kept)
+    expect(r.stderr).not.toMatch(/server: GET \/models\//);
     expect(r.stderr).toMatch(/hub: org\/base: org\/base@main → commit [0-9a-f]{12} on http:\/\/127\.0\.0\.1:\d+ \(\d+ files/);
     expect(r.stdout).toMatch(/hub: [\d.]+ kB from the network, [\d.]+ kB from the cache/);
     // weights came by Range from the CDN origin, which never saw the token; nothing printed it
@@ -145,9 +148,11 @@ describe('npm run merge with Hub references', () => {
     await expectLocal();
     const out = join(tmp, 'out-webgpu');
     hub.faults.push({ origin: 'cdn', kind: 'cut', afterBytes: 2000 });
-    const r = await runCli([yamlHub, '--out', out, '--backend', 'webgpu', '--cache-dir', join(tmp, 'cache-gpu')], { env: env() });
+    const r = await runCli([yamlHub, '--out', out, '--backend', 'webgpu', '--cache-dir', join(tmp, 'cache-gpu'), '--verbose'], { env: env() });
     expect(r.code, show(r)).toBe(0);
     expect(await folderBytes(out)).toEqual(expected);
+    // the page reads Hub files through the CLI's server (cache, retries and counters in the CLI process)
+    expect(r.stderr).toMatch(/server: GET \/models\/\d+\/model[-\w]*\.safetensors bytes=/);
     expect(r.stdout + r.stderr).not.toContain(TOKEN);
   });
 

@@ -10,7 +10,7 @@
 import { CancelledError, StudioError } from '../errors';
 import { DEFAULT_HUB_ENDPOINT, resolveHubModel, type HubAccess } from '../io/hub/resolve';
 import { formatHubRef, parseHubRefOrThrow } from '../io/hub/ref';
-import { HubFileSource, type HubMeter } from '../io/hub/source';
+import { HUB_READ_AHEAD_BLOCKS, HubFileSource, type HubMeter } from '../io/hub/source';
 import type { BlockStore } from '../io/hub/cache';
 import { DiskBlockStore, defaultHubCacheDir } from '../io/hub/node-cache';
 import { DEFAULT_RETRY, type RetryPolicy } from '../io/hub/retry';
@@ -132,7 +132,8 @@ class CliHubSource implements ByteSource {
     });
   }
   portable(): PortableSource {
-    return this.forThreads;
+    const storageUrl = this.inner.storageUrl;
+    return storageUrl ? { ...this.forThreads, storageUrl } : this.forThreads;
   }
 }
 
@@ -194,7 +195,7 @@ export class CliHub {
         cache: this.cache,
         meter: this.stats,
         ...(this.retry ? { retry: this.retry } : {}),
-        ...(claims ? { claims: new SharedBlockClaims(claims) } : {}),
+        ...(claims ? { claims: new SharedBlockClaims(claims), readAhead: HUB_READ_AHEAD_BLOCKS } : {}),
       });
       const forThreads: Extract<PortableSource, { kind: 'node-hub' }> = {
         kind: 'node-hub',

@@ -305,6 +305,8 @@ export async function startCliServer(o: ServerOptions): Promise<CliServer> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const p = url.pathname;
     if (p.startsWith('/models/')) {
+      // --verbose: each model-file request (the page's reads; the CPU engine's threads read files themselves)
+      if (o.verbose) console.error(`server: ${req.method} ${p}${req.headers.range ? ` ${req.headers.range}` : ''}`);
       serveModelFile(req, res, o.models, p.slice('/models/'.length)).catch((e) => send(res, 500, String(e)));
       return;
     }

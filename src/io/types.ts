@@ -42,6 +42,8 @@ export type PortableSource =
       counters: SharedArrayBuffer;
       claims?: SharedArrayBuffer;
       channel?: string;
+      /** Where the Hub redirected the file's reads, when the sending thread knows (one round trip less). */
+      storageUrl?: string;
     };
 
 /** One output file being written, bytes appended in order. */

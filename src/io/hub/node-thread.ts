@@ -9,14 +9,13 @@ import type { PortableSource } from '../types';
 import { hubFileKey } from './cache';
 import { DiskBlockStore } from './node-cache';
 import { SharedBlockClaims, SharedHubMeter } from './shared';
-import { HubFileSource } from './source';
+import { HUB_READ_AHEAD_BLOCKS, HubFileSource } from './source';
 
 type NodeHubPortable = Extract<PortableSource, { kind: 'node-hub' }>;
 
-/** This thread's stores (one per cache folder), meters (one per counters buffer) and sources (one per file: its CDN address and blocks in flight are kept between tasks). */
+/** This thread's stores (one per cache folder) and sources (one per file: its storage URL and blocks in flight are kept between tasks). */
 const stores = new Map<string, DiskBlockStore>();
-const meters = new WeakMap<SharedArrayBuffer, SharedHubMeter>();
-const sources = new Map<string, { source: HubFileSource; counters: SharedArrayBuffer }>();
+const sources = new Map<string, HubFileSource>();
 const channels = new Map<string, BroadcastChannel>();
 
 function channel(name: string): BroadcastChannel {
@@ -30,15 +29,15 @@ function channel(name: string): BroadcastChannel {
 }
 
 export function openNodeHubSource(p: NodeHubPortable): HubFileSource {
-  const key = `${hubFileKey(p.file)}|${p.cacheDir ?? ''}|${p.token ?? ''}`;
+  // one source per file and CLI run (the channel names the run: a buffer arrives as a new object with every message)
+  const key = `${hubFileKey(p.file)}|${p.cacheDir ?? ''}|${p.token ?? ''}|${p.channel ?? ''}`;
   const known = sources.get(key);
-  if (known && known.counters === p.counters) return known.source;
-  let meter = meters.get(p.counters);
-  if (!meter) {
-    const name = p.channel;
-    meter = new SharedHubMeter(p.counters, name ? (what) => channel(name).postMessage(what) : undefined);
-    meters.set(p.counters, meter);
+  if (known) {
+    known.useStorageUrl(p.storageUrl);
+    return known;
   }
+  const name = p.channel;
+  const meter = new SharedHubMeter(p.counters, name ? (what) => channel(name).postMessage(what) : undefined);
   let cache: DiskBlockStore | undefined;
   if (p.cacheDir) {
     cache = stores.get(p.cacheDir);
@@ -52,8 +51,10 @@ export function openNodeHubSource(p: NodeHubPortable): HubFileSource {
     ...(p.retry ? { retry: p.retry } : {}),
     ...(cache ? { cache } : {}),
     ...(cache && p.claims ? { claims: new SharedBlockClaims(p.claims) } : {}),
+    readAhead: HUB_READ_AHEAD_BLOCKS,
     meter,
   });
-  sources.set(key, { source, counters: p.counters });
+  source.useStorageUrl(p.storageUrl);
+  sources.set(key, source);
   return source;
 }
