@@ -3,6 +3,7 @@
 import type { Dtype } from '../formats/dtype';
 import type { Batch } from './buffers';
 import { dispatch, workgroups } from './kernels';
+import type { ProductRange } from '../recipe/chunk-read';
 
 const CODE: Record<Dtype, number> = { F32: 0, F16: 1, BF16: 2 };
 
@@ -14,15 +15,7 @@ export interface Strided {
   s1: number;
 }
 
-export interface ProductRange {
-  /** Columns of the output matrix. */
-  cols: number;
-  /** The shared dimension. */
-  inner: number;
-  /** Flat output range [start, start + n). */
-  start: number;
-  n: number;
-}
+export type { ProductRange };
 
 /**
  * out[i] = (x ? decode(x[i]) : 0) + scale · Σₖ L(row, k)·R(k, col) for i in [0, n), (row, col) =

@@ -23,6 +23,7 @@
 import { commitIter, createRepo, whoAmI, HubApiError, type CommitOperation } from '@huggingface/hub';
 import { CancelledError, PublishError } from '../errors';
 import { DEFAULT_HUB_URL, redactToken, repoIdProblem, tokenProblem } from './hub-names';
+import { retryAfterMs, sleep } from '../io/hub/retry';
 
 export { DEFAULT_HUB_URL, redactToken, repoIdProblem, tokenProblem };
 
@@ -89,20 +90,6 @@ export interface PublishOptions {
   retry?: Partial<RetryPolicy>;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((ok, fail) => {
-    if (signal?.aborted) return fail(new CancelledError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      ok();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      fail(new CancelledError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
 /** A request that failed on the network every time it was tried. */
 class NetworkFailure extends Error {
   constructor(
@@ -112,15 +99,6 @@ class NetworkFailure extends Error {
   ) {
     super(`${url.host}: ${cause instanceof Error ? (cause.cause instanceof Error ? `${cause.message} (${cause.cause.message})` : cause.message) : String(cause)}`);
   }
-}
-
-function retryAfterMs(res: Response): number | undefined {
-  const h = res.headers.get('retry-after');
-  if (!h) return undefined;
-  const s = Number(h);
-  if (Number.isFinite(s)) return Math.max(0, s * 1000);
-  const t = Date.parse(h);
-  return Number.isFinite(t) ? Math.max(0, t - Date.now()) : undefined;
 }
 
 /**
@@ -149,7 +127,7 @@ export function hubFetch(hubOrigin: string, policy: RetryPolicy, base: typeof fe
       const transient = res.status === 429 || (res.status >= 500 && (!isCommit || res.status === 503));
       if (!transient || attempt >= policy.retries) return res;
       await res.body?.cancel().catch(() => {});
-      await sleep(Math.min(policy.maxDelayMs, Math.max(retryAfterMs(res) ?? 0, policy.baseDelayMs * 2 ** attempt)), signal);
+      await sleep(Math.min(policy.maxDelayMs, Math.max(retryAfterMs(res.headers.get('retry-after')) ?? 0, policy.baseDelayMs * 2 ** attempt)), signal);
     }
   };
 }

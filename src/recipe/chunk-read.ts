@@ -82,3 +82,14 @@ export function loraGeometry(inp: PlanInput): { L: FactorView; R: FactorView; co
 export function readDtype(inp: PlanInput): Dtype {
   return inp.tensor.lora ? 'F32' : (inp.tensor.dtype as Dtype);
 }
+
+/** A flat range of a matrix product's output (the LoRA kernel and its CPU twin). */
+export interface ProductRange {
+  /** Columns of the output matrix. */
+  cols: number;
+  /** The shared dimension. */
+  inner: number;
+  /** Flat output range [start, start + n). */
+  start: number;
+  n: number;
+}

@@ -3,7 +3,7 @@
 import type { Dtype } from '../../../formats/dtype';
 import { decodeElements, roundThrough } from '../../../formats/dtype-codec';
 import type { PlanInput } from '../../../recipe/plan-types';
-import { loraGeometry, type FactorView } from '../../../recipe/chunk-read';
+import { loraGeometry, type FactorView, type ProductRange } from '../../../recipe/chunk-read';
 
 /** A matrix operand: element (i, j) at data[off + i·s0 + j·s1]. */
 export interface StridedArray {
@@ -13,12 +13,7 @@ export interface StridedArray {
   s1: number;
 }
 
-export interface ProductRange {
-  cols: number;
-  inner: number;
-  start: number;
-  n: number;
-}
+export type { ProductRange };
 
 const f = Math.fround;
 
