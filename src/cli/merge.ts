@@ -96,6 +96,13 @@ async function loadRecipe(configPath: string): Promise<Recipe> {
   }
 }
 
+/** Awaits every promise; rejects with the first rejection in array order (not in time order), after all settled. */
+async function inOrder<T>(ps: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(ps);
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 /**
  * Reads every model's headers and builds the merge plan in Node, exactly as the engine will: a
  * malformed or truncated file, a missing tensor, a shape mismatch or a bad parameter fails here,
@@ -103,7 +110,9 @@ async function loadRecipe(configPath: string): Promise<Recipe> {
  */
 async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<Map<string, ModelInfo>> {
   const infos = new Map<string, ModelInfo>();
-  for (const m of models) infos.set(m.ref, await openResolved(m));
+  // headers read at once: for Hub models each is a round trip, so they overlap
+  const opened = await inOrder(models.map((m) => openResolved(m)));
+  models.forEach((m, i) => infos.set(m.ref, opened[i]));
   const needsVocab = recipe.tokenizer !== undefined || recipe.tokenizer_source !== undefined;
   buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
   return infos;
@@ -223,20 +232,22 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       throw new CliFailure(`--export-cabs needs a cabs recipe; ${basename(configPath)} uses merge_method ${recipe.merge_method}`);
     const refs = recipeModelRefs(recipe);
     if (refs.length === 0) throw new CliFailure(`${basename(configPath)} names no models`);
+    let opening: Promise<CliHub> | undefined;
     const hubFor = async (ref: string): Promise<ResolvedModel> => {
-      hub ??= await CliHub.open({
+      hub = await (opening ??= CliHub.open({
         token: o.token,
         cacheDir: o.noCache ? null : o.cacheDir,
         cacheBytes: o.cacheSize,
         ...(o.retries !== undefined ? { retry: { ...DEFAULT_RETRY, maxRetries: o.retries } } : {}),
         onRetry: (w) => progress.message(`warning: ${w}`),
-      });
+      }));
       const m = await hub.resolve(ref);
       err(`hub: ${CliHub.describe(m)}`);
       return m;
     };
-    const models: ResolvedModel[] = [];
-    for (const ref of refs) models.push(await resolveModelRef(ref, modelsDir, hubFor));
+    // every reference resolved at once (Hub round trips overlap); a failure is reported for the
+    // first failing reference in recipe order, whichever answered first
+    const models = await inOrder(refs.map((ref) => resolveModelRef(ref, modelsDir, hubFor)));
     if (hub) {
       const h = hub;
       progress.extra = (p) => networkLine(h.stats, Math.max(0, p.bytesTotal - p.bytesRead));
