@@ -2,6 +2,7 @@
 // over the same chunks, in f32 operation for operation, so its output equals the WebGPU engine's.
 // A method folder's optional cpu.ts implements it; the CPU engine (backends/cpu) supplies the job.
 import type { PlanEntry } from '../../../recipe/plan-types';
+import type { Dtype } from '../../../formats/dtype';
 
 export interface Chunk {
   index: number;
@@ -21,8 +22,22 @@ export interface CpuJob {
   input(i: number, c: Chunk): Promise<Float32Array>;
   /** All inputs (or those listed) over chunk c, read concurrently. */
   inputs(c: Chunk, which?: readonly number[]): Promise<Float32Array[]>;
+  /**
+   * Input i's stored bytes over chunk c when its values are those bytes decoded (then rounded to
+   * `roundTo`) and nothing more — no LoRA update, no row gather, not already decoded — else
+   * undefined (read it with input()). A single-sweep kernel decodes them blockwise itself
+   * (formats/dtype-codec decodeInto), touching each input element once.
+   */
+  stored?(i: number, c: Chunk): Promise<StoredChunk | undefined>;
   /** Throws the method's error naming the tensor. */
   fail(message: string): never;
+}
+
+/** An input chunk's stored little-endian elements and the compute dtype they are rounded to. */
+export interface StoredChunk {
+  bytes: Uint8Array;
+  dtype: Dtype;
+  roundTo?: Dtype;
 }
 
 /** Hands one chunk of the output (f32, chunk.count values) on; resolves once it is written. */
