@@ -104,6 +104,30 @@ export function decodeInto(bytes: Uint8Array, dtype: Dtype, out: Float32Array, r
   return out;
 }
 
+/**
+ * `values` encoded as little-endian elements of `dtype` into `out` from element `at` on, bit for
+ * bit as shaders/encode.wgsl (round to nearest even, NaN kept quiet with its sign, overflow → ±inf).
+ * Kernels that encode block by block call it on a cache-resident block. Returns `out`.
+ */
+export function encodeInto(values: Float32Array, dtype: Dtype, out: Uint8Array, at = 0): Uint8Array {
+  const n = values.length;
+  const size = itemSize(dtype);
+  if ((at + n) * size > out.byteLength) throw new RangeError(`${n} ${dtype} elements at ${at} do not fit ${out.byteLength} bytes`);
+  if (dtype === 'F32') {
+    out.set(new Uint8Array(values.buffer, values.byteOffset, n * 4), at * 4);
+    return out;
+  }
+  if ((out.byteOffset + at * 2) % 2 !== 0) {
+    out.set(encodeInto(values, dtype, new Uint8Array(n * 2)), at * 2);
+    return out;
+  }
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  const half = new Uint16Array(out.buffer, out.byteOffset + at * 2, n);
+  if (dtype === 'BF16') for (let i = 0; i < n; i++) half[i] = f32BitsToBf16(bits[i]);
+  else for (let i = 0; i < n; i++) half[i] = f32BitsToF16(bits[i]);
+  return out;
+}
+
 /** `values` rounded through `dtype` and widened back to f32, as a checkpoint of that dtype would hold them (a new array). */
 export function roundThrough(values: Float32Array, dtype: Dtype): Float32Array {
   const out = Float32Array.from(values);

@@ -45,6 +45,8 @@ export interface CpuJobOptions {
    * tensors, kept across candidates): used instead of reading, and never written to.
    */
   decoded?: (i: number) => Promise<Float32Array>;
+  /** The chunks are written as bytes of this dtype: methods may emit them encoded (CpuJob.encodeTo). */
+  encodeTo?: Dtype;
 }
 
 export class CpuTensorJob implements CpuJob {
@@ -68,6 +70,10 @@ export class CpuTensorJob implements CpuJob {
     this.chunks = splitChunks(this.n, opts.chunkElements ?? CPU_CHUNK, opts.rowLen);
     this.decoded = entry.inputs.map(() => undefined);
     this.raw = entry.inputs.map(() => undefined);
+  }
+
+  get encodeTo(): Dtype | undefined {
+    return this.opts.encodeTo;
   }
 
   get computeDtype(): Dtype | undefined {

@@ -1,14 +1,17 @@
 // linear on the CPU engine, replaying shaders/wsum.wgsl in f32.
 import type { CpuMethod, StoredChunk } from '../shared/cpu/method';
 import { bool, num } from '../shared/cpu/method';
-import { decodeInto } from '../../formats/dtype-codec';
+import { decodeInto, encodeInto } from '../../formats/dtype-codec';
+import { itemSize } from '../../formats/dtype';
 
 const f = Math.fround;
+const EMPTY = new Float32Array(0);
 
 /**
  * Elements per block of the fused loop: the inputs' stored bytes are decoded a block at a time into
- * scratch arrays that stay in cache (a few × 16 KB), and summed from there, so each input element
- * crosses memory once (read as stored) instead of three times (read, written decoded, read back).
+ * scratch arrays that stay in cache (a few × 16 KB), summed from there and, when the engine writes
+ * bytes, encoded from there: each input element crosses memory once (read as stored) and each
+ * output element once (written encoded), not as decoded and f32 arrays written and read back.
  */
 const BLOCK = 4096;
 
@@ -47,13 +50,16 @@ export const linearCpu: CpuMethod = {
     // ÷ 1 is exact, so an unnormalised sum of up to four inputs divides by 1 (as before)
     const d = normalize ? f(w.reduce((a, b) => a + b, 0)) : 1;
     const scratch = inputs.map(() => new Float32Array(BLOCK));
+    const encodeTo = job.encodeTo;
+    const block = new Float32Array(BLOCK);
     for (const c of job.chunks) {
       // inputs whose stored bytes can be decoded here are decoded block by block; the rest
       // (LoRA-adapted, row-gathered, already decoded) come whole from the job
       const stored: (StoredChunk | undefined)[] = await Promise.all(inputs.map((_, i) => job.stored?.(i, c)));
       const whole = await Promise.all(inputs.map((_, i) => (stored[i] ? undefined : job.input(i, c))));
       const n = c.count;
-      const out = new Float32Array(n);
+      const out = encodeTo ? undefined : new Float32Array(n);
+      const encoded = encodeTo ? new Uint8Array(n * itemSize(encodeTo)) : undefined;
       const xs: Float32Array[] = [];
       for (let off = 0; off < n; off += BLOCK) {
         const len = Math.min(BLOCK, n - off);
@@ -64,9 +70,13 @@ export const linearCpu: CpuMethod = {
             xs[i] = decodeInto(s.bytes.subarray(off * size, (off + len) * size), s.dtype, scratch[i], s.roundTo);
           } else xs[i] = whole[i]!.subarray(off, off + len);
         }
-        weightedSum(xs, w, d, normalize, out, off, len);
+        if (out) weightedSum(xs, w, d, normalize, out, off, len);
+        else {
+          weightedSum(xs, w, d, normalize, block, 0, len);
+          encodeInto(block.subarray(0, len), encodeTo!, encoded!, off);
+        }
       }
-      await emit(c, out);
+      await emit(c, out ?? EMPTY, encoded);
     }
   },
 };

@@ -29,6 +29,12 @@ export interface CpuJob {
    * (formats/dtype-codec decodeInto), touching each input element once.
    */
   stored?(i: number, c: Chunk): Promise<StoredChunk | undefined>;
+  /**
+   * Set when the chunks are written as bytes of this dtype (the CPU engine's merge, not the
+   * evaluator's f32 weights): a method may then hand emit the encoded bytes itself
+   * (backends/cpu/encode's encodeValues, bit for bit), fused into its last loop.
+   */
+  readonly encodeTo?: Dtype;
   /** Throws the method's error naming the tensor. */
   fail(message: string): never;
 }
@@ -40,8 +46,12 @@ export interface StoredChunk {
   roundTo?: Dtype;
 }
 
-/** Hands one chunk of the output (f32, chunk.count values) on; resolves once it is written. */
-export type CpuEmit = (c: Chunk, out: Float32Array) => Promise<void>;
+/**
+ * Hands one chunk of the output (f32, chunk.count values) on; resolves once it is written. With
+ * `encoded` (only when the job has encodeTo: chunk.count elements of that dtype) the bytes are
+ * written as given and `out` is not read.
+ */
+export type CpuEmit = (c: Chunk, out: Float32Array, encoded?: Uint8Array) => Promise<void>;
 
 export interface CpuMethod {
   name: string;
