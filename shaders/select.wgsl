@@ -120,6 +120,13 @@ fn hist_list(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     let k = atomicLoad(&list[P.list_offset + 1u + 2u * i]);
     if ((k & P.prefix_mask) == P.prefix_value) {
       atomicAdd(&local_bins[(k >> P.shift) & 2047u], 1u);
+      // compacting: the pairs of this pass's bucket (a superset of the final tie) copied to
+      // list[list_offset2 ..], so the tie's index select reads them instead of the whole list
+      if ((P.flags & 4u) != 0u) {
+        let slot = atomicAdd(&list[P.list_offset2], 1u);
+        atomicStore(&list[P.list_offset2 + 1u + 2u * slot], k);
+        atomicStore(&list[P.list_offset2 + 2u + 2u * slot], atomicLoad(&list[P.list_offset + 2u + 2u * i]));
+      }
     }
     i = i + threads;
   }

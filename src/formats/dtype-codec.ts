@@ -72,12 +72,22 @@ function roundBits(bits: Uint32Array, dtype: Dtype): void {
 export function decodeElements(bytes: Uint8Array, dtype: Dtype, roundTo?: Dtype): Float32Array {
   const size = itemSize(dtype);
   if (bytes.byteLength % size !== 0) throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
+  return decodeInto(bytes, dtype, new Float32Array(bytes.byteLength / size), roundTo);
+}
+
+/**
+ * decodeElements into `out` (its first bytes/itemSize values; no allocation when the 16-bit words
+ * are aligned): the CPU engine's blockwise kernels decode a few thousand elements at a time into a
+ * scratch array that stays in cache, instead of a whole chunk into fresh memory. Returns `out`.
+ */
+export function decodeInto(bytes: Uint8Array, dtype: Dtype, out: Float32Array, roundTo?: Dtype): Float32Array {
+  const size = itemSize(dtype);
   const n = bytes.byteLength / size;
-  // copy into a fresh aligned buffer (sources may hand out views at any offset); typed-array views
-  // read the host's byte order, little-endian on every platform the studio runs on
-  const out = new Float32Array(n);
-  const bits = new Uint32Array(out.buffer);
-  if (dtype === 'F32') new Uint8Array(out.buffer).set(bytes);
+  if (!Number.isInteger(n)) throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
+  if (n > out.length) throw new RangeError(`${n} ${dtype} elements do not fit ${out.length} values`);
+  // typed-array views read the host's byte order, little-endian on every platform the studio runs on
+  const bits = new Int32Array(out.buffer, out.byteOffset, n);
+  if (dtype === 'F32') new Uint8Array(out.buffer, out.byteOffset, n * 4).set(bytes);
   else {
     // read the 16-bit words in place when they are aligned (fresh reads are), else from a copy
     let half: Uint16Array;
@@ -86,10 +96,35 @@ export function decodeElements(bytes: Uint8Array, dtype: Dtype, roundTo?: Dtype)
       half = new Uint16Array(n);
       new Uint8Array(half.buffer).set(bytes);
     }
+    // the bf16 pattern is the high half of the f32 pattern: one shift per element
     if (dtype === 'BF16') for (let i = 0; i < n; i++) bits[i] = half[i] << 16;
     else for (let i = 0; i < n; i++) bits[i] = f16ToF32Bits(half[i]);
   }
-  if (roundTo && roundTo !== dtype) roundBits(bits, roundTo);
+  if (roundTo && roundTo !== dtype) roundBits(new Uint32Array(out.buffer, out.byteOffset, n), roundTo);
+  return out;
+}
+
+/**
+ * `values` encoded as little-endian elements of `dtype` into `out` from element `at` on, bit for
+ * bit as shaders/encode.wgsl (round to nearest even, NaN kept quiet with its sign, overflow → ±inf).
+ * Kernels that encode block by block call it on a cache-resident block. Returns `out`.
+ */
+export function encodeInto(values: Float32Array, dtype: Dtype, out: Uint8Array, at = 0): Uint8Array {
+  const n = values.length;
+  const size = itemSize(dtype);
+  if ((at + n) * size > out.byteLength) throw new RangeError(`${n} ${dtype} elements at ${at} do not fit ${out.byteLength} bytes`);
+  if (dtype === 'F32') {
+    out.set(new Uint8Array(values.buffer, values.byteOffset, n * 4), at * 4);
+    return out;
+  }
+  if ((out.byteOffset + at * 2) % 2 !== 0) {
+    out.set(encodeInto(values, dtype, new Uint8Array(n * 2)), at * 2);
+    return out;
+  }
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  const half = new Uint16Array(out.buffer, out.byteOffset + at * 2, n);
+  if (dtype === 'BF16') for (let i = 0; i < n; i++) half[i] = f32BitsToBf16(bits[i]);
+  else for (let i = 0; i < n; i++) half[i] = f32BitsToF16(bits[i]);
   return out;
 }
 

@@ -160,7 +160,8 @@ export const FAMILIES = {
       hist: (P) => ({ ...selKey(P), bins: rmw(4 * Math.min(2048, P.n)), list: collected(P, P.list_count) }),
       // two requests, one base: both windows (bins[bin_offset2 ..] follows the first)
       hist2: (P) => ({ ...selKey(P), x2: { r: storedBytes((P.dtypes >> 4) & 3, P.n) }, bins: rmw(2 * 4 * Math.min(2048, P.n)), list: collected(P, P.list_count + P.list_count2, 2) }),
-      hist_list: (P) => ({ list: { r: 8 * P.n }, bins: rmw(4 * Math.min(2048, P.n)) }),
+      // compacting (flags & 4): the bucket's list_count2 pairs and their counter written at list_offset2
+      hist_list: (P) => ({ list: on(P.flags, 4) ? { r: 8 * P.n + 4, w: 4 * (2 * P.list_count2 + 1) } : { r: 8 * P.n }, bins: rmw(4 * Math.min(2048, P.n)) }),
       hist_index: (P) => ({ list: { r: 8 * P.n }, bins: rmw(4 * Math.min(2048, P.n)) }),
       tie_count: (P) => ({ ...selKey(P), ties1: { w: perBlock(P.n, 4096) }, ties2: { w: perBlock(P.n, 4096) } }),
       make_mask: (P) => ({

@@ -157,11 +157,15 @@ export function histogramIndex(b: Batch, list: GPUBuffer, offset: number, n: num
   );
 }
 
-/** histogram() over `n` keys collected at list[offset + 1 ..] (KeyCollect) instead of a chunk's elements. */
-export function histogramList(b: Batch, list: GPUBuffer, offset: number, n: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset: number): void {
+/**
+ * histogram() over `n` keys collected at list[offset + 1 ..] (KeyCollect) instead of a chunk's
+ * elements; with `compact`, the pairs matching the prefix (`compact.count` of them, the bucket's
+ * count from the previous pass) are also copied to list[compact.offset ..] in the same layout.
+ */
+export function histogramList(b: Batch, list: GPUBuffer, offset: number, n: number, shift: number, prefixMask: number, prefixValue: number, bins: GPUBuffer, binOffset: number, compact?: { offset: number; count: number }): void {
   dispatch(
     b, 'select', 'hist_list',
-    { ...selUniforms(n, { x: list }, { shift, prefixMask, prefixValue, binOffset }), list_offset: offset },
+    { ...selUniforms(n, { x: list }, { shift, prefixMask, prefixValue, binOffset }), list_offset: offset, ...(compact ? { flags: 4, list_offset2: compact.offset, list_count2: compact.count } : {}) },
     [undefined, undefined, bins, undefined, undefined, undefined, undefined, list],
     workgroups(Math.min(n, 1024 * 256 * 256), 256 * 256),
   );

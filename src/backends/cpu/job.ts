@@ -9,7 +9,7 @@ import { readChunkBytes, readLoraFactors } from '../../recipe/chunk-read';
 import { gatherFillValues, RowGatherReader } from '../../recipe/row-gather';
 import { decodeInputChunk } from '../../methods/shared/cpu/lora';
 import { CancelledError, MethodError, UnsupportedDtypeError } from '../../errors';
-import type { Chunk, CpuJob } from '../../methods/shared/cpu/method';
+import type { Chunk, CpuJob, StoredChunk } from '../../methods/shared/cpu/method';
 
 export type { Chunk };
 
@@ -45,6 +45,8 @@ export interface CpuJobOptions {
    * tensors, kept across candidates): used instead of reading, and never written to.
    */
   decoded?: (i: number) => Promise<Float32Array>;
+  /** The chunks are written as bytes of this dtype: methods may emit them encoded (CpuJob.encodeTo). */
+  encodeTo?: Dtype;
 }
 
 export class CpuTensorJob implements CpuJob {
@@ -68,6 +70,10 @@ export class CpuTensorJob implements CpuJob {
     this.chunks = splitChunks(this.n, opts.chunkElements ?? CPU_CHUNK, opts.rowLen);
     this.decoded = entry.inputs.map(() => undefined);
     this.raw = entry.inputs.map(() => undefined);
+  }
+
+  get encodeTo(): Dtype | undefined {
+    return this.opts.encodeTo;
   }
 
   get computeDtype(): Dtype | undefined {
@@ -122,6 +128,20 @@ export class CpuTensorJob implements CpuJob {
     if (!r) r = this.raw[i] = await readChunkBytes(inp, { start: 0, count: this.n }, this.opts.signal);
     const size = itemSize(dtype);
     return this.decode(i, c, r.subarray(c.start * size, (c.start + c.count) * size));
+  }
+
+  /** Input i's stored bytes over chunk c, when a kernel may decode them itself (CpuJob.stored). */
+  async stored(i: number, c: Chunk): Promise<StoredChunk | undefined> {
+    this.check();
+    const inp = this.entry.inputs[i];
+    if (inp.rows || inp.tensor.lora || this.whole) return undefined;
+    const dtype = inp.tensor.dtype as Dtype;
+    const roundTo = this.entry.computeDtype;
+    if (this.opts.singleSweep || this.chunks.length === 1) return { bytes: await readChunkBytes(inp, c, this.opts.signal), dtype, roundTo };
+    let r = this.raw[i];
+    if (!r) r = this.raw[i] = await readChunkBytes(inp, { start: 0, count: this.n }, this.opts.signal);
+    const size = itemSize(dtype);
+    return { bytes: r.subarray(c.start * size, (c.start + c.count) * size), dtype, roundTo };
   }
 
   private gathers = new Map<number, RowGatherReader>();

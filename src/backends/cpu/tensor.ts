@@ -26,15 +26,16 @@ export async function cpuMergeTensor(entry: PlanEntry, o: CpuTensorOptions, writ
   }
   const method = cpuMethod(entry.method);
   if (!method) throw new UnsupportedError(`merge method "${entry.method}" has no CPU implementation`);
-  const job = new CpuTensorJob(entry, { chunkElements: o.chunkElements, rowLen: method.rowLen?.(entry), singleSweep: method.singleSweep?.(entry), signal: o.signal });
+  const job = new CpuTensorJob(entry, { chunkElements: o.chunkElements, rowLen: method.rowLen?.(entry), singleSweep: method.singleSweep?.(entry), signal: o.signal, encodeTo: entry.outDtype });
   try {
     if (job.n === 0) {
       await write({ index: 0, start: 0, count: 0 }, new Uint8Array(0));
       return;
     }
-    await method.run(job, async (c, out) => {
-      if (out.length !== c.count) throw new MethodError(`internal error: tensor "${entry.name}" chunk at ${c.start} has ${out.length} values, expected ${c.count}`, { tensor: entry.name });
-      await write(c, encodeValues(out, entry.outDtype));
+    await method.run(job, async (c, out, encoded) => {
+      const have = encoded ? encoded.byteLength / itemSize(entry.outDtype) : out.length;
+      if (have !== c.count) throw new MethodError(`internal error: tensor "${entry.name}" chunk at ${c.start} has ${have} values, expected ${c.count}`, { tensor: entry.name });
+      await write(c, encoded ?? encodeValues(out, entry.outDtype));
     });
   } finally {
     job.dispose();

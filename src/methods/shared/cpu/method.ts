@@ -2,6 +2,7 @@
 // over the same chunks, in f32 operation for operation, so its output equals the WebGPU engine's.
 // A method folder's optional cpu.ts implements it; the CPU engine (backends/cpu) supplies the job.
 import type { PlanEntry } from '../../../recipe/plan-types';
+import type { Dtype } from '../../../formats/dtype';
 
 export interface Chunk {
   index: number;
@@ -21,12 +22,36 @@ export interface CpuJob {
   input(i: number, c: Chunk): Promise<Float32Array>;
   /** All inputs (or those listed) over chunk c, read concurrently. */
   inputs(c: Chunk, which?: readonly number[]): Promise<Float32Array[]>;
+  /**
+   * Input i's stored bytes over chunk c when its values are those bytes decoded (then rounded to
+   * `roundTo`) and nothing more — no LoRA update, no row gather, not already decoded — else
+   * undefined (read it with input()). A single-sweep kernel decodes them blockwise itself
+   * (formats/dtype-codec decodeInto), touching each input element once.
+   */
+  stored?(i: number, c: Chunk): Promise<StoredChunk | undefined>;
+  /**
+   * Set when the chunks are written as bytes of this dtype (the CPU engine's merge, not the
+   * evaluator's f32 weights): a method may then hand emit the encoded bytes itself
+   * (backends/cpu/encode's encodeValues, bit for bit), fused into its last loop.
+   */
+  readonly encodeTo?: Dtype;
   /** Throws the method's error naming the tensor. */
   fail(message: string): never;
 }
 
-/** Hands one chunk of the output (f32, chunk.count values) on; resolves once it is written. */
-export type CpuEmit = (c: Chunk, out: Float32Array) => Promise<void>;
+/** An input chunk's stored little-endian elements and the compute dtype they are rounded to. */
+export interface StoredChunk {
+  bytes: Uint8Array;
+  dtype: Dtype;
+  roundTo?: Dtype;
+}
+
+/**
+ * Hands one chunk of the output (f32, chunk.count values) on; resolves once it is written. With
+ * `encoded` (only when the job has encodeTo: chunk.count elements of that dtype) the bytes are
+ * written as given and `out` is not read.
+ */
+export type CpuEmit = (c: Chunk, out: Float32Array, encoded?: Uint8Array) => Promise<void>;
 
 export interface CpuMethod {
   name: string;

@@ -1,11 +1,12 @@
-// Exact whole-tensor top-k by |δ| on the GPU: a 3-pass radix select (11/11/10-bit digits) over the
+// Exact whole-tensor top-k by |δ| on the GPU: a 3-pass radix select (11/11/9-bit digits) over the
 // f32 bit patterns finds the k-th largest key T; ties at T are kept lowest index first, using
 // per-block tie counts and an exclusive prefix (only when some, not all, tied elements are kept).
 // Every request of a tensor (one per model, two for breadcrumbs) shares each sweep over the chunks,
 // so a tensor too large to stay resident is re-read 3 times for selection, not 3 × models times;
 // requests keyed against the base go in pairs (hist2), so each sweep reads the base once per pair.
 // The second sweep also collects the keys of the first pass's bucket (its count is known: at most
-// LIST_BYTES of them), so the third pass histograms that short list instead of sweeping the tensor.
+// LIST_BYTES of them), so the third pass histograms that short list instead of sweeping the tensor,
+// and compacts it to the second pass's bucket, the only pairs the tie's index select reads.
 import type { TensorJob, Chunk } from '../../../gpu/tensor-job';
 import { histogram, histogramIndex, histogramList, histogramPair, makeMask, tieCount, NONE, TIE_BLOCK, type FusedInput, type KeySource, type Selection } from '../../../gpu/ops';
 import { storage, uploadU32 } from '../../../gpu/buffers';
@@ -14,10 +15,16 @@ import { rankMask } from '../../../gpu/ops-magnitude';
 /** Keys the second pass may collect for the third, all requests together (bytes). */
 const LIST_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Digits of the key, top first. Keys are |δ| bit patterns (≤ 0x7fffffff: bit 31 is always 0), so
+ * the first digit starts at bit 30 — sign-free 11/11/9 bits, not 11/11/10 with the first digit's
+ * top bit wasted: the first pass resolves one more mantissa bit, which halves the bucket the second
+ * pass collects on 16-bit inputs (few distinct magnitudes), and with it the list's writes and reads.
+ */
 const PASSES = [
-  { shift: 21, bits: 11 },
-  { shift: 10, bits: 11 },
-  { shift: 0, bits: 10 },
+  { shift: 20, bits: 11 },
+  { shift: 9, bits: 11 },
+  { shift: 0, bits: 9 },
 ];
 
 export interface TopKRequest {
@@ -67,7 +74,7 @@ export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[
   if (!live.length) return out;
   const state = live.map((i) => ({ i, prefixMask: 0, prefixValue: 0, remaining: reqs[i].k, lastCount: 0, below: undefined as number | undefined }));
   const bins = job.scratch('bins', 2048 * 4 * live.length);
-  let list: { buf: GPUBuffer; offsets: number[]; counts: number[] } | undefined;
+  let list: { buf: GPUBuffer; offsets: number[]; counts: number[]; words: number; compact?: { offsets: number[]; counts: number[] } } | undefined;
   try {
     for (const [pi, p] of PASSES.entries()) {
       const clear = job.batch();
@@ -77,15 +84,25 @@ export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[
         const counts = state.map((s) => s.lastCount);
         const offsets = counts.map((_, j) => counts.slice(0, j).reduce((a, c) => a + 2 * c + 1, 0));
         const words = counts.reduce((a, c) => a + 2 * c + 1, 0);
-        if (words * 4 <= LIST_BYTES) {
-          list = { buf: storage(job.device, Math.max(4, words * 4), 'select.list'), offsets, counts };
+        // room for the list and, after it, its compacted second-pass buckets (no larger)
+        if (2 * words * 4 <= LIST_BYTES) {
+          list = { buf: storage(job.device, Math.max(4, 2 * words * 4), 'select.list'), offsets, counts, words };
           for (const o of offsets) clear.clear(list.buf, o * 4, 4);
         }
+      }
+      if (pi === 2 && list) {
+        // the last pass compacts each list to the second pass's bucket (lastCount pairs each), a
+        // superset of the tie at the cut-off: the index select then reads only those
+        const counts = state.map((s) => s.lastCount);
+        const offsets = counts.map((_, j) => list!.words + counts.slice(0, j).reduce((a, c) => a + 2 * c + 1, 0));
+        list.compact = { offsets, counts };
+        for (const o of offsets) clear.clear(list.buf, o * 4, 4);
       }
       await clear.submit();
       if (pi === 2 && list) {
         const b = job.batch();
-        state.forEach((s, j) => histogramList(b, list!.buf, list!.offsets[j], list!.counts[j], p.shift, s.prefixMask, s.prefixValue, bins, j * 2048));
+        const cp = list.compact!;
+        state.forEach((s, j) => histogramList(b, list!.buf, list!.offsets[j], list!.counts[j], p.shift, s.prefixMask, s.prefixValue, bins, j * 2048, { offset: cp.offsets[j], count: cp.counts[j] }));
         await b.submit();
       } else
         for (const c of job.chunks) {
@@ -109,7 +126,7 @@ export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[
       const [bytes] = await rb.submit();
       state.forEach((s, j) => {
         const counts = new Uint32Array(bytes.buffer, bytes.byteOffset + j * 2048 * 4, 2048);
-        // the kernel bins (key >> shift) & 2047: in the last pass that includes bit 10, already fixed
+        // the kernel bins (key >> shift) & 2047: in the last pass that includes bits 9 and 10, already fixed
         // by the prefix, so all 2048 bins are scanned every time
         let cum = 0;
         let digit = -1;
@@ -135,7 +152,8 @@ export async function selectTopKs(job: TensorJob, bi: number, reqs: TopKRequest[
       for (const p of split.length ? indexDigits(n) : []) {
         const b = job.batch();
         b.clear(bins);
-        split.forEach(({ s, j }, q) => histogramIndex(b, list!.buf, list!.offsets[j], list!.counts[j], s.prefixValue, p.shift, idx[q].prefixMask, idx[q].prefixValue, bins, q * 2048));
+        const cp = list!.compact!;
+        split.forEach(({ s, j }, q) => histogramIndex(b, list!.buf, cp.offsets[j], cp.counts[j], s.prefixValue, p.shift, idx[q].prefixMask, idx[q].prefixValue, bins, q * 2048));
         b.read(bins, 2048 * 4 * split.length);
         const [bytes] = await b.submit();
         idx.forEach((x, q) => {
