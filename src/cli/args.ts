@@ -115,32 +115,65 @@ export function parseInteger(flag: string, text: string, min: number): number {
 }
 
 /** Parses argv (without node and the script). Returns 'help' for -h/--help. Throws UsageError. */
-export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
+/** One option of a command line as a parser's switch sees it. */
+export interface ArgOption {
+  /** The option as given, without its "=value" part ("--out", "-o"). */
+  readonly flag: string;
+  /**
+   * Its value: the text after "=", else the next argument, which must not look like another option
+   * (a negative number is a value). Reading a value counts the option: given twice, it is refused
+   * (under `canonical[flag] ?? flag`, so aliases count as one).
+   */
+  value(): string;
+}
+
+/**
+ * Walks a command line once for every CLI here: each argument that starts with "-" goes to
+ * `option` (return 'help' to stop with help, false for an option it does not know — refused by
+ * name); everything else, and all after "--", are the positionals, returned in order.
+ */
+export function walkArgs(
+  argv: readonly string[],
+  option: (o: ArgOption) => boolean | 'help',
+  canonical: Readonly<Record<string, string>> = {},
+): string[] | 'help' {
   const positional: string[] = [];
-  const o: Partial<CliOptions> & { verbose: boolean; backend: BackendChoice } = { verbose: false, backend: 'auto' };
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let inline: string | undefined;
-    if (a === '--') {
+    let flag = argv[i];
+    if (flag === '--') {
       positional.push(...argv.slice(i + 1));
       break;
     }
-    if (a.startsWith('--') && a.includes('=')) {
-      inline = a.slice(a.indexOf('=') + 1);
-      a = a.slice(0, a.indexOf('='));
+    if (!flag.startsWith('-') || flag.length === 1) {
+      positional.push(flag);
+      continue;
     }
+    let inline: string | undefined;
+    if (flag.startsWith('--') && flag.includes('=')) {
+      inline = flag.slice(flag.indexOf('=') + 1);
+      flag = flag.slice(0, flag.indexOf('='));
+    }
+    const name = canonical[flag] ?? flag;
     const value = (): string => {
+      if (seen.has(name)) throw new UsageError(`${name} was given twice`);
+      seen.add(name);
       if (inline !== undefined) return inline;
       const v = argv[i + 1];
-      if (v === undefined || (v.startsWith('-') && v.length > 1 && !/^-\d/.test(v))) throw new UsageError(`${a} needs a value`);
+      if (v === undefined || (v.startsWith('-') && v.length > 1 && !/^-\d/.test(v))) throw new UsageError(`${flag} needs a value`);
       i++;
       return v;
     };
-    const once = (flag: string) => {
-      if (seen.has(flag)) throw new UsageError(`${flag} was given twice`);
-      seen.add(flag);
-    };
+    const known = option({ flag, value });
+    if (known === 'help') return 'help';
+    if (!known) throw new UsageError(`unknown option ${flag}`);
+  }
+  return positional;
+}
+
+export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
+  const o: Partial<CliOptions> & { verbose: boolean; backend: BackendChoice } = { verbose: false, backend: 'auto' };
+  const option = ({ flag: a, value }: ArgOption): boolean | 'help' => {
     switch (a) {
       case '-h':
       case '--help':
@@ -151,65 +184,53 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
         break;
       case '--out':
       case '-o':
-        once('--out');
         o.out = value();
         if (!o.out) throw new UsageError('--out needs a folder');
         break;
       case '--models-dir':
-        once(a);
         o.modelsDir = value();
         break;
       case '--seed':
-        once(a);
         o.seed = parseInteger(a, value(), 0);
         if (o.seed > 0xffffffff) throw new UsageError(`--seed: ${o.seed} must fit in 32 bits (0 … 4294967295)`);
         break;
       case '--shard-size':
       case '--out-shard-size':
-        once('--shard-size');
         o.shardSize = parseSize(value());
         break;
       case '--export-cabs':
         o.exportCabs = true;
         break;
       case '--chunk-elements':
-        once(a);
         o.chunkElements = parseInteger(a, value(), 1);
         break;
       case '--io-only':
         o.ioOnly = true;
         break;
       case '--backend':
-        once(a);
         o.backend = parseBackend(value());
         break;
       case '--token':
-        once(a);
         o.token = value();
         if (!o.token) throw new UsageError('--token needs a value');
         break;
       case '--cache-dir':
-        once(a);
         o.cacheDir = value();
         if (!o.cacheDir) throw new UsageError('--cache-dir needs a folder');
         break;
       case '--cache-size':
-        once(a);
         o.cacheSize = parseSize(value(), '--cache-size');
         break;
       case '--retries':
-        once(a);
         o.retries = parseInteger(a, value(), 0);
         break;
       case '--no-cache':
         o.noCache = true;
         break;
       case '--threads':
-        once(a);
         o.threads = parseInteger(a, value(), 1);
         break;
       case '--push-to-hub': {
-        once(a);
         o.pushToHub = value().trim();
         const problem = repoIdProblem(o.pushToHub);
         if (problem) throw new UsageError(`--push-to-hub: ${problem}`);
@@ -219,20 +240,20 @@ export function parseArgs(argv: readonly string[]): CliOptions | 'help' {
         o.public = true;
         break;
       case '--commit-message':
-        once(a);
         o.commitMessage = value();
         if (!o.commitMessage.trim()) throw new UsageError('--commit-message needs a message');
         break;
       case '--studio-url':
-        once(a);
         o.studioUrl = value();
         if (!/^https?:\/\/[^\s]+$/.test(o.studioUrl)) throw new UsageError(`--studio-url: "${o.studioUrl}" is not an http(s) address`);
         break;
       default:
-        if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
-        positional.push(a);
+        return false;
     }
-  }
+    return true;
+  };
+  const positional = walkArgs(argv, option, { '-o': '--out', '--out-shard-size': '--shard-size' });
+  if (positional === 'help') return 'help';
   if (positional.length === 0) throw new UsageError('missing the configuration file (<config.yml>)');
   if (positional.length > 1) throw new UsageError(`expected one configuration file, got ${positional.length}: ${positional.join(' ')}`);
   if (!o.out) throw new UsageError('missing --out <dir>');

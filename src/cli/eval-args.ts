@@ -1,5 +1,5 @@
 // Command-line parsing for `npm run eval` (pure; unit-testable).
-import { parseBackend, parseInteger, UsageError, type BackendChoice } from './args';
+import { parseBackend, parseInteger, UsageError, walkArgs, type ArgOption, type BackendChoice } from './args';
 
 export const EVAL_USAGE = `usage: npm run eval -- <model-dir | config.yml> <eval.jsonl>... [options]
 
@@ -45,31 +45,8 @@ export interface EvalCliOptions {
 }
 
 export function parseEvalArgs(argv: readonly string[]): EvalCliOptions | 'help' {
-  const positional: string[] = [];
   const o: Partial<EvalCliOptions> & { verbose: boolean; seed: number; mode: EvalCliOptions['mode']; backend: BackendChoice } = { verbose: false, seed: 0, mode: 'generate', backend: 'auto' };
-  const seen = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let inline: string | undefined;
-    if (a === '--') {
-      positional.push(...argv.slice(i + 1));
-      break;
-    }
-    if (a.startsWith('--') && a.includes('=')) {
-      inline = a.slice(a.indexOf('=') + 1);
-      a = a.slice(0, a.indexOf('='));
-    }
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const v = argv[i + 1];
-      if (v === undefined || (v.startsWith('-') && v.length > 1)) throw new UsageError(`${a} needs a value`);
-      i++;
-      return v;
-    };
-    if (a.startsWith('-') && a !== '-h' && a !== '-v' && a !== '--help' && a !== '--verbose') {
-      if (seen.has(a)) throw new UsageError(`${a} was given twice`);
-      seen.add(a);
-    }
+  const option = ({ flag: a, value }: ArgOption): boolean | 'help' => {
     switch (a) {
       case '-h':
       case '--help':
@@ -106,10 +83,12 @@ export function parseEvalArgs(argv: readonly string[]): EvalCliOptions | 'help' 
         if (!o.out) throw new UsageError('--out needs a file name');
         break;
       default:
-        if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
-        positional.push(a);
+        return false;
     }
-  }
+    return true;
+  };
+  const positional = walkArgs(argv, option, { '-o': '--out' });
+  if (positional === 'help') return 'help';
   if (positional.length === 0) throw new UsageError('missing the model folder or mergekit configuration');
   if (positional.length === 1) throw new UsageError('missing the eval sets (one or more .jsonl files)');
   return { ...o, target: positional[0], sets: positional.slice(1) } as EvalCliOptions;

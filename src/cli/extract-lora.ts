@@ -14,7 +14,7 @@ import { buildSafetensorsHeader } from '../formats/safetensors';
 import { encodeValues } from '../backends/cpu/encode';
 import { cpuMatmul, decomposeDelta, deltaOf, extractedConfig, planExtraction, readTensorValues, storedFactor, type Decomposition, type ExtractOptions as DecomposeOptions } from '../merge/extract-lora';
 import type { TensorInfo } from '../formats/model-info';
-import { parseBackend, parseInteger, parseOrExit, UsageError, type BackendChoice } from './args';
+import { parseBackend, parseInteger, parseOrExit, UsageError, walkArgs, type ArgOption, type BackendChoice } from './args';
 import { modelSpecOf, openResolved, resolveModel, type ResolvedModel } from './models';
 import { REPO_ROOT } from './merge';
 import { mayHaveHardwareGpu } from './node-merge';
@@ -55,66 +55,42 @@ export interface ExtractOptions {
 }
 
 export function parseExtractArgs(argv: readonly string[]): ExtractOptions | 'help' {
-  const positional: string[] = [];
   const o: Partial<ExtractOptions> = {};
-  const seen = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let inline: string | undefined;
-    if (a.startsWith('--') && a.includes('=')) {
-      inline = a.slice(a.indexOf('=') + 1);
-      a = a.slice(0, a.indexOf('='));
-    }
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const v = argv[i + 1];
-      if (v === undefined || (v.startsWith('-') && v.length > 1)) throw new UsageError(`${a} needs a value`);
-      i++;
-      return v;
-    };
-    const once = () => {
-      if (seen.has(a)) throw new UsageError(`${a} was given twice`);
-      seen.add(a);
-    };
+  const option = ({ flag: a, value }: ArgOption): boolean | 'help' => {
     switch (a) {
       case '-h':
       case '--help':
         return 'help';
       case '--rank':
       case '-r':
-        once();
         o.rank = parseInteger('--rank', value(), 1);
         break;
       case '--out':
       case '-o':
-        once();
         o.out = value();
         break;
       case '--models-dir':
-        once();
         o.modelsDir = value();
         break;
       case '--oversample':
-        once();
         o.oversample = parseInteger(a, value(), 0);
         break;
       case '--power-iterations':
-        once();
         o.powerIterations = parseInteger(a, value(), 0);
         break;
       case '--seed':
-        once();
         o.seed = parseInteger(a, value(), 0);
         break;
       case '--backend':
-        once();
         o.backend = parseBackend(value());
         break;
       default:
-        if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
-        positional.push(a);
+        return false;
     }
-  }
+    return true;
+  };
+  const positional = walkArgs(argv, option, { '-r': '--rank', '-o': '--out' });
+  if (positional === 'help') return 'help';
   if (positional.length !== 2) throw new UsageError(`expected <finetune> <base>, got ${positional.length} argument${positional.length === 1 ? '' : 's'}`);
   if (o.rank === undefined) throw new UsageError('missing --rank <r>');
   if (!o.out) throw new UsageError('missing --out <dir>');

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { publishToHub, type PublishFile, type PublishProgress } from '../merge/publish';
 import { repoIdProblem } from '../merge/hub-names';
 import { StudioError } from '../errors';
-import { parseOrExit, UsageError } from './args';
+import { parseOrExit, UsageError, walkArgs } from './args';
 import { formatBytes } from './progress';
 import { validateOutputFolder } from './validate-output';
 
@@ -110,29 +110,17 @@ export interface PublishCliOptions {
 }
 
 export function parsePublishArgs(argv: readonly string[]): PublishCliOptions | 'help' {
-  const positional: string[] = [];
   const o: Partial<PublishCliOptions> = { public: false };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let inline: string | undefined;
-    if (a.startsWith('--') && a.includes('=')) {
-      inline = a.slice(a.indexOf('=') + 1);
-      a = a.slice(0, a.indexOf('='));
-    }
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
+  const positional = walkArgs(argv, ({ flag: a, value }) => {
     if (a === '-h' || a === '--help') return 'help';
     else if (a === '--push-to-hub') o.repo = value().trim();
     else if (a === '--public') o.public = true;
     else if (a === '--token') o.token = value();
     else if (a === '--commit-message') o.commitMessage = value();
-    else if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
-    else positional.push(a);
-  }
+    else return false;
+    return true;
+  });
+  if (positional === 'help') return 'help';
   if (positional.length !== 1) throw new UsageError(positional.length ? `expected one folder, got ${positional.length}: ${positional.join(' ')}` : 'missing the output folder to publish');
   if (!o.repo) throw new UsageError('missing --push-to-hub <org/name>');
   const problem = repoIdProblem(o.repo);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseArgs, parseSize, UsageError } from '../../src/cli/args';
+import { parseArgs, parseSize, UsageError, walkArgs } from '../../src/cli/args';
 import { recipeModelRefs } from '../../src/cli/models';
 import { parseRange } from '../../src/cli/server';
 import { progressLine } from '../../src/cli/progress';
@@ -124,5 +124,35 @@ describe('parseArgs: Hub options', () => {
     expect(() => parseArgs(['m.yml', '--out', 'o', '--cache-size', 'lots'])).toThrow(/--cache-size: "lots" is not a size/);
     expect(() => parseArgs(['m.yml', '--out', 'o', '--retries', '-1'])).toThrow(UsageError);
     expect(() => parseArgs(['m.yml', '--out', 'o', '--token'])).toThrow(/--token needs a value/);
+  });
+});
+
+describe('walkArgs: the one command-line walker of merge, eval, extract-lora and publish:hub', () => {
+  const walk = (argv: string[]) => {
+    const got: Record<string, string | true> = {};
+    const pos = walkArgs(
+      argv,
+      ({ flag, value }) => {
+        if (flag === '--help') return 'help';
+        if (flag === '--flag') got[flag] = true;
+        else if (flag === '--out' || flag === '-o' || flag === '--n') got[flag] = value();
+        else return false;
+        return true;
+      },
+      { '-o': '--out' },
+    );
+    return { pos, got };
+  };
+  it('reads --opt value, --opt=value, negative numbers as values, and everything after -- as positionals', () => {
+    expect(walk(['a', '--out', 'x', '--n=-3', 'b', '--', '--flag', '-o'])).toEqual({ pos: ['a', 'b', '--flag', '-o'], got: { '--out': 'x', '--n': '-3' } });
+    expect(walk(['--n', '-2']).got).toEqual({ '--n': '-2' });
+    expect(walk(['-']).pos).toEqual(['-']);
+  });
+  it('refuses a value-taking option given twice (aliases count as one), an option that looks like a value, and unknown options; flags may repeat', () => {
+    expect(() => walk(['--out', 'x', '-o', 'y'])).toThrow(/--out was given twice/);
+    expect(() => walk(['--out', '--flag'])).toThrow(/--out needs a value/);
+    expect(() => walk(['--nope'])).toThrow(/unknown option --nope/);
+    expect(walk(['--flag', '--flag']).got).toEqual({ '--flag': true });
+    expect(walk(['x', '--help', '--nope']).pos).toBe('help');
   });
 });
