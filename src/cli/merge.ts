@@ -20,6 +20,8 @@ import { parseMergekitYaml } from '../recipe/mergekit-yaml';
 import type { Recipe } from '../recipe/types';
 import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
+import type { Plan } from '../recipe/plan-types';
+import type { ByteSource } from '../io/types';
 import type { GpuReport, MergeProgress, MergeRequest, MergeResult, MergeSummary } from '../worker/api';
 import type { MergeBackend } from '../backends/types';
 import { nodeCpuBackend } from '../backends/cpu/node-pool';
@@ -108,14 +110,19 @@ async function inOrder<T>(ps: Promise<T>[]): Promise<T[]> {
  * malformed or truncated file, a missing tensor, a shape mismatch or a bad parameter fails here,
  * before any browser starts. Returns the opened models (the CPU path merges from them).
  */
-async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<Map<string, ModelInfo>> {
+async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<{ infos: Map<string, ModelInfo>; plan: Plan }> {
   const infos = new Map<string, ModelInfo>();
   // headers read at once: for Hub models each is a round trip, so they overlap
   const opened = await inOrder(models.map((m) => openResolved(m)));
   models.forEach((m, i) => infos.set(m.ref, opened[i]));
   const needsVocab = recipe.tokenizer !== undefined || recipe.tokenizer_source !== undefined;
-  buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
-  return infos;
+  const plan = buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
+  return { infos, plan };
+}
+
+/** The input tensors' byte ranges in the order the engine reads them (plan entries, then inputs): what the Hub prefetcher walks. */
+function planReads(plan: Plan): { source: ByteSource; offset: number; length: number }[] {
+  return plan.entries.flatMap((e) => e.inputs.map((i) => ({ source: i.tensor.source, offset: i.tensor.byteOffset, length: i.tensor.byteLength })));
 }
 
 /**
@@ -261,7 +268,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         if (dir && (outPath === dir || !relative(dir, outPath).startsWith('..')))
           throw new CliFailure(`--out ${outPath} is inside the input ${dir === m.dir ? 'model' : 'adapter'} folder of "${m.ref}" (${dir})`);
 
-    const infos = await preflight(recipe, models, o.seed);
+    const { infos, plan } = await preflight(recipe, models, o.seed);
     const card = cardOptions(o, await cardIdentities(models, infos));
     if (interrupted) return 130;
 
@@ -352,6 +359,8 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           printExport(s);
           return 0;
         }
+        // the link kept busy ahead of the threads (their event loops start no requests while they compute)
+        const prefetch = hub?.prefetch(planReads(plan));
         const summary = await nodeMerge({
           request: { recipe, card, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}), ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}), ...(o.ioOnly ? { ioOnly: true } : {}) },
           models: infos,
@@ -359,7 +368,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           backend,
           signal: cpu.abort.signal,
           onProgress: (p) => progress.update(p),
-        });
+        }).finally(() => prefetch?.stop());
         progress.finish();
         if (interrupted) return 130;
         if (output!.state !== 'committed') throw new CliFailure('the engine finished without committing its output; nothing was written');
