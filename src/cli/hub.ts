@@ -10,7 +10,7 @@
 import { CancelledError, StudioError } from '../errors';
 import { DEFAULT_HUB_ENDPOINT, resolveHubModel, type HubAccess } from '../io/hub/resolve';
 import { formatHubRef, parseHubRefOrThrow } from '../io/hub/ref';
-import { HUB_READ_AHEAD_BLOCKS, HubFileSource, type HubMeter } from '../io/hub/source';
+import { HubFileSource, type HubMeter } from '../io/hub/source';
 import type { BlockStore } from '../io/hub/cache';
 import { DiskBlockStore, defaultHubCacheDir } from '../io/hub/node-cache';
 import { HubPrefetcher } from '../io/hub/prefetch';
@@ -202,7 +202,10 @@ export class CliHub {
         cache: this.cache,
         meter: this.stats,
         ...(this.retry ? { retry: this.retry } : {}),
-        ...(claims ? { claims: new SharedBlockClaims(claims), readAhead: HUB_READ_AHEAD_BLOCKS } : {}),
+        // no read-ahead here: the headers are read before the plan exists (reading ahead then put 8
+        // blocks per file on the link in front of the other headers); the prefetcher reads ahead
+        // once the plan says what (prefetch below)
+        ...(claims ? { claims: new SharedBlockClaims(claims) } : {}),
       });
       const forThreads: Extract<PortableSource, { kind: 'node-hub' }> = {
         kind: 'node-hub',

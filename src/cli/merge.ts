@@ -30,6 +30,7 @@ import { exportCabs } from '../merge/cabs-export';
 import { parseArgs, parseOrExit, USAGE, type CliOptions } from './args';
 import { modelName, modelSpecOf, openResolved, recipeModelRefs, resolveModelRef, type ResolvedModel } from './models';
 import { CliHub, networkLine } from './hub';
+import type { HubPrefetcher } from '../io/hub/prefetch';
 import { DEFAULT_RETRY } from '../io/hub/retry';
 import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
@@ -200,6 +201,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   let cpu: { backend: MergeBackend; abort: AbortController } | undefined;
   let publishing: AbortController | undefined;
   let hub: CliHub | undefined;
+  let prefetch: HubPrefetcher | undefined;
   let interrupted = false;
   const progress = new ProgressPrinter(io.stderr);
 
@@ -269,7 +271,12 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           throw new CliFailure(`--out ${outPath} is inside the input ${dir === m.dir ? 'model' : 'adapter'} folder of "${m.ref}" (${dir})`);
 
     const { infos, plan } = await preflight(recipe, models, o.seed);
+    // Hub inputs: from here the link is kept busy ahead of the engine's reads (the CPU threads' event
+    // loops start no requests while they compute); stopped when the merge ends
+    prefetch = hub?.prefetch(planReads(plan));
+    if (prefetch && process.env.MERGE_STUDIO_PREFETCH_LOG) err(`hub prefetch: started at t = ${formatDuration(Date.now() - started)}`);
     const card = cardOptions(o, await cardIdentities(models, infos));
+    if (prefetch && process.env.MERGE_STUDIO_PREFETCH_LOG) err(`hub prefetch: card identities done at t = ${formatDuration(Date.now() - started)}`);
     if (interrupted) return 130;
 
     // --push-to-hub: the token and the namespace are checked before the merge, not after it
@@ -359,8 +366,6 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           printExport(s);
           return 0;
         }
-        // the link kept busy ahead of the threads (their event loops start no requests while they compute)
-        const prefetch = hub?.prefetch(planReads(plan));
         const summary = await nodeMerge({
           request: { recipe, card, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.shardSize !== undefined ? { maxShardBytes: o.shardSize } : {}), ...(o.chunkElements !== undefined ? { chunkElements: o.chunkElements } : {}), ...(o.ioOnly ? { ioOnly: true } : {}) },
           models: infos,
@@ -368,7 +373,11 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           backend,
           signal: cpu.abort.signal,
           onProgress: (p) => progress.update(p),
-        }).finally(() => prefetch?.stop());
+        }).finally(async () => {
+          await prefetch?.stop();
+          if (prefetch && (o.verbose || process.env.MERGE_STUDIO_PREFETCH_LOG))
+            err(`hub prefetch: ${formatBytes(prefetch.networkBytes)} fetched ahead in ${prefetch.requests} runs, up to ${prefetch.maxInFlight} in flight, done after ${formatDuration(prefetch.elapsedMs)} (t = ${formatDuration(Date.now() - started)})${prefetch.error ? ` (stopped: ${messageOf(prefetch.error)})` : ''}`);
+        });
         progress.finish();
         if (interrupted) return 130;
         if (output!.state !== 'committed') throw new CliFailure('the engine finished without committing its output; nothing was written');
@@ -451,6 +460,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (o.verbose && e instanceof Error && !(e instanceof StudioError) && !(e instanceof CliFailure) && e.stack) err(e.stack);
     return 1;
   } finally {
+    await prefetch?.stop();
     await cleanup();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

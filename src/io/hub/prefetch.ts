@@ -73,6 +73,8 @@ export class HubPrefetcher {
   requests = 0;
   /** Most requests in flight at once. */
   maxInFlight = 0;
+  /** From start until the last request settled (or stop()). */
+  elapsedMs = 0;
   /** The first failure (the readers fetch what was left and report their own errors). */
   error: unknown;
   readonly done: Promise<void>;
@@ -99,6 +101,7 @@ export class HubPrefetcher {
   }
 
   private async run(): Promise<void> {
+    const t0 = performance.now();
     const limit = Math.max(1, this.o.concurrency ?? 6);
     const poll = this.o.pollMs ?? 10;
     const signal = this.abort.signal;
@@ -144,5 +147,6 @@ export class HubPrefetcher {
       );
     }
     await Promise.all(all);
+    this.elapsedMs = performance.now() - t0;
   }
 }
