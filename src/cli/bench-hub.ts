@@ -65,7 +65,7 @@ async function main(): Promise<void> {
 
   const hub = await startFakeHub();
   for (const m of MODELS) await hub.store.commitFolder(m, join(models, m));
-  const env = { HF_ENDPOINT: hub.url, HF_TOKEN: '', HF_HUB_OFFLINE: '' };
+  const env = { HF_ENDPOINT: hub.url, HF_TOKEN: '', HF_HUB_OFFLINE: '', MERGE_STUDIO_PREFETCH_LOG: '1' };
   const rows: string[] = [];
   const cache = join(OUT, 'cache');
   try {
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
       if (cold.code !== 0) throw new Error(`hub merge failed:\n${cold.stderr}`);
       const coldBytes = hub.bytesSent();
       const coldRequests = hub.log.length;
+      const coldPrefetch = cold.stderr.split('\n').filter((l) => l.startsWith('hub prefetch:')).join('; ');
       hub.log.length = 0;
       const warm = await run([join(OUT, 'hubrefs', 'merge.yml'), '--out', out('hub2'), '--cache-dir', cache, ...extra], env);
       if (warm.code !== 0) throw new Error(`second hub merge failed:\n${warm.stderr}`);
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
         `${label}:\n` +
           `  local folders          ${(tLocal / 1000).toFixed(2)} s\n` +
           `  Hub, cold cache        ${(tCold / 1000).toFixed(2)} s   ${formatBytes(coldBytes)} over ${coldRequests} requests; bytes ÷ bandwidth = ${(floor / 1000).toFixed(2)} s; ratio ${(tCold / floor).toFixed(2)} (target ≤ 1.2)\n` +
+          (coldPrefetch ? `                         ${coldPrefetch}\n` : '') +
           `  Hub, second run        ${(tWarm / 1000).toFixed(2)} s   ${formatBytes(warmBytes)} from the Hub; ${hit} % of the bytes read came from the cache (target ≥ 95 %)`,
       );
     }

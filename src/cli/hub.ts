@@ -10,9 +10,10 @@
 import { CancelledError, StudioError } from '../errors';
 import { DEFAULT_HUB_ENDPOINT, resolveHubModel, type HubAccess } from '../io/hub/resolve';
 import { formatHubRef, parseHubRefOrThrow } from '../io/hub/ref';
-import { HUB_READ_AHEAD_BLOCKS, HubFileSource, type HubMeter } from '../io/hub/source';
+import { HubFileSource, type HubMeter } from '../io/hub/source';
 import type { BlockStore } from '../io/hub/cache';
 import { DiskBlockStore, defaultHubCacheDir } from '../io/hub/node-cache';
+import { HubPrefetcher } from '../io/hub/prefetch';
 import { DEFAULT_RETRY, type RetryPolicy } from '../io/hub/retry';
 import { newBlockClaims, newHubCounters, readHubCounters, SharedBlockClaims, SharedHubMeter } from '../io/hub/shared';
 import type { ByteSource, PortableSource } from '../io/types';
@@ -21,6 +22,12 @@ import { formatBytes, formatDuration } from './progress';
 
 /** Default cache bound: 20 GB (decimal, like the sizes printed). */
 export const DEFAULT_CACHE_BYTES = 20e9;
+
+/** How far the prefetcher runs ahead of the engine's reads (bytes; at most half the cache bound). */
+export const PREFETCH_BUDGET_BYTES = 256 * 1024 * 1024;
+/** Range requests the prefetcher keeps in flight, each a run of up to PREFETCH_RUN_BLOCKS cache blocks. */
+export const PREFETCH_CONCURRENCY = 6;
+export const PREFETCH_RUN_BLOCKS = 4;
 
 export interface HubCliOptions {
   token?: string;
@@ -195,7 +202,10 @@ export class CliHub {
         cache: this.cache,
         meter: this.stats,
         ...(this.retry ? { retry: this.retry } : {}),
-        ...(claims ? { claims: new SharedBlockClaims(claims), readAhead: HUB_READ_AHEAD_BLOCKS } : {}),
+        // no read-ahead here: the headers are read before the plan exists (reading ahead then put 8
+        // blocks per file on the link in front of the other headers); the prefetcher reads ahead
+        // once the plan says what (prefetch below)
+        ...(claims ? { claims: new SharedBlockClaims(claims) } : {}),
       });
       const forThreads: Extract<PortableSource, { kind: 'node-hub' }> = {
         kind: 'node-hub',
@@ -214,6 +224,61 @@ export class CliHub {
       return { path: f.path, size: f.size, source: new CliHubSource(src, forThreads, onError) as ByteSource };
     });
     return { ref, hub: model, files };
+  }
+
+  /**
+   * Starts fetching the Hub byte ranges a merge will read, in the order given (io/hub/prefetch.ts),
+   * into the block cache the engine's readers use; undefined when there is no cache or no Hub
+   * range. Its network bytes count as this process's; stop() it when the merge ends.
+   */
+  prefetch(ranges: { source: ByteSource; offset: number; length: number }[], o: { budgetBytes?: number; concurrency?: number; runBlocks?: number } = {}): HubPrefetcher | undefined {
+    const cache = this.cache;
+    if (!cache) return undefined;
+    const stats = this.stats;
+    let own = 0;
+    const meter: HubMeter = {
+      network: (n) => {
+        own += n;
+        stats.network(n);
+      },
+      cache: () => undefined,
+      retry: (w) => stats.retry(w),
+    };
+    // a source of its own per file (its meter tells its bytes apart); the claim table is shared
+    const mine = new Map<CliHubSource, HubFileSource>();
+    const hubRanges = [];
+    for (const r of ranges) {
+      if (!(r.source instanceof CliHubSource)) continue;
+      let src = mine.get(r.source);
+      if (!src) {
+        const t = r.source.portable() as Extract<PortableSource, { kind: 'node-hub' }>;
+        src = new HubFileSource(t.file, {
+          token: this.access.token,
+          cache,
+          meter,
+          retry: t.retry ?? this.retry ?? DEFAULT_RETRY,
+          ...(t.claims ? { claims: new SharedBlockClaims(t.claims) } : {}),
+        });
+        src.useStorageUrl(t.storageUrl);
+        mine.set(r.source, src);
+      }
+      hubRanges.push({ source: src, offset: r.offset, length: r.length });
+    }
+    if (!hubRanges.length) return undefined;
+    const { network, cache: cached } = readHubCounters(stats.counters);
+    const before = network + cached;
+    const limit = (cache as { limit?: number }).limit ?? Infinity;
+    return new HubPrefetcher(hubRanges, {
+      blockSize: cache.blockSize,
+      // what the readers have read since: every byte they read is counted once, from the network or the cache
+      consumed: () => {
+        const c = readHubCounters(stats.counters);
+        return c.network + c.cache - before - own;
+      },
+      budgetBytes: Math.min(o.budgetBytes ?? PREFETCH_BUDGET_BYTES, limit / 2),
+      concurrency: o.concurrency ?? PREFETCH_CONCURRENCY,
+      runBlocks: o.runBlocks ?? PREFETCH_RUN_BLOCKS,
+    });
   }
 
   /** "org/name@main → 1a2b3c4 (5 files, 1.2 GB) on https://…" */

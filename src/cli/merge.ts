@@ -20,6 +20,8 @@ import { parseMergekitYaml } from '../recipe/mergekit-yaml';
 import type { Recipe } from '../recipe/types';
 import type { ModelInfo } from '../formats/model-info';
 import { buildPlan, readTokenizerTexts } from '../recipe/plan';
+import type { Plan } from '../recipe/plan-types';
+import type { ByteSource } from '../io/types';
 import type { GpuReport, MergeProgress, MergeRequest, MergeResult, MergeSummary } from '../worker/api';
 import type { MergeBackend } from '../backends/types';
 import { nodeCpuBackend } from '../backends/cpu/node-pool';
@@ -28,6 +30,7 @@ import { exportCabs } from '../merge/cabs-export';
 import { parseArgs, parseOrExit, USAGE, type CliOptions } from './args';
 import { modelName, modelSpecOf, openResolved, recipeModelRefs, resolveModelRef, type ResolvedModel } from './models';
 import { CliHub, networkLine } from './hub';
+import type { HubPrefetcher } from '../io/hub/prefetch';
 import { DEFAULT_RETRY } from '../io/hub/retry';
 import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
@@ -108,14 +111,19 @@ async function inOrder<T>(ps: Promise<T>[]): Promise<T[]> {
  * malformed or truncated file, a missing tensor, a shape mismatch or a bad parameter fails here,
  * before any browser starts. Returns the opened models (the CPU path merges from them).
  */
-async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<Map<string, ModelInfo>> {
+async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number | undefined): Promise<{ infos: Map<string, ModelInfo>; plan: Plan }> {
   const infos = new Map<string, ModelInfo>();
   // headers read at once: for Hub models each is a round trip, so they overlap
   const opened = await inOrder(models.map((m) => openResolved(m)));
   models.forEach((m, i) => infos.set(m.ref, opened[i]));
   const needsVocab = recipe.tokenizer !== undefined || recipe.tokenizer_source !== undefined;
-  buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
-  return infos;
+  const plan = buildPlan(recipe, infos, { seed, tokenizerTexts: needsVocab ? await readTokenizerTexts(infos) : undefined });
+  return { infos, plan };
+}
+
+/** The input tensors' byte ranges in the order the engine reads them (plan entries, then inputs): what the Hub prefetcher walks. */
+function planReads(plan: Plan): { source: ByteSource; offset: number; length: number }[] {
+  return plan.entries.flatMap((e) => e.inputs.map((i) => ({ source: i.tensor.source, offset: i.tensor.byteOffset, length: i.tensor.byteLength })));
 }
 
 /**
@@ -193,6 +201,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   let cpu: { backend: MergeBackend; abort: AbortController } | undefined;
   let publishing: AbortController | undefined;
   let hub: CliHub | undefined;
+  let prefetch: HubPrefetcher | undefined;
   let interrupted = false;
   const progress = new ProgressPrinter(io.stderr);
 
@@ -261,8 +270,13 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         if (dir && (outPath === dir || !relative(dir, outPath).startsWith('..')))
           throw new CliFailure(`--out ${outPath} is inside the input ${dir === m.dir ? 'model' : 'adapter'} folder of "${m.ref}" (${dir})`);
 
-    const infos = await preflight(recipe, models, o.seed);
+    const { infos, plan } = await preflight(recipe, models, o.seed);
+    // Hub inputs: from here the link is kept busy ahead of the engine's reads (the CPU threads' event
+    // loops start no requests while they compute); stopped when the merge ends
+    prefetch = hub?.prefetch(planReads(plan));
+    if (prefetch && process.env.MERGE_STUDIO_PREFETCH_LOG) err(`hub prefetch: started at t = ${formatDuration(Date.now() - started)}`);
     const card = cardOptions(o, await cardIdentities(models, infos));
+    if (prefetch && process.env.MERGE_STUDIO_PREFETCH_LOG) err(`hub prefetch: card identities done at t = ${formatDuration(Date.now() - started)}`);
     if (interrupted) return 130;
 
     // --push-to-hub: the token and the namespace are checked before the merge, not after it
@@ -359,6 +373,10 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           backend,
           signal: cpu.abort.signal,
           onProgress: (p) => progress.update(p),
+        }).finally(async () => {
+          await prefetch?.stop();
+          if (prefetch && (o.verbose || process.env.MERGE_STUDIO_PREFETCH_LOG))
+            err(`hub prefetch: ${formatBytes(prefetch.networkBytes)} fetched ahead in ${prefetch.requests} runs, up to ${prefetch.maxInFlight} in flight, done after ${formatDuration(prefetch.elapsedMs)} (t = ${formatDuration(Date.now() - started)})${prefetch.error ? ` (stopped: ${messageOf(prefetch.error)})` : ''}`);
         });
         progress.finish();
         if (interrupted) return 130;
@@ -442,6 +460,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (o.verbose && e instanceof Error && !(e instanceof StudioError) && !(e instanceof CliFailure) && e.stack) err(e.stack);
     return 1;
   } finally {
+    await prefetch?.stop();
     await cleanup();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

@@ -18,6 +18,8 @@ export interface BlockStore {
   get(key: string, index: number): Promise<Uint8Array | undefined>;
   /** Stores a block (the last block of a file may be short); may evict others. */
   put(key: string, index: number, bytes: Uint8Array): Promise<void>;
+  /** Whether the block is stored with `length` bytes, without reading it (optional; else get). */
+  has?(key: string, index: number, length: number): Promise<boolean>;
   usage(): Promise<CacheUsage>;
   clear(): Promise<void>;
 }

@@ -137,6 +137,14 @@ export class DiskBlockStore implements BlockStore {
     }
   }
 
+  async has(key: string, index: number, length: number): Promise<boolean> {
+    const { id, file } = this.id(key, index);
+    const e = this.entries.get(id);
+    if (e) return e.bytes === length;
+    const st = await stat(file).catch(() => undefined);
+    return !!st?.isFile() && st.size === length;
+  }
+
   async put(key: string, index: number, bytes: Uint8Array): Promise<void> {
     if (bytes.length > this.limit) return;
     const { id, sub, file } = this.id(key, index);

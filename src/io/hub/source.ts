@@ -259,6 +259,57 @@ export class HubFileSource implements ByteSource {
     return out;
   }
 
+  /**
+   * Fetches blocks [first, last] into the cache (io/hub/prefetch.ts): those neither stored, in
+   * flight here nor claimed by another thread; consecutive missing blocks in one request. Counts
+   * only network bytes (nobody read them yet). Resolves with the bytes fetched; a failed fetch
+   * rejects after its claims are released (a reader then fetches the block itself).
+   */
+  async fetchBlocks(first: number, last: number, signal?: AbortSignal): Promise<number> {
+    const cache = this.cache;
+    if (!cache) return 0;
+    const B = cache.blockSize;
+    const claims = this.o.claims;
+    const count = Math.ceil(this.size / B);
+    const todo: number[] = [];
+    for (let idx = Math.max(0, first); idx <= Math.min(last, count - 1); idx++) {
+      if (this.inflight.has(idx) || (claims && !claims.claim(idx))) continue;
+      const len = Math.min(B, this.size - idx * B);
+      const stored = cache.has ? await cache.has(this.key, idx, len) : (await cache.get(this.key, idx).catch(() => undefined))?.length === len;
+      if (stored) claims?.settle(idx, true);
+      else todo.push(idx);
+    }
+    let fetched = 0;
+    for (let j = 0; j < todo.length; ) {
+      let k = j;
+      while (k + 1 < todo.length && todo[k + 1] === todo[k] + 1) k++;
+      const run = todo.slice(j, k + 1);
+      j = k + 1;
+      const start = run[0] * B;
+      const end = Math.min(this.size, (run[run.length - 1] + 1) * B);
+      const got = this.fetchRange(start, end - start, signal);
+      const stores = run.map((idx, m) => {
+        const p = got.then((bytes) => bytes.slice(m * B, Math.min(bytes.length, (m + 1) * B)));
+        this.inflight.set(idx, p);
+        const stored = p.then((block) => cache.put(this.key, idx, block));
+        stored.then(
+          () => claims?.settle(idx, true),
+          () => claims?.settle(idx, false),
+        ).finally(() => this.inflight.delete(idx));
+        return stored;
+      });
+      try {
+        await Promise.all(stores);
+      } catch (e) {
+        // release the claims of the runs not started (the readers fetch those blocks themselves)
+        for (const idx of todo.slice(j)) claims?.settle(idx, false);
+        throw e;
+      }
+      fetched += end - start;
+    }
+    return fetched;
+  }
+
   /** Fetches blocks [next, next + readAhead) into the cache in the background (those not stored, in flight or claimed elsewhere). */
   private readAheadFrom(next: number): void {
     const ahead = this.o.readAhead ?? 0;
