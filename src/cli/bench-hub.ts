@@ -17,8 +17,11 @@ import { writeTinyLlama } from '../../tests/fixtures/checkpoints';
 import { REPO_ROOT } from './merge';
 import { formatBytes } from './progress';
 
-const OUT = resolve(REPO_ROOT, 'bench-out', 'hub');
-const SHAPE = { layers: 6, hidden: 512, intermediate: 1376, vocab: 4096, dtype: 'BF16' as const };
+// BENCH_HUB_LAYERS scales the inputs (6 layers: ~46 MB each; 60: ~0.4 GB each), so the fixed costs
+// (start-up, resolution, headers) weigh less against the transfer
+const LAYERS = Math.max(1, Math.floor(Number(process.env.BENCH_HUB_LAYERS ?? 6)));
+const OUT = resolve(REPO_ROOT, 'bench-out', LAYERS === 6 ? 'hub' : `hub-${LAYERS}`);
+const SHAPE = { layers: LAYERS, hidden: 512, intermediate: 1376, vocab: 4096, dtype: 'BF16' as const };
 const MODELS = ['bench/base', 'bench/ft-a', 'bench/ft-b'];
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string; wallMs: number }> {
@@ -52,7 +55,7 @@ async function main(): Promise<void> {
   await mkdir(OUT, { recursive: true });
   const models = join(OUT, 'models');
   if (!existsSync(join(models, MODELS[2], 'config.json'))) {
-    process.stderr.write('writing the inputs (3 × Llama-shaped BF16, ~46 MB each)…\n');
+    process.stderr.write(`writing the inputs (3 × Llama-shaped BF16, ${LAYERS} layers)…\n`);
     await writeTinyLlama(join(models, MODELS[0]), { ...SHAPE, seed: 11 });
     await writeTinyLlama(join(models, MODELS[1]), { ...SHAPE, seed: 12, perturbFrom: { seed: 11, scale: 0.02 } });
     await writeTinyLlama(join(models, MODELS[2]), { ...SHAPE, seed: 13, perturbFrom: { seed: 11, scale: 0.02 } });
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
     await hub.close();
   }
   process.stdout.write(
-    `bench:hub — ${MODELS.length} × ${formatBytes(46e6)}-class BF16 inputs, fake Hub throttled to ${mbps} MB/s and ${latencyMs} ms per request, CPU engine\n` +
+    `bench:hub — ${MODELS.length} × ${LAYERS}-layer Llama-shaped BF16 inputs, fake Hub throttled to ${mbps} MB/s and ${latencyMs} ms per request, CPU engine\n` +
       rows.join('\n') +
       '\n',
   );
