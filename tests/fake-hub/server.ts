@@ -214,6 +214,19 @@ const EXPOSED =
   'Content-Range, Content-Length, Accept-Ranges, ETag, X-Repo-Commit, X-Error-Code, X-Error-Message, X-Linked-Size, X-Linked-ETag, Retry-After, Link, Location';
 
 /** CORS headers for a response to `req` (credentials are not used: the token is a header). */
+/** Deterministic pseudo-random file contents for the Hub tests (xorshift32). */
+export function bytes(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
 export function corsHeaders(req: IncomingMessage): Record<string, string> {
   return {
     'Access-Control-Allow-Origin': req.headers.origin ?? '*',

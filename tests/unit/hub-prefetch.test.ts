@@ -8,23 +8,12 @@ import { HubPrefetcher, prefetchJobs, type PrefetchRange } from '../../src/io/hu
 import type { RetryPolicy } from '../../src/io/hub/retry';
 import { newBlockClaims, SharedBlockClaims } from '../../src/io/hub/shared';
 import { HubFileSource, type HubFile } from '../../src/io/hub/source';
-import { startFakeHub, type FakeHub } from '../fake-hub/server';
+import { bytes, startFakeHub, type FakeHub } from '../fake-hub/server';
 
 const FAST: RetryPolicy = { maxRetries: 3, baseDelayMs: 2, maxDelayMs: 10, maxRetryAfterMs: 200 };
 const B = 1024; // block size
 const SIZE = 40 * B + 100;
 
-function bytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 let hub: FakeHub;
 const weights = bytes(SIZE, 11);

@@ -10,22 +10,11 @@ import { resolveHubModel, type HubAccess } from '../../src/io/hub/resolve';
 import type { RetryPolicy } from '../../src/io/hub/retry';
 import { HubFileSource, type HubMeter } from '../../src/io/hub/source';
 import { openPortable } from '../../src/io/portable';
-import { startFakeHub, type FakeHub } from '../fake-hub/server';
+import { bytes, startFakeHub, type FakeHub } from '../fake-hub/server';
 
 const FAST: RetryPolicy = { maxRetries: 3, baseDelayMs: 2, maxDelayMs: 10, maxRetryAfterMs: 200 };
 const TOKEN = 'hf_testtoken123';
 
-function bytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 let hub: FakeHub;
 const weights = bytes(300_000, 7);

@@ -12,22 +12,11 @@ import { CliHub } from '../../src/cli/hub';
 import { DiskBlockStore } from '../../src/io/hub/node-cache';
 import { portableOf } from '../../src/io/portable';
 import type { PortableSource } from '../../src/io/types';
-import { startFakeHub, type FakeHub } from '../fake-hub/server';
+import { bytes, startFakeHub, type FakeHub } from '../fake-hub/server';
 
 const TOKEN = 'hf_threadtoken456';
 const MiB = 1024 * 1024;
 
-function bytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 class Thread {
   private readonly w = new Worker(new URL('../fixtures/hub-thread-worker.mjs', import.meta.url));
