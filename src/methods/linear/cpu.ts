@@ -1,8 +1,9 @@
 // linear on the CPU engine, replaying shaders/wsum.wgsl in f32.
-import type { CpuMethod, StoredChunk } from '../shared/cpu/method';
+import type { CpuEmit, CpuJob, CpuMethod, StoredChunk } from '../shared/cpu/method';
 import { bool, num } from '../shared/cpu/method';
 import { decodeInto, encodeInto } from '../../formats/dtype-codec';
 import { itemSize } from '../../formats/dtype';
+import { kernelDtype, wsumKernels, type KernelDtype, type WsumKernels } from '../shared/cpu/simd';
 
 const f = Math.fround;
 const EMPTY = new Float32Array(0);
@@ -49,8 +50,10 @@ export const linearCpu: CpuMethod = {
     const normalize = bool(params, 'normalize', true);
     // ÷ 1 is exact, so an unnormalised sum of up to four inputs divides by 1 (as before)
     const d = normalize ? f(w.reduce((a, b) => a + b, 0)) : 1;
-    const scratch = inputs.map(() => new Float32Array(BLOCK));
     const encodeTo = job.encodeTo;
+    const simd = inputs.length > 0 ? wsumKernels() : undefined;
+    if (simd) return runSimd(simd, job, emit, w, d, normalize);
+    const scratch = inputs.map(() => new Float32Array(BLOCK));
     const block = new Float32Array(BLOCK);
     for (const c of job.chunks) {
       // inputs whose stored bytes can be decoded here are decoded block by block; the rest
@@ -80,6 +83,71 @@ export const linearCpu: CpuMethod = {
     }
   },
 };
+
+/**
+ * The same blockwise loop on the wasm SIMD kernels (shaders/cpu/wsum.wat): each input's stored bytes
+ * (or decoded values) for a block are copied into the kernel's memory, summed into an f32
+ * accumulator there, divided and encoded there, and the encoded block copied out — the same f32
+ * steps in the same order as weightedSum, and dtype-codec's codecs, so the same bytes.
+ * Normalize off divides by nothing: the scalar loop's ÷ 1 (three inputs or fewer) changes no value
+ * the accumulator can hold (a sum is never a signalling NaN).
+ */
+async function runSimd(k: WsumKernels, job: CpuJob, emit: CpuEmit, w: readonly number[], d: number, normalize: boolean): Promise<void> {
+  const { inputs } = job.entry;
+  const M = inputs.length;
+  const encodeTo = job.encodeTo;
+  const outKind: KernelDtype = encodeTo ? kernelDtype(encodeTo) ?? 0 : 0;
+  if (encodeTo && kernelDtype(encodeTo) === undefined) job.fail(`cannot encode ${encodeTo} on the CPU engine`);
+  const outSize = encodeTo ? itemSize(encodeTo) : 4;
+  // one region per input (stored bytes, up to 4 per element), the accumulator, the encoded block,
+  // and a decode scratch for inputs rounded to another compute dtype
+  const R = BLOCK * 4;
+  const acc = M * R;
+  const dst = acc + R;
+  const tmp = dst + R;
+  k.reserve(tmp + R);
+  for (const c of job.chunks) {
+    const stored: (StoredChunk | undefined)[] = await Promise.all(inputs.map((_, i) => job.stored?.(i, c)));
+    const whole = await Promise.all(inputs.map((_, i) => (stored[i] ? undefined : job.input(i, c))));
+    const n = c.count;
+    const out = encodeTo ? undefined : new Float32Array(n);
+    const encoded = encodeTo ? new Uint8Array(n * outSize) : undefined;
+    const kinds: KernelDtype[] = [];
+    const rounds: KernelDtype[] = [];
+    const views: Uint8Array[] = [];
+    for (let i = 0; i < M; i++) {
+      const s = stored[i];
+      if (s) {
+        const kind = kernelDtype(s.dtype);
+        if (kind === undefined) job.fail(`input ${i} is ${s.dtype}, which the CPU engine cannot decode`);
+        kinds[i] = kind;
+        rounds[i] = s.roundTo && s.roundTo !== s.dtype ? kernelDtype(s.roundTo) ?? 0 : 0;
+        views[i] = s.bytes;
+      } else {
+        const v = whole[i]!;
+        kinds[i] = 0;
+        rounds[i] = 0;
+        views[i] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      }
+    }
+    const mem = k.bytes;
+    for (let off = 0; off < n; off += BLOCK) {
+      const len = Math.min(BLOCK, n - off);
+      for (let i = 0; i < M; i++) {
+        const size = kinds[i] === 0 ? 4 : 2;
+        mem.set(views[i].subarray(off * size, (off + len) * size), i * R);
+        if (rounds[i] !== 0) {
+          k.decode(i * R, kinds[i], rounds[i], tmp, len);
+          k.wsum(tmp, 0, w[i], acc, len, i === 0);
+        } else k.wsum(i * R, kinds[i], w[i], acc, len, i === 0);
+      }
+      k.finish(acc, normalize, d, outKind, dst, len);
+      if (encoded) encoded.set(mem.subarray(dst, dst + len * outSize), off * outSize);
+      else out!.set(new Float32Array(mem.buffer, dst, len), off);
+    }
+    await emit(c, out ?? EMPTY, encoded);
+  }
+}
 
 /** The CPU engine's implementation of this folder's spec (methods/cpu.ts). */
 export function cpu(): CpuMethod {
