@@ -136,10 +136,11 @@ async function both(e: PlanEntry, chunkElements?: number): Promise<[string, stri
 
 describe('linear on the CPU engine: wasm SIMD and scalar JS give the same bytes', () => {
   const dtypes: Dtype[] = ['BF16', 'F16', 'F32'];
-  test.each([1, 2, 3, 4, 5, 6])('%i input(s), every stored and output dtype, odd lengths, normalised or not', async (m) => {
+  test.each([1, 2, 3, 4, 5, 6])('%i input(s), every stored and output dtype, mixed or all one, odd lengths, normalised or not', async (m) => {
     for (const n of [1, 3, 5, 7, 13, 4099])
-      for (let t = 0; t < 3; t++) {
-        const ins = Array.from({ length: m }, (_, i) => dtypes[(i + t) % 3]);
+      for (let t = 0; t < 6; t++) {
+        // mixed stored dtypes (the multi-pass kernels), then one dtype for all (the fused one up to 4)
+        const ins = Array.from({ length: m }, (_, i) => dtypes[t < 3 ? (i + t) % 3 : t - 3]);
         for (const out of dtypes)
           for (const normalize of [true, false]) {
             const [wasm, js] = await both(entry(n, ins, { normalize, out }));
