@@ -178,7 +178,7 @@ describe('merge CLI: merges match the CPU reference', () => {
     // Tokenizer copied byte for byte from the first model.
     expect(await readFile(join(out, 'tokenizer.json'))).toEqual(await readFile(model('base/tokenizer.json')));
     // no GPU device on this machine: auto picks the CPU engine and says why, without a browser
-    expect(run.stderr).toMatch(/^backend: (CPU engine: \d+ worker threads? \(no GPU device on this machine\)|WebGPU)/m);
+    expect(run.stderr).toMatch(/^backend: (CPU engine: \d+ worker threads?, (wasm SIMD|scalar JS) \(no GPU device on this machine\)|WebGPU)/m);
   });
 
   it('ties on BF16 models (tied embeddings, gradient density, bf16 output)', async () => {

@@ -26,6 +26,7 @@ import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { cpuKernels } from '../methods/shared/cpu/simd';
 import { buildSafetensorsHeader } from '../formats/safetensors';
 import { REPO_ROOT } from './merge';
 import { formatBytes } from './progress';
@@ -273,9 +274,9 @@ interface Run {
 }
 
 /** Runs a command, timing it and sampling its process tree's RSS. */
-async function timed(cmd: string, args: string[], cwd: string): Promise<Run> {
+async function timed(cmd: string, args: string[], cwd: string, env?: Record<string, string>): Promise<Run> {
   const t0 = performance.now();
-  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   let tail = '';
   child.stderr.on('data', (b: Buffer) => (tail = (tail + b.toString()).slice(-2000)));
   let peak = 0;
@@ -297,6 +298,8 @@ async function main() {
   const methods = (process.env.BENCH_METHODS ?? Object.keys(RECIPES).join(',')).split(',').filter((m) => RECIPES[m]);
   const mergekit = process.env.MERGEKIT_YAML ? resolve(process.env.MERGEKIT_YAML) : undefined;
   const webgpu = process.env.BENCH_WEBGPU === '1';
+  // BENCH_CPU_JS=1: also the CPU engine on its scalar JS kernels (MERGE_CPU_SIMD=0), for comparison
+  const cpuJs = process.env.BENCH_CPU_JS === '1';
   const threads = process.env.BENCH_THREADS ? ['--threads', process.env.BENCH_THREADS] : [];
   const tsx = join(REPO_ROOT, 'node_modules/.bin/tsx');
   const cli = join(REPO_ROOT, 'src/cli/merge.ts');
@@ -312,8 +315,10 @@ async function main() {
     await writeFile(join(OUT, 'bench-merge.md'), lines.join('\n') + '\n');
     return;
   }
-  say(`| inputs | method | I/O floor | CPU engine | ${webgpu ? 'WebGPU engine | ' : ''}${mergekit ? 'mergekit | CPU ÷ mergekit | ' : ''}CPU ÷ floor | peak RSS: CPU${mergekit ? ' / mergekit' : ''} |`);
-  say(`|---|---|---|---|${webgpu ? '---|' : ''}${mergekit ? '---|---|' : ''}---|---|`);
+  say(`CPU engine kernels: ${cpuKernels().kind === 'wasm-simd' ? 'wasm SIMD' : `scalar JS (${cpuKernels().why})`}`);
+  say('');
+  say(`| inputs | method | I/O floor | CPU engine | ${cpuJs ? 'CPU, scalar JS | ' : ''}${webgpu ? 'WebGPU engine | ' : ''}${mergekit ? 'mergekit | CPU ÷ mergekit | ' : ''}CPU ÷ floor | peak RSS: CPU${mergekit ? ' / mergekit' : ''} |`);
+  say(`|---|---|---|---|${cpuJs ? '---|' : ''}${webgpu ? '---|' : ''}${mergekit ? '---|---|' : ''}---|---|`);
   for (const set of sets) {
     const root = await ensureModels(set);
     const size = statSync(join(root, 'base', 'model.safetensors')).size;
@@ -322,16 +327,17 @@ async function main() {
       const cfg = join(root, `${method}.yml`);
       await writeFile(cfg, RECIPES[method]);
       const out = (tag: string) => join(root, `out-${method}-${tag}`);
-      const ours = async (tag: string, extra: string[]) => {
+      const ours = async (tag: string, extra: string[], env?: Record<string, string>) => {
         await rm(out(tag), { recursive: true, force: true });
         process.stderr.write(`${set.name} ${method}: ${tag}…\n`);
-        const r = await timed(tsx, [cli, cfg, '--out', out(tag), ...extra], root);
+        const r = await timed(tsx, [cli, cfg, '--out', out(tag), ...extra], root, env);
         await rm(out(tag), { recursive: true, force: true });
         if (!r.ok) throw new Error(`${set.name} ${method} ${tag} failed:\n${r.tail}`);
         return r;
       };
       const floor = await ours('floor', ['--backend', 'cpu', '--io-only', ...threads]);
       const cpu = await ours('cpu', ['--backend', 'cpu', ...threads]);
+      const js = cpuJs ? await ours('cpu-js', ['--backend', 'cpu', ...threads], { MERGE_CPU_SIMD: '0' }) : undefined;
       const gpu = webgpu ? await ours('webgpu', ['--backend', 'webgpu']) : undefined;
       let mk: Run | undefined;
       if (mergekit) {
@@ -343,7 +349,7 @@ async function main() {
       }
       const s = (r: Run) => `${r.seconds.toFixed(1)} s`;
       say(
-        `| ${label} | ${method} | ${s(floor)} | ${s(cpu)} | ${gpu ? `${s(gpu)} | ` : ''}${mergekit ? `${mk?.ok ? s(mk) : 'failed'} | ${mk?.ok ? (cpu.seconds / mk.seconds).toFixed(2) + '×' : '—'} | ` : ''}` +
+        `| ${label} | ${method} | ${s(floor)} | ${s(cpu)} | ${js ? `${s(js)} | ` : ''}${gpu ? `${s(gpu)} | ` : ''}${mergekit ? `${mk?.ok ? s(mk) : 'failed'} | ${mk?.ok ? (cpu.seconds / mk.seconds).toFixed(2) + '×' : '—'} | ` : ''}` +
           `${(cpu.seconds / floor.seconds).toFixed(2)}× | ${formatBytes(cpu.peak)}${mergekit && mk ? ` / ${formatBytes(mk.peak)}` : ''} |`,
       );
     }

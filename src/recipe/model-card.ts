@@ -39,7 +39,7 @@ function methodLine(recipe: Recipe): string {
 
 /** What the card says besides the recipe: where the merge ran and how to reopen it. */
 export interface ModelCardOptions {
-  /** The engine that produced the weights (MergeBackend.description: "CPU engine: 2 worker threads"). */
+  /** The engine that produced the weights (MergeBackend.description: "CPU engine: 2 worker threads, wasm SIMD"). */
   backend?: string;
   /** The studio's address; the card links to it with the recipe in a "#share=" fragment. */
   studioUrl?: string;

@@ -11,6 +11,7 @@ import { itemSize, type Dtype } from '../../formats/dtype';
 import { CancelledError, fromRecord, StudioError } from '../../errors';
 import { elementCount } from './job';
 import { tensorMemory } from './memory';
+import { cpuKernels } from '../../methods/shared/cpu/simd';
 import { cpuMergeTensor } from './tensor';
 import { outOfMemory, toPortableEntry, type CpuReply, type CpuTask } from './task';
 
@@ -42,8 +43,10 @@ export class CpuBackend implements MergeBackend {
     if (opts.threads > 0 && !opts.spawn) throw new Error('CpuBackend: threads > 0 needs a spawn function');
   }
 
+  /** "CPU engine: 2 worker threads, wasm SIMD" — the threads, and which kernels they run (methods/shared/cpu/simd.ts). */
   get description(): string {
-    return this.opts.threads > 0 ? `CPU engine: ${this.opts.threads} worker thread${this.opts.threads === 1 ? '' : 's'}` : 'CPU engine: in this thread';
+    const where = this.opts.threads > 0 ? `${this.opts.threads} worker thread${this.opts.threads === 1 ? '' : 's'}` : 'in this thread';
+    return `CPU engine: ${where}, ${cpuKernels().kind === 'wasm-simd' ? 'wasm SIMD' : 'scalar JS'}`;
   }
 
   async mergeTensors(entries: readonly PlanEntry[], write: TensorWriter, o: MergeTensorsOptions = {}): Promise<void> {
