@@ -184,3 +184,28 @@ describe('the generated module', () => {
     expect(readFileSync(GENERATED, 'utf8') === (await generatedModule()), 'the generated module is stale: run npm run build:wasm').toBe(true);
   });
 });
+
+describe('linear reads one chunk ahead', () => {
+  test('a read that fails on a later chunk fails the tensor with its error (not an unhandled rejection)', async () => {
+    const n = 3 * 4096;
+    const e = entry(n, ['BF16', 'BF16'], { normalize: true, out: 'BF16' });
+    const good = e.inputs[1].tensor.source;
+    let reads = 0;
+    // the second input's source fails once the engine reads past its first chunk
+    e.inputs[1].tensor.source = {
+      name: 'm1.bin',
+      size: good.size,
+      read: async (offset: number, length: number) => {
+        reads++;
+        if (offset > 0) throw new Error('disk went away at ' + offset);
+        return good.read(offset, length);
+      },
+    } as typeof good;
+    for (const simd of [false, undefined]) {
+      setCpuSimd(simd);
+      reads = 0;
+      await expect(cpuTensorBytes(e, { chunkElements: 4096 })).rejects.toThrow(/disk went away at 8192/);
+      expect(reads).toBe(2);
+    }
+  });
+});

@@ -1,5 +1,5 @@
 // linear on the CPU engine, replaying shaders/wsum.wgsl in f32.
-import type { CpuEmit, CpuJob, CpuMethod, StoredChunk } from '../shared/cpu/method';
+import type { Chunk, CpuEmit, CpuJob, CpuMethod, StoredChunk } from '../shared/cpu/method';
 import { bool, num } from '../shared/cpu/method';
 import { decodeInto, encodeInto } from '../../formats/dtype-codec';
 import { itemSize } from '../../formats/dtype';
@@ -39,6 +39,35 @@ function weightedSum(xs: readonly Float32Array[], w: readonly number[], d: numbe
   }
 }
 
+interface ChunkInputs {
+  c: Chunk;
+  /** Input i's stored bytes, when the kernel decodes them itself (CpuJob.stored). */
+  stored: (StoredChunk | undefined)[];
+  /** Input i's values, for the inputs without stored bytes (LoRA-adapted, row-gathered, already decoded). */
+  whole: (Float32Array | undefined)[];
+}
+
+/**
+ * The job's chunks with their inputs, the next chunk's reads already in flight while the caller
+ * computes this one: a thread's reads (async, in Node's I/O pool or the browser's) overlap its own
+ * arithmetic instead of alternating with it. One chunk ahead: a few MB more held per thread.
+ */
+async function* readAhead(job: CpuJob): AsyncGenerator<ChunkInputs> {
+  const { inputs } = job.entry;
+  const read = async (c: Chunk): Promise<ChunkInputs> => {
+    const stored = await Promise.all(inputs.map((_, i) => job.stored?.(i, c)));
+    const whole = await Promise.all(inputs.map((_, i) => (stored[i] ? undefined : job.input(i, c))));
+    return { c, stored, whole };
+  };
+  let next: Promise<ChunkInputs> | undefined;
+  for (let k = 0; k < job.chunks.length; k++) {
+    const cur = await (next ?? read(job.chunks[k]));
+    next = k + 1 < job.chunks.length ? read(job.chunks[k + 1]) : undefined;
+    next?.catch(() => {}); // surfaces when awaited; not unhandled if the caller stops first
+    yield cur;
+  }
+}
+
 /** Σ wᵢ·Xᵢ in input order (f32 coefficients, f32 sums), then ÷ fround(Σ wᵢ) when normalize. */
 export const linearCpu: CpuMethod = {
   name: 'linear',
@@ -55,11 +84,9 @@ export const linearCpu: CpuMethod = {
     if (simd) return runSimd(simd, job, emit, w, d, normalize);
     const scratch = inputs.map(() => new Float32Array(BLOCK));
     const block = new Float32Array(BLOCK);
-    for (const c of job.chunks) {
-      // inputs whose stored bytes can be decoded here are decoded block by block; the rest
-      // (LoRA-adapted, row-gathered, already decoded) come whole from the job
-      const stored: (StoredChunk | undefined)[] = await Promise.all(inputs.map((_, i) => job.stored?.(i, c)));
-      const whole = await Promise.all(inputs.map((_, i) => (stored[i] ? undefined : job.input(i, c))));
+    // inputs whose stored bytes can be decoded here are decoded block by block; the rest
+    // (LoRA-adapted, row-gathered, already decoded) come whole from the job
+    for await (const { c, stored, whole } of readAhead(job)) {
       const n = c.count;
       const out = encodeTo ? undefined : new Float32Array(n);
       const encoded = encodeTo ? new Uint8Array(n * itemSize(encodeTo)) : undefined;
@@ -106,9 +133,7 @@ async function runSimd(k: WsumKernels, job: CpuJob, emit: CpuEmit, w: readonly n
   const dst = acc + R;
   const tmp = dst + R;
   k.reserve(tmp + R);
-  for (const c of job.chunks) {
-    const stored: (StoredChunk | undefined)[] = await Promise.all(inputs.map((_, i) => job.stored?.(i, c)));
-    const whole = await Promise.all(inputs.map((_, i) => (stored[i] ? undefined : job.input(i, c))));
+  for await (const { c, stored, whole } of readAhead(job)) {
     const n = c.count;
     const out = encodeTo ? undefined : new Float32Array(n);
     const encoded = encodeTo ? new Uint8Array(n * outSize) : undefined;
