@@ -1,6 +1,6 @@
 ;; The CPU engine's SIMD kernels (WebAssembly, 128-bit SIMD): linear's blockwise decode → weighted
 ;; sum → ÷ d → encode, the replay of shaders/wsum.wgsl + encode.wgsl that methods/linear/cpu.ts runs
-;; in scalar JS. Same bits as that JS: f32 products and sums in input order (acc = 0 + w₀x₀, then
+;; in scalar JS, and task arithmetic's delta sum (methods/gta/cpu.ts's plain loop, gta.wgsl). Same bits as that JS: f32 products and sums in input order (acc = 0 + w₀x₀, then
 ;; acc += wⱼxⱼ, each f32x4 op rounds to f32 exactly like Math.fround), one f32 division, and the
 ;; codecs of formats/dtype-codec.ts (BF16 / F16 round to nearest even, NaN rules, F16 subnormals).
 ;;
@@ -125,6 +125,56 @@
       (local.set $src (i32.add (local.get $src) (i32.const 16)))
       (local.set $acc (i32.add (local.get $acc) (i32.const 16)))
       (br_if $f32 (i32.lt_u (local.get $acc) (local.get $end)))))
+
+;; ---- task arithmetic (methods/gta/cpu.ts's plain loop: no pruning, no sign consensus) ----
+
+  ;; t = ((x − b)·s)·w, each step f32-rounded (x and b: f32 values, as decode leaves them);
+  ;; acc = first ? t : t + acc — the scalar loop's fround(fround(fround(x − b)·s)·w) summed in model
+  ;; order, the new term as the add's first operand (which NaN survives NaN + NaN: see wsum).
+  (func (export "tsum") (param $x i32) (param $b i32) (param $s f32) (param $w f32) (param $acc i32) (param $n i32) (param $first i32)
+    (local $sv v128) (local $wv v128) (local $t v128) (local $end i32)
+    (local.set $sv (f32x4.splat (local.get $s)))
+    (local.set $wv (f32x4.splat (local.get $w)))
+    (local.set $end (i32.add (local.get $acc) (i32.shl (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (i32.const 2))))
+    (if (i32.ge_u (local.get $acc) (local.get $end)) (then (return)))
+    (loop $next
+      (local.set $t
+        (f32x4.mul
+          (f32x4.mul (f32x4.sub (v128.load (local.get $x)) (v128.load (local.get $b))) (local.get $sv))
+          (local.get $wv)))
+      (v128.store (local.get $acc)
+        (select (result v128) (local.get $t) (f32x4.add (local.get $t) (v128.load (local.get $acc))) (local.get $first)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (local.set $acc (i32.add (local.get $acc) (i32.const 16)))
+      (br_if $next (i32.lt_u (local.get $acc) (local.get $end)))))
+
+  ;; dst[e] = encode(b + m) as `kind`, m = acc (÷ d when `divide`, then × λ when `scale`): the
+  ;; scalar loop's base + post(sum), written m + b for the NaN rule (see wsum).
+  (func (export "tfinish") (param $acc i32) (param $b i32) (param $divide i32) (param $d f32) (param $scale i32) (param $lambda f32) (param $kind i32) (param $dst i32) (param $n i32)
+    (local $dv v128) (local $lv v128) (local $x v128) (local $end i32)
+    (local.set $dv (f32x4.splat (local.get $d)))
+    (local.set $lv (f32x4.splat (local.get $lambda)))
+    (local.set $end (i32.add (local.get $acc) (i32.shl (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (i32.const 2))))
+    (if (i32.ge_u (local.get $acc) (local.get $end)) (then (return)))
+    (loop $next
+      (local.set $x (v128.load (local.get $acc)))
+      (if (local.get $divide) (then (local.set $x (f32x4.div (local.get $x) (local.get $dv)))))
+      (if (local.get $scale) (then (local.set $x (f32x4.mul (local.get $x) (local.get $lv)))))
+      (local.set $x (f32x4.add (local.get $x) (v128.load (local.get $b))))
+      (if (i32.eqz (local.get $kind))
+        (then
+          (v128.store (local.get $dst) (local.get $x))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16))))
+        (else
+          (if (i32.eq (local.get $kind) (i32.const 1))
+            (then (local.set $x (call $f32_to_bf16 (local.get $x))))
+            (else (local.set $x (call $f32_to_f16 (local.get $x)))))
+          (v128.store64_lane 0 (local.get $dst) (i16x8.narrow_i32x4_u (local.get $x) (local.get $x)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 8)))))
+      (local.set $acc (i32.add (local.get $acc) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (br_if $next (i32.lt_u (local.get $acc) (local.get $end)))))
 
   ;; dst[e] = x[e] decoded from `src` (kind), then rounded through `round` — for inputs whose compute
   ;; dtype differs from the stored one (decodeInto's roundTo); wsum then reads dst as F32.

@@ -209,3 +209,31 @@ describe('linear reads one chunk ahead', () => {
     }
   });
 });
+
+describe('task_arithmetic on the CPU engine: wasm SIMD and scalar JS give the same bytes', () => {
+  /** A base (input 0) and m task models, every input's values from storedBytes (NaN meets NaN, …). */
+  function taEntry(n: number, dtypes: Dtype[], out: Dtype, params: Record<string, number | boolean>, compute?: Dtype): PlanEntry {
+    const e = entry(n, dtypes, { normalize: false, out, compute, weights: [1, 0.7, -0.4, 0.25] });
+    return { ...e, method: 'task_arithmetic', params, inputs: e.inputs.map((x, i) => ({ ...x, isBase: i === 0 })) };
+  }
+  const dtypes: Dtype[] = ['BF16', 'F16', 'F32'];
+  test.each([1, 2, 3])('base + %i task model(s): every dtype, odd lengths, normalize and λ', async (m) => {
+    for (const n of [1, 6, 4099])
+      for (let t = 0; t < 6; t++) {
+        const ins = Array.from({ length: m + 1 }, (_, i) => dtypes[t < 3 ? (i + t) % 3 : t - 3]);
+        for (const out of dtypes)
+          for (const params of [{}, { normalize: true }, { lambda: 0.6 }, { normalize: true, lambda: 1.3 }] as Record<string, number | boolean>[]) {
+            const [wasm, js] = await both(taEntry(n, ins, out, params));
+            sameBytes(wasm, js, `${ins.join('+')} → ${out}, n ${n}, ${JSON.stringify(params)}`);
+          }
+      }
+  });
+
+  test('rounded to a compute dtype, chunked', async () => {
+    for (const compute of ['BF16', 'F16'] as const)
+      for (const chunkElements of [undefined, 4096]) {
+        const [wasm, js] = await both(taEntry(2 * 4096 + 77, ['F32', 'BF16', 'F32'], 'BF16', { normalize: true }, compute), chunkElements);
+        sameBytes(wasm, js, `in ${compute}, chunks ${chunkElements}`);
+      }
+  });
+});

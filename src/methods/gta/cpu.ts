@@ -11,7 +11,10 @@
 // Every model's selections share each sweep, so a tensor is read (3 + 1 + 1) times at most.
 import type { CpuMethod } from '../shared/cpu/method';
 import { bool, emitInput, num } from '../shared/cpu/method';
-import type { CpuJob } from '../shared/cpu/method';
+import type { CpuEmit, CpuJob } from '../shared/cpu/method';
+import { readAhead } from '../shared/cpu/read-ahead';
+import { kernelDtype, wsumKernels, type KernelDtype, type WsumKernels } from '../shared/cpu/simd';
+import { itemSize } from '../../formats/dtype';
 import { gtaSparsifyPlan, gtaVariant, type GtaVariant } from './spec';
 import type { MethodSpec } from '../spec';
 import { hashU32 as hash, keepThreshold, magpruneKeep, magpruneKeepParams } from '../shared/reference/rng';
@@ -59,6 +62,8 @@ export function gtaCpu(v: GtaVariant): CpuMethod {
         if (normalize) m = f(m / scalarDiv);
         return lambda !== 1 ? f(m * lambda) : m;
       };
+      const simd = plain ? wsumKernels() : undefined;
+      if (simd) return plainSimd(simd, job, emit, bi, others, weights, sk32, normalize ? scalarDiv : undefined, lambda);
       for (const c of job.chunks) {
         const base = await job.input(bi, c);
         const xs = await job.inputs(c, others);
@@ -153,6 +158,62 @@ export function gtaCpu(v: GtaVariant): CpuMethod {
       }
     },
   };
+}
+
+/**
+ * The plain loop (no pruning, no consensus, up to 3 task vectors) on the wasm SIMD kernels
+ * (shaders/cpu/wsum.wat tsum / tfinish), block by block as linear runs: each input's stored bytes
+ * (or decoded values) copied into the kernel's memory and decoded there to f32 (with the compute
+ * dtype's rounding), t = ((x − base)·s)·w summed in model order, ÷ Σw when normalizing, × λ,
+ * + base, encoded — the scalar loop's f32 steps in its order, so the same bytes.
+ */
+async function plainSimd(k: WsumKernels, job: CpuJob, emit: CpuEmit, bi: number, others: number[], weights: number[], scales: number[], div: number | undefined, lambda: number): Promise<void> {
+  const all = [bi, ...others];
+  const encodeTo = job.encodeTo;
+  const outKind = encodeTo ? kernelDtype(encodeTo) : 0;
+  if (outKind === undefined) return job.fail(`cannot encode ${encodeTo} on the CPU engine`);
+  const outSize = encodeTo ? itemSize(encodeTo) : 4;
+  // per input: a region for its block's bytes as read and one for its f32 values; the accumulator;
+  // the encoded block
+  const B = 4096;
+  const R = B * 4;
+  const raw = (j: number) => j * R;
+  const vals = (j: number) => (all.length + j) * R;
+  const acc = 2 * all.length * R;
+  const dst = acc + R;
+  k.reserve(dst + R);
+  for await (const { c, stored, whole } of readAhead(job, all)) {
+    const n = c.count;
+    const out = encodeTo ? undefined : new Float32Array(n);
+    const encoded = encodeTo ? new Uint8Array(n * outSize) : undefined;
+    const src = all.map((i) => {
+      const s = stored[i];
+      if (!s) {
+        const v = whole[i]!;
+        return { bytes: new Uint8Array(v.buffer, v.byteOffset, v.byteLength), kind: 0 as KernelDtype, round: 0 as KernelDtype };
+      }
+      const kind = kernelDtype(s.dtype);
+      if (kind === undefined) return job.fail(`input ${i} is ${s.dtype}, which the CPU engine cannot decode`);
+      return { bytes: s.bytes, kind, round: (s.roundTo && s.roundTo !== s.dtype ? kernelDtype(s.roundTo) ?? 0 : 0) as KernelDtype };
+    });
+    const mem = k.bytes;
+    for (let off = 0; off < n; off += B) {
+      const len = Math.min(B, n - off);
+      // f32 values of every input over the block (F32 without rounding: the copied bytes themselves)
+      const at = src.map((s, j) => {
+        const size = s.kind === 0 ? 4 : 2;
+        mem.set(s.bytes.subarray(off * size, (off + len) * size), raw(j));
+        if (s.kind === 0 && s.round === 0) return raw(j);
+        k.decode(raw(j), s.kind, s.round, vals(j), len);
+        return vals(j);
+      });
+      for (let t = 0; t < others.length; t++) k.tsum(at[t + 1], at[0], f(scales[t]), weights[t], acc, len, t === 0);
+      k.tfinish(acc, at[0], div !== undefined, div ?? 1, lambda !== 1, lambda, outKind, dst, len);
+      if (encoded) encoded.set(mem.subarray(dst, dst + len * outSize), off * outSize);
+      else out!.set(new Float32Array(mem.buffer, dst, len), off);
+    }
+    await emit(c, out ?? new Float32Array(0), encoded);
+  }
 }
 
 /** Every task vector's weight (f32), keep bitmask (undefined: all kept) and rescale factor. */

@@ -1,5 +1,6 @@
 // linear on the CPU engine, replaying shaders/wsum.wgsl in f32.
-import type { Chunk, CpuEmit, CpuJob, CpuMethod, StoredChunk } from '../shared/cpu/method';
+import type { CpuEmit, CpuJob, CpuMethod } from '../shared/cpu/method';
+import { readAhead } from '../shared/cpu/read-ahead';
 import { bool, num } from '../shared/cpu/method';
 import { decodeInto, encodeInto } from '../../formats/dtype-codec';
 import { itemSize } from '../../formats/dtype';
@@ -36,35 +37,6 @@ function weightedSum(xs: readonly Float32Array[], w: readonly number[], d: numbe
       for (let e = 0; e < len; e++) out[off + e] = out[off + e] + f(wj * x[e]);
     }
     if (normalize) for (let e = 0; e < len; e++) out[off + e] = out[off + e] / d;
-  }
-}
-
-interface ChunkInputs {
-  c: Chunk;
-  /** Input i's stored bytes, when the kernel decodes them itself (CpuJob.stored). */
-  stored: (StoredChunk | undefined)[];
-  /** Input i's values, for the inputs without stored bytes (LoRA-adapted, row-gathered, already decoded). */
-  whole: (Float32Array | undefined)[];
-}
-
-/**
- * The job's chunks with their inputs, the next chunk's reads already in flight while the caller
- * computes this one: a thread's reads (async, in Node's I/O pool or the browser's) overlap its own
- * arithmetic instead of alternating with it. One chunk ahead: a few MB more held per thread.
- */
-async function* readAhead(job: CpuJob): AsyncGenerator<ChunkInputs> {
-  const { inputs } = job.entry;
-  const read = async (c: Chunk): Promise<ChunkInputs> => {
-    const stored = await Promise.all(inputs.map((_, i) => job.stored?.(i, c)));
-    const whole = await Promise.all(inputs.map((_, i) => (stored[i] ? undefined : job.input(i, c))));
-    return { c, stored, whole };
-  };
-  let next: Promise<ChunkInputs> | undefined;
-  for (let k = 0; k < job.chunks.length; k++) {
-    const cur = await (next ?? read(job.chunks[k]));
-    next = k + 1 < job.chunks.length ? read(job.chunks[k + 1]) : undefined;
-    next?.catch(() => {}); // surfaces when awaited; not unhandled if the caller stops first
-    yield cur;
   }
 }
 

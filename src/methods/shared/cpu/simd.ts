@@ -20,6 +20,8 @@ interface WsumExports {
   wsum(src: number, kind: KernelDtype, w: number, acc: number, n: number, first: number): void;
   decode(src: number, kind: KernelDtype, round: number, dst: number, n: number): void;
   finish(acc: number, divide: number, d: number, kind: KernelDtype, dst: number, n: number): void;
+  tsum(x: number, b: number, s: number, w: number, acc: number, n: number, first: number): void;
+  tfinish(acc: number, b: number, divide: number, d: number, scale: number, lambda: number, kind: KernelDtype, dst: number, n: number): void;
 }
 
 /** One thread's instance of the wsum kernels and a view of its memory. */
@@ -55,6 +57,16 @@ export class WsumKernels {
   /** dst = encode(divide ? acc ÷ d : acc) as `kind`. */
   finish(acc: number, divide: boolean, d: number, kind: KernelDtype, dst: number, n: number): void {
     this.x.finish(acc, divide ? 1 : 0, d, kind, dst, n);
+  }
+
+  /** Task arithmetic: acc = (first ? 0 : acc) ⊕ ((x − b)·s)·w over f32 values at x and b. */
+  tsum(x: number, b: number, s: number, w: number, acc: number, n: number, first: boolean): void {
+    this.x.tsum(x, b, s, w, acc, n, first ? 1 : 0);
+  }
+
+  /** dst = encode(b + (acc ÷ d when divide) × λ when scale) as `kind`. */
+  tfinish(acc: number, b: number, divide: boolean, d: number, scale: boolean, lambda: number, kind: KernelDtype, dst: number, n: number): void {
+    this.x.tfinish(acc, b, divide ? 1 : 0, d, scale ? 1 : 0, lambda, kind, dst, n);
   }
 }
 
