@@ -91,7 +91,7 @@
   ;; returns its first operand's, and V8 evaluates the scalar twin's `acc + w·x` with the product
   ;; first (measured: tests/unit/cpu-simd.test.ts meets NaN with NaN), so this keeps its payload.
   (func (export "wsum") (param $src i32) (param $kind i32) (param $w f32) (param $acc i32) (param $n i32) (param $first i32)
-    (local $wv v128) (local $end i32) (local $zero v128)
+    (local $wv v128) (local $end i32) (local $zero v128) (local $h v128) (local $em v128)
     (local.set $wv (f32x4.splat (local.get $w)))
     (local.set $end (i32.add (local.get $acc) (i32.shl (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (i32.const 2))))
     (if (i32.ge_u (local.get $acc) (local.get $end)) (then (return)))
@@ -109,9 +109,21 @@
     (if (i32.eq (local.get $kind) (i32.const 2))
       (then
         (loop $f16
+          ;; $f16_to_f32 written out (a call per 4 lanes costs as much as the codec in Node's V8)
+          (local.set $h (v128.load16x4_u (local.get $src)))
+          (local.set $em
+            (i32x4.shl (v128.and (local.get $h) (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)) (i32.const 13)))
           (v128.store (local.get $acc)
             (f32x4.add
-              (f32x4.mul (local.get $wv) (call $f16_to_f32 (v128.load16x4_u (local.get $src))))
+              (f32x4.mul (local.get $wv)
+                (v128.or
+                  (v128.bitselect
+                    (v128.or (local.get $em) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))
+                    (f32x4.mul (local.get $em) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+                    (i32x4.eq
+                      (v128.and (local.get $h) (v128.const i32x4 0x7c00 0x7c00 0x7c00 0x7c00))
+                      (v128.const i32x4 0x7c00 0x7c00 0x7c00 0x7c00)))
+                  (i32x4.shl (v128.and (local.get $h) (v128.const i32x4 0x8000 0x8000 0x8000 0x8000)) (i32.const 16))))
               (select (result v128) (local.get $zero) (v128.load (local.get $acc)) (local.get $first))))
           (local.set $src (i32.add (local.get $src) (i32.const 8)))
           (local.set $acc (i32.add (local.get $acc) (i32.const 16)))
@@ -150,7 +162,7 @@
       (br_if $next (i32.lt_u (local.get $acc) (local.get $end)))))
 
   ;; dst[e] = encode(b + m) as `kind`, m = acc (÷ d when `divide`, then × λ when `scale`): the
-  ;; scalar loop's base + post(sum), written m + b for the NaN rule (see wsum).
+  ;; scalar loop's base + post(sum), written m + b for the NaN rule (see wsum); BF16 encoded inline.
   (func (export "tfinish") (param $acc i32) (param $b i32) (param $divide i32) (param $d f32) (param $scale i32) (param $lambda f32) (param $kind i32) (param $dst i32) (param $n i32)
     (local $dv v128) (local $lv v128) (local $x v128) (local $end i32)
     (local.set $dv (f32x4.splat (local.get $d)))
@@ -168,7 +180,18 @@
           (local.set $dst (i32.add (local.get $dst) (i32.const 16))))
         (else
           (if (i32.eq (local.get $kind) (i32.const 1))
-            (then (local.set $x (call $f32_to_bf16 (local.get $x))))
+            (then (local.set $x (v128.bitselect
+              (v128.or (i32x4.shr_u (local.get $x) (i32.const 16)) (v128.const i32x4 0x40 0x40 0x40 0x40))
+              (i32x4.shr_u
+                (i32x4.add
+                  (local.get $x)
+                  (i32x4.add
+                    (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)
+                    (v128.and (i32x4.shr_u (local.get $x) (i32.const 16)) (v128.const i32x4 1 1 1 1))))
+                (i32.const 16))
+              (i32x4.gt_s
+                (v128.and (local.get $x) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
+                (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000)))))
             (else (local.set $x (call $f32_to_f16 (local.get $x)))))
           (v128.store64_lane 0 (local.get $dst) (i16x8.narrow_i32x4_u (local.get $x) (local.get $x)))
           (local.set $dst (i32.add (local.get $dst) (i32.const 8)))))
@@ -182,6 +205,17 @@
     (local $end i32) (local $x v128) (local $step i32)
     (local.set $end (i32.add (local.get $dst) (i32.shl (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (i32.const 2))))
     (local.set $step (select (i32.const 16) (i32.const 8) (i32.eqz (local.get $kind))))
+    ;; BF16 as stored (the usual input): one shift per lane, no branches or calls in the loop
+    (if (i32.and (i32.eq (local.get $kind) (i32.const 1)) (i32.eqz (local.get $round)))
+      (then
+        (block $bdone
+          (loop $bnext
+            (br_if $bdone (i32.ge_u (local.get $dst) (local.get $end)))
+            (v128.store (local.get $dst) (i32x4.shl (v128.load16x4_u (local.get $src)) (i32.const 16)))
+            (local.set $src (i32.add (local.get $src) (i32.const 8)))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+            (br $bnext)))
+        (return)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
@@ -201,7 +235,7 @@
         (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
         (br $next))))
 
-;; dst[e] = encode(divide ? acc[e] / d : acc[e]) as `kind` (F32 / BF16 / F16 bytes). BF16, the
+  ;; dst[e] = encode(divide ? acc[e] / d : acc[e]) as `kind` (F32 / BF16 / F16 bytes). BF16, the
   ;; common output, has its codec written out in the loop ($f32_to_bf16's steps): a call per 4 lanes
   ;; costs as much as the codec where the engine does not inline wasm calls.
   (func (export "finish") (param $acc i32) (param $divide i32) (param $d f32) (param $kind i32) (param $dst i32) (param $n i32)

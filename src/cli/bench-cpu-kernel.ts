@@ -1,6 +1,6 @@
-// `npm run bench:cpu-kernel`: one thread's CPU time per output element of linear over 3 inputs, the
-// wasm SIMD kernels (shaders/cpu/wsum.wat) against the scalar JS twin, for BF16 / F16 / F32 inputs
-// encoded back to the same dtype. Two grains: "kernel" runs linear's CpuMethod over stored bytes
+// `npm run bench:cpu-kernel`: one thread's CPU time per output element of linear over 3 inputs (and
+// task_arithmetic over a base and 2 task models), the wasm SIMD kernels (shaders/cpu/wsum.wat)
+// against the scalar JS twin, for BF16 / F16 / F32 inputs encoded back to the same dtype. Two grains: "kernel" runs linear's CpuMethod over stored bytes
 // already in memory (decode–sum–encode only, as a worker sees them after its reads), "tensor" the
 // whole CPU engine path of one tensor (chunk reads from memory, the kernel, chunk assembly).
 // Environment: BENCH_ELEMENTS (default 16 M), BENCH_REPEAT (best of, default 5).
@@ -30,15 +30,15 @@ function inputBytes(n: number, dtype: Dtype, seed: number): Uint8Array {
   return new Uint8Array(h.buffer);
 }
 
-function entryOf(dtype: Dtype, bytes: Uint8Array[]): PlanEntry {
+function entryOf(dtype: Dtype, bytes: Uint8Array[], method = 'linear'): PlanEntry {
   return {
     name: 'model.layers.0.mlp.up_proj.weight',
     shape: [N],
-    method: 'linear',
-    params: { normalize: true },
+    method,
+    params: method === 'linear' ? { normalize: true } : {},
     outDtype: dtype,
     seed: 1,
-    inputs: bytes.map((b, i) => ({ model: `m${i}`, isBase: false, params: { weight: [0.5, 0.3, 0.2][i] }, tensor: { name: 'w', dtype, shape: [N], source: new MemorySource(`m${i}`, b), byteOffset: 0, byteLength: b.byteLength } })),
+    inputs: bytes.map((b, i) => ({ model: `m${i}`, isBase: method !== 'linear' && i === 0, params: { weight: [0.5, 0.3, 0.2][i] }, tensor: { name: 'w', dtype, shape: [N], source: new MemorySource(`m${i}`, b), byteOffset: 0, byteLength: b.byteLength } })),
   };
 }
 
@@ -72,9 +72,9 @@ async function best(run: () => Promise<unknown>): Promise<number> {
 }
 
 async function main() {
-  console.log(`linear, 3 inputs, ${(N / 2 ** 20).toFixed(0)} Mi elements, one thread, CPU ns per output element (best of ${REPEAT})`);
-  console.log('| inputs → output | grain | scalar JS | wasm SIMD | speed-up |');
-  console.log('|---|---|---|---|---|');
+  console.log(`3 inputs, ${(N / 2 ** 20).toFixed(0)} Mi elements, one thread, CPU ns per output element (best of ${REPEAT})`);
+  console.log('| method | inputs → output | grain | scalar JS | wasm SIMD | speed-up |');
+  console.log('|---|---|---|---|---|---|');
   for (const dtype of ['BF16', 'F16', 'F32'] as Dtype[]) {
     const bytes = [1, 2, 3].map((s) => inputBytes(N, dtype, s));
     const entry = entryOf(dtype, bytes);
@@ -85,8 +85,15 @@ async function main() {
       setCpuSimd(undefined);
       if (cpuKernels().kind !== 'wasm-simd') throw new Error(`no SIMD kernels here: ${cpuKernels().why}`);
       const wasm = await best(run);
-      console.log(`| 3 × ${dtype} → ${dtype} | ${grain} | ${js.toFixed(2)} ns | ${wasm.toFixed(2)} ns | ${(js / wasm).toFixed(1)}× |`);
+      console.log(`| linear | 3 × ${dtype} → ${dtype} | ${grain} | ${js.toFixed(2)} ns | ${wasm.toFixed(2)} ns | ${(js / wasm).toFixed(1)}× |`);
     }
+    // task_arithmetic (base + 2 task models), the whole tensor path
+    const ta = entryOf(dtype, bytes, 'task_arithmetic');
+    setCpuSimd(false);
+    const js = await best(() => cpuTensorBytes(ta, {}));
+    setCpuSimd(undefined);
+    const wasm = await best(() => cpuTensorBytes(ta, {}));
+    console.log(`| task_arithmetic | 3 × ${dtype} → ${dtype} | tensor | ${js.toFixed(2)} ns | ${wasm.toFixed(2)} ns | ${(js / wasm).toFixed(1)}× |`);
   }
 }
 
