@@ -5,7 +5,7 @@
 // lengths (tails that are not a multiple of 4 or 8), normalised or not, at several chunkings.
 // Also: the committed generated module is what the .wat assembles to, and the JS fallback runs
 // when SIMD is turned off.
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { cpuKernels, kernelDtype, setCpuSimd, wsumKernels, type KernelDtype } from '../../src/methods/shared/cpu/simd';
 import { cpuMergeValues, cpuTensorBytes } from '../../src/backends/cpu/tensor';
@@ -176,6 +176,35 @@ describe('linear on the CPU engine: wasm SIMD and scalar JS give the same bytes'
     const js = hex(await cpuMergeValues(e, decoded));
     setCpuSimd(undefined);
     sameBytes(hex(await cpuMergeValues(e, decoded)), js, 'f32 values');
+  });
+});
+
+describe('the scalar JS fallback', () => {
+  test('an engine that rejects the SIMD probe runs the JS kernels, says so, and writes the same bytes', async () => {
+    const e = entry(4099, ['BF16', 'BF16', 'BF16'], { normalize: true, out: 'BF16' });
+    const want = hex(await cpuTensorBytes(e, {}));
+    const validate = vi.spyOn(WebAssembly, 'validate').mockReturnValue(false);
+    try {
+      setCpuSimd(undefined);
+      expect(cpuKernels()).toEqual({ kind: 'js', why: 'this engine does not support WebAssembly 128-bit SIMD' });
+      expect(wsumKernels()).toBeUndefined();
+      sameBytes(hex(await cpuTensorBytes(e, {})), want, 'JS fallback');
+    } finally {
+      validate.mockRestore();
+      setCpuSimd(undefined);
+    }
+    expect(cpuKernels().kind).toBe('wasm-simd');
+  });
+
+  test('MERGE_CPU_SIMD=0 turns the SIMD kernels off', () => {
+    vi.stubEnv('MERGE_CPU_SIMD', '0');
+    try {
+      setCpuSimd(undefined);
+      expect(cpuKernels()).toEqual({ kind: 'js', why: 'SIMD kernels turned off (MERGE_CPU_SIMD=0)' });
+    } finally {
+      vi.unstubAllEnvs();
+      setCpuSimd(undefined);
+    }
   });
 });
 

@@ -91,7 +91,8 @@ function envOff(): boolean {
 }
 
 function load(): NonNullable<typeof state> {
-  if (forced === false || (forced === undefined && envOff())) return { kind: 'js', why: 'SIMD kernels turned off (MERGE_CPU_SIMD=0)' };
+  if (forced === false) return { kind: 'js', why: 'SIMD kernels turned off (setCpuSimd(false))' };
+  if (forced === undefined && envOff()) return { kind: 'js', why: 'SIMD kernels turned off (MERGE_CPU_SIMD=0)' };
   if (typeof WebAssembly === 'undefined') return { kind: 'js', why: 'no WebAssembly in this thread' };
   if (!WebAssembly.validate(SIMD_PROBE)) return { kind: 'js', why: 'this engine does not support WebAssembly 128-bit SIMD' };
   try {
