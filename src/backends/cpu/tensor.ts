@@ -18,9 +18,16 @@ export interface CpuTensorOptions {
 
 export async function cpuMergeTensor(entry: PlanEntry, o: CpuTensorOptions, write: (c: Chunk, bytes: Uint8Array) => Promise<void>): Promise<void> {
   if (o.ioOnly) {
-    for (const c of splitChunks(elementCount(entry.shape), o.chunkElements ?? CPU_CHUNK)) {
-      await Promise.all(entry.inputs.map((inp, i) => (inp.rows ? new RowGatherReader(entry, i, o.signal).chunk(c) : readChunkBytes(inp, c, o.signal))));
-      await write(c, new Uint8Array(c.count * itemSize(entry.outDtype)));
+    // the same reads as a single-sweep kernel makes (methods/shared/cpu/read-ahead.ts: the next
+    // chunk's in flight while this one is handled), so the floor is not slower than the merge
+    const read = (c: Chunk) => Promise.all(entry.inputs.map((inp, i) => (inp.rows ? new RowGatherReader(entry, i, o.signal).chunk(c) : readChunkBytes(inp, c, o.signal))));
+    const chunks = splitChunks(elementCount(entry.shape), o.chunkElements ?? CPU_CHUNK);
+    let next: Promise<unknown> | undefined;
+    for (let k = 0; k < chunks.length; k++) {
+      await (next ?? read(chunks[k]));
+      next = k + 1 < chunks.length ? read(chunks[k + 1]) : undefined;
+      next?.catch(() => {});
+      await write(chunks[k], new Uint8Array(chunks[k].count * itemSize(entry.outDtype)));
     }
     return;
   }
