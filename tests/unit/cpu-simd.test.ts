@@ -214,6 +214,19 @@ describe('the generated module', () => {
   });
 });
 
+describe('jobs sharing one thread', () => {
+  test('linear and task_arithmetic jobs interleaved in one thread (one kernel memory, grown by the second) give their own bytes', async () => {
+    const a = entry(3 * 4096 + 5, ['BF16', 'BF16'], { normalize: true, out: 'BF16' });
+    const b = entry(2 * 4096 + 3, ['F32', 'BF16', 'F16', 'F32', 'BF16', 'F16'], { normalize: true, out: 'F16' });
+    const t = { ...entry(4096 + 9, ['BF16', 'F16', 'F32'], { normalize: false, out: 'BF16' }), method: 'task_arithmetic', params: { lambda: 0.5 } };
+    t.inputs = t.inputs.map((x, i) => ({ ...x, isBase: i === 0 }));
+    const alone: string[] = [];
+    for (const e of [a, b, t]) alone.push(hex(await cpuTensorBytes(e, { chunkElements: 4096 })));
+    const together = await Promise.all([a, b, t].map((e) => cpuTensorBytes(e, { chunkElements: 4096 })));
+    together.forEach((bytes, i) => sameBytes(hex(bytes), alone[i], `job ${i}`));
+  });
+});
+
 describe('linear reads one chunk ahead', () => {
   test('a read that fails on a later chunk fails the tensor with its error (not an unhandled rejection)', async () => {
     const n = 3 * 4096;

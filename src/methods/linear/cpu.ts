@@ -95,8 +95,8 @@ async function runSimd(k: WsumKernels, job: CpuJob, emit: CpuEmit, w: readonly n
   const { inputs } = job.entry;
   const M = inputs.length;
   const encodeTo = job.encodeTo;
-  const outKind: KernelDtype = encodeTo ? kernelDtype(encodeTo) ?? 0 : 0;
-  if (encodeTo && kernelDtype(encodeTo) === undefined) job.fail(`cannot encode ${encodeTo} on the CPU engine`);
+  const outKind = encodeTo ? kernelDtype(encodeTo) : 0;
+  if (outKind === undefined) return job.fail(`cannot encode ${encodeTo} on the CPU engine`);
   const outSize = encodeTo ? itemSize(encodeTo) : 4;
   // one region per input (stored bytes, up to 4 per element), the accumulator, the encoded block,
   // and a decode scratch for inputs rounded to another compute dtype
@@ -105,6 +105,8 @@ async function runSimd(k: WsumKernels, job: CpuJob, emit: CpuEmit, w: readonly n
   const dst = acc + R;
   const tmp = dst + R;
   k.reserve(tmp + R);
+  // no await between a block's copy in and copy out: other jobs in this thread (interleaved at
+  // their awaits) may use the same memory between this job's chunks, never inside a block
   for await (const { c, stored, whole } of readAhead(job)) {
     const n = c.count;
     const out = encodeTo ? undefined : new Float32Array(n);
