@@ -59,7 +59,7 @@ export class WsumKernels {
     this.x.finish(acc, divide ? 1 : 0, d, kind, dst, n);
   }
 
-  /** Task arithmetic: acc = (first ? 0 : acc) ⊕ ((x − b)·s)·w over f32 values at x and b. */
+  /** Task arithmetic: t = ((x − b)·s)·w over f32 values at x and b; acc = first ? t : t + acc (no 0 + t: −0 stays). */
   tsum(x: number, b: number, s: number, w: number, acc: number, n: number, first: boolean): void {
     this.x.tsum(x, b, s, w, acc, n, first ? 1 : 0);
   }
