@@ -199,6 +199,122 @@
       (local.set $b (i32.add (local.get $b) (i32.const 16)))
       (br_if $next (i32.lt_u (local.get $acc) (local.get $end)))))
 
+;; ---- the generalized task arithmetic family's apply sweep (gta/cpu.ts: ties, dare_*, breadcrumbs…) ----
+
+  ;; W[e] = fround(fround(d·s)·w), d = x[e] − b[e] (f32) where element e is kept, else +0. `mask`
+  ;; (0: none, every element kept) points at the block's keep bits, bit e of word e/32 (the block
+  ;; starts on a word boundary); each 4-lane group takes 4 bits of its word.
+  (func (export "gw") (param $x i32) (param $b i32) (param $mask i32) (param $s f32) (param $w f32) (param $out i32) (param $n i32)
+    (local $sv v128) (local $wv v128) (local $d v128) (local $end i32) (local $g i32)
+    (local.set $sv (f32x4.splat (local.get $s)))
+    (local.set $wv (f32x4.splat (local.get $w)))
+    (local.set $end (i32.add (local.get $out) (i32.shl (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (i32.const 2))))
+    (if (i32.ge_u (local.get $out) (local.get $end)) (then (return)))
+    (loop $next
+      (local.set $d (f32x4.sub (v128.load (local.get $x)) (v128.load (local.get $b))))
+      (if (local.get $mask)
+        (then
+          ;; lanes whose bit is clear get +0 (the GPU's and the scalar loop's d = 0)
+          (local.set $d
+            (v128.and
+              (local.get $d)
+              (i32x4.ne
+                (v128.and
+                  (i32x4.splat
+                    (i32.shr_u
+                      (i32.load (i32.add (local.get $mask) (i32.shl (i32.shr_u (local.get $g) (i32.const 3)) (i32.const 2))))
+                      (i32.shl (i32.and (local.get $g) (i32.const 7)) (i32.const 2))))
+                  (v128.const i32x4 1 2 4 8))
+                (v128.const i32x4 0 0 0 0))))))
+      ;; s·d, not d·s: a rescale factor can be NaN (an L1 norm over NaN inputs), and when d is NaN too
+      ;; the scalar loop's fround(d·sk) keeps sk's NaN (V8 puts sk first; x86 keeps the first NaN)
+      (v128.store (local.get $out) (f32x4.mul (f32x4.mul (local.get $sv) (local.get $d)) (local.get $wv)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (local.set $g (i32.add (local.get $g) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $out) (local.get $end)))))
+
+  ;; acc = first ? W : W + acc (model order; the new term first for the NaN rule, see wsum)
+  (func (export "gsum") (param $w i32) (param $acc i32) (param $n i32) (param $first i32)
+    (local $end i32) (local $t v128)
+    (local.set $end (i32.add (local.get $acc) (i32.shl (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (i32.const 2))))
+    (if (i32.ge_u (local.get $acc) (local.get $end)) (then (return)))
+    (loop $next
+      (local.set $t (v128.load (local.get $w)))
+      (v128.store (local.get $acc)
+        (select (result v128) (local.get $t) (f32x4.add (local.get $t) (v128.load (local.get $acc))) (local.get $first)))
+      (local.set $w (i32.add (local.get $w) (i32.const 16)))
+      (local.set $acc (i32.add (local.get $acc) (i32.const 16)))
+      (br_if $next (i32.lt_u (local.get $acc) (local.get $end)))))
+
+  ;; The sign election of one model: agree = (S ≥ 0 ? W > 0 : W < 0) (zeros and NaN never agree);
+  ;; first model: mixed = agree ? W : +0, div = agree ? wk : +0; later ones: mixed = agree ? W + mixed
+  ;; : mixed + 0 (−0 + 0 is +0), div = agree ? div + wk : div — gta.wgsl's gta_agree, in order.
+  (func (export "gagree") (param $w i32) (param $sum i32) (param $mixed i32) (param $div i32) (param $wk f32) (param $n i32) (param $first i32)
+    (local $end i32) (local $x v128) (local $agree v128) (local $wkv v128) (local $m v128) (local $dv v128)
+    (local.set $wkv (f32x4.splat (local.get $wk)))
+    (local.set $end (i32.add (local.get $w) (i32.shl (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (i32.const 2))))
+    (if (i32.ge_u (local.get $w) (local.get $end)) (then (return)))
+    (loop $next
+      (local.set $x (v128.load (local.get $w)))
+      (local.set $agree
+        (v128.bitselect
+          (f32x4.gt (local.get $x) (v128.const f32x4 0 0 0 0))
+          (f32x4.lt (local.get $x) (v128.const f32x4 0 0 0 0))
+          (f32x4.ge (v128.load (local.get $sum)) (v128.const f32x4 0 0 0 0))))
+      (if (local.get $first)
+        (then
+          (v128.store (local.get $mixed) (v128.and (local.get $x) (local.get $agree)))
+          (v128.store (local.get $div) (v128.and (local.get $wkv) (local.get $agree))))
+        (else
+          (local.set $m (v128.load (local.get $mixed)))
+          (local.set $dv (v128.load (local.get $div)))
+          (v128.store (local.get $mixed)
+            (v128.bitselect
+              (f32x4.add (local.get $x) (local.get $m))
+              (f32x4.add (local.get $m) (v128.const f32x4 0 0 0 0))
+              (local.get $agree)))
+          (v128.store (local.get $div)
+            (v128.bitselect (f32x4.add (local.get $dv) (local.get $wkv)) (local.get $dv) (local.get $agree)))))
+      (local.set $w (i32.add (local.get $w) (i32.const 16)))
+      (local.set $sum (i32.add (local.get $sum) (i32.const 16)))
+      (local.set $mixed (i32.add (local.get $mixed) (i32.const 16)))
+      (local.set $div (i32.add (local.get $div) (i32.const 16)))
+      (br_if $next (i32.lt_u (local.get $w) (local.get $end)))))
+
+  ;; dst = encode(b + m) as `kind`, m = mixed (÷ (div = 0 ? 1 : div) when `normalize`, × λ when
+  ;; `scale`) — the consensus finish; m + b for the NaN rule.
+  (func (export "cfinish") (param $mixed i32) (param $div i32) (param $b i32) (param $normalize i32) (param $scale i32) (param $lambda f32) (param $kind i32) (param $dst i32) (param $n i32)
+    (local $lv v128) (local $x v128) (local $dv v128) (local $end i32)
+    (local.set $lv (f32x4.splat (local.get $lambda)))
+    (local.set $end (i32.add (local.get $mixed) (i32.shl (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (i32.const 2))))
+    (if (i32.ge_u (local.get $mixed) (local.get $end)) (then (return)))
+    (loop $next
+      (local.set $x (v128.load (local.get $mixed)))
+      (if (local.get $normalize)
+        (then
+          (local.set $dv (v128.load (local.get $div)))
+          (local.set $x
+            (f32x4.div (local.get $x)
+              (v128.bitselect (v128.const f32x4 1 1 1 1) (local.get $dv) (f32x4.eq (local.get $dv) (v128.const f32x4 0 0 0 0)))))))
+      (if (local.get $scale) (then (local.set $x (f32x4.mul (local.get $x) (local.get $lv)))))
+      (local.set $x (f32x4.add (local.get $x) (v128.load (local.get $b))))
+      (if (i32.eqz (local.get $kind))
+        (then
+          (v128.store (local.get $dst) (local.get $x))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16))))
+        (else
+          (if (i32.eq (local.get $kind) (i32.const 1))
+            (then (local.set $x (call $f32_to_bf16 (local.get $x))))
+            (else (local.set $x (call $f32_to_f16 (local.get $x)))))
+          (v128.store64_lane 0 (local.get $dst) (i16x8.narrow_i32x4_u (local.get $x) (local.get $x)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 8)))))
+      (local.set $mixed (i32.add (local.get $mixed) (i32.const 16)))
+      (local.set $div (i32.add (local.get $div) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (br_if $next (i32.lt_u (local.get $mixed) (local.get $end)))))
+
   ;; dst[e] = x[e] decoded from `src` (kind), then rounded through `round` — for inputs whose compute
   ;; dtype differs from the stored one (decodeInto's roundTo); wsum then reads dst as F32.
   (func (export "decode") (param $src i32) (param $kind i32) (param $round i32) (param $dst i32) (param $n i32)

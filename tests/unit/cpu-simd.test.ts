@@ -279,3 +279,35 @@ describe('task_arithmetic on the CPU engine: wasm SIMD and scalar JS give the sa
       }
   });
 });
+
+describe('the task arithmetic family’s apply sweep: wasm SIMD and scalar JS give the same bytes', () => {
+  /** A base (input 0) and task models; 2-D [rows, cols] so DELLA has rows. */
+  function gtaEntry(method: string, rows: number, cols: number, dtypes: Dtype[], out: Dtype, params: Record<string, number | boolean>): PlanEntry {
+    const e = entry(rows * cols, dtypes, { normalize: false, out, weights: [1, 0.7, 0.4, 0.9, 0.25] });
+    return {
+      ...e,
+      method,
+      shape: [rows, cols],
+      params,
+      inputs: e.inputs.map((x, i) => ({
+        ...x,
+        isBase: i === 0,
+        params: i === 0 ? {} : { ...x.params, density: [0.5, 0.7, 0.3, 0.6][i - 1], gamma: 0.05, epsilon: 0.1 },
+        tensor: { ...x.tensor, shape: [rows, cols] },
+      })),
+    };
+  }
+  const methods = ['ties', 'dare_ties', 'dare_linear', 'breadcrumbs', 'breadcrumbs_ties', 'della', 'della_linear', 'task_arithmetic'];
+  test.each(methods)('%s: dtypes, odd shapes, chunkings (della rows off word boundaries), normalize and λ', async (method) => {
+    // task_arithmetic with 4 task models takes the general apply sweep, not the plain loop
+    const models = method === 'task_arithmetic' ? 4 : 2;
+    for (const [rows, cols] of [[3, 7], [37, 113], [9, 1000]])
+      for (const dtypes of [['BF16', 'BF16', 'BF16', 'BF16', 'BF16'], ['F32', 'F16', 'BF16', 'F32', 'F16']] as Dtype[][])
+        for (const params of [{}, { normalize: false, lambda: 0.7 }, { rescale: false }] as Record<string, number | boolean>[])
+          for (const chunkElements of [undefined, 4096]) {
+            const e = gtaEntry(method, rows, cols, dtypes.slice(0, models + 1), 'BF16', params);
+            const [wasm, js] = await both(e, chunkElements);
+            sameBytes(wasm, js, `${method} [${rows}, ${cols}] ${dtypes.slice(0, models + 1).join('+')} ${JSON.stringify(params)} chunks ${chunkElements}`);
+          }
+  });
+});

@@ -11,7 +11,7 @@
 // Every model's selections share each sweep, so a tensor is read (3 + 1 + 1) times at most.
 import type { CpuMethod } from '../shared/cpu/method';
 import { bool, emitInput, num } from '../shared/cpu/method';
-import type { CpuEmit, CpuJob } from '../shared/cpu/method';
+import type { Chunk, CpuEmit, CpuJob } from '../shared/cpu/method';
 import { readAhead } from '../shared/cpu/read-ahead';
 import { kernelDtype, wsumKernels, type KernelDtype, type WsumKernels } from '../shared/cpu/simd';
 import { itemSize } from '../../formats/dtype';
@@ -62,11 +62,17 @@ export function gtaCpu(v: GtaVariant): CpuMethod {
         if (normalize) m = f(m / scalarDiv);
         return lambda !== 1 ? f(m * lambda) : m;
       };
-      const simd = plain ? wsumKernels() : undefined;
-      if (simd) return plainSimd(simd, job, emit, bi, others, weights, sk32, normalize ? scalarDiv : undefined, lambda);
+      const simd = wsumKernels();
+      if (simd && plain) return plainSimd(simd, job, emit, bi, others, weights, sk32, normalize ? scalarDiv : undefined, lambda);
+      const apply = simd && new ApplySimd(simd, job, masks, sk32, weights, v.consensus, normalize, scalarDiv, lambda);
       for (const c of job.chunks) {
         const base = await job.input(bi, c);
         const xs = await job.inputs(c, others);
+        // the SIMD kernels take keep bits from a word boundary: row-aligned (della) chunks may not start on one
+        if (apply && !plain && (c.start % 32 === 0 || masks.every((m) => !m))) {
+          await apply.chunk(c, base, xs, emit);
+          continue;
+        }
         const out = new Float32Array(c.count);
         if (plain) {
           const [x0, x1, x2] = xs;
@@ -211,6 +217,76 @@ async function plainSimd(k: WsumKernels, job: CpuJob, emit: CpuEmit, bi: number,
       k.tfinish(acc, at[0], div !== undefined, div ?? 1, lambda !== 1, lambda, outKind, dst, len);
       if (encoded) encoded.set(mem.subarray(dst, dst + len * outSize), off * outSize);
       else out!.set(new Float32Array(mem.buffer, dst, len), off);
+    }
+    await emit(c, out ?? new Float32Array(0), encoded);
+  }
+}
+
+/**
+ * The apply sweep (after pruning: masks, rescale, the sign election) on the wasm SIMD kernels, block
+ * by block in the scalar loop's order: W = fround(fround(d·s)·w) per model, then either the plain
+ * sum or the consensus (S = ΣW, each model's vote into mixed and div), ÷, × λ, + base, encoded —
+ * the same f32 steps, so the same bytes. Inputs come decoded (the method reads them several times).
+ */
+class ApplySimd {
+  private readonly M: number;
+  private readonly R = 4096 * 4;
+
+  constructor(
+    private readonly k: WsumKernels,
+    private readonly job: CpuJob,
+    private readonly masks: readonly (Uint32Array | undefined)[],
+    private readonly scales: readonly number[],
+    private readonly weights: readonly number[],
+    private readonly consensus: boolean,
+    private readonly normalize: boolean,
+    private readonly scalarDiv: number,
+    private readonly lambda: number,
+  ) {
+    this.M = weights.length;
+    // regions: base, M inputs, M W's, M keep-word blocks, sum, mixed, div, the encoded block
+    k.reserve((3 * this.M + 5) * this.R);
+  }
+
+  async chunk(c: Chunk, base: Float32Array, xs: Float32Array[], emit: CpuEmit): Promise<void> {
+    const { k, M, R, job } = this;
+    const g = k.gta;
+    const encodeTo = job.encodeTo;
+    const outKind = encodeTo ? kernelDtype(encodeTo) : 0;
+    if (outKind === undefined) return job.fail(`cannot encode ${encodeTo} on the CPU engine`);
+    const outSize = encodeTo ? itemSize(encodeTo) : 4;
+    const n = c.count;
+    const out = encodeTo ? undefined : new Float32Array(n);
+    const encoded = encodeTo ? new Uint8Array(n * outSize) : undefined;
+    const X = (i: number) => (1 + i) * R;
+    const W = (i: number) => (1 + M + i) * R;
+    const K = (i: number) => (1 + 2 * M + i) * R;
+    const sum = (1 + 3 * M) * R;
+    const mixed = sum + R;
+    const div = mixed + R;
+    const dst = div + R;
+    const f32 = (a: Float32Array, from: number, len: number) => new Uint8Array(a.buffer, a.byteOffset + from * 4, len * 4);
+    const mem = k.bytes;
+    for (let b0 = 0; b0 < n; b0 += 4096) {
+      const len = Math.min(4096, n - b0);
+      mem.set(f32(base, b0, len), 0);
+      for (let i = 0; i < M; i++) {
+        mem.set(f32(xs[i], b0, len), X(i));
+        const mask = this.masks[i];
+        if (mask) {
+          const w0 = (c.start + b0) >>> 5;
+          const words = mask.subarray(w0, Math.min(mask.length, w0 + Math.ceil(len / 32)));
+          mem.set(new Uint8Array(words.buffer, words.byteOffset, words.byteLength), K(i));
+        }
+        g.gw(X(i), 0, mask ? K(i) : 0, this.scales[i], this.weights[i], W(i), len);
+      }
+      for (let i = 0; i < M; i++) g.gsum(W(i), sum, len, i === 0 ? 1 : 0);
+      if (this.consensus) {
+        for (let i = 0; i < M; i++) g.gagree(W(i), sum, mixed, div, this.weights[i], len, i === 0 ? 1 : 0);
+        g.cfinish(mixed, div, 0, this.normalize ? 1 : 0, this.lambda !== 1 ? 1 : 0, this.lambda, outKind, dst, len);
+      } else k.tfinish(sum, 0, this.normalize, this.scalarDiv, this.lambda !== 1, this.lambda, outKind, dst, len);
+      if (encoded) encoded.set(mem.subarray(dst, dst + len * outSize), b0 * outSize);
+      else out!.set(new Float32Array(mem.buffer, dst, len), b0);
     }
     await emit(c, out ?? new Float32Array(0), encoded);
   }

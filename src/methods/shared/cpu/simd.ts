@@ -22,6 +22,10 @@ interface WsumExports {
   finish(acc: number, divide: number, d: number, kind: KernelDtype, dst: number, n: number): void;
   tsum(x: number, b: number, s: number, w: number, acc: number, n: number, first: number): void;
   tfinish(acc: number, b: number, divide: number, d: number, scale: number, lambda: number, kind: KernelDtype, dst: number, n: number): void;
+  gw(x: number, b: number, mask: number, s: number, w: number, out: number, n: number): void;
+  gsum(w: number, acc: number, n: number, first: number): void;
+  gagree(w: number, sum: number, mixed: number, div: number, wk: number, n: number, first: number): void;
+  cfinish(mixed: number, div: number, b: number, normalize: number, scale: number, lambda: number, kind: KernelDtype, dst: number, n: number): void;
 }
 
 /** One thread's instance of the wsum kernels and a view of its memory. */
@@ -59,6 +63,11 @@ export class WsumKernels {
     this.x.finish(acc, divide ? 1 : 0, d, kind, dst, n);
   }
 
+  /** The apply-sweep kernels (called directly: their arguments are plain pointers and flags). */
+  get gta(): GtaKernels {
+    return this.x;
+  }
+
   /** Task arithmetic: t = ((x − b)·s)·w over f32 values at x and b; acc = first ? t : t + acc (no 0 + t: −0 stays). */
   tsum(x: number, b: number, s: number, w: number, acc: number, n: number, first: boolean): void {
     this.x.tsum(x, b, s, w, acc, n, first ? 1 : 0);
@@ -68,6 +77,18 @@ export class WsumKernels {
   tfinish(acc: number, b: number, divide: boolean, d: number, scale: boolean, lambda: number, kind: KernelDtype, dst: number, n: number): void {
     this.x.tfinish(acc, b, divide ? 1 : 0, d, scale ? 1 : 0, lambda, kind, dst, n);
   }
+}
+
+/** The exports for the generalized task arithmetic family's apply sweep (methods/gta/cpu.ts). */
+export interface GtaKernels {
+  /** W = fround(fround(d·s)·w), d = x − b where kept (mask: the block's keep words at that offset; 0: all kept), else +0. */
+  gw(x: number, b: number, mask: number, s: number, w: number, out: number, n: number): void;
+  /** acc = first ? W : W + acc. */
+  gsum(w: number, acc: number, n: number, first: number): void;
+  /** One model's sign election into mixed / div (gta.wgsl gta_agree). */
+  gagree(w: number, sum: number, mixed: number, div: number, wk: number, n: number, first: number): void;
+  /** dst = encode(b + (mixed ÷ (div = 0 ? 1 : div) when normalize) × λ when scale). */
+  cfinish(mixed: number, div: number, b: number, normalize: number, scale: number, lambda: number, kind: KernelDtype, dst: number, n: number): void;
 }
 
 /** The smallest module using a 128-bit SIMD instruction: (func (result v128) (v128.const i32x4 0 0 0 0)). */
