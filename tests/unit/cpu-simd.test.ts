@@ -14,6 +14,7 @@ import { MemorySource } from '../../src/io/sources';
 import type { PlanEntry } from '../../src/recipe/plan-types';
 import type { Dtype } from '../../src/formats/dtype';
 import { GENERATED, generatedModule } from '../../scripts/build-wasm';
+import { WSUM_WASM } from '../../src/methods/shared/cpu/wasm-kernels.gen';
 
 const hex = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 
@@ -209,6 +210,10 @@ describe('the scalar JS fallback', () => {
 });
 
 describe('the generated module', () => {
+  test('stays under the 4 KB Chromium compiles synchronously on a page main thread', () => {
+    expect(atob(WSUM_WASM).length).toBeLessThan(4096);
+  });
+
   test('is what shaders/cpu/*.wat assembles to (run `npm run build:wasm` after editing a .wat)', async () => {
     expect(readFileSync(GENERATED, 'utf8') === (await generatedModule()), 'the generated module is stale: run npm run build:wasm').toBe(true);
   });
