@@ -263,9 +263,10 @@ export class HubFileSource implements ByteSource {
    * Fetches blocks [first, last] into the cache (io/hub/prefetch.ts): those neither stored, in
    * flight here nor claimed by another thread; consecutive missing blocks in one request. Counts
    * only network bytes (nobody read them yet). Resolves with the bytes fetched; a failed fetch
-   * rejects after its claims are released (a reader then fetches the block itself).
+   * rejects after its claims are released (a reader then fetches the block itself). `onBytes` is
+   * told each piece of body as it arrives (the prefetcher counts the bytes still on the link).
    */
-  async fetchBlocks(first: number, last: number, signal?: AbortSignal): Promise<number> {
+  async fetchBlocks(first: number, last: number, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<number> {
     const cache = this.cache;
     if (!cache) return 0;
     const B = cache.blockSize;
@@ -287,7 +288,7 @@ export class HubFileSource implements ByteSource {
       j = k + 1;
       const start = run[0] * B;
       const end = Math.min(this.size, (run[run.length - 1] + 1) * B);
-      const got = this.fetchRange(start, end - start, signal);
+      const got = this.fetchRange(start, end - start, signal, onBytes);
       const stores = run.map((idx, m) => {
         const p = got.then((bytes) => bytes.slice(m * B, Math.min(bytes.length, (m + 1) * B)));
         this.inflight.set(idx, p);
@@ -371,8 +372,8 @@ export class HubFileSource implements ByteSource {
       throw new IoError(`${this.where}: the Hub answered for commit ${commit}, not the pinned ${this.file.commit}`, { file: this.file.path, model: this.file.repo });
   }
 
-  /** Reads [offset, offset+length) from the network, retrying and resuming. */
-  private async fetchRange(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  /** Reads [offset, offset+length) from the network, retrying and resuming; `onBytes` is told each piece of body received. */
+  private async fetchRange(offset: number, length: number, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<Uint8Array> {
     const out = new Uint8Array(length);
     const policy = this.o.retry ?? threadDefaults.retry ?? DEFAULT_RETRY;
     let got = 0;
@@ -431,6 +432,7 @@ export class HubFileSource implements ByteSource {
             out.set(v, got);
             got += v.length;
             this.meter?.network(v.length);
+            onBytes?.(v.length);
           }
         } finally {
           reader.releaseLock();

@@ -1,0 +1,155 @@
+// A Hub merge's reads start before the plan exists (cli/hub.ts readEarly + io/hub/prefetch.ts):
+// as soon as a repo's file listing is in, the first block of each safetensors file the model's
+// opening reads (header + first tensors) and its small JSON files are on the link, so reading the
+// headers makes no request at all; a file the merge never reads (a weights file the shard index
+// does not name) is not touched; once the plan is followed, the prefetcher runs no further ahead of
+// the readers than its bound; every byte crosses the link once and the counters add up.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliHub } from '../../src/cli/hub';
+import { planReads } from '../../src/cli/merge';
+import { openResolved, type ResolvedModel } from '../../src/cli/models';
+import type { ModelInfo } from '../../src/formats/model-info';
+import { parseMergekitYaml } from '../../src/recipe/mergekit-yaml';
+import { buildPlan } from '../../src/recipe/plan';
+import { writeTinyLlama } from '../fixtures/checkpoints';
+import { bytes, startFakeHub, type FakeHub, type LoggedRequest } from '../fake-hub/server';
+
+const MiB = 1024 * 1024;
+const B = 4 * MiB; // the CLI cache's block size
+const SHAPE = { layers: 12, hidden: 256, intermediate: 768, vocab: 4096, dtype: 'BF16' as const };
+const REFS = ['org/base', 'org/ft'];
+const FAST = { maxRetries: 3, baseDelayMs: 2, maxDelayMs: 10, maxRetryAfterMs: 100 };
+
+let hub: FakeHub;
+let tmp: string;
+/** Bytes of each stored file, by "repo/path". */
+const stored = new Map<string, Uint8Array>();
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'hub-early-'));
+  hub = await startFakeHub({ throttle: { bytesPerSecond: 60e6, latencyMs: 20 } });
+  for (const [i, ref] of REFS.entries()) {
+    const dir = join(tmp, 'models', ref);
+    // two shards and an index, as large repos are published
+    await writeTinyLlama(dir, { ...SHAPE, seed: 21 + i, shardBytes: 12 * MiB });
+    // weights the index does not name (as consolidated.safetensors beside the shards of some repos): never read
+    await writeFile(join(dir, 'consolidated.safetensors'), bytes(9 * MiB, 5 + i));
+    await hub.store.commitFolder(ref, dir);
+    const commit = hub.store.get(ref)!.commits.get(hub.store.get(ref)!.refs.get('main')!)!;
+    for (const [path, b] of commit.files) stored.set(`${ref}/${path}`, b);
+  }
+});
+afterAll(async () => {
+  await hub?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+/** "repo/path" of a logged read (hub resolve URL or the CDN's object) — by the object's bytes. */
+const lfsPath = new Map<string, string>();
+function fileOf(r: LoggedRequest): string | undefined {
+  const m = /\/([^/]+\/[^/]+)\/resolve\/[0-9a-f]{40}\/(.+)$/.exec(r.url);
+  if (m) return `${m[1]}/${decodeURIComponent(m[2])}`;
+  const oid = /\/lfs\/([0-9a-f]{64})/.exec(r.url)?.[1];
+  if (!oid) return undefined;
+  if (!lfsPath.size) {
+    for (const [key, b] of stored)
+      for (const [o, obj] of hub.store.lfsObjects) if (obj === b) lfsPath.set(o, key);
+  }
+  return lfsPath.get(oid);
+}
+
+/** Data reads that sent bytes: file, span [start, end], times. */
+function reads(): { file: string; start: number; end: number; at: number; endedAt?: number }[] {
+  return hub.log
+    .filter((r) => r.range && r.bytesSent > 0)
+    .map((r) => {
+      const m = /bytes=(\d+)-(\d+)/.exec(r.range!)!;
+      return { file: fileOf(r)!, start: Number(m[1]), end: Number(m[1]) + r.bytesSent - 1, at: r.at, endedAt: r.endedAt };
+    });
+}
+
+async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> {
+  const t0 = performance.now();
+  while (!ok()) {
+    if (performance.now() - t0 > ms) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('a Hub merge reads before the plan exists', () => {
+  it('fetches the header blocks as soon as the listing is in, only the needed files, within the bound, each byte once', { timeout: 20_000 }, async () => {
+    hub.log.length = 0;
+    const cacheBytes = 60 * MiB; // a budget of 20 MiB ahead (a third of the cache), the header blocks included
+    const cli = await CliHub.open({ cacheDir: join(tmp, 'cache'), cacheBytes, env: { HF_ENDPOINT: hub.url }, retry: FAST, readEarly: true });
+    try {
+      const models: ResolvedModel[] = await Promise.all(REFS.map((r) => cli.resolve(r)));
+      const resolvedAt = performance.now();
+      const shards = (ref: string) => [...stored.keys()].filter((k) => k.startsWith(`${ref}/model-`) && k.endsWith('.safetensors'));
+      const needed = REFS.flatMap(shards);
+      expect(needed).toHaveLength(4);
+      // nothing opened yet, no plan: the first block of every shard arrives anyway
+      await until('the header blocks are in', () => needed.every((f) => reads().some((r) => r.file === f && r.start === 0 && r.endedAt !== undefined)));
+      const early = reads();
+      expect(Math.min(...early.filter((r) => r.file.endsWith('.safetensors')).map((r) => r.at))).toBeLessThan(resolvedAt + 1000);
+      for (const r of early.filter((x) => x.file.endsWith('.safetensors'))) {
+        expect(r.start).toBe(0); // before the plan: nothing past a file's first block
+        expect(r.end).toBe(Math.min(B, stored.get(r.file)!.length) - 1);
+      }
+      // opening the models (config, index, every shard's header) now needs no request at all
+      const before = hub.log.length;
+      const infos = new Map<string, ModelInfo>();
+      for (const m of models) infos.set(m.ref, await openResolved(m));
+      expect(hub.log.slice(before).filter((r) => r.method === 'GET')).toEqual([]);
+
+      const recipe = parseMergekitYaml(`merge_method: linear\nmodels:\n${REFS.map((r) => `  - model: ${r}\n    parameters: { weight: 0.5 }\n`).join('')}dtype: bfloat16\n`);
+      const plan = buildPlan(recipe, infos);
+      const ranges = planReads(plan, recipe, infos);
+      const pf = cli.prefetch(ranges)!;
+      expect(pf).toBeDefined();
+      expect(pf.firstRequestAt!).toBeLessThan(pf.followedAt!);
+
+      // no reader yet: it stops at its bound ahead (20 MiB, the header blocks included, rounded out to whole blocks)
+      const earlyBytes = hub.bytesSent((r) => !!r.range);
+      await new Promise((r) => setTimeout(r, 400));
+      const ahead = hub.bytesSent((r) => !!r.range) - earlyBytes;
+      expect(ahead).toBeGreaterThan(0);
+      expect(earlyBytes + ahead).toBeLessThanOrEqual(cacheBytes / 3 + B);
+      const total = needed.reduce((n, f) => n + stored.get(f)!.length, 0);
+      expect(earlyBytes + ahead).toBeLessThan(total);
+
+      // the readers (as the engine's threads, in plan order): the prefetcher follows them to the end
+      for (const r of ranges) {
+        const got = await r.source.read(r.offset, r.length);
+        const file = models.find((m) => m.files.some((f) => f.source === r.source))!;
+        const path = file.files.find((f) => f.source === r.source)!.path;
+        const want = stored.get(`${file.hub!.repo}/${path}`)!.subarray(r.offset, r.offset + r.length);
+        expect(Buffer.from(got).equals(Buffer.from(want)), `${file.ref}/${path}`).toBe(true);
+      }
+      await pf.done;
+      expect(pf.error).toBeUndefined();
+      expect(pf.networkBytes).toBeGreaterThan(0);
+
+      // every byte of the needed shards crossed the link exactly once; the unnamed weights never did
+      const all = reads();
+      expect(all.some((r) => r.file.endsWith('consolidated.safetensors'))).toBe(false);
+      for (const f of needed) {
+        const spans = all.filter((r) => r.file === f).sort((a, b) => a.start - b.start);
+        let next = 0;
+        for (const s of spans) {
+          expect(s.start, `${f}: a byte fetched twice or skipped`).toBe(next);
+          next = s.end + 1;
+        }
+        expect(next).toBe(stored.get(f)!.length);
+      }
+      // the counters: network = what the Hub sent; the readers' bytes all came from the cache or the network
+      expect(cli.stats.networkBytes).toBe(hub.bytesSent((r) => r.method === 'GET' && r.status >= 200 && r.status < 300 && !r.url.startsWith('/api/')));
+      expect(cli.stats.networkBytes + cli.stats.cacheBytes).toBeGreaterThanOrEqual(ranges.reduce((n, r) => n + r.length, 0));
+    } finally {
+      await cli.stopPrefetch();
+      await cli.settle();
+    }
+  });
+});
