@@ -10,6 +10,7 @@
 // Exit codes: 0 success, 1 merge/config/model error (no output folder is left) or a failed publish
 // (the output folder stays; nothing half-committed on the Hub), 2 bad arguments, 130 interrupted.
 import { readFile, stat } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openAsBlob, rmSync } from 'node:fs';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -203,6 +204,9 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
 
   const started = Date.now();
   const perfStarted = performance.now();
+  // the benchmark's log: how long the main thread (which starts the Hub requests) was kept from them
+  const loopDelay = process.env.MERGE_STUDIO_PREFETCH_LOG ? monitorEventLoopDelay({ resolution: 10 }) : undefined;
+  loopDelay?.enable();
   const at = (t: number | undefined) => (t === undefined ? '–' : formatDuration(t - perfStarted));
   const configPath = resolve(o.config);
   let output: OutputDir | undefined;
@@ -392,7 +396,9 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           if (prefetch && (o.verbose || process.env.MERGE_STUDIO_PREFETCH_LOG))
             err(
               `hub prefetch: ${formatBytes(prefetch.networkBytes)} fetched ahead in ${prefetch.requests} runs, up to ${prefetch.maxInFlight} requests / ${formatBytes(prefetch.maxWindowBytes)} in flight, ` +
-                `first request at t = ${at(prefetch.firstRequestAt)}, last in at t = ${at(prefetch.lastSettledAt)} (merge done at t = ${formatDuration(Date.now() - started)})${prefetch.error ? ` (stopped: ${messageOf(prefetch.error)})` : ''}`,
+                `first request at t = ${at(prefetch.firstRequestAt)}, last in at t = ${at(prefetch.lastSettledAt)} (merge done at t = ${formatDuration(Date.now() - started)}); ` +
+                `waited for room ${formatDuration(prefetch.waited.room)}, for the readers ${formatDuration(prefetch.waited.budget)}` +
+                `${loopDelay ? `; main thread's event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms` : ''}${prefetch.error ? ` (stopped: ${messageOf(prefetch.error)})` : ''}`,
             );
         });
         progress.finish();

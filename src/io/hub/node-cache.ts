@@ -26,6 +26,8 @@ interface Entry {
 
 export class DiskBlockStore implements BlockStore {
   private readonly entries = new Map<string, Entry>();
+  /** Block folders this store made (or found) since it opened or was cleared. */
+  private readonly folders = new Set<string>();
   private total = 0;
   private clock = 0;
 
@@ -57,6 +59,7 @@ export class DiskBlockStore implements BlockStore {
     const dir = this.dir;
     await mkdir(join(dir, 'blocks'), { recursive: true });
     this.entries.clear();
+    this.folders.clear();
     this.total = 0;
     const s = this;
     const found: { id: string; e: Entry }[] = [];
@@ -149,10 +152,19 @@ export class DiskBlockStore implements BlockStore {
     if (bytes.length > this.limit) return;
     const { id, sub, file } = this.id(key, index);
     if (this.entries.has(id)) return;
-    await mkdir(sub, { recursive: true });
-    await writeFile(join(sub, 'key'), key).catch(() => undefined);
+    const makeFolder = async () => {
+      await mkdir(sub, { recursive: true });
+      await writeFile(join(sub, 'key'), key).catch(() => undefined);
+      this.folders.add(sub);
+    };
+    // once per file's folder in this store, not per block (again if the folder went away meanwhile)
+    if (!this.folders.has(sub)) await makeFolder();
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, bytes);
+    await writeFile(tmp, bytes).catch(async (e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      await makeFolder();
+      await writeFile(tmp, bytes);
+    });
     await rename(tmp, file);
     if (this.entries.has(id)) return; // a concurrent put of the same block
     this.entries.set(id, { path: file, bytes: bytes.length, used: ++this.clock });
@@ -185,6 +197,7 @@ export class DiskBlockStore implements BlockStore {
     await rm(join(this.dir, 'blocks'), { recursive: true, force: true });
     await mkdir(join(this.dir, 'blocks'), { recursive: true });
     this.entries.clear();
+    this.folders.clear();
     this.hot.clear();
     this.hotBytes = 0;
     this.total = 0;

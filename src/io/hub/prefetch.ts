@@ -102,6 +102,11 @@ export class HubPrefetcher {
   followedAt: number | undefined;
   /** From start until the last request settled (or stop()). */
   elapsedMs = 0;
+  /**
+   * Time (ms) it waited with work queued, by reason: room (the request or byte window full) and
+   * budget (too far ahead of the readers); and with no work queued yet (work: before the plan).
+   */
+  readonly waited = { room: 0, budget: 0, work: 0 };
   /** The first failure (the readers fetch what was left and report their own errors). */
   error: unknown;
   readonly done: Promise<void>;
@@ -221,7 +226,9 @@ export class HubPrefetcher {
       const job = urgent ? this.urgent[0] : this.jobs[this.next];
       if (!job) {
         if (this.closed) break;
+        const t = performance.now();
         await this.pause(undefined);
+        this.waited.work += performance.now() - t;
         continue;
       }
       const bytes = this.jobBytes(job);
@@ -234,7 +241,9 @@ export class HubPrefetcher {
       }
       if (!(room && inBudget)) {
         // no room: a settling request or arriving bytes wake it; over budget: poll the readers
+        const t = performance.now();
         await this.pause(room ? poll : undefined);
+        this.waited[room ? 'budget' : 'room'] += performance.now() - t;
         continue;
       }
       if (urgent) this.urgent.shift();

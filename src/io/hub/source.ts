@@ -290,7 +290,8 @@ export class HubFileSource implements ByteSource {
       const end = Math.min(this.size, (run[run.length - 1] + 1) * B);
       const got = this.fetchRange(start, end - start, signal, onBytes);
       const stores = run.map((idx, m) => {
-        const p = got.then((bytes) => bytes.slice(m * B, Math.min(bytes.length, (m + 1) * B)));
+        // a view, not a copy: the run's buffer is this request's alone
+        const p = got.then((bytes) => (run.length === 1 ? bytes : bytes.subarray(m * B, Math.min(bytes.length, (m + 1) * B))));
         this.inflight.set(idx, p);
         const stored = p.then((block) => cache.put(this.key, idx, block));
         stored.then(
