@@ -14,6 +14,7 @@ import { openResolved, type ResolvedModel } from '../../src/cli/models';
 import type { ModelInfo } from '../../src/formats/model-info';
 import { parseMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { buildPlan } from '../../src/recipe/plan';
+import { tokenizerFiles } from '../../src/merge/tokenizer-files';
 import { writeTinyLlama } from '../fixtures/checkpoints';
 import { bytes, startFakeHub, type FakeHub, type LoggedRequest } from '../fake-hub/server';
 
@@ -82,7 +83,7 @@ async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> 
 describe('a Hub merge reads before the plan exists', () => {
   it('fetches the header blocks as soon as the listing is in, only the needed files, within the bound, each byte once', { timeout: 20_000 }, async () => {
     hub.log.length = 0;
-    const cacheBytes = 60 * MiB; // a budget of 20 MiB ahead (a third of the cache), the header blocks included
+    const cacheBytes = 90 * MiB; // a budget of 30 MiB ahead (a third of the cache), the header blocks included
     const cli = await CliHub.open({ cacheDir: join(tmp, 'cache'), cacheBytes, env: { HF_ENDPOINT: hub.url }, retry: FAST, readEarly: true });
     try {
       const models: ResolvedModel[] = await Promise.all(REFS.map((r) => cli.resolve(r)));
@@ -111,14 +112,19 @@ describe('a Hub merge reads before the plan exists', () => {
       expect(pf).toBeDefined();
       expect(pf.firstRequestAt!).toBeLessThan(pf.followedAt!);
 
-      // no reader yet: it stops at its bound ahead (20 MiB, the header blocks included, rounded out to whole blocks)
+      // no reader yet: it goes on past the header blocks and stops at its bound ahead (30 MiB, the header blocks included, rounded out to whole blocks)
       const earlyBytes = hub.bytesSent((r) => !!r.range);
       await new Promise((r) => setTimeout(r, 400));
       const ahead = hub.bytesSent((r) => !!r.range) - earlyBytes;
-      expect(ahead).toBeGreaterThan(0);
+      expect(ahead).toBeGreaterThanOrEqual(B);
       expect(earlyBytes + ahead).toBeLessThanOrEqual(cacheBytes / 3 + B);
       const total = needed.reduce((n, f) => n + stored.get(f)!.length, 0);
       expect(earlyBytes + ahead).toBeLessThan(total);
+      // the tokenizer files the output copies (read last) were fetched first: writing them needs no request
+      const logged = hub.log.length;
+      const tok = await tokenizerFiles(plan, recipe, infos);
+      expect(tok.map((f) => f.name)).toEqual(expect.arrayContaining(['tokenizer.json', 'tokenizer_config.json']));
+      expect(hub.log.slice(logged).filter((r) => r.method === 'GET')).toEqual([]);
 
       // the readers (as the engine's threads, in plan order): the prefetcher follows them to the end
       for (const r of ranges) {
