@@ -22,7 +22,12 @@ interface Entry {
   path: string;
   bytes: number;
   used: number;
+  /** The block file's mtime as this store last set or saw it (epoch ms): its recency between runs. */
+  mtime: number;
 }
+
+/** A block's mtime is refreshed on a hit only when older than this: recency between runs needs no finer grain, and a touch per 4 MiB read is a syscall the merge's threads pay. */
+const TOUCH_AFTER_MS = 60_000;
 
 export class DiskBlockStore implements BlockStore {
   private readonly entries = new Map<string, Entry>();
@@ -69,7 +74,7 @@ export class DiskBlockStore implements BlockStore {
         if (!n.endsWith('.blk')) continue;
         const path = join(sub, n);
         const st = await stat(path).catch(() => undefined);
-        if (st?.isFile()) found.push({ id: `${h}/${n}`, e: { path, bytes: st.size, used: st.mtimeMs } });
+        if (st?.isFile()) found.push({ id: `${h}/${n}`, e: { path, bytes: st.size, used: st.mtimeMs, mtime: st.mtimeMs } });
       }
     }
     found.sort((a, b) => a.e.used - b.e.used);
@@ -114,7 +119,7 @@ export class DiskBlockStore implements BlockStore {
       // not indexed here: another thread or process may have stored it since this store opened
       const st = await stat(file).catch(() => undefined);
       if (!st?.isFile() || st.size === 0) return undefined;
-      e = { path: file, bytes: st.size, used: ++this.clock };
+      e = { path: file, bytes: st.size, used: ++this.clock, mtime: st.mtimeMs };
       this.entries.set(id, e);
       this.total += e.bytes;
     }
@@ -130,8 +135,11 @@ export class DiskBlockStore implements BlockStore {
       if (b.length !== e.bytes) throw new Error('changed');
       e.used = ++this.clock;
       this.remember(id, b);
-      const now = new Date();
-      await utimes(file, now, now).catch(() => undefined);
+      const now = Date.now();
+      if (now - e.mtime > TOUCH_AFTER_MS) {
+        e.mtime = now;
+        await utimes(file, new Date(now), new Date(now)).catch(() => undefined);
+      }
       return b;
     } catch {
       this.entries.delete(id);
@@ -167,7 +175,7 @@ export class DiskBlockStore implements BlockStore {
     });
     await rename(tmp, file);
     if (this.entries.has(id)) return; // a concurrent put of the same block
-    this.entries.set(id, { path: file, bytes: bytes.length, used: ++this.clock });
+    this.entries.set(id, { path: file, bytes: bytes.length, used: ++this.clock, mtime: Date.now() });
     this.remember(id, bytes);
     this.total += bytes.length;
     await this.evict();
