@@ -42,6 +42,13 @@ export const PREFETCH_RUN_BLOCKS = 4;
  * no longer than that.
  */
 export const PREFETCH_WINDOW_BYTES = 32 * 1024 * 1024;
+/**
+ * A safetensors file's first block is fetched as two requests at once: its first 512 KiB (the
+ * header of a model of this size; a larger header is read from the whole block), which the header
+ * read takes as soon as they arrive, and the rest of the block. The plan is built while the rest
+ * keeps the link busy.
+ */
+export const EARLY_HEAD_BYTES = 512 * 1024;
 
 export interface HubCliOptions {
   token?: string;
@@ -143,6 +150,7 @@ class CliHubSource implements ByteSource {
     readonly inner: HubFileSource,
     private readonly forThreads: Extract<PortableSource, { kind: 'node-hub' }>,
     private readonly onError: (e: unknown) => void,
+    private readonly meter: HubMeter,
   ) {}
   get name() {
     return this.inner.name;
@@ -154,7 +162,20 @@ class CliHubSource implements ByteSource {
   get storageUrl(): string | undefined {
     return this.inner.storageUrl ?? this.prefetchSource?.storageUrl;
   }
-  read(offset: number, length: number, signal?: AbortSignal) {
+  read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    // a header read while the prefetcher brings the file's first bytes ahead of its first block
+    const head = this.prefetchSource?.headBytes;
+    if (head && length > 0 && offset >= 0 && offset + length <= head.length && !signal?.aborted)
+      return head.bytes.then(
+        (b) => {
+          this.meter.cache(length);
+          return b.slice(offset, offset + length);
+        },
+        () => this.readInner(offset, length, signal),
+      );
+    return this.readInner(offset, length, signal);
+  }
+  private readInner(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     this.inner.useStorageUrl(this.prefetchSource?.storageUrl);
     return this.inner.read(offset, length, signal).catch((e: unknown) => {
       this.onError(e);
@@ -322,7 +343,7 @@ export class CliHub {
       const onError = (e: unknown) => {
         if (e instanceof StudioError && !(e instanceof CancelledError)) this.failure ??= e;
       };
-      return { path: f.path, size: f.size, source: new CliHubSource(src, forThreads, onError) as ByteSource };
+      return { path: f.path, size: f.size, source: new CliHubSource(src, forThreads, onError, this.stats) as ByteSource };
     });
     if (this.readEarly && this.cache) this.readHeadersEarly(files, role, this.cache);
     return { ref, hub: model, files };
@@ -343,7 +364,7 @@ export class CliHub {
     const early = (f: { size: number; source: ByteSource } | undefined, whole: boolean): HubFileSource | undefined => {
       if (!f || !(f.source instanceof CliHubSource) || f.size === 0) return undefined;
       const own = this.prefetchSourceOf(f.source, cache);
-      pf.early(own, 0, whole ? Math.floor((f.size - 1) / B) : 0);
+      pf.early(own, 0, whole ? Math.floor((f.size - 1) / B) : 0, whole ? undefined : EARLY_HEAD_BYTES);
       return own;
     };
     const named = (path: string) => files.find((f) => f.path === path);

@@ -1,14 +1,15 @@
 // A Hub merge's reads start before the plan exists (cli/hub.ts readEarly + io/hub/prefetch.ts):
 // as soon as a repo's file listing is in, the first block of each safetensors file the model's
-// opening reads (header + first tensors) and its small JSON files are on the link, so reading the
-// headers makes no request at all; a file the merge never reads (a weights file the shard index
+// opening reads (its header's bytes as a request of their own, and the rest) and its small JSON
+// files are on the link, so reading the headers makes no request at all and does not wait for the
+// whole blocks; a file the merge never reads (a weights file the shard index
 // does not name) is not touched; once the plan is followed, the prefetcher runs no further ahead of
 // the readers than its bound; every byte crosses the link once and the counters add up.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliHub } from '../../src/cli/hub';
+import { CliHub, EARLY_HEAD_BYTES } from '../../src/cli/hub';
 import { planReads } from '../../src/cli/merge';
 import { openResolved, type ResolvedModel } from '../../src/cli/models';
 import type { ModelInfo } from '../../src/formats/model-info';
@@ -20,7 +21,7 @@ import { bytes, startFakeHub, type FakeHub, type LoggedRequest } from '../fake-h
 
 const MiB = 1024 * 1024;
 const B = 4 * MiB; // the CLI cache's block size
-const SHAPE = { layers: 12, hidden: 256, intermediate: 768, vocab: 4096, dtype: 'BF16' as const };
+const SHAPE = { layers: 8, hidden: 256, intermediate: 768, vocab: 4096, dtype: 'BF16' as const };
 const REFS = ['org/base', 'org/ft'];
 const FAST = { maxRetries: 3, baseDelayMs: 2, maxDelayMs: 10, maxRetryAfterMs: 100 };
 
@@ -31,7 +32,7 @@ const stored = new Map<string, Uint8Array>();
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'hub-early-'));
-  hub = await startFakeHub({ throttle: { bytesPerSecond: 60e6, latencyMs: 20 } });
+  hub = await startFakeHub({ throttle: { bytesPerSecond: 20e6, latencyMs: 20 } });
   for (const [i, ref] of REFS.entries()) {
     const dir = join(tmp, 'models', ref);
     // two shards and an index, as large repos are published
@@ -81,9 +82,9 @@ async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> 
 }
 
 describe('a Hub merge reads before the plan exists', () => {
-  it('fetches the header blocks as soon as the listing is in, only the needed files, within the bound, each byte once', { timeout: 20_000 }, async () => {
+  it('fetches the headers and first blocks as soon as the listing is in, only the needed files, within the bound, each byte once', { timeout: 20_000 }, async () => {
     hub.log.length = 0;
-    const cacheBytes = 90 * MiB; // a budget of 30 MiB ahead (a third of the cache), the header blocks included
+    const cacheBytes = 84 * MiB; // a budget of 28 MiB ahead (a third of the cache), the header blocks included
     const cli = await CliHub.open({ cacheDir: join(tmp, 'cache'), cacheBytes, env: { HF_ENDPOINT: hub.url }, retry: FAST, readEarly: true });
     try {
       const models: ResolvedModel[] = await Promise.all(REFS.map((r) => cli.resolve(r)));
@@ -91,19 +92,30 @@ describe('a Hub merge reads before the plan exists', () => {
       const shards = (ref: string) => [...stored.keys()].filter((k) => k.startsWith(`${ref}/model-`) && k.endsWith('.safetensors'));
       const needed = REFS.flatMap(shards);
       expect(needed).toHaveLength(4);
-      // nothing opened yet, no plan: the first block of every shard arrives anyway
-      await until('the header blocks are in', () => needed.every((f) => reads().some((r) => r.file === f && r.start === 0 && r.endedAt !== undefined)));
-      const early = reads();
-      expect(Math.min(...early.filter((r) => r.file.endsWith('.safetensors')).map((r) => r.at))).toBeLessThan(resolvedAt + 1000);
-      for (const r of early.filter((x) => x.file.endsWith('.safetensors'))) {
-        expect(r.start).toBe(0); // before the plan: nothing past a file's first block
-        expect(r.end).toBe(Math.min(B, stored.get(r.file)!.length) - 1);
-      }
-      // opening the models (config, index, every shard's header) now needs no request at all
+      // nothing opened yet, no plan: the first bytes of every shard (its header) arrive anyway
+      const headIn = (f: string) => reads().some((r) => r.file === f && r.start === 0 && r.end === Math.min(EARLY_HEAD_BYTES, stored.get(f)!.length) - 1 && r.endedAt !== undefined);
+      await until('the shards\' first bytes are in', () => needed.every(headIn));
+      expect(Math.min(...reads().filter((r) => r.file.endsWith('.safetensors')).map((r) => r.at))).toBeLessThan(resolvedAt + 1000);
+      // opening the models (config, index, every shard's header) needs no request: the headers come
+      // from those first bytes (or the first blocks, if in already: hub-prefetch.test.ts holds the
+      // rest of a block back to show a header read does not wait for it)
       const before = hub.log.length;
       const infos = new Map<string, ModelInfo>();
-      for (const m of models) infos.set(m.ref, await openResolved(m));
+      const opened = await Promise.all(models.map((m) => openResolved(m)));
+      models.forEach((m, i) => infos.set(m.ref, opened[i]));
       expect(hub.log.slice(before).filter((r) => r.method === 'GET')).toEqual([]);
+      const firstBlock = (f: string) => Math.min(B, stored.get(f)!.length);
+      const blockIn = (f: string) => reads().filter((r) => r.file === f && r.endedAt !== undefined).reduce((n, r) => n + r.end - r.start + 1, 0) === firstBlock(f);
+      await until('the first blocks are in', () => needed.every(blockIn));
+      const early = reads().filter((x) => x.file.endsWith('.safetensors'));
+      // before the plan: nothing past a file's first block (two requests: the header's bytes and the rest)
+      for (const f of needed) {
+        const spans = early.filter((r) => r.file === f).sort((x, y) => x.start - y.start);
+        expect(spans.map((r) => [r.start, r.end])).toEqual([
+          [0, EARLY_HEAD_BYTES - 1],
+          [EARLY_HEAD_BYTES, firstBlock(f) - 1],
+        ]);
+      }
 
       const recipe = parseMergekitYaml(`merge_method: linear\nmodels:\n${REFS.map((r) => `  - model: ${r}\n    parameters: { weight: 0.5 }\n`).join('')}dtype: bfloat16\n`);
       const plan = buildPlan(recipe, infos);
@@ -112,7 +124,7 @@ describe('a Hub merge reads before the plan exists', () => {
       expect(pf).toBeDefined();
       expect(pf.firstRequestAt!).toBeLessThan(pf.followedAt!);
 
-      // no reader yet: it goes on past the header blocks and stops at its bound ahead (30 MiB, the header blocks included, rounded out to whole blocks)
+      // no reader yet: it goes on past the header blocks and stops at its bound ahead (28 MiB, the header blocks included, rounded out to whole blocks)
       const earlyBytes = hub.bytesSent((r) => !!r.range);
       await new Promise((r) => setTimeout(r, 400));
       const ahead = hub.bytesSent((r) => !!r.range) - earlyBytes;

@@ -56,6 +56,8 @@ interface Job {
   end: number;
   /** Position when the readers reach its first block. */
   start: number;
+  /** Block 0 alone, its first `head` bytes as a request of their own (HubFileSource.fetchHeadBlock). */
+  head?: number;
 }
 
 /**
@@ -145,9 +147,10 @@ export class HubPrefetcher {
 
   /**
    * Fetches blocks [first, last] of a file before any followed range; blocks past the budget are
-   * left out (false): their readers fetch them.
+   * left out (false): their readers fetch them. With `head`, block 0 comes as two requests at once,
+   * its first `head` bytes on their own (a header read takes them before the block is complete).
    */
-  early(source: HubFileSource, first: number, last: number): boolean {
+  early(source: HubFileSource, first: number, last: number, head?: number): boolean {
     if (this.closed) return false;
     let got = this.seen.get(source);
     if (!got) this.seen.set(source, (got = new Set()));
@@ -163,8 +166,8 @@ export class HubPrefetcher {
       this.earlyBytes += bytes;
       got.add(b);
       const j = this.urgent[this.urgent.length - 1];
-      if (j && j.source === source && j.last === b - 1 && b - j.first < this.runBlocks) j.last = b;
-      else this.urgent.push({ source, first: b, last: b, start: -Infinity, end: -Infinity });
+      if (j && j.source === source && j.last === b - 1 && b - j.first < this.runBlocks && j.head === undefined) j.last = b;
+      else this.urgent.push({ source, first: b, last: b, start: -Infinity, end: -Infinity, ...(b === 0 && head ? { head } : {}) });
     }
     this.wake?.();
     return all;
@@ -267,7 +270,7 @@ export class HubPrefetcher {
         this.wake?.();
       };
       all.push(
-        job.source.fetchBlocks(job.first, job.last, signal, onBytes).then(
+        (job.head !== undefined ? job.source.fetchHeadBlock(job.head, signal, onBytes) : job.source.fetchBlocks(job.first, job.last, signal, onBytes)).then(
           (n) => {
             this.networkBytes += n;
             settled();

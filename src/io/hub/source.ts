@@ -259,6 +259,61 @@ export class HubFileSource implements ByteSource {
     return out;
   }
 
+  /** The file's first bytes while fetchHeadBlock brings them (undefined: not asked for). */
+  private head: { length: number; bytes: Promise<Uint8Array> } | undefined;
+
+  /**
+   * The first `length` bytes fetched ahead of the file's first block by fetchHeadBlock (a
+   * safetensors header is there), or undefined. Rejects if that request failed.
+   */
+  get headBytes(): { length: number; bytes: Promise<Uint8Array> } | undefined {
+    return this.head;
+  }
+
+  /**
+   * Fetches the first cache block (io/hub/prefetch.ts) as two requests at once: its first
+   * `headLength` bytes, offered by headBytes as soon as they arrive (a header is read from them
+   * while the rest of the block is still on the link), and the rest; the block is stored once both
+   * are in. Skipped when the block is stored, in flight or claimed elsewhere. Resolves with the bytes
+   * fetched (each once).
+   */
+  async fetchHeadBlock(headLength: number, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<number> {
+    const cache = this.cache;
+    if (!cache) return 0;
+    const len = Math.min(cache.blockSize, this.size);
+    if (headLength <= 0 || headLength >= len) return this.fetchBlocks(0, 0, signal, onBytes);
+    const claims = this.o.claims;
+    if (this.inflight.has(0) || (claims && !claims.claim(0))) return 0;
+    const stored = cache.has ? await cache.has(this.key, 0, len) : (await cache.get(this.key, 0).catch(() => undefined))?.length === len;
+    if (stored) {
+      claims?.settle(0, true);
+      return 0;
+    }
+    const first = this.fetchRange(0, headLength, signal, onBytes);
+    const rest = this.fetchRange(headLength, len - headLength, signal, onBytes);
+    this.head = { length: headLength, bytes: first };
+    first.catch(() => undefined);
+    const block = Promise.all([first, rest]).then(([a, b]) => {
+      const out = new Uint8Array(len);
+      out.set(a, 0);
+      out.set(b, headLength);
+      return out;
+    });
+    this.inflight.set(0, block);
+    const put = block.then((b) => cache.put(this.key, 0, b));
+    await put.then(
+      () => claims?.settle(0, true),
+      (e: unknown) => {
+        claims?.settle(0, false);
+        throw e;
+      },
+    ).finally(() => {
+      this.inflight.delete(0);
+      this.head = undefined; // the block is in the cache (or failed: the readers fetch it)
+    });
+    return len;
+  }
+
   /**
    * Fetches blocks [first, last] into the cache (io/hub/prefetch.ts): those neither stored, in
    * flight here nor claimed by another thread; consecutive missing blocks in one request. Counts
