@@ -216,11 +216,6 @@ export class CliHub {
   private pfOwn = 0;
   private pfMeter: HubMeter | undefined;
 
-  /** The prefetcher, if one was started (early reads or prefetch()). */
-  get prefetcher(): HubPrefetcher | undefined {
-    return this.pf;
-  }
-
   private prefetcherFor(cache: BlockStore): HubPrefetcher {
     if (!this.pf) {
       const stats = this.stats;
