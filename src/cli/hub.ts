@@ -19,6 +19,7 @@ import { newBlockClaims, newHubCounters, readHubCounters, SharedBlockClaims, Sha
 import type { ByteSource, PortableSource } from '../io/types';
 import type { ResolvedModel } from './models';
 import { parseShardIndex, SHARD_INDEX_FILE } from '../formats/safetensors';
+import { FINGERPRINT_SAMPLE } from '../formats/fingerprint';
 import { formatBytes, formatDuration } from './progress';
 
 /** Default cache bound: 20 GB (decimal, like the sizes printed). */
@@ -60,13 +61,14 @@ export interface HubCliOptions {
   /** Told about retries (printed as warnings). */
   onRetry?: (message: string) => void;
   /**
-   * The merge command: as soon as a repo's file listing is known (before any header is parsed or a
-   * plan exists), fetch into the cache what reading its headers needs — the first block of each
-   * safetensors file (header and first tensors) and the small JSON files the headers come with —
-   * with the prefetcher, which later follows the plan (prefetch()). Needs a cache; stopPrefetch()
-   * when done.
+   * As soon as a repo's file listing is known (before any header is parsed or a plan exists), fetch
+   * into the cache what reading its headers needs — the first block of each safetensors file
+   * (header and first tensors) and the small JSON files the headers come with — with the
+   * prefetcher, which later follows the plan (prefetch()). 'merge' (the merge command): also each
+   * safetensors file's last block, which the model card's fingerprint reads before the merge
+   * starts. Needs a cache; stopPrefetch() when done.
    */
-  readEarly?: boolean;
+  readEarly?: false | 'headers' | 'merge';
 }
 
 /**
@@ -205,7 +207,7 @@ export class CliHub {
     readonly cacheDir: string | undefined,
     private readonly retry: RetryPolicy | undefined,
     onRetry?: (message: string) => void,
-    private readonly readEarly = false,
+    private readonly readEarly: false | 'headers' | 'merge' = false,
   ) {
     this.stats = new HubStats(onRetry);
   }
@@ -298,7 +300,7 @@ export class CliHub {
       dir,
       o.retry,
       o.onRetry,
-      !!o.readEarly,
+      o.readEarly ?? false,
     );
   }
 
@@ -359,7 +361,17 @@ export class CliHub {
     const early = (f: { size: number; source: ByteSource } | undefined, whole: boolean): HubFileSource | undefined => {
       if (!f || !(f.source instanceof CliHubSource) || f.size === 0) return undefined;
       const own = this.prefetchSourceOf(f.source, cache);
-      pf.early(own, 0, whole ? Math.floor((f.size - 1) / B) : 0, whole ? undefined : EARLY_HEAD_BYTES);
+      const last = Math.floor((f.size - 1) / B);
+      if (whole) pf.early(own, 0, last);
+      else {
+        pf.early(own, 0, 0, EARLY_HEAD_BYTES);
+        // and its last block: the model card's fingerprint reads the file's last 64 KiB (cli/merge.ts
+        // cardIdentities) before the merge starts, whatever the plan
+        if (this.readEarly === 'merge') {
+          const from = Math.max(1, Math.floor(Math.max(0, f.size - FINGERPRINT_SAMPLE) / B));
+          if (from <= last) pf.early(own, from, last);
+        }
+      }
       return own;
     };
     const named = (path: string) => files.find((f) => f.path === path);

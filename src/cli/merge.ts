@@ -264,8 +264,9 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         cacheBytes: o.cacheSize,
         ...(o.retries !== undefined ? { retry: { ...DEFAULT_RETRY, maxRetries: o.retries } } : {}),
         onRetry: (w) => progress.message(`warning: ${w}`),
-        // each file's header block starts downloading as soon as its repo's listing is in
-        readEarly: true,
+        // each file's header block (and the last one, for the card's fingerprint) starts
+        // downloading as soon as its repo's listing is in
+        readEarly: 'merge',
       }));
       const m = await hub.resolve(ref, undefined, role);
       err(`hub: ${CliHub.describe(m)}`);

@@ -1,8 +1,8 @@
 // A Hub merge's reads start before the plan exists (cli/hub.ts readEarly + io/hub/prefetch.ts):
 // as soon as a repo's file listing is in, the first block of each safetensors file the model's
-// opening reads (its header's bytes as a request of their own, and the rest) and its small JSON
-// files are on the link, so reading the headers makes no request at all and does not wait for the
-// whole blocks; a file the merge never reads (a weights file the shard index
+// opening reads (its header's bytes as a request of their own, and the rest), its last block (the
+// model card's fingerprint) and its small JSON files are on the link, so reading the headers makes
+// no request at all; a file the merge never reads (a weights file the shard index
 // does not name) is not touched; once the plan is followed, the prefetcher runs no further ahead of
 // the readers than its bound; every byte crosses the link once and the counters add up.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliHub, EARLY_HEAD_BYTES } from '../../src/cli/hub';
 import { planReads } from '../../src/cli/merge';
 import { openResolved, type ResolvedModel } from '../../src/cli/models';
+import { fingerprint, sliceable } from '../../src/formats/fingerprint';
 import type { ModelInfo } from '../../src/formats/model-info';
 import { parseMergekitYaml } from '../../src/recipe/mergekit-yaml';
 import { buildPlan } from '../../src/recipe/plan';
@@ -21,7 +22,7 @@ import { bytes, startFakeHub, type FakeHub, type LoggedRequest } from '../fake-h
 
 const MiB = 1024 * 1024;
 const B = 4 * MiB; // the CLI cache's block size
-const SHAPE = { layers: 8, hidden: 256, intermediate: 768, vocab: 4096, dtype: 'BF16' as const };
+const SHAPE = { layers: 16, hidden: 256, intermediate: 768, vocab: 4096, dtype: 'BF16' as const };
 const REFS = ['org/base', 'org/ft'];
 const FAST = { maxRetries: 3, baseDelayMs: 2, maxDelayMs: 10, maxRetryAfterMs: 100 };
 
@@ -32,11 +33,11 @@ const stored = new Map<string, Uint8Array>();
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'hub-early-'));
-  hub = await startFakeHub({ throttle: { bytesPerSecond: 20e6, latencyMs: 20 } });
+  hub = await startFakeHub({ throttle: { bytesPerSecond: 50e6, latencyMs: 20 } });
   for (const [i, ref] of REFS.entries()) {
     const dir = join(tmp, 'models', ref);
     // two shards and an index, as large repos are published
-    await writeTinyLlama(dir, { ...SHAPE, seed: 21 + i, shardBytes: 12 * MiB });
+    await writeTinyLlama(dir, { ...SHAPE, seed: 21 + i, shardBytes: 16 * MiB });
     // weights the index does not name (as consolidated.safetensors beside the shards of some repos): never read
     await writeFile(join(dir, 'consolidated.safetensors'), bytes(9 * MiB, 5 + i));
     await hub.store.commitFolder(ref, dir);
@@ -82,10 +83,10 @@ async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> 
 }
 
 describe('a Hub merge reads before the plan exists', () => {
-  it('fetches the headers and first blocks as soon as the listing is in, only the needed files, within the bound, each byte once', { timeout: 20_000 }, async () => {
+  it('fetches the headers, first and last blocks as soon as the listing is in, only the needed files, within the bound, each byte once', { timeout: 20_000 }, async () => {
     hub.log.length = 0;
-    const cacheBytes = 84 * MiB; // a budget of 28 MiB ahead (a third of the cache), the header blocks included
-    const cli = await CliHub.open({ cacheDir: join(tmp, 'cache'), cacheBytes, env: { HF_ENDPOINT: hub.url }, retry: FAST, readEarly: true });
+    const cacheBytes = 120 * MiB; // a budget of 40 MiB ahead (a third of the cache), the header blocks included
+    const cli = await CliHub.open({ cacheDir: join(tmp, 'cache'), cacheBytes, env: { HF_ENDPOINT: hub.url }, retry: FAST, readEarly: 'merge' });
     try {
       const models: ResolvedModel[] = await Promise.all(REFS.map((r) => cli.resolve(r)));
       const resolvedAt = performance.now();
@@ -104,16 +105,27 @@ describe('a Hub merge reads before the plan exists', () => {
       const opened = await Promise.all(models.map((m) => openResolved(m)));
       models.forEach((m, i) => infos.set(m.ref, opened[i]));
       expect(hub.log.slice(before).filter((r) => r.method === 'GET')).toEqual([]);
-      const firstBlock = (f: string) => Math.min(B, stored.get(f)!.length);
-      const blockIn = (f: string) => reads().filter((r) => r.file === f && r.endedAt !== undefined).reduce((n, r) => n + r.end - r.start + 1, 0) === firstBlock(f);
-      await until('the first blocks are in', () => needed.every(blockIn));
+      const size = (f: string) => stored.get(f)!.length;
+      const lastBlock = (f: string) => Math.floor((size(f) - 1) / B) * B;
+      const earlyOf = (f: string) => Math.min(B, size(f)) + (lastBlock(f) > 0 ? size(f) - lastBlock(f) : 0);
+      const blocksIn = (f: string) => reads().filter((r) => r.file === f && r.endedAt !== undefined).reduce((n, r) => n + r.end - r.start + 1, 0) === earlyOf(f);
+      await until('the first and last blocks are in', () => needed.every(blocksIn));
+      // the model card's fingerprints of the shards (headers, first and last 64 KiB) need no request
+      // either (the card also fingerprints consolidated.safetensors, reading its first and last
+      // blocks itself: the early reads leave files the index does not name alone)
+      const beforeCard = hub.log.length;
+      for (const m of models) await fingerprint(m.files.filter((f) => f.path !== 'consolidated.safetensors').map((f) => ({ path: f.path, file: sliceable(f.source!) })));
+      expect(hub.log.slice(beforeCard).filter((r) => r.method === 'GET')).toEqual([]);
       const early = reads().filter((x) => x.file.endsWith('.safetensors'));
-      // before the plan: nothing past a file's first block (two requests: the header's bytes and the rest)
+      // before the plan: nothing but a file's first block (two requests: the header's bytes and the
+      // rest) and its last (the model card's fingerprint reads the file's last 64 KiB)
       for (const f of needed) {
+        expect(lastBlock(f)).toBeGreaterThan(0);
         const spans = early.filter((r) => r.file === f).sort((x, y) => x.start - y.start);
         expect(spans.map((r) => [r.start, r.end])).toEqual([
           [0, EARLY_HEAD_BYTES - 1],
-          [EARLY_HEAD_BYTES, firstBlock(f) - 1],
+          [EARLY_HEAD_BYTES, B - 1],
+          [lastBlock(f), size(f) - 1],
         ]);
       }
 
@@ -124,7 +136,7 @@ describe('a Hub merge reads before the plan exists', () => {
       expect(pf).toBeDefined();
       expect(pf.firstRequestAt!).toBeLessThan(pf.followedAt!);
 
-      // no reader yet: it goes on past the header blocks and stops at its bound ahead (28 MiB, the header blocks included, rounded out to whole blocks)
+      // no reader yet: it goes on past the header blocks and stops at its bound ahead (40 MiB, the early blocks included, rounded out to whole blocks)
       const earlyBytes = hub.bytesSent((r) => !!r.range);
       await new Promise((r) => setTimeout(r, 400));
       const ahead = hub.bytesSent((r) => !!r.range) - earlyBytes;
