@@ -37,8 +37,11 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | n
   });
 }
 
-/** The command's own elapsed time ("wrote …: 6 files, 45.0 MB in 3.2 s"). */
-function commandMs(stdout: string): number {
+/** The command's own elapsed time: its "elapsed: N ms" line (MERGE_STUDIO_PREFETCH_LOG), else the summary's "wrote …: 6 files, 45.0 MB in 3.2 s". */
+function commandMs(r: { stdout: string; stderr: string }): number {
+  const exact = /^elapsed: (\d+) ms$/m.exec(r.stderr);
+  if (exact) return Number(exact[1]);
+  const stdout = r.stdout;
   const m = / in (\d+(?:\.\d+)?) (ms|s)\b/.exec(stdout) ?? / in (\d+) min (\d+) s/.exec(stdout);
   if (!m) return NaN;
   if (m[2] === 'ms') return Number(m[1]);
@@ -95,9 +98,9 @@ async function main(): Promise<void> {
       if (warm.code !== 0) throw new Error(`second hub merge failed:\n${warm.stderr}`);
       const warmBytes = hub.bytesSent();
       const hit = /\(([\d.]+) % cached\)/.exec(warm.stdout)?.[1] ?? '?';
-      const tLocal = commandMs(local.stdout);
-      const tCold = commandMs(cold.stdout);
-      const tWarm = commandMs(warm.stdout);
+      const tLocal = commandMs(local);
+      const tCold = commandMs(cold);
+      const tWarm = commandMs(warm);
       const floor = (coldBytes / bw) * 1000;
       rows.push(
         `${label}:\n` +

@@ -10,6 +10,7 @@
 // Exit codes: 0 success, 1 merge/config/model error (no output folder is left) or a failed publish
 // (the output folder stays; nothing half-committed on the Hub), 2 bad arguments, 130 interrupted.
 import { readFile, stat } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openAsBlob, rmSync } from 'node:fs';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,6 +32,7 @@ import { parseArgs, parseOrExit, USAGE, type CliOptions } from './args';
 import { modelName, modelSpecOf, openResolved, recipeModelRefs, resolveModelRef, type ResolvedModel } from './models';
 import { CliHub, networkLine } from './hub';
 import type { HubPrefetcher } from '../io/hub/prefetch';
+import { tokenizerFileSources } from '../merge/tokenizer-files';
 import { DEFAULT_RETRY } from '../io/hub/retry';
 import { OutputDir, outputTargetProblem } from './output-dir';
 import { formatBytes, formatDuration, ProgressPrinter } from './progress';
@@ -121,9 +123,16 @@ async function preflight(recipe: Recipe, models: ResolvedModel[], seed: number |
   return { infos, plan };
 }
 
-/** The input tensors' byte ranges in the order the engine reads them (plan entries, then inputs): what the Hub prefetcher walks. */
-function planReads(plan: Plan): { source: ByteSource; offset: number; length: number }[] {
-  return plan.entries.flatMap((e) => e.inputs.map((i) => ({ source: i.tensor.source, offset: i.tensor.byteOffset, length: i.tensor.byteLength })));
+/**
+ * What the merge will read, in the order the engine reads it: the Hub prefetcher walks it. The
+ * tokenizer files the output copies first (small, but read last: a round trip each at the end
+ * otherwise), then the input tensors' byte ranges (plan entries, then inputs).
+ */
+export function planReads(plan: Plan, recipe: Recipe, infos: Map<string, ModelInfo>): { source: ByteSource; offset: number; length: number }[] {
+  return [
+    ...tokenizerFileSources(plan, recipe, infos).map((source) => ({ source, offset: 0, length: source.size })),
+    ...plan.entries.flatMap((e) => e.inputs.map((i) => ({ source: i.tensor.source, offset: i.tensor.byteOffset, length: i.tensor.byteLength }))),
+  ];
 }
 
 /**
@@ -131,21 +140,22 @@ function planReads(plan: Plan): { source: ByteSource; offset: number; length: nu
  * computes (headers + 64 KiB samples per shard), so the studio recognises the right checkpoints.
  */
 async function cardIdentities(models: ResolvedModel[], infos: Map<string, ModelInfo>): Promise<ModelIdentity[]> {
-  const out: ModelIdentity[] = [];
-  for (const m of models) {
-    // a Hub file is fingerprinted through its range reads (≤ 128 KiB of data per shard)
-    const files = await Promise.all(m.files.map(async (f) => ({ path: f.path, file: f.abs ? await openAsBlob(f.abs) : sliceable(f.source!) })));
-    const weights = m.files.filter((f) => f.path.toLowerCase().endsWith('.safetensors'));
-    out.push({
-      ref: m.ref,
-      name: infos.get(m.ref)?.name ?? modelName(m),
-      tensors: infos.get(m.ref)?.tensors.size ?? 0,
-      bytes: weights.reduce((a, f) => a + f.size, 0),
-      hash: await fingerprint(files),
-      ...(m.hub ? { hub: { repo: m.hub.repo, commit: m.hub.commit, endpoint: m.hub.endpoint } } : {}),
-    });
-  }
-  return out;
+  // the models at once: a Hub file is fingerprinted through its range reads (≤ 128 KiB of data per
+  // shard), a round trip each
+  return Promise.all(
+    models.map(async (m): Promise<ModelIdentity> => {
+      const files = await Promise.all(m.files.map(async (f) => ({ path: f.path, file: f.abs ? await openAsBlob(f.abs) : sliceable(f.source!) })));
+      const weights = m.files.filter((f) => f.path.toLowerCase().endsWith('.safetensors'));
+      return {
+        ref: m.ref,
+        name: infos.get(m.ref)?.name ?? modelName(m),
+        tensors: infos.get(m.ref)?.tensors.size ?? 0,
+        bytes: weights.reduce((a, f) => a + f.size, 0),
+        hash: await fingerprint(files),
+        ...(m.hub ? { hub: { repo: m.hub.repo, commit: m.hub.commit, endpoint: m.hub.endpoint } } : {}),
+      };
+    }),
+  );
 }
 
 /** What the model card links to: the studio (--studio-url) with the inputs' identities, and the Hub (HF_ENDPOINT, when set). */
@@ -193,6 +203,11 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   const o: CliOptions = parsed;
 
   const started = Date.now();
+  const perfStarted = performance.now();
+  // the benchmark's log: how long the main thread (which starts the Hub requests) was kept from them
+  const loopDelay = process.env.MERGE_STUDIO_PREFETCH_LOG ? monitorEventLoopDelay({ resolution: 10 }) : undefined;
+  loopDelay?.enable();
+  const at = (t: number | undefined) => (t === undefined ? '–' : formatDuration(t - perfStarted));
   const configPath = resolve(o.config);
   let output: OutputDir | undefined;
   let server: CliServer | undefined;
@@ -242,15 +257,18 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     const refs = recipeModelRefs(recipe);
     if (refs.length === 0) throw new CliFailure(`${basename(configPath)} names no models`);
     let opening: Promise<CliHub> | undefined;
-    const hubFor = async (ref: string): Promise<ResolvedModel> => {
+    const hubFor = async (ref: string, role: 'model' | 'adapter'): Promise<ResolvedModel> => {
       hub = await (opening ??= CliHub.open({
         token: o.token,
         cacheDir: o.noCache ? null : o.cacheDir,
         cacheBytes: o.cacheSize,
         ...(o.retries !== undefined ? { retry: { ...DEFAULT_RETRY, maxRetries: o.retries } } : {}),
         onRetry: (w) => progress.message(`warning: ${w}`),
+        // each file's header block (and the last one, for the card's fingerprint) starts
+        // downloading as soon as its repo's listing is in
+        readEarly: 'merge',
       }));
-      const m = await hub.resolve(ref);
+      const m = await hub.resolve(ref, undefined, role);
       err(`hub: ${CliHub.describe(m)}`);
       return m;
     };
@@ -273,8 +291,9 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     const { infos, plan } = await preflight(recipe, models, o.seed);
     // Hub inputs: from here the link is kept busy ahead of the engine's reads (the CPU threads' event
     // loops start no requests while they compute); stopped when the merge ends
-    prefetch = hub?.prefetch(planReads(plan));
-    if (prefetch && process.env.MERGE_STUDIO_PREFETCH_LOG) err(`hub prefetch: started at t = ${formatDuration(Date.now() - started)}`);
+    prefetch = hub?.prefetch(planReads(plan, recipe, infos));
+    if (prefetch && process.env.MERGE_STUDIO_PREFETCH_LOG)
+      err(`hub prefetch: first request at t = ${at(prefetch.firstRequestAt)}, plan followed from t = ${at(prefetch.followedAt)}`);
     const card = cardOptions(o, await cardIdentities(models, infos));
     if (prefetch && process.env.MERGE_STUDIO_PREFETCH_LOG) err(`hub prefetch: card identities done at t = ${formatDuration(Date.now() - started)}`);
     if (interrupted) return 130;
@@ -324,12 +343,15 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       why = 'no GPU device on this machine';
     }
     const printResult = (s: MergeSummary) => {
+      const elapsed = Date.now() - started;
+      // the benchmark's clock (bench:hub): the summary line below rounds to a tenth of a second
+      if (process.env.MERGE_STUDIO_PREFETCH_LOG) err(`elapsed: ${elapsed} ms`);
       for (const w of s.warnings) err(`warning: ${w}`);
       const files = output!.closed.length ? output!.closed : s.files;
       const total = files.reduce((n, f) => n + f.bytes, 0);
       const width = Math.max(...files.map((f) => f.path.length));
       io.stdout.write(
-        `wrote ${relative(process.cwd(), outPath) || '.'}: ${files.length} files, ${formatBytes(total)} in ${formatDuration(Date.now() - started)} ` +
+        `wrote ${relative(process.cwd(), outPath) || '.'}: ${files.length} files, ${formatBytes(total)} in ${formatDuration(elapsed)} ` +
           `(${s.tensors} tensors, ${formatBytes(s.bytesRead)} read, merge ${formatDuration(s.elapsedMs)})\n` +
           files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}\n`).join('') +
           (s.gpuTraffic ? trafficLine(s.gpuTraffic, o.verbose) + '\n' : '') +
@@ -374,9 +396,14 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           signal: cpu.abort.signal,
           onProgress: (p) => progress.update(p),
         }).finally(async () => {
-          await prefetch?.stop();
+          await hub?.stopPrefetch();
           if (prefetch && (o.verbose || process.env.MERGE_STUDIO_PREFETCH_LOG))
-            err(`hub prefetch: ${formatBytes(prefetch.networkBytes)} fetched ahead in ${prefetch.requests} runs, up to ${prefetch.maxInFlight} in flight, done after ${formatDuration(prefetch.elapsedMs)} (t = ${formatDuration(Date.now() - started)})${prefetch.error ? ` (stopped: ${messageOf(prefetch.error)})` : ''}`);
+            err(
+              `hub prefetch: ${formatBytes(prefetch.networkBytes)} fetched ahead in ${prefetch.requests} runs, up to ${prefetch.maxInFlight} requests / ${formatBytes(prefetch.maxWindowBytes)} in flight, ` +
+                `first request at t = ${at(prefetch.firstRequestAt)}, last in at t = ${at(prefetch.lastSettledAt)} (merge done at t = ${formatDuration(Date.now() - started)}); ` +
+                `waited for room ${formatDuration(prefetch.waited.room)}, for the readers ${formatDuration(prefetch.waited.budget)}` +
+                `${loopDelay ? `; main thread's event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms` : ''}${prefetch.error ? ` (stopped: ${messageOf(prefetch.error)})` : ''}`,
+            );
         });
         progress.finish();
         if (interrupted) return 130;
@@ -460,7 +487,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (o.verbose && e instanceof Error && !(e instanceof StudioError) && !(e instanceof CliFailure) && e.stack) err(e.stack);
     return 1;
   } finally {
-    await prefetch?.stop();
+    await hub?.stopPrefetch();
     await cleanup();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

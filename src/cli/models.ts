@@ -85,7 +85,8 @@ export async function findModelDir(ref: string, modelsDir: string): Promise<stri
   return resolveModelDir(ref, modelsDir).catch(() => undefined);
 }
 
-type HubResolver = (ref: string) => Promise<ResolvedFolder>;
+/** Resolves a Hub reference; `role` says which side of "model+adapter" it is (which files its opening reads). */
+type HubResolver = (ref: string, role: 'model' | 'adapter') => Promise<ResolvedFolder>;
 
 /**
  * Resolves a recipe reference: each side of "model+adapter" a local folder when there is one, else
@@ -105,7 +106,7 @@ async function resolveOneRef(ref: string, modelsDir: string, kind: 'model' | 'ad
   if (!hub || offline || !parseHubRef(ref) || (await findModelDir(ref, modelsDir))) return resolveFolder(ref, modelsDir, kind);
   let found: ResolvedFolder;
   try {
-    found = await hub(ref);
+    found = await hub(ref, kind);
   } catch (e) {
     if (!(e instanceof StudioError) || e.code === 'cancelled') throw e;
     // say both: what the Hub answered, and where on disk it was looked for

@@ -5,6 +5,7 @@
 // (tokenizer_config.json / chat_template.jinja rewritten when the recipe sets a chat template).
 // Used by the merge (merge/run.ts) and by evaluation, which tokenizes with what a merge would write.
 import type { ModelInfo } from '../formats/model-info';
+import type { ByteSource } from '../io/types';
 import type { Plan } from '../recipe/plan-types';
 import type { Recipe } from '../recipe/types';
 import { resolveChatTemplate, templateOf } from '../recipe/chat-templates';
@@ -51,6 +52,28 @@ async function jsonFile(model: ModelInfo | undefined, name: string): Promise<Rec
   } catch (e) {
     throw new ModelError(`${model!.name}/${name} is not valid JSON (${e instanceof Error ? e.message : String(e)})`, { file: `${model!.name}/${name}` });
   }
+}
+
+/**
+ * The input files tokenizerFiles() will read (each whole), without reading them: a Hub merge
+ * fetches them ahead (they are read last, when the output is finished).
+ */
+export function tokenizerFileSources(plan: Plan, recipe: Recipe, models: Map<string, ModelInfo>): ByteSource[] {
+  const out = new Set<ByteSource>();
+  const add = (m: ModelInfo | undefined, names: string[]) => {
+    for (const n of names) {
+      const src = m?.files.get(n);
+      if (src) out.add(src);
+    }
+  };
+  if (recipe.chat_template === 'auto')
+    for (const ref of new Set([...(recipe.base_model !== undefined ? [recipe.base_model] : []), ...(recipe.models ?? []).map((m) => m.model), ...(recipe.slices ?? []).flatMap((s) => s.sources.map((x) => x.model))]))
+      add(models.get(ref), ['tokenizer_config.json', 'chat_template.jinja']);
+  // a recipe's own chat template replaces the model's chat_template.jinja, which is then not read
+  const names = (list: string[]) => (recipe.chat_template === undefined || recipe.chat_template === 'auto' ? list : list.filter((n) => n !== 'chat_template.jinja'));
+  if (plan.vocab) add(models.get(plan.vocab.sourceModel), names(['tokenizer_config.json', 'chat_template.jinja', 'special_tokens_map.json']));
+  else if (plan.tokenizerFrom) add(models.get(plan.tokenizerFrom), names(TOKENIZER_FILES));
+  return [...out];
 }
 
 /** The tokenizer files of a merge's output folder (none when no model supplies a tokenizer). */

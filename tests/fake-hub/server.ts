@@ -50,12 +50,22 @@ export interface RepoOptions {
   message?: string;
 }
 
+// A file's hashes are computed once per stored byte array (committed bytes are never changed in
+// place): the real Hub does not hash a file per request, and hashing a 0.4 GB file on every tree
+// listing and resolve would put seconds of the fake server's CPU into bench:hub's timings.
+const blobOids = new WeakMap<Uint8Array, string>();
+const sha256s = new WeakMap<Uint8Array, string>();
+
 function gitBlobOid(bytes: Uint8Array): string {
-  return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
+  let h = blobOids.get(bytes);
+  if (h === undefined) blobOids.set(bytes, (h = createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex')));
+  return h;
 }
 
 function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  let h = sha256s.get(bytes);
+  if (h === undefined) sha256s.set(bytes, (h = createHash('sha256').update(bytes).digest('hex')));
+  return h;
 }
 
 /** The repositories a fake Hub serves. Mutable: commits move branches (tests of pinning do that). */
@@ -175,6 +185,9 @@ export interface LoggedRequest {
   status: number;
   /** Body bytes sent (complete or not). */
   bytesSent: number;
+  /** performance.now() when the request arrived, and when its answer ended (complete, cut or closed). */
+  at: number;
+  endedAt?: number;
   /** A fault that hit this request. */
   fault?: Fault['kind'];
 }
@@ -361,8 +374,10 @@ export async function startFakeHub(o: FakeHubOptions = {}): Promise<FakeHub> {
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
       status: 0,
       bytesSent: 0,
+      at: performance.now(),
     };
     log.push(entry);
+    res.on('close', () => (entry.endedAt = performance.now()));
     const origWriteHead = res.writeHead.bind(res) as (...a: unknown[]) => ServerResponse;
     (res as unknown as { writeHead: (...a: unknown[]) => ServerResponse }).writeHead = (...a: unknown[]) => {
       entry.status = a[0] as number;

@@ -3,7 +3,7 @@
 // through the same claim table), the readers' bytes unchanged, and never more than the byte budget
 // fetched ahead of what the readers consumed.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryBlockStore } from '../../src/io/hub/cache';
+import { hubFileKey, MemoryBlockStore } from '../../src/io/hub/cache';
 import { HubPrefetcher, prefetchJobs, type PrefetchRange } from '../../src/io/hub/prefetch';
 import type { RetryPolicy } from '../../src/io/hub/retry';
 import { newBlockClaims, SharedBlockClaims } from '../../src/io/hub/shared';
@@ -139,6 +139,38 @@ describe('HubPrefetcher', () => {
     const reader = new HubFileSource(file, { cache, retry: FAST });
     expect(Buffer.from(await reader.read(0, SIZE)).equals(Buffer.from(weights))).toBe(true);
     expect(hub.log.filter((r) => r.range).length).toBe(0);
+  });
+
+  it('fetches a first block as its head and the rest at once: the head is read before the rest arrives, the block stored once', async () => {
+    const cache = new MemoryBlockStore(Infinity, 8 * B);
+    // the request for the rest of the block is held until released
+    let release!: () => void;
+    const held = new Promise<void>((ok) => (release = ok));
+    const seen: string[] = [];
+    const f: typeof fetch = async (input, init) => {
+      const range = new Headers(init?.headers).get('range') ?? '';
+      seen.push(range);
+      if (range.startsWith(`bytes=${B}-`)) await held;
+      return fetch(input, init);
+    };
+    const src = new HubFileSource(file, { fetch: f, cache, claims: new SharedBlockClaims(newBlockClaims(SIZE, 8 * B)), retry: FAST });
+    const pf = new HubPrefetcher([], { blockSize: 8 * B, budgetBytes: Infinity, open: true });
+    pf.early(src, 0, 0, B);
+    for (let i = 0; i < 200 && !src.headBytes; i++) await new Promise((ok) => setTimeout(ok, 5));
+    const head = await src.headBytes!.bytes;
+    expect(Buffer.from(head).equals(Buffer.from(weights.subarray(0, B)))).toBe(true);
+    expect(await cache.get(hubFileKey(file), 0)).toBeUndefined(); // the rest is still held
+    release();
+    pf.close();
+    await pf.done;
+    expect(pf.error).toBeUndefined();
+    expect(pf.networkBytes).toBe(8 * B);
+    expect(Buffer.from((await cache.get(hubFileKey(file), 0))!).equals(Buffer.from(weights.subarray(0, 8 * B)))).toBe(true);
+    expect(src.headBytes).toBeUndefined(); // the block is in: reads go to the cache
+    // two requests (each asked of the Hub, then of the CDN it redirects to), each byte sent once
+    expect([...new Set(seen)].sort()).toEqual([`bytes=0-${B - 1}`, `bytes=${B}-${8 * B - 1}`]);
+    expectNoOverlap(dataSpans());
+    expect(hub.bytesSent((r) => !!r.range)).toBe(8 * B);
   });
 
   it('stop() cancels what is in flight and starts nothing more', async () => {

@@ -22,10 +22,17 @@ interface Entry {
   path: string;
   bytes: number;
   used: number;
+  /** The block file's mtime as this store last set or saw it (epoch ms): its recency between runs. */
+  mtime: number;
 }
+
+/** A block's mtime is refreshed on a hit only when older than this: recency between runs needs no finer grain, and a touch per 4 MiB read is a syscall the merge's threads pay. */
+const TOUCH_AFTER_MS = 60_000;
 
 export class DiskBlockStore implements BlockStore {
   private readonly entries = new Map<string, Entry>();
+  /** Block folders this store made (or found) since it opened or was cleared. */
+  private readonly folders = new Set<string>();
   private total = 0;
   private clock = 0;
 
@@ -57,6 +64,7 @@ export class DiskBlockStore implements BlockStore {
     const dir = this.dir;
     await mkdir(join(dir, 'blocks'), { recursive: true });
     this.entries.clear();
+    this.folders.clear();
     this.total = 0;
     const s = this;
     const found: { id: string; e: Entry }[] = [];
@@ -66,7 +74,7 @@ export class DiskBlockStore implements BlockStore {
         if (!n.endsWith('.blk')) continue;
         const path = join(sub, n);
         const st = await stat(path).catch(() => undefined);
-        if (st?.isFile()) found.push({ id: `${h}/${n}`, e: { path, bytes: st.size, used: st.mtimeMs } });
+        if (st?.isFile()) found.push({ id: `${h}/${n}`, e: { path, bytes: st.size, used: st.mtimeMs, mtime: st.mtimeMs } });
       }
     }
     found.sort((a, b) => a.e.used - b.e.used);
@@ -111,7 +119,7 @@ export class DiskBlockStore implements BlockStore {
       // not indexed here: another thread or process may have stored it since this store opened
       const st = await stat(file).catch(() => undefined);
       if (!st?.isFile() || st.size === 0) return undefined;
-      e = { path: file, bytes: st.size, used: ++this.clock };
+      e = { path: file, bytes: st.size, used: ++this.clock, mtime: st.mtimeMs };
       this.entries.set(id, e);
       this.total += e.bytes;
     }
@@ -127,8 +135,11 @@ export class DiskBlockStore implements BlockStore {
       if (b.length !== e.bytes) throw new Error('changed');
       e.used = ++this.clock;
       this.remember(id, b);
-      const now = new Date();
-      await utimes(file, now, now).catch(() => undefined);
+      const now = Date.now();
+      if (now - e.mtime > TOUCH_AFTER_MS) {
+        e.mtime = now;
+        await utimes(file, new Date(now), new Date(now)).catch(() => undefined);
+      }
       return b;
     } catch {
       this.entries.delete(id);
@@ -149,13 +160,22 @@ export class DiskBlockStore implements BlockStore {
     if (bytes.length > this.limit) return;
     const { id, sub, file } = this.id(key, index);
     if (this.entries.has(id)) return;
-    await mkdir(sub, { recursive: true });
-    await writeFile(join(sub, 'key'), key).catch(() => undefined);
+    const makeFolder = async () => {
+      await mkdir(sub, { recursive: true });
+      await writeFile(join(sub, 'key'), key).catch(() => undefined);
+      this.folders.add(sub);
+    };
+    // once per file's folder in this store, not per block (again if the folder went away meanwhile)
+    if (!this.folders.has(sub)) await makeFolder();
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, bytes);
+    await writeFile(tmp, bytes).catch(async (e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      await makeFolder();
+      await writeFile(tmp, bytes);
+    });
     await rename(tmp, file);
     if (this.entries.has(id)) return; // a concurrent put of the same block
-    this.entries.set(id, { path: file, bytes: bytes.length, used: ++this.clock });
+    this.entries.set(id, { path: file, bytes: bytes.length, used: ++this.clock, mtime: Date.now() });
     this.remember(id, bytes);
     this.total += bytes.length;
     await this.evict();
@@ -185,6 +205,7 @@ export class DiskBlockStore implements BlockStore {
     await rm(join(this.dir, 'blocks'), { recursive: true, force: true });
     await mkdir(join(this.dir, 'blocks'), { recursive: true });
     this.entries.clear();
+    this.folders.clear();
     this.hot.clear();
     this.hotBytes = 0;
     this.total = 0;

@@ -259,13 +259,69 @@ export class HubFileSource implements ByteSource {
     return out;
   }
 
+  /** The file's first bytes while fetchHeadBlock brings them (undefined: not asked for). */
+  private head: { length: number; bytes: Promise<Uint8Array> } | undefined;
+
+  /**
+   * The first `length` bytes fetched ahead of the file's first block by fetchHeadBlock (a
+   * safetensors header is there), or undefined. Rejects if that request failed.
+   */
+  get headBytes(): { length: number; bytes: Promise<Uint8Array> } | undefined {
+    return this.head;
+  }
+
+  /**
+   * Fetches the first cache block (io/hub/prefetch.ts) as two requests at once: its first
+   * `headLength` bytes, offered by headBytes as soon as they arrive (a header is read from them
+   * while the rest of the block is still on the link), and the rest; the block is stored once both
+   * are in. Skipped when the block is stored, in flight or claimed elsewhere. Resolves with the bytes
+   * fetched (each once).
+   */
+  async fetchHeadBlock(headLength: number, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<number> {
+    const cache = this.cache;
+    if (!cache) return 0;
+    const len = Math.min(cache.blockSize, this.size);
+    if (headLength <= 0 || headLength >= len) return this.fetchBlocks(0, 0, signal, onBytes);
+    const claims = this.o.claims;
+    if (this.inflight.has(0) || (claims && !claims.claim(0))) return 0;
+    const stored = cache.has ? await cache.has(this.key, 0, len) : (await cache.get(this.key, 0).catch(() => undefined))?.length === len;
+    if (stored) {
+      claims?.settle(0, true);
+      return 0;
+    }
+    const first = this.fetchRange(0, headLength, signal, onBytes);
+    const rest = this.fetchRange(headLength, len - headLength, signal, onBytes);
+    this.head = { length: headLength, bytes: first };
+    first.catch(() => undefined);
+    const block = Promise.all([first, rest]).then(([a, b]) => {
+      const out = new Uint8Array(len);
+      out.set(a, 0);
+      out.set(b, headLength);
+      return out;
+    });
+    this.inflight.set(0, block);
+    const put = block.then((b) => cache.put(this.key, 0, b));
+    await put.then(
+      () => claims?.settle(0, true),
+      (e: unknown) => {
+        claims?.settle(0, false);
+        throw e;
+      },
+    ).finally(() => {
+      this.inflight.delete(0);
+      this.head = undefined; // the block is in the cache (or failed: the readers fetch it)
+    });
+    return len;
+  }
+
   /**
    * Fetches blocks [first, last] into the cache (io/hub/prefetch.ts): those neither stored, in
    * flight here nor claimed by another thread; consecutive missing blocks in one request. Counts
    * only network bytes (nobody read them yet). Resolves with the bytes fetched; a failed fetch
-   * rejects after its claims are released (a reader then fetches the block itself).
+   * rejects after its claims are released (a reader then fetches the block itself). `onBytes` is
+   * told each piece of body as it arrives (the prefetcher counts the bytes still on the link).
    */
-  async fetchBlocks(first: number, last: number, signal?: AbortSignal): Promise<number> {
+  async fetchBlocks(first: number, last: number, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<number> {
     const cache = this.cache;
     if (!cache) return 0;
     const B = cache.blockSize;
@@ -287,9 +343,10 @@ export class HubFileSource implements ByteSource {
       j = k + 1;
       const start = run[0] * B;
       const end = Math.min(this.size, (run[run.length - 1] + 1) * B);
-      const got = this.fetchRange(start, end - start, signal);
+      const got = this.fetchRange(start, end - start, signal, onBytes);
       const stores = run.map((idx, m) => {
-        const p = got.then((bytes) => bytes.slice(m * B, Math.min(bytes.length, (m + 1) * B)));
+        // a view, not a copy: the run's buffer is this request's alone
+        const p = got.then((bytes) => (run.length === 1 ? bytes : bytes.subarray(m * B, Math.min(bytes.length, (m + 1) * B))));
         this.inflight.set(idx, p);
         const stored = p.then((block) => cache.put(this.key, idx, block));
         stored.then(
@@ -371,8 +428,8 @@ export class HubFileSource implements ByteSource {
       throw new IoError(`${this.where}: the Hub answered for commit ${commit}, not the pinned ${this.file.commit}`, { file: this.file.path, model: this.file.repo });
   }
 
-  /** Reads [offset, offset+length) from the network, retrying and resuming. */
-  private async fetchRange(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  /** Reads [offset, offset+length) from the network, retrying and resuming; `onBytes` is told each piece of body received. */
+  private async fetchRange(offset: number, length: number, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<Uint8Array> {
     const out = new Uint8Array(length);
     const policy = this.o.retry ?? threadDefaults.retry ?? DEFAULT_RETRY;
     let got = 0;
@@ -431,6 +488,7 @@ export class HubFileSource implements ByteSource {
             out.set(v, got);
             got += v.length;
             this.meter?.network(v.length);
+            onBytes?.(v.length);
           }
         } finally {
           reader.releaseLock();
