@@ -2,8 +2,10 @@
 // demo family, public/demo-lang, in the shape of Akiba et al.'s experiment (research notes §1.4):
 //
 //   1. lang-base: a tiny Llama pretrained on a text mixture without Devanagari numerals;
-//   2. lang-devanagari (expert L): the base fine-tuned, all weights, on text in Devanagari numerals
-//      and on converting numbers between the scripts — it reads and writes the numerals;
+//   2. lang-devanagari (expert L): the base taught the new script the way a language is added to a
+//      pretrained model — first only the new characters' embedding and output rows (the body
+//      frozen, so the numerals are learned in the base's own representation of digits), then every
+//      weight — on text in Devanagari numerals and on converting numbers between the scripts;
 //   3. lang-reverse (expert M): the base fine-tuned, all weights, on reversing Western digit strings;
 //   4. the target task, devanagari_reversal, needs both: "rev:३४०७=" → "७०४३". No model is trained on it.
 //
@@ -20,7 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/evolve/rng';
 import { makeSplits, type Item, type Splits } from './demo-train/data';
-import { LANG_CHARS, LANG_EXPERT_MIX, LANG_PRETRAIN_MIX, LangText, REV_LENGTHS, REV_SHORT_MAX, mathItem, numeralItem, targetItem } from './demo-train/lang-data';
+import { DEV_DIGITS, LANG_CHARS, LANG_EXPERT_MIX, LANG_PRETRAIN_MIX, LangText, REV_LENGTHS, REV_SHORT_MAX, mathItem, numeralItem, targetItem } from './demo-train/lang-data';
 import { readModelValues, sha256, writeModel } from './demo-train/export';
 import { disposeParams, initParams, paramsFrom, readParams, tensorShapes, type LlamaConfig, type Params } from './demo-train/model';
 import { BOS_ID, CharVocab, EOS_ID, tokenizerConfigJson, tokenizerJson } from './demo-train/tokenizer';
@@ -57,14 +59,17 @@ const SPLITS = {
   target: { train: 0, search: 200, test: 200 },
 };
 const MAX_CHARS = 22;
-const BASE = { steps: Number(process.env.LANG_BASE_STEPS ?? 550), batch: 64, lr: 3e-3, warmup: 60, minLrFrac: 0.1, weightDecay: 0.01 };
+const BASE = { steps: Number(process.env.LANG_BASE_STEPS ?? 550), batch: 64, lr: 3e-3, warmup: 30, minLrFrac: 0.1, weightDecay: 0.01 };
 /**
- * Fine-tuning, all weights: `task` items of the expert's train split per batch, `text` lines of
- * its own text mix (L only), `replay` lines of the base's pretraining mix (plain next-token loss).
+ * Fine-tuning: `task` items of the expert's train split per batch, `text` lines of its own text mix
+ * (L only), `replay` lines of the base's pretraining mix (plain next-token loss). M trains every
+ * weight; L first trains only the Devanagari numerals' rows of embed_tokens and lm_head for
+ * `rowSteps` (vocabulary extension: the new characters are placed in the frozen model's own
+ * representation), then every weight for `steps` at a lower rate.
  */
 const EXPERT = {
   M: { steps: Number(process.env.LANG_M_STEPS ?? 500), task: 20, text: 0, replay: 12, lr: 2e-3, warmup: 30, minLrFrac: 0.1, weightDecay: 0 },
-  L: { steps: Number(process.env.LANG_L_STEPS ?? 450), task: 10, text: 10, replay: 12, lr: 2e-3, warmup: 30, minLrFrac: 0.1, weightDecay: 0 },
+  L: { rowSteps: Number(process.env.LANG_L_ROW_STEPS ?? 450), rowLr: 3e-3, steps: Number(process.env.LANG_L_STEPS ?? 200), task: 10, text: 10, replay: 12, lr: 1e-3, warmup: 30, minLrFrac: 0.1, weightDecay: 0 },
 };
 
 function sampler(items: Item[], orderSeed: number, texts: { src: LangText; n: number }[], nTask: number): (step: number) => Example[] {
@@ -99,6 +104,18 @@ function checkTokenizer(texts: string[]): void {
 }
 
 type Values = Map<string, Float32Array>;
+
+/** 1 on the Devanagari numerals' rows of embed_tokens and lm_head, 0 on every other weight. */
+function devRowMask(): Map<string, tf.Tensor> {
+  const rows = new Float32Array(CONFIG.vocab * CONFIG.hidden);
+  for (const ch of DEV_DIGITS) {
+    const id = V.encode(ch)[0];
+    rows.fill(1, id * CONFIG.hidden, (id + 1) * CONFIG.hidden);
+  }
+  const mask = new Map<string, tf.Tensor>();
+  for (const [name, shape] of tensorShapes(CONFIG)) mask.set(name, name === 'model.embed_tokens.weight' || name === 'lm_head.weight' ? tf.tensor(rows, shape) : tf.zeros(shape));
+  return mask;
+}
 
 /** base + Σ λ_k(tensor)·(expert_k − base): λ may depend on the tensor (per-layer recipes). */
 function arithmetic(base: Values, experts: Values[], lambda: (name: string, k: number) => number): Values {
@@ -172,7 +189,15 @@ async function main(): Promise<void> {
     const replay = new LangText(k === 'M' ? SEEDS.mathReplay : SEEDS.langReplay, LANG_PRETRAIN_MIX, pools);
     const own = new LangText(SEEDS.langReplay + 100, LANG_EXPERT_MIX, pools);
     const texts = [{ src: replay, n: e.replay }, ...(e.text ? [{ src: own, n: e.text }] : [])];
-    return trainAndRead(LANG_MODELS[k], paramsFrom(base, CONFIG), { ...e, batch: sampler(sets[k].train, k === 'M' ? SEEDS.mathOrder : SEEDS.langOrder, texts, e.task) });
+    const batch = sampler(sets[k].train, k === 'M' ? SEEDS.mathOrder : SEEDS.langOrder, texts, e.task);
+    let start = base;
+    if ('rowSteps' in e) {
+      // stage 1: the new script's rows only (gradients masked elsewhere; the same batches continue in stage 2)
+      const mask = devRowMask();
+      start = await trainAndRead(`${LANG_MODELS[k]} (Devanagari rows)`, paramsFrom(base, CONFIG), { ...e, steps: e.rowSteps, lr: e.rowLr, batch, gradMask: mask });
+      tf.dispose([...mask.values()]);
+    }
+    return trainAndRead(LANG_MODELS[k], paramsFrom(start, CONFIG), { ...e, batch });
   };
   const L = await expert('L');
   const M = await expert('M');
@@ -187,12 +212,13 @@ async function main(): Promise<void> {
   ];
   for (const lam of [0.5, 0.75, 1.0]) candidates.push([`task arithmetic, λ=${lam}`, arithmetic(base, [L, M], () => lam)]);
   for (const [a, b] of [[1, 0.5], [0.5, 1], [1.25, 1], [1, 1.25]]) candidates.push([`task arithmetic, λL=${a} λM=${b}`, arithmetic(base, [L, M], (_, k) => (k === 0 ? a : b))]);
-  // A layer-wise recipe by hand (what a per-layer search can find): L's embeddings, first and last
-  // layers and lm_head; M's middle layers.
-  candidates.push(['layer-wise by hand (L: embeddings, layer 0, layer 3, lm_head; M: layers 1–2)', arithmetic(base, [L, M], (name, k) => {
-    const l = layerOf(name);
-    const outer = l <= 0 || l >= CONFIG.layers - 1;
-    return k === 0 ? (outer ? 1 : 0.3) : outer ? 0.3 : 1;
+  // A recipe per layer group, in the Evolution tab's grouping (one group per layer; embeddings go
+  // with the first, final norm and lm_head with the last): found by a coarse grid while this family
+  // was designed — what a per-layer search can find and a single weight pair cannot.
+  const PER_GROUP = { L: [1, 0, 0, 2], M: [1, 1.25, 1.25, 1] };
+  candidates.push([`per layer group: λL ${PER_GROUP.L.join('/')}, λM ${PER_GROUP.M.join('/')}`, arithmetic(base, [L, M], (name, k) => {
+    const g = Math.min(CONFIG.layers - 1, Math.max(0, layerOf(name)));
+    return (k === 0 ? PER_GROUP.L : PER_GROUP.M)[g];
   })]);
   const rows: string[] = [];
   const order = ['target', 'L', 'M'] as const;
@@ -326,7 +352,8 @@ Character-level tokenizer, vocabulary ${c.vocab}: \`<pad>\`=0, \`<s>\`=1, \`</s>
 - Base: ${BASE.steps} steps × batch ${BASE.batch}, AdamW lr ${BASE.lr} (warmup ${BASE.warmup}, cosine to ${BASE.minLrFrac}×), weight decay ${BASE.weightDecay}, gradient clip 1.
 ${(['L', 'M'] as const).map((k) => {
     const e = EXPERT[k];
-    return `- ${LANG_MODELS[k]} (from the base, every weight trainable): ${e.steps} steps × batch ${e.task + e.text + e.replay} (${e.task} items of its task${e.text ? `, ${e.text} lines of its own text` : ''}, ${e.replay} lines of the pretraining mix), AdamW lr ${e.lr} (warmup ${e.warmup}, cosine to ${e.minLrFrac}×), no weight decay, gradient clip 1.`;
+    const rows = 'rowSteps' in e ? `first ${e.rowSteps} steps at lr ${e.rowLr} training only the Devanagari numerals' rows of embed_tokens and lm_head (the rest frozen), then ` : '';
+    return `- ${LANG_MODELS[k]} (from the base; ${rows}every weight trainable): ${e.steps} steps × batch ${e.task + e.text + e.replay} (${e.task} items of its task${e.text ? `, ${e.text} lines of its own text` : ''}, ${e.replay} lines of the pretraining mix), AdamW lr ${e.lr} (warmup ${e.warmup}, cosine to ${e.minLrFrac}×), no weight decay, gradient clip 1.`;
   }).join('\n')}
 - Task vectors: ${deltas}.
 

@@ -81,8 +81,8 @@ function lexicon(rng: Rng, n: number): string[] {
  * The base's pretraining mix (weights, normalised): Western text and numbers only. The Devanagari
  * numerals are in the vocabulary but never in the base's text, as a script a base model has (almost)
  * never seen: expert L learns them by fine-tuning. `rev-short` is the reversal format in trivial
- * form (at most REV_SHORT_MAX characters); `reversal` draws full items of expert M's train split,
- * rarely (the base knows the format, not the skill).
+ * form (at most REV_SHORT_MAX characters): the base knows the format, not the skill (no full
+ * reversal items — with them the base reversed 30% of the strings and there was less for M to add).
  */
 export const LANG_PRETRAIN_MIX: [string, number][] = [
   ['sentence', 0.22],
@@ -92,7 +92,6 @@ export const LANG_PRETRAIN_MIX: [string, number][] = [
   ['pattern', 0.07],
   ['add-1digit', 0.06],
   ['rev-short', 0.16],
-  ['reversal', 0.06],
 ];
 
 /** Expert L's fine-tuning text: lines in Devanagari numerals, in the formats the base knows. */
