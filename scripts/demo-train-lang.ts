@@ -272,7 +272,10 @@ async function main(): Promise<void> {
   const evals = order.flatMap((k) =>
     (['search', 'test'] as const).map((split) => ({ name: `${LANG_TASKS[k]}.${split}.jsonl`, path: `evals/${LANG_TASKS[k]}.${split}.jsonl`, split, task: LANG_TASKS[k], role: k !== 'target' ? 'off' : split === 'search' ? 'search' : 'heldout' })),
   );
-  await writeFile(join(OUT, 'manifest.json'), JSON.stringify({ version: 1, recipe: 'recipe.yml', target: LANG_TASKS.target, models, evals }, null, 2) + '\n');
+  // evolution: the Evolution tab's suggested start on this family — a gene per model per layer (four
+  // groups) and weights up to 2, which the composition needs (one weight per model finds nothing here)
+  const evolution = { layerGroups: CONFIG.layers, weightMax: 2 };
+  await writeFile(join(OUT, 'manifest.json'), JSON.stringify({ version: 1, recipe: 'recipe.yml', target: LANG_TASKS.target, models, evals, evolution }, null, 2) + '\n');
   const total = await folderBytes(OUT);
   console.log(`\nSHA-256:\n${hashes.join('\n')}\nwritten: ${(total / 1024 / 1024).toFixed(2)} MiB in public/demo-lang`);
   if (total > 4 * 1024 * 1024) throw new Error(`public/demo-lang is ${total} bytes; all demo files together must stay under 10 MB`);

@@ -8,7 +8,7 @@ import { createJSONStorage, persist } from 'zustand/middleware';
 import type { ErrorRecord } from '../errors';
 import type { EvolveProgress, EvolveReply, RunView } from '../worker/api';
 import { useEvalSets, usableSets } from './evalsets';
-import { buildEvolveConfig, DEFAULT_FORM, defaultRole, type EvolveForm, type ModelFacts, type PsResult, type SetRole } from './evolve-config';
+import { buildEvolveConfig, DEFAULT_FORM, defaultRole, demoFormSuggestion, withSuggestion, type EvolveForm, type ModelFacts, type PsResult, type SetRole } from './evolve-config';
 import { shelfSpecs } from './model-specs';
 import { useStudio } from './store';
 import { callback, getEngine } from './workers';
@@ -86,6 +86,17 @@ export const useEvolution = create<EvolutionState>()(
 export function setForm(patch: Partial<EvolveForm>): void {
   useEvolution.setState({ form: { ...useEvolution.getState().form, ...patch }, error: null });
 }
+
+/** A demo's manifest suggests a starting form (see demoFormSuggestion); the user's own choices stay. */
+export function suggestForm(manifestEvolution: unknown): void {
+  const suggestion = demoFormSuggestion(manifestEvolution);
+  if (Object.keys(suggestion).length) useEvolution.setState({ form: withSuggestion(useEvolution.getState().form, suggestion) });
+}
+
+// A loaded demo's suggestion reaches the form (the studio store holds it; shelf.ts sets it).
+useStudio.subscribe((s, prev) => {
+  if (s.demoEvolution !== prev.demoEvolution) suggestForm(s.demoEvolution);
+});
 
 export function setRole(name: string, role: SetRole): void {
   useEvolution.setState({ roles: { ...useEvolution.getState().roles, [name]: role } });

@@ -83,6 +83,33 @@ export const DEFAULT_FORM: EvolveForm = {
   popSize: null,
 };
 
+/**
+ * A demo's suggested starting form (its manifest's `evolution` object): only the fields a demo may
+ * suggest, and only valid values — anything else in it is ignored. The Devanagari family suggests
+ * four layer groups and weights up to 2, which its composition needs (one weight per model finds
+ * nothing there: the language expert has to weigh more in the last group than in the middle).
+ */
+export function demoFormSuggestion(raw: unknown): Partial<EvolveForm> {
+  if (!raw || typeof raw !== 'object') return {};
+  const o = raw as Record<string, unknown>;
+  const out: Partial<EvolveForm> = {};
+  if (Number.isInteger(o.layerGroups) && (o.layerGroups as number) >= 1) out.layerGroups = o.layerGroups as number;
+  if (o.weightMax === 1 || o.weightMax === 2) out.weightMax = o.weightMax;
+  if (Number.isInteger(o.generations) && (o.generations as number) >= 1) out.generations = o.generations as number;
+  if (Number.isInteger(o.limit) && (o.limit as number) >= 1) out.limit = o.limit as number;
+  return out;
+}
+
+/**
+ * The form with a demo's suggestion applied where the user has not changed the default: a field
+ * the user set (persisted from an earlier visit) wins over the demo's.
+ */
+export function withSuggestion(form: EvolveForm, suggestion: Partial<EvolveForm>): EvolveForm {
+  const next = { ...form };
+  for (const [k, v] of Object.entries(suggestion) as [keyof EvolveForm, never][]) if (form[k] === DEFAULT_FORM[k]) next[k] = v;
+  return next;
+}
+
 /** SAE prunes by capping density genes: methods that have them (derived from the method specs). */
 export { SAE_METHODS };
 

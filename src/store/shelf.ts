@@ -215,6 +215,8 @@ interface DemoManifest {
   version: 1;
   recipe: string;
   models: { name: string; description: string; files: { path: string; size: number }[] }[];
+  /** The Evolution tab's suggested starting form for this demo (store/evolve-config demoFormSuggestion). */
+  evolution?: unknown;
 }
 
 /**
@@ -246,6 +248,6 @@ export async function loadDemo(withRecipe: boolean): Promise<void> {
     const text = await (await fetch(new URL(manifest.recipe, base))).text();
     useStudio.getState().setRecipe(parseMergekitYaml(text, `${demoFolder()}/recipe.yml`));
   }
-  useStudio.setState({ demoDismissed: false });
+  useStudio.setState({ demoDismissed: false, demoEvolution: manifest.evolution });
   await addGroups(groups, 'demo');
 }

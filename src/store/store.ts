@@ -57,6 +57,8 @@ export interface UiSlice {
   shareError: string | null;
   shareLink: string | null;
   demoDismissed: boolean;
+  /** The loaded demo's suggested Evolution form (its manifest's `evolution`; store/evolution applies it). */
+  demoEvolution: unknown;
   outputName: string;
   capability: { state: 'probing' } | { state: 'ready'; report: GpuReport } | { state: 'failed'; message: string };
   notice: { kind: 'info' | 'error'; text: string } | null;
@@ -128,6 +130,7 @@ export const useStudio = create<StudioState>()(
       shareError: null,
       shareLink: null,
       demoDismissed: false,
+      demoEvolution: undefined,
       outputName: 'merged',
       capability: { state: 'probing' },
       notice: null,
