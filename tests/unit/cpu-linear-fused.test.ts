@@ -6,9 +6,9 @@ import { describe, expect, test } from 'vitest';
 import { cpuMergeValues, cpuTensorBytes } from '../../src/backends/cpu/tensor';
 import { decodeElements, decodeInto, halfBits } from '../../src/formats/dtype-codec';
 import { encodeValues } from '../../src/backends/cpu/encode';
-import { MemorySource } from '../../src/io/sources';
 import type { PlanEntry } from '../../src/recipe/plan-types';
 import type { Dtype } from '../../src/formats/dtype';
+import { linearEntry } from './plan-helpers';
 
 const f = Math.fround;
 
@@ -29,20 +29,7 @@ function stored(n: number, dtype: Dtype, seed: number): Uint8Array {
 }
 
 function entry(n: number, dtypes: Dtype[], o: { normalize: boolean; out: Dtype; compute?: Dtype }): PlanEntry {
-  const weights = [0.4, -0.3, 0.7, 0.25, 1.5];
-  return {
-    name: 'w',
-    shape: [n],
-    method: 'linear',
-    params: { normalize: o.normalize },
-    outDtype: o.out,
-    computeDtype: o.compute,
-    seed: 1,
-    inputs: dtypes.map((dtype, i) => {
-      const bytes = stored(n, dtype, 7 + i);
-      return { model: `m${i}`, isBase: false, params: { weight: weights[i] }, tensor: { name: 'w', dtype, shape: [n], source: new MemorySource(`m${i}.bin`, bytes), byteOffset: 0, byteLength: bytes.byteLength } };
-    }),
-  };
+  return linearEntry(n, dtypes, { ...o, weights: [0.4, -0.3, 0.7, 0.25, 1.5] }, (i, dtype) => stored(n, dtype, 7 + i));
 }
 
 /** The WGSL's operations over whole decoded inputs, written out plainly. */

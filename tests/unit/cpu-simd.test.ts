@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import { cpuKernels, kernelDtype, setCpuSimd, wsumKernels, type KernelDtype } from '../../src/methods/shared/cpu/simd';
 import { cpuMergeValues, cpuTensorBytes } from '../../src/backends/cpu/tensor';
 import { decodeElements, decodeInto, encodeInto } from '../../src/formats/dtype-codec';
-import { MemorySource } from '../../src/io/sources';
 import type { PlanEntry } from '../../src/recipe/plan-types';
+import { linearEntry } from './plan-helpers';
 import type { Dtype } from '../../src/formats/dtype';
 import { GENERATED, generatedModule } from '../../scripts/build-wasm';
 import { WSUM_WASM } from '../../src/methods/shared/cpu/wasm-kernels.gen';
@@ -110,19 +110,7 @@ function storedBytes(n: number, dtype: Dtype, seed: number): Uint8Array {
 
 function entry(n: number, dtypes: Dtype[], o: { normalize: boolean; out: Dtype; compute?: Dtype; weights?: number[] }): PlanEntry {
   const weights = o.weights ?? [0.4, -0.3, 0.7, 0.25, 1.5, -0.05];
-  return {
-    name: 'model.layers.0.mlp.up_proj.weight',
-    shape: [n],
-    method: 'linear',
-    params: { normalize: o.normalize },
-    outDtype: o.out,
-    computeDtype: o.compute,
-    seed: 1,
-    inputs: dtypes.map((dtype, i) => {
-      const bytes = storedBytes(n, dtype, 11 + i);
-      return { model: `m${i}`, isBase: false, params: { weight: weights[i] }, tensor: { name: 'w', dtype, shape: [n], source: new MemorySource(`m${i}.bin`, bytes), byteOffset: 0, byteLength: bytes.byteLength } };
-    }),
-  };
+  return linearEntry(n, dtypes, { ...o, weights, name: 'model.layers.0.mlp.up_proj.weight' }, (i, dtype) => storedBytes(n, dtype, 11 + i));
 }
 
 async function both(e: PlanEntry, chunkElements?: number): Promise<[string, string]> {
