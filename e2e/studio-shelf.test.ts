@@ -148,3 +148,29 @@ test('file picker groups loose shards by their index; a synthetic drop adds a mo
   await shot(page.getByRole('region', { name: 'Models' }), 'shelf-after-drop');
   expect(errors).toEqual([]);
 });
+
+test('the demo switch opens the composition demo with its recipe and suggested Evolution form, and goes back', async () => {
+  const { page, errors } = await openStudio(studio);
+  await shelfSettled(page);
+  await page.getByRole('link', { name: 'Composition demo' }).click();
+  await page.waitForSelector('html[data-ready=true]', { timeout: 120_000 });
+  await expect.poll(() => page.getByRole('listitem', { name: 'Model lang-devanagari' }).count(), { timeout: 60_000 }).toBe(1);
+  await shelfSettled(page);
+  expect(new URL(page.url()).search).toBe('?demo=demo-lang'); // the recipe request is not kept: a reload keeps the user's edits
+  expect(await planSettled(page)).toContain('39 tensors');
+  expect(await page.getByLabel('Merge method').inputValue()).toBe('task_arithmetic');
+  await page.getByRole('tab', { name: 'Evolution' }).click();
+  const panel = page.getByRole('region', { name: 'Evolution' });
+  expect(await panel.getByRole('spinbutton', { name: 'Layer groups' }).inputValue()).toBe('4');
+  expect(await panel.getByRole('combobox', { name: 'Weights up to' }).inputValue()).toBe('2');
+  await page.getByRole('link', { name: 'Default demo' }).click();
+  await page.waitForSelector('html[data-ready=true]', { timeout: 120_000 });
+  await expect.poll(() => page.getByRole('listitem', { name: 'Model demo-base' }).count(), { timeout: 60_000 }).toBe(1);
+  await shelfSettled(page);
+  expect(await page.getByRole('listitem', { name: 'Model lang-devanagari' }).count()).toBe(0);
+  await page.getByRole('tab', { name: 'Evolution' }).click();
+  // the composition demo's suggestion ends with it
+  expect(await panel.getByRole('spinbutton', { name: 'Layer groups' }).inputValue()).toBe('1');
+  expect(await panel.getByRole('combobox', { name: 'Weights up to' }).inputValue()).toBe('1');
+  expect(errors).toEqual([]);
+});

@@ -25,6 +25,8 @@ export interface LiveGeneration {
 
 export interface EvolutionState {
   form: EvolveForm;
+  /** The loaded demo's suggestion last applied to the form (withSuggestion undoes what the user kept of it). */
+  suggested: Partial<EvolveForm>;
   /** Eval set roles by file name (absent: by the name, *.search.* / *.test.*). */
   roles: Record<string, SetRole>;
   runs: RunView[];
@@ -54,6 +56,7 @@ export const useEvolution = create<EvolutionState>()(
   persist(
     (): EvolutionState => ({
       form: DEFAULT_FORM,
+      suggested: {},
       roles: {},
       runs: [],
       shown: null,
@@ -70,13 +73,14 @@ export const useEvolution = create<EvolutionState>()(
       name: 'merge-studio-evolution',
       version: 1,
       storage: createJSONStorage(() => localStorage),
-      partialize: (s) => ({ form: s.form, roles: s.roles }),
+      partialize: (s) => ({ form: s.form, roles: s.roles, suggested: s.suggested }),
       merge: (persisted, current) => {
-        const p = (persisted ?? {}) as Partial<Pick<EvolutionState, 'form' | 'roles'>>;
+        const p = (persisted ?? {}) as Partial<Pick<EvolutionState, 'form' | 'roles' | 'suggested'>>;
         return {
           ...current,
           form: { ...DEFAULT_FORM, ...(p.form && typeof p.form === 'object' ? p.form : {}) },
           roles: p.roles && typeof p.roles === 'object' ? p.roles : {},
+          suggested: demoFormSuggestion(p.suggested),
         };
       },
     },
@@ -87,10 +91,11 @@ export function setForm(patch: Partial<EvolveForm>): void {
   useEvolution.setState({ form: { ...useEvolution.getState().form, ...patch }, error: null });
 }
 
-/** A demo's manifest suggests a starting form (see demoFormSuggestion); the user's own choices stay. */
+/** A demo's manifest suggests a starting form (see demoFormSuggestion); the user's own choices stay, another demo's suggestion goes. */
 export function suggestForm(manifestEvolution: unknown): void {
   const suggestion = demoFormSuggestion(manifestEvolution);
-  if (Object.keys(suggestion).length) useEvolution.setState({ form: withSuggestion(useEvolution.getState().form, suggestion) });
+  const { form, suggested } = useEvolution.getState();
+  useEvolution.setState({ form: withSuggestion(form, suggestion, suggested), suggested: suggestion });
 }
 
 // A loaded demo's suggestion reaches the form (the studio store holds it; shelf.ts sets it).

@@ -101,12 +101,15 @@ export function demoFormSuggestion(raw: unknown): Partial<EvolveForm> {
 }
 
 /**
- * The form with a demo's suggestion applied where the user has not changed the default: a field
- * the user set (persisted from an earlier visit) wins over the demo's.
+ * The form with a demo's suggestion applied where the user has not changed the default. `previous`
+ * is the suggestion applied before (another demo's): its fields the user has not changed since go
+ * back to the default first, so a suggestion ends with its demo. A field the user set wins.
  */
-export function withSuggestion(form: EvolveForm, suggestion: Partial<EvolveForm>): EvolveForm {
+export function withSuggestion(form: EvolveForm, suggestion: Partial<EvolveForm>, previous: Partial<EvolveForm> = {}): EvolveForm {
   const next = { ...form };
-  for (const [k, v] of Object.entries(suggestion) as [keyof EvolveForm, never][]) if (form[k] === DEFAULT_FORM[k]) next[k] = v;
+  const untouched = (k: keyof EvolveForm): boolean => k in previous && form[k] === previous[k];
+  for (const k of Object.keys(previous) as (keyof EvolveForm)[]) if (untouched(k)) (next as Record<string, unknown>)[k] = DEFAULT_FORM[k];
+  for (const [k, v] of Object.entries(suggestion) as [keyof EvolveForm, unknown][]) if (form[k] === DEFAULT_FORM[k] || untouched(k)) (next as Record<string, unknown>)[k] = v;
   return next;
 }
 

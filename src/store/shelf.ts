@@ -248,6 +248,6 @@ export async function loadDemo(withRecipe: boolean): Promise<void> {
     const text = await (await fetch(new URL(manifest.recipe, base))).text();
     useStudio.getState().setRecipe(parseMergekitYaml(text, `${demoFolder()}/recipe.yml`));
   }
-  useStudio.setState({ demoDismissed: false, demoEvolution: manifest.evolution });
+  useStudio.setState({ demoDismissed: false, demoEvolution: manifest.evolution ?? null });
   await addGroups(groups, 'demo');
 }

@@ -37,8 +37,17 @@ async function boot(): Promise<void> {
   const st = useStudio.getState();
   // Saved first, so that a user's file named like a demo set keeps its place (addEvalSets' underFiles).
   void loadSavedEvalSets().then(() => loadDemoEvalSets());
-  if (!st.demoDismissed) {
-    await loadDemo(!st.hasRecipe).catch((e: unknown) =>
+  // The shelf's demo switch asks for the other family with its recipe (`demo-recipe`): loaded even
+  // if the user had dismissed the demo, and the parameter is dropped so a reload keeps their edits.
+  const params = new URLSearchParams(location.search);
+  const switched = params.has('demo-recipe');
+  if (switched) {
+    params.delete('demo-recipe');
+    const query = params.toString();
+    history.replaceState(history.state, '', `${location.pathname}${query ? `?${query}` : ''}${location.hash}`);
+  }
+  if (!st.demoDismissed || switched) {
+    await loadDemo(!st.hasRecipe || switched).catch((e: unknown) =>
       useStudio.getState().set({ notice: { kind: 'error', text: `The demo models could not be loaded: ${e instanceof Error ? e.message : String(e)}` } }),
     );
   }

@@ -2,7 +2,7 @@
 // its role in the recipe, and — after a share link — which checkpoints the recipe expects.
 import { useRef, useState, type DragEvent } from 'react';
 import { roleOf, setRole, type Role } from '../recipe/edit';
-import { addPicked, attachAdapter, detachAdapter, loadDemo, removeModel, sharedStatus } from '../store/shelf';
+import { addPicked, attachAdapter, detachAdapter, demoFolder, loadDemo, removeModel, sharedStatus } from '../store/shelf';
 import { useStudio } from '../store/store';
 import type { CompatReport, ShelfModel } from '../store/types';
 import { filesFromDrop, filesFromInput } from './drop';
@@ -31,6 +31,7 @@ export function Shelf() {
             Load demo models
           </button>
         ) : null}
+        <DemoSwitch />
       </header>
       <DropZone />
       <HubToggle />
@@ -53,6 +54,24 @@ export function Shelf() {
       </ul>
       {models.length === 0 && demoDismissed ? <p className="muted small pad">Drop checkpoint folders above, or load the demo models.</p> : null}
     </section>
+  );
+}
+
+/**
+ * The other demo family, one page load away: the composition demo (public/demo-lang, where a merge
+ * has to combine a language and a skill and evolution finds the per-layer recipe) from the default
+ * demo, and back; `demo-recipe` makes the page load that family's recipe too (App's boot).
+ */
+function DemoSwitch() {
+  const lang = demoFolder() === 'demo-lang';
+  return (
+    <a
+      className="link small"
+      href={lang ? '?demo-recipe' : '?demo=demo-lang&demo-recipe'}
+      title={lang ? 'The default demo: an addition expert and a reversal expert' : 'Devanagari numerals × digit reversal: no source model solves the target, an evolved per-layer merge does'}
+    >
+      {lang ? 'Default demo' : 'Composition demo'}
+    </a>
   );
 }
 

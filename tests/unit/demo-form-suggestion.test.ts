@@ -23,6 +23,18 @@ describe('demo form suggestions', () => {
     expect(edited.weightMax).toBe(2);
   });
 
+  it("undoes another demo's suggestion where the user kept it, not where the user changed it", () => {
+    const lang = withSuggestion(DEFAULT_FORM, { layerGroups: 4, weightMax: 2 });
+    // back on a demo that suggests nothing: both fields return to the default
+    expect(withSuggestion(lang, {}, { layerGroups: 4, weightMax: 2 })).toEqual(DEFAULT_FORM);
+    // the user moved layer groups to 3 meanwhile: that stays, weights-up-to goes back
+    const back = withSuggestion({ ...lang, layerGroups: 3 }, {}, { layerGroups: 4, weightMax: 2 });
+    expect(back.layerGroups).toBe(3);
+    expect(back.weightMax).toBe(DEFAULT_FORM.weightMax);
+    // a demo suggesting other values replaces the kept ones
+    expect(withSuggestion(lang, { layerGroups: 2 }, { layerGroups: 4, weightMax: 2 })).toEqual({ ...DEFAULT_FORM, layerGroups: 2 });
+  });
+
   it('public/demo-lang suggests one layer group per layer and weights up to 2', () => {
     const dir = join(__dirname, '..', '..', 'public', 'demo-lang');
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { evolution?: unknown };
