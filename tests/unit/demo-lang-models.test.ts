@@ -3,7 +3,8 @@
 // character, the manifest lists the target's splits (search evolved on, test held out) and the
 // experts' own tasks, and the CPU reference forward pass confirms the experiment's shape — each
 // expert is better than the base at its own task, no source model solves the target, both experts
-// changed every kind of weight (real fine-tunes, overlapping task vectors).
+// changed every kind of weight (real fine-tunes, overlapping task vectors), and a merge weighted by
+// layer does solve target items (14 of 40 against 1 for uniform weights): the family composes.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -147,5 +148,32 @@ describe('the Devanagari demo family in public/demo-lang', async () => {
     expect(acc(M, test.M)).toBeGreaterThanOrEqual(0.85);
     expect(acc(M, test.M)).toBeGreaterThanOrEqual(acc(BASE, test.M) + 0.5);
     for (const m of [BASE, L, M]) expect(acc(m, test.target), `${m} on ${TASKS.target}`).toBeLessThanOrEqual(0.2);
+  }, 60_000);
+
+  it('composes per layer: task arithmetic weighted by layer solves target items that no source model and no uniform weighting does', () => {
+    // λ per layer (embeddings with layer 0, final norm and lm_head with layer 3): the recipe
+    // TRAINING.md lists, in the Evolution tab's grouping
+    const lambdas = { L: [1, 0, 0, 2], M: [1, 1.25, 1.25, 1] };
+    const layers = models[BASE].arch.numLayers;
+    const group = (name: string): number => {
+      const m = /layers\.(\d+)\./.exec(name);
+      return m ? Number(m[1]) : name.includes('embed') ? 0 : layers - 1;
+    };
+    const merged = (lam: (g: number) => [number, number]): Model => {
+      const weights = new Map<string, Float32Array>();
+      for (const [name, b] of models[BASE].weights) {
+        const [a, c] = lam(group(name));
+        const l = models[L].weights.get(name) as Float32Array;
+        const m = models[M].weights.get(name) as Float32Array;
+        weights.set(name, b.map((x, i) => x + a * (l[i] - x) + c * (m[i] - x)));
+      }
+      return { ...models[BASE], weights };
+    };
+    const items = test.target.slice(0, N);
+    const perLayer = exactMatch(merged((g) => [lambdas.L[g], lambdas.M[g]]), items);
+    const uniform = exactMatch(merged(() => [1, 1]), items);
+    expect(perLayer, 'per-layer task arithmetic on the target').toBeGreaterThanOrEqual(0.15);
+    expect(perLayer).toBeGreaterThanOrEqual(uniform + 0.1);
+    for (const m of [BASE, L, M]) expect(perLayer).toBeGreaterThanOrEqual(exactMatch(models[m], items) + 0.1);
   }, 60_000);
 });
