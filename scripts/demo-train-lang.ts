@@ -24,6 +24,7 @@ import { Rng } from '../src/evolve/rng';
 import { makeSplits, type Item, type Splits } from './demo-train/data';
 import { DEV_DIGITS, LANG_CHARS, LANG_EXPERT_MIX, LANG_PRETRAIN_MIX, LangText, REV_LENGTHS, REV_SHORT_MAX, mathItem, numeralItem, targetItem } from './demo-train/lang-data';
 import { readModelValues, sha256, writeModel } from './demo-train/export';
+import { deltaStats } from './demo-train/stats';
 import { disposeParams, initParams, paramsFrom, readParams, tensorShapes, type LlamaConfig, type Params } from './demo-train/model';
 import { BOS_ID, CharVocab, EOS_ID, tokenizerConfigJson, tokenizerJson } from './demo-train/tokenizer';
 import { exactMatch, greedy, taskExample, textExample, train, type Example, type TrainOptions } from './demo-train/train';
@@ -133,27 +134,6 @@ function arithmetic(base: Values, experts: Values[], lambda: (name: string, k: n
   return out;
 }
 
-function deltaStats(base: Values, a: Values, b: Values): string {
-  let nb = 0;
-  let na = 0;
-  let nr = 0;
-  let dot = 0;
-  for (const [name, x] of base) {
-    const av = a.get(name) as Float32Array;
-    const bv = b.get(name) as Float32Array;
-    for (let i = 0; i < x.length; i++) {
-      const da = av[i] - x[i];
-      const db = bv[i] - x[i];
-      nb += x[i] * x[i];
-      na += da * da;
-      nr += db * db;
-      dot += da * db;
-    }
-  }
-  const f = (x: number): string => Math.sqrt(x).toFixed(2);
-  return `L2 norms: base ${f(nb)}, Δ${LANG_MODELS.L} ${f(na)}, Δ${LANG_MODELS.M} ${f(nr)}; cos(ΔL, ΔM) ${(dot / Math.sqrt(na * nr)).toFixed(3)}`;
-}
-
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 const jsonl = (items: Item[]): string => items.map((it) => JSON.stringify({ prompt: it.prompt, answer: it.answer })).join('\n') + '\n';
 const layerOf = (name: string): number => {
@@ -201,7 +181,7 @@ async function main(): Promise<void> {
   };
   const L = await expert('L');
   const M = await expert('M');
-  const deltas = deltaStats(base, L, M);
+  const deltas = deltaStats(base, L, M, [LANG_MODELS.L, LANG_MODELS.M], ['L', 'M']);
   console.log(deltas);
 
   // 3. Accuracy table.

@@ -20,6 +20,7 @@ import { Rng } from '../src/evolve/rng';
 import { parseSafetensorsHeader } from '../src/formats/safetensors';
 import { ADD_DIGITS, BASE_REV_MAX, PRETRAIN_MIX, PretrainText, REV_LENGTHS, additionItem, makeSplits, reversalItem, type Item, type Splits } from './demo-train/data';
 import { sha256, writeModel } from './demo-train/export';
+import { deltaStats } from './demo-train/stats';
 import { disposeParams, initParams, paramsFrom, readParams, tensorShapes, type LlamaConfig, type Params } from './demo-train/model';
 import { BOS_ID, EOS_ID, VOCAB, decodeIds, encodeChars, tokenizerConfigJson, tokenizerJson } from './demo-train/tokenizer';
 import { checkSlots, slotMasks, type Slot } from './demo-train/slots';
@@ -121,28 +122,6 @@ function mergeValues(base: Map<string, Float32Array>, experts: Map<string, Float
   return out;
 }
 
-/** Norms of the base and of both task vectors, and the cosine between the task vectors. */
-function deltaStats(base: Map<string, Float32Array>, a: Map<string, Float32Array>, r: Map<string, Float32Array>): string {
-  let nb = 0;
-  let na = 0;
-  let nr = 0;
-  let dot = 0;
-  for (const [name, b] of base) {
-    const av = a.get(name) as Float32Array;
-    const rv = r.get(name) as Float32Array;
-    for (let i = 0; i < b.length; i++) {
-      const da = av[i] - b[i];
-      const dr = rv[i] - b[i];
-      nb += b[i] * b[i];
-      na += da * da;
-      nr += dr * dr;
-      dot += da * dr;
-    }
-  }
-  const f = (x: number): string => Math.sqrt(x).toFixed(2);
-  return `L2 norms: base ${f(nb)}, Δadd ${f(na)}, Δrev ${f(nr)}; cos(Δadd, Δrev) ${(dot / Math.sqrt(na * nr)).toFixed(3)}`;
-}
-
 function jsonl(items: Item[]): string {
   return items.map((it) => JSON.stringify({ prompt: it.prompt, answer: it.answer })).join('\n') + '\n';
 }
@@ -197,7 +176,7 @@ async function main(): Promise<void> {
     rev: await expert('rev', rev, SEEDS.revOrder, SEEDS.revReplay),
   };
 
-  const deltas = deltaStats(base, experts.add, experts.rev);
+  const deltas = deltaStats(base, experts.add, experts.rev, ['add', 'rev']);
   console.log(deltas);
 
   // 3. Accuracy table.

@@ -19,7 +19,8 @@ export const REV_LENGTHS: readonly [number, number] = [3, 6];
 export const BASE_REV_MAX = 2;
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 
-function int(rng: Rng, lo: number, hi: number): number {
+/** A uniform integer in [lo, hi]. */
+export function int(rng: Rng, lo: number, hi: number): number {
   return lo + rng.int(hi - lo + 1);
 }
 
@@ -76,7 +77,7 @@ export function makeSplits(gen: (rng: Rng) => Item, seed: number, sizes: { train
 // Pretraining text: short lines of characters the tokenizer knows, each trained on in full.
 
 /** A fixed lexicon of pronounceable pseudo-words, so "words" recur and have structure. */
-function lexicon(rng: Rng, n: number): string[] {
+export function lexicon(rng: Rng, n: number): string[] {
   const cons = 'bcdfghjklmnprstvwz';
   const vows = 'aeiou';
   const words = new Set<string>();

@@ -10,7 +10,7 @@
 // answer + </s>; an item is correct when greedy decoding after the prompt yields exactly the
 // answer and then </s>.
 import { Rng } from '../../src/evolve/rng';
-import type { Item } from './data';
+import { int, lexicon, type Item } from './data';
 
 export const DEV_DIGITS = ['०', '१', '२', '३', '४', '५', '६', '७', '८', '९'];
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
@@ -21,10 +21,6 @@ export const LANG_CHARS = [' ', ...'0123456789', ...LETTERS, '+', '-', '=', ':',
 /** A number (or any digit string) in Devanagari numerals. */
 export function dev(n: number | string): string {
   return [...String(n)].map((ch) => (ch >= '0' && ch <= '9' ? DEV_DIGITS[ch.charCodeAt(0) - 48] : ch)).join('');
-}
-
-function int(rng: Rng, lo: number, hi: number): number {
-  return lo + rng.int(hi - lo + 1);
 }
 
 export const REV_LENGTHS: readonly [number, number] = [3, 6];
@@ -62,20 +58,6 @@ export function numeralItem(rng: Rng): Item {
 
 // ---------------------------------------------------------------------------------------------
 // Text: short lines, each trained on in full.
-
-function lexicon(rng: Rng, n: number): string[] {
-  const cons = 'bcdfghjklmnprstvwz';
-  const vows = 'aeiou';
-  const words = new Set<string>();
-  while (words.size < n) {
-    let w = '';
-    const syl = int(rng, 1, 3);
-    for (let i = 0; i < syl; i++) w += cons[rng.int(cons.length)] + vows[rng.int(vows.length)];
-    if (rng.next() < 0.4) w += cons[rng.int(cons.length)];
-    words.add(w);
-  }
-  return [...words];
-}
 
 /**
  * The base's pretraining mix (weights, normalised): Western text and numbers only. The Devanagari
