@@ -7,6 +7,7 @@ import { getGpu } from '../../src/gpu/device';
 import { mergeTensor } from '../../src/backends/webgpu/execute';
 import { referenceMerge } from '../../src/methods/reference';
 import { decodeToF32, encodeF32, roundTo } from '../fixtures/dtype-codec';
+import { mulberry32 } from '../fixtures/prng';
 
 export interface TestInput {
   data: Float32Array;
@@ -15,20 +16,8 @@ export interface TestInput {
   params?: Record<string, number | boolean | string>;
 }
 
-/** Small seeded PRNG (the fixtures' generator lives in a Node-only module). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function randn(n: number, seed: number, scale = 1): Float32Array {
-  const r = prng(seed);
+  const r = mulberry32(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const u = Math.max(r(), 1e-12);

@@ -13,17 +13,7 @@ import type { ByteSource } from '../../src/io/types';
 import type { ModelInfo } from '../../src/formats/model-info';
 import type { Recipe } from '../../src/recipe/types';
 import { decodeToF32, encodeF32, f32Bits, roundTo, ulpDistance, elementBits, type FixtureDtype } from '../fixtures/dtype-codec';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../fixtures/prng';
 
 const sameBits = (a: Float32Array, b: Float32Array) => {
   expect(a.length).toBe(b.length);
@@ -34,7 +24,7 @@ const sameBits = (a: Float32Array, b: Float32Array) => {
 describe('CPU codecs equal the fixtures’ codecs', () => {
   // random values over many magnitudes, plus the edges: zeros, infinities, NaN, f16 overflow and
   // subnormals, exact halfway points of both half types
-  const r = prng(7);
+  const r = mulberry32(7);
   const values = new Float32Array(4000);
   for (let i = 0; i < values.length; i++) values[i] = (r() - 0.5) * 2 ** Math.floor(r() * 60 - 30);
   const edges = [0, -0, Infinity, -Infinity, NaN, 65504, 65520, 1e6, -1e6, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 2 ** -14 - 2 ** -25, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 3.4e38, 1e-40];
@@ -72,7 +62,7 @@ SHAPES['model.norm.weight'] = [H];
 SHAPES['lm_head.weight'] = [V, H];
 
 function values(seed: number, base?: Record<string, Float32Array>): Record<string, Float32Array> {
-  const r = prng(seed);
+  const r = mulberry32(seed);
   const out: Record<string, Float32Array> = {};
   for (const [name, shape] of Object.entries(SHAPES)) {
     const n = shape.reduce((a, b) => a * b, 1);

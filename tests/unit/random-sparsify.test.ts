@@ -10,19 +10,10 @@ import { buildPlan } from '../../src/recipe/plan';
 import { MethodError } from '../../src/errors';
 import type { ModelInfo, TensorInfo } from '../../src/formats/model-info';
 import type { ByteSource } from '../../src/io/types';
+import { mulberry32 } from '../fixtures/prng';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function randn(n: number, seed: number): Float32Array {
-  const r = prng(seed);
+  const r = mulberry32(seed);
   return Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * Math.cos(2 * Math.PI * r()));
 }
 const sumAbs = (xs: ArrayLike<number>) => {
@@ -46,7 +37,7 @@ describe('counter-based RNG (twin of prelude.wgsl)', () => {
     };
     expect(hashU32(0)).toBe(0);
     for (const x of [1, 2, 0x9e3779b9, 0xffffffff, 123456789, 0x80000000]) expect(hashU32(x)).toBe(ref(x));
-    const r = prng(3);
+    const r = mulberry32(3);
     for (let k = 0; k < 1000; k++) {
       const x = Math.floor(r() * 2 ** 32);
       expect(hashU32(x)).toBe(ref(x));
@@ -149,7 +140,7 @@ describe('DELLA MagPrune', () => {
   });
 
   test('keep decision is exact: u < 2^24·p(r) with p on the 2^-24 grid', () => {
-    const r = prng(17);
+    const r = mulberry32(17);
     for (let k = 0; k < 5000; k++) {
       const d = 0.2 + 0.6 * r();
       const e = (r() - 0.5) * 2 * Math.min(d, 1 - d) * 0.99;
